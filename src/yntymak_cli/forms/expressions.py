@@ -1,0 +1,1287 @@
+"""Safe parser and evaluator for the XLSForm/XPath expression subset.
+
+Forms use these expressions in ``relevant``, ``constraint``, ``calculation``,
+``choice_filter``, ``repeat_count`` and ``instance_name``. Text is tokenised and
+parsed by hand into a small immutable tree (never ``eval``), then evaluated
+against a :class:`Context` supplied by the form engine.
+
+Semantics follow ODK/JavaRosa where it matters to form authors:
+
+* unanswered values are empty (``None`` / ``''``); comparing an empty value with a
+  number is false (NaN), ``${x} = ''`` is true;
+* equality is XPath 1.0: booleans first, then numbers, then strings, so the
+  integer answer ``34`` equals ``'34'``;
+* ISO date/datetime/time strings and ``datetime`` objects act as day numbers
+  (days since 1970-01-01, fractional for times) in comparisons and arithmetic,
+  because answers are stored as strings where ODK would hold typed dates;
+* division by zero gives Infinity/NaN; any failure during evaluation surfaces
+  as :class:`ExpressionError`, never as another exception.
+
+This module is self-contained (stdlib only) so that validation, the engine and
+the XLSForm interop can all share it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import functools
+import math
+import re
+import secrets
+import string
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from typing import Any, Protocol
+
+__all__ = [
+    "SUPPORTED_FUNCTIONS",
+    "Context",
+    "Expr",
+    "ExpressionError",
+    "MappingContext",
+    "evaluate",
+    "parse",
+    "to_bool",
+    "to_number",
+    "to_string",
+]
+
+NAN = float("nan")
+INF = float("inf")
+_EPOCH = datetime.date(1970, 1, 1)
+_EPOCH_DT = datetime.datetime(1970, 1, 1)
+# Ints beyond the exactly representable double range are turned into floats, like XPath numbers,
+# so products of literals cannot grow without bound.
+_MAX_EXACT_INT = 2**53
+# Parentheses, calls and unary minus nest the parser's recursion; a cap keeps a hostile or
+# generated expression from exhausting Python's stack.
+_MAX_NESTING = 50
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class ExpressionError(ValueError):
+    """A problem in an expression; ``offset`` is the 0-based character position in its text."""
+
+    def __init__(self, message: str, offset: int = 0) -> None:
+        super().__init__(message)
+        self.message = message
+        self.offset = offset
+
+
+# --------------------------------------------------------------------------- syntax tree
+
+
+@dataclass(frozen=True)
+class Literal:
+    pos: int
+    value: str | int | float
+
+
+@dataclass(frozen=True)
+class Ref:
+    """``${name}``."""
+
+    pos: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Current:
+    """``.``: the answer being checked (constraints) or computed."""
+
+    pos: int
+
+
+@dataclass(frozen=True)
+class Column:
+    """A bare name: a column of the choice row in a choice_filter."""
+
+    pos: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Call:
+    pos: int
+    name: str
+    args: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Negate:
+    pos: int
+    operand: Node
+
+
+@dataclass(frozen=True)
+class Chain:
+    """Operands of one precedence level joined left to right: ``a + b - c``.
+
+    Chains are flat (not a left-deep tree) so that a long ``or`` list does not turn into
+    deep recursion when evaluated.
+    """
+
+    pos: int
+    items: tuple[Node, ...]
+    ops: tuple[str, ...]
+
+
+Node = Literal | Ref | Current | Column | Call | Negate | Chain
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A parsed expression. Build it with :func:`parse`, not directly."""
+
+    text: str
+    root: Node = field(repr=False, compare=False)
+    _refs: frozenset[str] = field(repr=False, compare=False, default=frozenset())
+    _functions: frozenset[str] = field(repr=False, compare=False, default=frozenset())
+    _bare: frozenset[str] = field(repr=False, compare=False, default=frozenset())
+    _current: bool = field(repr=False, compare=False, default=False)
+
+    def refs(self) -> frozenset[str]:
+        """Question names used as ``${name}`` (including jr:choice-name's quoted ``'${q}'``)."""
+        return self._refs
+
+    def functions(self) -> frozenset[str]:
+        return self._functions
+
+    def bare_names(self) -> frozenset[str]:
+        """Bare names: choice-row columns in a choice_filter, a mistake elsewhere."""
+        return self._bare
+
+    def uses_current(self) -> bool:
+        return self._current
+
+    def evaluate(self, ctx: Context) -> Any:
+        return evaluate(self, ctx)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+_TOKEN_RE = re.compile(
+    r"""
+     (?P<ws>\s+)
+    |(?P<num>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)
+    |(?P<dotdot>\.\.)
+    |(?P<dot>\.)
+    |(?P<op><=|>=|!=|[=<>+\-*(),])
+    |(?P<name>[^\W\d][\w.\-]*(?::[^\W\d][\w.\-]*)?)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str  # ref str num dot dotdot op name eof
+    value: str
+    pos: int
+
+
+def _describe(tok: _Token) -> str:
+    if tok.kind == "eof":
+        return "end of expression"
+    if tok.kind == "ref":
+        return f"'${{{tok.value}}}'"
+    if tok.kind == "str":
+        return "a string"
+    return f"'{tok.value}'"
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "$":
+            if not text.startswith("${", i):
+                raise ExpressionError("'$' must start a reference like ${name}", i)
+            end = text.find("}", i + 2)
+            if end < 0:
+                raise ExpressionError("unclosed '${': add '}' after the question name", i)
+            name = text[i + 2 : end]
+            if not name:
+                raise ExpressionError("empty reference '${}': put a question name inside", i)
+            if not NAME_RE.match(name):
+                raise ExpressionError(f"invalid question name '{name}' in '${{{name}}}'", i + 2)
+            tokens.append(_Token("ref", name, i))
+            i = end + 1
+            continue
+        if ch in "'\"":
+            end = text.find(ch, i + 1)
+            if end < 0:
+                raise ExpressionError(f"unclosed string: add the closing {ch}", i)
+            tokens.append(_Token("str", text[i + 1 : end], i))
+            i = end + 1
+            continue
+        m = _TOKEN_RE.match(text, i)
+        if m is None:
+            raise ExpressionError(f"unexpected character '{ch}'", i)
+        kind = m.lastgroup or ""
+        if kind != "ws":
+            tokens.append(_Token(kind, m.group(), i))
+        i = m.end()
+    tokens.append(_Token("eof", "", n))
+    return tokens
+
+
+# --------------------------------------------------------------------------- parser
+
+# Binary levels from loosest to tightest (XPath 1.0 precedence).
+_LEVELS: tuple[frozenset[str], ...] = (
+    frozenset({"or"}),
+    frozenset({"and"}),
+    frozenset({"=", "!="}),
+    frozenset({"<", "<=", ">", ">="}),
+    frozenset({"+", "-"}),
+    frozenset({"*", "div", "mod"}),
+)
+_WORD_OPS = frozenset({"or", "and", "div", "mod"})
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+        self.depth = 0
+
+    @property
+    def tok(self) -> _Token:
+        return self.tokens[self.i]
+
+    def advance(self) -> _Token:
+        tok = self.tokens[self.i]
+        self.i += 1
+        return tok
+
+    def parse(self) -> Node:
+        if self.tok.kind == "eof":
+            raise ExpressionError("empty expression", 0)
+        node = self.level(0)
+        tok = self.tok
+        if tok.kind != "eof":
+            if tok.value == ")":
+                raise ExpressionError("unmatched ')'", tok.pos)
+            raise ExpressionError(f"unexpected {_describe(tok)}: expected an operator", tok.pos)
+        return node
+
+    def _op_at(self, level: int) -> str | None:
+        tok = self.tok
+        ops = _LEVELS[level]
+        if tok.kind == "op" and tok.value in ops:
+            return tok.value
+        # and/or/div/mod are operators only where an operator is expected (XPath's rule).
+        if tok.kind == "name" and tok.value in _WORD_OPS and tok.value in ops:
+            return tok.value
+        return None
+
+    def level(self, level: int) -> Node:
+        if level == len(_LEVELS):
+            return self.unary()
+        first = self.level(level + 1)
+        op = self._op_at(level)
+        if op is None:
+            return first
+        items = [first]
+        ops: list[str] = []
+        while op is not None:
+            op_tok = self.advance()
+            if self.tok.kind == "eof":
+                raise ExpressionError(f"expected a value after '{op}'", op_tok.pos)
+            ops.append(op)
+            items.append(self.level(level + 1))
+            op = self._op_at(level)
+        return Chain(_node_pos(first), tuple(items), tuple(ops))
+
+    def _nest(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > _MAX_NESTING:
+            raise ExpressionError("expression is nested too deeply", pos)
+
+    def unary(self) -> Node:
+        tok = self.tok
+        if tok.kind == "op" and tok.value == "-":
+            self.advance()
+            self._nest(tok.pos)
+            operand = self.unary()
+            self.depth -= 1
+            return Negate(tok.pos, operand)
+        return self.primary()
+
+    def primary(self) -> Node:
+        tok = self.advance()
+        if tok.kind == "num":
+            return Literal(tok.pos, _parse_number(tok.value))
+        if tok.kind == "str":
+            return Literal(tok.pos, tok.value)
+        if tok.kind == "ref":
+            return Ref(tok.pos, tok.value)
+        if tok.kind == "dot":
+            return Current(tok.pos)
+        if tok.kind == "dotdot":
+            raise ExpressionError("'..' is only supported as position(..)", tok.pos)
+        if tok.kind == "op" and tok.value == "(":
+            self._nest(tok.pos)
+            node = self.level(0)
+            self.expect_close(tok)
+            self.depth -= 1
+            return node
+        if tok.kind == "name":
+            if self.tok.kind == "op" and self.tok.value == "(":
+                return self.call(tok)
+            if ":" in tok.value:
+                raise ExpressionError(f"unsupported name '{tok.value}'", tok.pos)
+            return Column(tok.pos, tok.value)
+        if tok.kind == "eof":
+            raise ExpressionError("expression ends too early: expected a value", tok.pos)
+        if tok.value == ")":
+            raise ExpressionError("unexpected ')': expected a value", tok.pos)
+        raise ExpressionError(f"unexpected {_describe(tok)}: expected a value", tok.pos)
+
+    def expect_close(self, open_tok: _Token) -> None:
+        tok = self.tok
+        if tok.kind == "op" and tok.value == ")":
+            self.advance()
+            return
+        if tok.kind == "eof":
+            raise ExpressionError("unclosed '(': add the missing ')'", open_tok.pos)
+        raise ExpressionError(f"unexpected {_describe(tok)}: expected ',' or ')'", tok.pos)
+
+    def call(self, name_tok: _Token) -> Node:
+        name = name_tok.value
+        spec = _FUNCTIONS.get(name)
+        if spec is None:
+            close = difflib.get_close_matches(name, _FUNCTIONS, n=1)
+            hint = f" (did you mean {close[0]}()?)" if close else ""
+            raise ExpressionError(f"unknown function '{name}()'{hint}", name_tok.pos)
+        open_tok = self.advance()
+        self._nest(open_tok.pos)
+        args: list[Node] = []
+        if name == "position" and self.tok.kind == "dotdot":
+            # position(..) is the one place a parent step is allowed; it means "my index".
+            self.advance()
+        elif not (self.tok.kind == "op" and self.tok.value == ")"):
+            args.append(self.level(0))
+            while self.tok.kind == "op" and self.tok.value == ",":
+                self.advance()
+                args.append(self.level(0))
+        self.expect_close(open_tok)
+        self.depth -= 1
+        if not spec.min_args <= len(args) <= (spec.max_args if spec.max_args >= 0 else len(args)):
+            raise ExpressionError(
+                f"{name}() takes {spec.arity_text()}, got {len(args)}", name_tok.pos
+            )
+        node = Call(name_tok.pos, name, tuple(args))
+        _check_call(node)
+        return node
+
+
+def _node_pos(node: Node) -> int:
+    return node.pos
+
+
+def _parse_number(text: str) -> int | float:
+    if "." in text or len(text) > 18:
+        return _norm(float(text))
+    return _norm(int(text))
+
+
+def _choice_name_question(node: Node) -> str:
+    """The question named by jr:choice-name's second argument: a quoted '${q}' (or 'q')."""
+    if not isinstance(node, Literal) or not isinstance(node.value, str):
+        raise ExpressionError(
+            "jr:choice-name() needs the question as a quoted reference, e.g. '${district}'",
+            node.pos,
+        )
+    raw = node.value.strip()
+    m = re.fullmatch(r"\$\{([^}]*)\}", raw)
+    name = m.group(1) if m else raw
+    if not NAME_RE.match(name):
+        raise ExpressionError(
+            f"jr:choice-name(): '{node.value}' is not a question reference like '${{q}}'",
+            node.pos,
+        )
+    return name
+
+
+def _check_call(node: Call) -> None:
+    """Parse-time checks that let form validation catch mistakes before anyone is surveyed."""
+    if node.name == "jr:choice-name":
+        _choice_name_question(node.args[1])
+    elif node.name == "regex":
+        pattern = node.args[1]
+        if isinstance(pattern, Literal) and isinstance(pattern.value, str):
+            _compile_regex(pattern.value, pattern.pos)
+
+
+@functools.lru_cache(maxsize=256)
+def _compile_cached(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _compile_regex(pattern: str, pos: int) -> re.Pattern[str]:
+    try:
+        return _compile_cached(pattern)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise ExpressionError(f"invalid regular expression '{pattern}': {exc}", pos) from exc
+
+
+def _walk(root: Node) -> Iterator[Node]:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Chain):
+            stack.extend(node.items)
+        elif isinstance(node, Call):
+            stack.extend(node.args)
+        elif isinstance(node, Negate):
+            stack.append(node.operand)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse(text: str) -> Expr:
+    """Parse ``text``; raise :class:`ExpressionError` with the offending offset."""
+    if not isinstance(text, str):
+        raise ExpressionError(f"expression must be text, not {type(text).__name__}", 0)
+    try:
+        root = _Parser(text).parse()
+    except RecursionError as exc:  # belt and braces: _MAX_NESTING should prevent this
+        raise ExpressionError("expression is nested too deeply", 0) from exc
+    refs: set[str] = set()
+    funcs: set[str] = set()
+    bare: set[str] = set()
+    current = False
+    for node in _walk(root):
+        if isinstance(node, Ref):
+            refs.add(node.name)
+        elif isinstance(node, Column):
+            bare.add(node.name)
+        elif isinstance(node, Current):
+            current = True
+        elif isinstance(node, Call):
+            funcs.add(node.name)
+            if node.name == "jr:choice-name":
+                refs.add(_choice_name_question(node.args[1]))
+    return Expr(text, root, frozenset(refs), frozenset(funcs), frozenset(bare), current)
+
+
+# --------------------------------------------------------------------------- context
+
+
+class Context(Protocol):
+    """What the evaluator needs from the form engine."""
+
+    def value(self, name: str) -> Any:
+        """``${name}`` seen from the current repeat instance; None when unanswered."""
+
+    def values(self, name: str) -> list[Any]:
+        """Every value of ``name`` visible from here (a repeat's own name: one per instance)."""
+
+    def current(self) -> Any:
+        """The value of ``.``."""
+
+    def column(self, name: str) -> Any:
+        """A choice-row column in a choice_filter; raise ExpressionError if unavailable."""
+
+    def position(self) -> int:
+        """1-based index of the current repeat instance, 0 outside repeats."""
+
+    def choice_label(self, question: str, choice: str) -> str: ...
+
+    def now(self) -> datetime.datetime: ...
+
+
+def _is_repeat(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) for v in value)
+
+
+class MappingContext:
+    """A :class:`Context` over plain answers (the answers-file shape).
+
+    Lists of dicts are repeats: ``values(name)`` collects ``name`` from every instance,
+    at any depth. ``instance`` is the current repeat instance, searched before ``answers``
+    by ``value()``. ``labels`` maps question -> choice name -> label.
+    """
+
+    def __init__(
+        self,
+        answers: dict[str, Any] | None = None,
+        current: Any = None,
+        columns: dict[str, Any] | None = None,
+        position: int = 0,
+        labels: dict[str, dict[str, str]] | None = None,
+        now: datetime.datetime | None = None,
+        instance: dict[str, Any] | None = None,
+    ) -> None:
+        self.answers = answers if answers is not None else {}
+        self.current_value = current
+        self.columns = columns
+        self.index = position
+        self.labels = labels if labels is not None else {}
+        self.fixed_now = now
+        self.instance = instance
+
+    def __repr__(self) -> str:
+        return (
+            f"MappingContext(answers={self.answers!r}, current={self.current_value!r}, "
+            f"columns={self.columns!r}, position={self.index!r})"
+        )
+
+    def value(self, name: str) -> Any:
+        if self.instance is not None and name in self.instance:
+            return self.instance[name]
+        return self.answers.get(name)
+
+    def values(self, name: str) -> list[Any]:
+        if name in self.answers:
+            value = self.answers[name]
+            return list(value) if _is_repeat(value) else [value]
+        found: list[Any] = []
+
+        def collect(data: dict[str, Any]) -> None:
+            for key, value in data.items():
+                if key == name:
+                    found.extend(value if _is_repeat(value) else [value])
+                elif _is_repeat(value):
+                    for inst in value:
+                        collect(inst)
+
+        collect(self.answers)
+        return found
+
+    def current(self) -> Any:
+        return self.current_value
+
+    def column(self, name: str) -> Any:
+        if self.columns is None:
+            raise ExpressionError(f"'{name}' is not available here: write ${{{name}}}")
+        if name not in self.columns:
+            raise ExpressionError(f"the choice list has no column '{name}'")
+        return self.columns[name]
+
+    def position(self) -> int:
+        return self.index
+
+    def choice_label(self, question: str, choice: str) -> str:
+        return self.labels.get(question, {}).get(choice, "")
+
+    def now(self) -> datetime.datetime:
+        return self.fixed_now if self.fixed_now is not None else datetime.datetime.now()
+
+
+# --------------------------------------------------------------------------- conversions
+
+_NUM_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_TZ = r"(Z|[+-]\d{2}(?::?\d{2})?)?"
+_TIME = r"(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
+_DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_DATETIME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ]" + _TIME + _TZ)
+_TIME_RE = re.compile(_TIME + _TZ)
+
+
+def _norm_int(value: int) -> int | float:
+    if -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        return INF if value > 0 else -INF
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _norm_int(value)
+    return value
+
+
+def _parse_time_parts(h: str, mi: str, s: str | None, frac: str | None) -> datetime.time:
+    micro = int((frac or "0")[:6].ljust(6, "0"))
+    return datetime.time(int(h), int(mi), int(s or 0), micro)
+
+
+def _parse_temporal(text: str) -> datetime.date | datetime.datetime | datetime.time | None:
+    """An ISO date, datetime (wall clock; any offset is dropped) or time string, else None."""
+    text = text.strip()
+    try:
+        if m := _DATE_RE.fullmatch(text):
+            return datetime.date(int(m[1]), int(m[2]), int(m[3]))
+        if m := _DATETIME_RE.fullmatch(text):
+            t = _parse_time_parts(m[4], m[5], m[6], m[7])
+            return datetime.datetime.combine(datetime.date(int(m[1]), int(m[2]), int(m[3])), t)
+        if m := _TIME_RE.fullmatch(text):
+            return _parse_time_parts(m[1], m[2], m[3], m[4])
+    except ValueError:  # 2026-02-30, 25:00 and the like are just text
+        return None
+    return None
+
+
+def _days(value: datetime.date | datetime.time) -> int | float:
+    """Days since the epoch; wall-clock time as JavaRosa does, so dates with and without
+    offsets mix without shifting by the zone."""
+    if isinstance(value, datetime.datetime):
+        naive = value.replace(tzinfo=None)
+        return (naive - _EPOCH_DT).total_seconds() / 86400
+    if isinstance(value, datetime.date):
+        return (value - _EPOCH).days
+    seconds = value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+    return seconds / 86400
+
+
+def _str_to_num(text: str) -> int | float:
+    s = text.strip()
+    if _NUM_RE.fullmatch(s):
+        return _parse_number(s)
+    temporal = _parse_temporal(s)
+    if temporal is not None:
+        return _days(temporal)
+    return NAN
+
+
+def _num(value: Any) -> int | float:
+    """XPath number(), keeping ints as ints so integer arithmetic stays exact."""
+    if value is None:
+        return NAN
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return _norm_int(value)
+    if isinstance(value, float):
+        return value
+    if isinstance(value, str):
+        return _str_to_num(value)
+    if isinstance(value, (datetime.date, datetime.time)):
+        return _days(value)
+    if isinstance(value, list):
+        return _str_to_num(to_string(value))
+    return NAN
+
+
+def to_number(value: Any) -> float:
+    """XPath number(): empty or non-numeric -> NaN; dates -> days since 1970-01-01."""
+    return float(_num(value))
+
+
+def _float_to_string(value: float) -> str:
+    if math.isnan(value):
+        return ""  # ODK shows nothing for a calculation that cannot be computed
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value.is_integer():
+        return str(int(value))
+    text = repr(value)
+    if "e" in text or "E" in text:  # XPath never uses exponent notation
+        text = format(Decimal(text), "f")
+    return text
+
+
+def to_string(value: Any) -> str:
+    """XPath string(): None -> '', 3.0 -> '3', dates ISO, booleans 'true'/'false'."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float_to_string(value)
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(timespec="milliseconds" if value.microsecond else "seconds")
+    if isinstance(value, (datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return " ".join(to_string(v) for v in value)
+    if isinstance(value, dict):  # a repeat instance has no text of its own
+        return ""
+    return str(value)
+
+
+def to_bool(value: Any) -> bool:
+    """XPath boolean(): empty, 0, NaN and empty lists are false; any other text is true."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value == value and value != 0
+    if isinstance(value, str):
+        return value != ""
+    if isinstance(value, (list, dict)):
+        return len(value) > 0
+    return True
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _blank(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    if isinstance(value, list):
+        return len(value) == 0
+    return False
+
+
+def _to_int(value: Any) -> int:
+    """Java's (int) cast: NaN -> 0, infinities clamp."""
+    n = _num(value)
+    if n != n:
+        return 0
+    if n in (INF, -INF):
+        return 2**31 - 1 if n > 0 else -(2**31)
+    return int(n)
+
+
+def _items(value: Any) -> list[str]:
+    """A select_multiple answer as choice names; accepts a list or 'a b c'."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [s for s in (to_string(v).strip() for v in value) if s]
+    return to_string(value).split()
+
+
+# --------------------------------------------------------------------------- operators
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return to_bool(a) == to_bool(b)
+    if _is_number(a) or _is_number(b):
+        return _num(a) == _num(b)
+    if isinstance(a, (datetime.date, datetime.time)) or isinstance(
+        b, (datetime.date, datetime.time)
+    ):
+        return _num(a) == _num(b)
+    return to_string(a) == to_string(b)
+
+
+def _div(x: int | float, y: int | float) -> int | float:
+    if y == 0:
+        if x != x or x == 0:
+            return NAN
+        return INF if (x > 0) == (math.copysign(1, y) > 0) else -INF
+    if isinstance(x, int) and isinstance(y, int) and x % y == 0:
+        return x // y
+    return x / y
+
+
+def _mod(x: int | float, y: int | float) -> int | float:
+    # XPath mod truncates like Java's %: the result has the sign of the dividend.
+    if y == 0 or x != x or y != y or math.isinf(x):
+        return NAN
+    if isinstance(x, int) and isinstance(y, int):
+        r = abs(x) % abs(y)
+        return -r if x < 0 else r
+    return math.fmod(x, y)
+
+
+def _binary(op: str, a: Any, b: Any) -> Any:
+    if op == "=":
+        return _equal(a, b)
+    if op == "!=":
+        return not _equal(a, b)
+    x, y = _num(a), _num(b)
+    if op == "<":
+        return x < y
+    if op == "<=":
+        return x <= y
+    if op == ">":
+        return x > y
+    if op == ">=":
+        return x >= y
+    if op == "+":
+        return _norm(x + y)
+    if op == "-":
+        return _norm(x - y)
+    if op == "*":
+        return _norm(x * y)
+    if op == "div":
+        return _norm(_div(x, y))
+    if op == "mod":
+        return _norm(_mod(x, y))
+    raise ExpressionError(f"unknown operator '{op}'")  # pragma: no cover - parser guarantees
+
+
+# --------------------------------------------------------------------------- evaluator
+
+
+class _Evaluator:
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def ev(self, node: Node) -> Any:
+        try:
+            if isinstance(node, Literal):
+                return node.value
+            if isinstance(node, Ref):
+                return self.ctx.value(node.name)
+            if isinstance(node, Chain):
+                return self.chain(node)
+            if isinstance(node, Call):
+                return _FUNCTIONS[node.name].impl(self, node.args)
+            if isinstance(node, Negate):
+                return _norm(-_num(self.ev(node.operand)))
+            if isinstance(node, Current):
+                return self.ctx.current()
+            if isinstance(node, Column):
+                try:
+                    return self.ctx.column(node.name)
+                except ExpressionError as exc:
+                    raise ExpressionError(exc.message, node.pos) from exc
+        except ExpressionError:
+            raise
+        except RecursionError as exc:
+            raise ExpressionError("expression is nested too deeply", node.pos) from exc
+        except Exception as exc:  # the contract: nothing but ExpressionError escapes
+            where = f"{node.name}(): " if isinstance(node, Call) else ""
+            raise ExpressionError(f"{where}cannot evaluate: {exc}", node.pos) from exc
+        raise ExpressionError(f"cannot evaluate {type(node).__name__}", 0)
+
+    def chain(self, node: Chain) -> Any:
+        items, ops = node.items, node.ops
+        if ops[0] == "or":
+            return any(to_bool(self.ev(item)) for item in items)
+        if ops[0] == "and":
+            return all(to_bool(self.ev(item)) for item in items)
+        acc = self.ev(items[0])
+        for op, item in zip(ops, items[1:], strict=True):
+            acc = _binary(op, acc, self.ev(item))
+        return acc
+
+    def nodeset(self, node: Node) -> list[Any]:
+        """A ${ref} argument of count/sum/...: every value across repeat instances."""
+        if isinstance(node, Ref):
+            return list(self.ctx.values(node.name))
+        return [self.ev(node)]
+
+
+def evaluate(expr: Expr | str, ctx: Context) -> Any:
+    """Evaluate ``expr`` against ``ctx``.
+
+    Returns str, int, float, bool, datetime.date, datetime.datetime or what the context
+    supplies (None, list[str]); store results with :func:`to_string`.
+    """
+    if isinstance(expr, str):
+        expr = parse(expr)
+    try:
+        return _Evaluator(ctx).ev(expr.root)
+    except ExpressionError:
+        raise
+    except Exception as exc:  # e.g. a context method failing outside any node
+        raise ExpressionError(f"cannot evaluate: {exc}", 0) from exc
+
+
+# --------------------------------------------------------------------------- functions
+
+_Impl = Callable[[_Evaluator, tuple[Node, ...]], Any]
+
+
+@dataclass(frozen=True)
+class _Function:
+    min_args: int
+    max_args: int  # -1: any number
+    impl: _Impl
+
+    def arity_text(self) -> str:
+        def plural(n: int) -> str:
+            return f"{n} argument" + ("" if n == 1 else "s")
+
+        if self.max_args < 0:
+            return f"at least {plural(self.min_args)}"
+        if self.min_args == self.max_args:
+            return plural(self.min_args)
+        return f"{self.min_args} to {plural(self.max_args)}"
+
+
+_FUNCTIONS: dict[str, _Function] = {}
+
+
+def _raw(*names: str, args: tuple[int, int]) -> Callable[[_Impl], _Impl]:
+    """Register a function that evaluates its own arguments (lazy ones, nodesets)."""
+
+    def register(impl: _Impl) -> _Impl:
+        for name in names:
+            _FUNCTIONS[name] = _Function(args[0], args[1], impl)
+        return impl
+
+    return register
+
+
+def _fn(*names: str, args: tuple[int, int]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a plain function of its evaluated arguments."""
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        def impl(ev: _Evaluator, nodes: tuple[Node, ...]) -> Any:
+            return func(*[ev.ev(n) for n in nodes])
+
+        for name in names:
+            _FUNCTIONS[name] = _Function(args[0], args[1], impl)
+        return func
+
+    return register
+
+
+def _current_or(ev: _Evaluator, nodes: tuple[Node, ...]) -> Any:
+    """XPath string functions default to the context node when called without argument."""
+    return ev.ev(nodes[0]) if nodes else ev.ctx.current()
+
+
+# -- logic
+
+
+@_raw("if", args=(3, 3))
+def _if(ev: _Evaluator, a: tuple[Node, ...]) -> Any:
+    return ev.ev(a[1]) if to_bool(ev.ev(a[0])) else ev.ev(a[2])
+
+
+@_raw("coalesce", args=(2, -1))
+def _coalesce(ev: _Evaluator, a: tuple[Node, ...]) -> Any:
+    value: Any = None
+    for node in a:
+        value = ev.ev(node)
+        if not _blank(value):
+            return value
+    return value
+
+
+_fn("not", args=(1, 1))(lambda x: not to_bool(x))
+_fn("true", args=(0, 0))(lambda: True)
+_fn("false", args=(0, 0))(lambda: False)
+_fn("boolean", args=(1, 1))(to_bool)
+_fn("once", args=(1, 1))(lambda x: x)  # the engine decides when to recompute
+_fn("boolean-from-string", args=(1, 1))(
+    lambda x: to_string(x).strip().lower() == "true" or to_string(x).strip() == "1"
+)
+
+# -- selects
+
+
+@_fn("selected", args=(2, 2))
+def _selected(value: Any, choice: Any) -> bool:
+    return to_string(choice).strip() in _items(value)
+
+
+_fn("count-selected", args=(1, 1))(lambda value: len(_items(value)))
+
+
+@_fn("selected-at", args=(2, 2))
+def _selected_at(value: Any, index: Any) -> str:
+    items, i = _items(value), _to_int(index)
+    return items[i] if 0 <= i < len(items) else ""
+
+
+@_raw("jr:choice-name", args=(2, 2))
+def _choice_name(ev: _Evaluator, a: tuple[Node, ...]) -> str:
+    question = _choice_name_question(a[1])
+    value = ev.ev(a[0])
+    choices = value if isinstance(value, list) else [value]
+    labels = [
+        to_string(ev.ctx.choice_label(question, to_string(c))) for c in choices if not _blank(c)
+    ]
+    return " ".join(labels)
+
+
+# -- strings
+
+
+@_raw("string", args=(0, 1))
+def _string(ev: _Evaluator, a: tuple[Node, ...]) -> str:
+    return to_string(_current_or(ev, a))
+
+
+@_raw("string-length", args=(0, 1))
+def _string_length(ev: _Evaluator, a: tuple[Node, ...]) -> int:
+    return len(to_string(_current_or(ev, a)))
+
+
+@_raw("normalize-space", args=(0, 1))
+def _normalize_space(ev: _Evaluator, a: tuple[Node, ...]) -> str:
+    return re.sub(r"[ \t\r\n]+", " ", to_string(_current_or(ev, a))).strip(" ")
+
+
+_fn("concat", args=(0, -1))(lambda *xs: "".join(to_string(x) for x in xs))
+_fn("contains", args=(2, 2))(lambda s, t: to_string(t) in to_string(s))
+_fn("starts-with", args=(2, 2))(lambda s, t: to_string(s).startswith(to_string(t)))
+_fn("ends-with", args=(2, 2))(lambda s, t: to_string(s).endswith(to_string(t)))
+
+
+@_fn("substr", args=(2, 3))
+def _substr(s: Any, start: Any, end: Any = None) -> str:
+    # 0-based, end exclusive, negative counts from the end (JavaRosa); out-of-range ends clamp.
+    text = to_string(s)
+    length = len(text)
+    i = _to_int(start)
+    j = length if end is None else _to_int(end)
+    if i < 0:
+        i += length
+    if j < 0:
+        j += length
+    i, j = max(0, i), min(length, j)
+    return text[i:j] if i < j else ""
+
+
+@_raw("regex", args=(2, 2))
+def _regex(ev: _Evaluator, a: tuple[Node, ...]) -> bool:
+    text = to_string(ev.ev(a[0]))
+    # Java's String.matches() is a full match, hence fullmatch rather than search.
+    return _compile_regex(to_string(ev.ev(a[1])), a[1].pos).fullmatch(text) is not None
+
+
+@_raw("join", args=(1, -1))
+def _join(ev: _Evaluator, a: tuple[Node, ...]) -> str:
+    sep = to_string(ev.ev(a[0]))
+    return sep.join(to_string(v) for node in a[1:] for v in ev.nodeset(node))
+
+
+@_fn("uuid", args=(0, 1))
+def _uuid(length: Any = None) -> str:
+    if length is None:
+        return str(uuid.uuid4())
+    n = min(max(_to_int(length), 0), 1024)
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(n))
+
+
+# -- numbers
+
+
+@_raw("number", args=(0, 1))
+def _number(ev: _Evaluator, a: tuple[Node, ...]) -> int | float:
+    return _num(_current_or(ev, a))
+
+
+def _finite_int(func: Callable[[float], Any]) -> Callable[[Any], int | float]:
+    def wrapped(x: Any) -> int | float:
+        n = _num(x)
+        if n != n or math.isinf(n):
+            return n
+        return _norm_int(int(func(n)))
+
+    return wrapped
+
+
+_fn("int", args=(1, 1))(_finite_int(math.trunc))
+_fn("floor", args=(1, 1))(_finite_int(math.floor))
+_fn("ceiling", args=(1, 1))(_finite_int(math.ceil))
+_fn("abs", args=(1, 1))(lambda x: abs(_num(x)))
+
+
+@_fn("round", args=(1, 2))
+def _round(x: Any, digits: Any = None) -> int | float:
+    n = _num(x)
+    d = 0 if digits is None else _num(digits)
+    if d != d:
+        return NAN
+    if n != n or math.isinf(n):
+        return n
+    d = int(max(min(d, 400), -400))
+    if isinstance(n, int) and d >= 0:
+        return n
+    with localcontext() as dc:
+        dc.prec = 800
+        try:
+            q = Decimal(repr(n)).quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP)
+        except InvalidOperation:
+            return n
+    if d <= 0:
+        return _norm_int(int(q))
+    return float(q)
+
+
+def _math(func: Callable[..., float]) -> Callable[..., float]:
+    """Math-domain errors give NaN and overflows Infinity, as IEEE arithmetic would."""
+
+    def wrapped(*xs: Any) -> float:
+        nums = [float(_num(x)) for x in xs]
+        try:
+            return func(*nums)
+        except ValueError:
+            return NAN
+        except OverflowError:
+            return INF
+
+    return wrapped
+
+
+@_fn("pow", args=(2, 2))
+def _pow(x: Any, y: Any) -> int | float:
+    a, b = _num(x), _num(y)
+    if isinstance(a, int) and isinstance(b, int) and 0 <= b <= 64:
+        return _norm_int(a**b)
+    return _math(math.pow)(a, b)
+
+
+def _log(func: Callable[[float], float]) -> Callable[[float], float]:
+    return lambda x: -INF if x == 0 else func(x)
+
+
+_fn("sqrt", args=(1, 1))(_math(math.sqrt))
+_fn("exp", args=(1, 1))(_math(math.exp))
+_fn("exp10", args=(1, 1))(_math(lambda x: math.pow(10.0, x)))
+_fn("log", args=(1, 1))(_math(_log(math.log)))
+_fn("log10", args=(1, 1))(_math(_log(math.log10)))
+_fn("sin", args=(1, 1))(_math(math.sin))
+_fn("cos", args=(1, 1))(_math(math.cos))
+_fn("tan", args=(1, 1))(_math(math.tan))
+_fn("asin", args=(1, 1))(_math(math.asin))
+_fn("acos", args=(1, 1))(_math(math.acos))
+_fn("atan", args=(1, 1))(_math(math.atan))
+_fn("atan2", args=(2, 2))(_math(math.atan2))
+_fn("pi", args=(0, 0))(lambda: math.pi)
+
+# -- nodesets
+
+
+@_raw("count", args=(1, 1))
+def _count(ev: _Evaluator, a: tuple[Node, ...]) -> int:
+    return len(ev.nodeset(a[0]))
+
+
+@_raw("count-non-empty", args=(1, 1))
+def _count_non_empty(ev: _Evaluator, a: tuple[Node, ...]) -> int:
+    return sum(1 for v in ev.nodeset(a[0]) if not _blank(v))
+
+
+@_raw("sum", args=(1, 1))
+def _sum(ev: _Evaluator, a: tuple[Node, ...]) -> int | float:
+    # Empty answers are skipped (ODK would give NaN): an unanswered row in a repeat should
+    # not blank out a household total.
+    total: int | float = 0
+    for v in ev.nodeset(a[0]):
+        if not _blank(v):
+            total = _norm(total + _num(v))
+    return total
+
+
+def _extreme(pick: Callable[[list[int | float]], int | float]) -> _Impl:
+    def impl(ev: _Evaluator, a: tuple[Node, ...]) -> int | float:
+        # Empty answers are skipped like in sum(); nothing left (or any non-number) is NaN.
+        nums = [_num(v) for node in a for v in ev.nodeset(node) if not _blank(v)]
+        if not nums or any(n != n for n in nums):
+            return NAN
+        return pick(nums)
+
+    return impl
+
+
+_raw("min", args=(1, -1))(_extreme(min))
+_raw("max", args=(1, -1))(_extreme(max))
+
+
+@_raw("position", args=(0, 0))
+def _position(ev: _Evaluator, a: tuple[Node, ...]) -> int:
+    return int(ev.ctx.position())
+
+
+# -- dates
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _temporal(value: Any, *, fn: str) -> datetime.date | datetime.datetime | None:
+    """A date or datetime for the date functions; None for empty or NaN, an error for junk.
+
+    Numbers (and numeric text) are days since 1970-01-01 and give a datetime.
+    """
+    if isinstance(value, datetime.date):
+        return value
+    if _blank(value):
+        return None
+    if isinstance(value, (int, float)):  # bool included: true() is day 1, as in XPath
+        n = float(value)
+    else:
+        text = to_string(value)
+        parsed = _parse_temporal(text)
+        if isinstance(parsed, datetime.date):
+            return parsed
+        if not _NUM_RE.fullmatch(text.strip()):
+            raise ExpressionError(f"{fn}(): cannot convert '{text}' to a date")
+        n = float(_str_to_num(text))
+    if n != n:
+        return None
+    return _EPOCH_DT + datetime.timedelta(days=n)
+
+
+def _is_day_number(value: Any) -> bool:
+    if isinstance(value, str):
+        return _NUM_RE.fullmatch(value.strip()) is not None
+    return isinstance(value, (int, float))
+
+
+@_fn("date", args=(1, 1))
+def _date(value: Any) -> datetime.date | None:
+    result = _temporal(value, fn="date")
+    if result is not None and _is_day_number(value):
+        return result.date()  # a day number is a calendar day (fractions floor to the past)
+    return result
+
+
+@_fn("date-time", args=(1, 1))
+def _date_time(value: Any) -> datetime.datetime | None:
+    result = _temporal(value, fn="date-time")
+    if result is None or isinstance(result, datetime.datetime):
+        return result
+    return datetime.datetime.combine(result, datetime.time())
+
+
+@_fn("decimal-date-time", args=(1, 1))
+def _decimal_date_time(value: Any) -> float:
+    result = _temporal(value, fn="decimal-date-time")
+    return NAN if result is None else float(_days(result))
+
+
+@_raw("today", args=(0, 0))
+def _today(ev: _Evaluator, a: tuple[Node, ...]) -> datetime.date:
+    return ev.ctx.now().date()
+
+
+@_raw("now", args=(0, 0))
+def _now(ev: _Evaluator, a: tuple[Node, ...]) -> datetime.datetime:
+    return ev.ctx.now()
+
+
+@_fn("format-date", "format-date-time", args=(2, 2))
+def _format_date(value: Any, fmt: Any) -> str:
+    d = _temporal(value, fn="format-date")
+    if d is None:
+        return ""
+    dt = d if isinstance(d, datetime.datetime) else datetime.datetime.combine(d, datetime.time())
+    codes = {
+        "Y": f"{dt.year:04d}",
+        "y": f"{dt.year % 100:02d}",
+        "m": f"{dt.month:02d}",
+        "n": str(dt.month),
+        "b": _MONTHS[dt.month - 1],
+        "d": f"{dt.day:02d}",
+        "e": str(dt.day),
+        "a": _WEEKDAYS[dt.weekday()],
+        "H": f"{dt.hour:02d}",
+        "h": str(dt.hour),
+        "M": f"{dt.minute:02d}",
+        "S": f"{dt.second:02d}",
+        "3": f"{dt.microsecond // 1000:03d}",
+    }
+    # Unknown %x sequences are kept as written rather than failing the form.
+    return re.sub(r"%(.)", lambda m: codes.get(m[1], m[0]), to_string(fmt))
+
+
+SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(_FUNCTIONS)

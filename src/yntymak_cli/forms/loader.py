@@ -1,0 +1,260 @@
+"""Reading form files: YAML -> Form, with every problem located as FILE:LINE:COL."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yntymak_cli.errors import Problem, ProblemsError
+from yntymak_cli.forms.model import Choice, Form, Question
+from yntymak_cli.yaml_io import Positions, YamlSyntaxError, load_yaml
+
+MAX_FORM_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class LoadedForm:
+    """A form file as read: the model (None when it could not be built) and its problems."""
+
+    path: str
+    form: Form | None
+    problems: list[Problem] = field(default_factory=list)
+    positions: Positions = field(default_factory=Positions)
+    # Where each question and choice list came from (file, path into that file's YAML).
+    question_paths: dict[str, tuple[str | int, ...]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return self.form is not None and not self.errors
+
+    def require(self) -> Form:
+        """The form, or a ProblemsError listing its errors."""
+        if not self.ok:
+            raise ProblemsError(self.errors)
+        assert self.form is not None
+        return self.form
+
+    def at(self, path: tuple[str | int, ...], key: bool = False) -> tuple[int, int]:
+        return self.positions.of(path, key=key)
+
+    def problem(
+        self, path: tuple[str | int, ...], message: str, severity: str = "error", key: bool = False
+    ) -> Problem:
+        line, col = self.at(path, key=key)
+        p = Problem(self.path, line, col, message, severity)
+        self.problems.append(p)
+        return p
+
+
+def load_form(path: str | Path) -> LoadedForm:
+    """Read and validate a form file. Never raises for bad content: see `.problems`."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        loaded = LoadedForm(str(path), None)
+        loaded.problems.append(Problem(str(path), 1, 1, f"cannot read file: {exc.strerror}"))
+        return loaded
+    if len(raw) > MAX_FORM_BYTES:
+        loaded = LoadedForm(str(path), None)
+        loaded.problems.append(Problem(str(path), 1, 1, "file too large for a form"))
+        return loaded
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        loaded = LoadedForm(str(path), None)
+        line = raw[: exc.start].count(b"\n") + 1
+        loaded.problems.append(Problem(str(path), line, 1, "not UTF-8 text: is this a form file?"))
+        return loaded
+    return load_form_text(text, str(path), base_dir=path.parent)
+
+
+def load_form_text(text: str, filename: str = "<form>", base_dir: Path | None = None) -> LoadedForm:
+    loaded = LoadedForm(filename, None)
+    data = _parse(loaded, text)
+    if data is None:
+        return loaded
+    if not isinstance(data, dict):
+        loaded.problem((), "a form must be a YAML mapping with id, version and questions")
+        return loaded
+    data = _resolve_includes(loaded, data, base_dir)
+    form = _build(loaded, data)
+    if form is None:
+        return loaded
+    loaded.form = form
+    from yntymak_cli.forms.validate import validate_form
+
+    validate_form(loaded)
+    return loaded
+
+
+def form_from_dict(data: dict[str, Any]) -> Form:
+    """A Form from a stored definition (database, bundle); raises ProblemsError if invalid."""
+    loaded = LoadedForm(f"<form {data.get('id', '?')}>", None)
+    form = _build(loaded, data)
+    if form is None:
+        raise ProblemsError(loaded.errors)
+    return form
+
+
+def _parse(loaded: LoadedForm, text: str) -> Any:
+    if not text.strip():
+        loaded.problems.append(Problem(loaded.path, 1, 1, "empty file: expected a form mapping"))
+        return None
+    try:
+        data, positions = load_yaml(text)
+    except YamlSyntaxError as exc:
+        loaded.problems.append(Problem(loaded.path, exc.line, exc.col, exc.message))
+        return None
+    loaded.positions = positions
+    if data is None:
+        loaded.problems.append(Problem(loaded.path, 1, 1, "empty file: expected a form mapping"))
+    return data
+
+
+def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> dict:
+    """Merge choice lists of `include:` files (forms/shared/*.yaml) into the form."""
+    includes = data.get("include") or []
+    if not isinstance(includes, list):
+        loaded.problem(("include",), "include must be a list of file paths")
+        return data
+    choices = dict(data.get("choices") or {}) if isinstance(data.get("choices"), dict) else None
+    if choices is None:
+        return data
+    for i, rel in enumerate(includes):
+        where = ("include", i)
+        if not isinstance(rel, str) or base_dir is None:
+            loaded.problem(where, "include entries must be file paths relative to the form")
+            continue
+        target = (base_dir / rel).resolve()
+        try:
+            text = target.read_text(encoding="utf-8-sig")
+            shared, _ = load_yaml(text)
+        except OSError:
+            loaded.problem(where, f"included file not found: {rel}")
+            continue
+        except (UnicodeDecodeError, YamlSyntaxError) as exc:
+            detail = getattr(exc, "message", "not UTF-8 text")
+            loaded.problem(where, f"included file {rel}: {detail}")
+            continue
+        if not isinstance(shared, dict) or not isinstance(shared.get("choices"), dict):
+            loaded.problem(where, f"included file {rel} must be a mapping with 'choices:'")
+            continue
+        for list_name, items in shared["choices"].items():
+            if list_name in choices:
+                loaded.problem(where, f"choice list '{list_name}' from {rel} is already defined")
+                continue
+            choices[list_name] = items
+    return {**data, "choices": choices}
+
+
+_FIELD_NAMES = {
+    "question": sorted(Question.model_fields),
+    "form": sorted(Form.model_fields),
+}
+
+
+def _build(loaded: LoadedForm, data: dict) -> Form | None:
+    """Validate the structure. Unknown keys are reported and then ignored, so the semantic
+    checks still run and the author sees every problem in one pass."""
+    import copy
+
+    from pydantic import ValidationError
+
+    work = data
+    for _ in range(2):
+        try:
+            return Form.model_validate(work)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+        except RecursionError:
+            loaded.problem((), "form nested too deeply")
+            return None
+        if work is data:
+            for err in errors:
+                loaded.problems.append(_problem_from_pydantic(loaded, data, err))
+        if any(err["type"] != "extra_forbidden" for err in errors) or work is not data:
+            return None
+        work = copy.deepcopy(data)
+        for err in errors:
+            _drop(work, err["loc"])
+    return None
+
+
+def _drop(data: Any, loc: tuple) -> None:
+    node = data
+    for part in loc[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(node, dict):
+        node.pop(loc[-1], None)
+
+
+def _problem_from_pydantic(loaded: LoadedForm, data: dict, err: dict) -> Problem:
+    loc = tuple(err["loc"])
+    # Union members add pseudo-locations ('str', 'dict[str,str]'); keep the real data path.
+    path: list[str | int] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif err["type"] in ("extra_forbidden", "missing") and part == loc[-1]:
+            pass
+        else:
+            continue
+        path.append(part)
+    where = _describe(data, path)
+    etype = err["type"]
+    if etype == "extra_forbidden":
+        key = str(path[-1])
+        kind = "question" if _in_question(path) else "form"
+        hint = difflib.get_close_matches(key, _FIELD_NAMES[kind], n=1)
+        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+        message = f"{where}unknown key '{key}'{suggestion}"
+        line, col = loaded.positions.of(tuple(path), key=True)
+    elif etype == "missing":
+        message = f"{where}missing required key '{path[-1]}'"
+        line, col = loaded.positions.of(tuple(path[:-1]))
+    else:
+        field_name = path[-1] if path else "form"
+        message = f"{where}'{field_name}': {err['msg']}"
+        line, col = loaded.positions.of(tuple(path))
+    return Problem(loaded.path, line, col, message)
+
+
+def _in_question(path: list[str | int]) -> bool:
+    return len(path) >= 3 and path[-3] == "questions"
+
+
+def _describe(data: dict, path: list[str | int]) -> str:
+    """'question 'age': ' for paths inside a question, 'choice list 'x': ' inside choices."""
+    node: Any = data
+    label = ""
+    for i, part in enumerate(path[:-1]):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(node, dict) and i > 0 and path[i - 1] == "questions":
+            name = node.get("name")
+            label = f"question '{name}': " if isinstance(name, str) else f"question #{part + 1}: "
+        elif i > 0 and path[i - 1] == "choices" and isinstance(node, list):
+            label = f"choice list '{part}': "
+    return label
+
+
+__all__ = ["LoadedForm", "load_form", "load_form_text", "form_from_dict", "Choice"]

@@ -1,0 +1,221 @@
+"""Pydantic models of the YAML form format (XLSForm semantics, readable by hand).
+
+The models describe structure only; `forms.validate` checks meaning (names, lists,
+expressions, translations) so that all problems of a file are reported together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+
+LangText = str | dict[str, str]
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+INPUT_TYPES = frozenset(
+    {"text", "integer", "decimal", "date", "time", "datetime", "geopoint", "acknowledge", "range"}
+)
+SELECT_TYPES = frozenset({"select_one", "select_multiple"})
+METADATA_TYPES = frozenset({"start", "end", "today", "deviceid", "username"})
+DISPLAY_TYPES = frozenset({"note"})
+STRUCTURE_TYPES = frozenset({"group", "repeat"})
+BASE_TYPES = (
+    INPUT_TYPES
+    | SELECT_TYPES
+    | METADATA_TYPES
+    | DISPLAY_TYPES
+    | STRUCTURE_TYPES
+    | {"calculate", "unsupported"}
+)
+# Questions that hold a value in the answers (notes, groups and unsupported ones do not).
+VALUE_TYPES = INPUT_TYPES | SELECT_TYPES | METADATA_TYPES | {"calculate"}
+
+
+def _text_or_none(value: Any) -> Any:
+    """Numbers and booleans written where text is expected are kept as text."""
+    if isinstance(value, bool):
+        return "true()" if value else "false()"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+class Choice(BaseModel):
+    """One choice; keys other than name/label are columns usable in choice_filter."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    label: LangText | None = None
+
+    _name_text = field_validator("name", mode="before")(_text_or_none)
+
+    def columns(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Question(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: str
+    label: LangText | None = None
+    hint: LangText | None = None
+    required: bool | str = False
+    required_message: LangText | None = None
+    relevant: str | None = None
+    constraint: str | None = None
+    constraint_message: LangText | None = None
+    default: str | None = None
+    calculation: str | None = None
+    choice_filter: str | None = None
+    read_only: bool = False
+    sensitive: bool = False
+    appearance: str | None = None
+    parameters: dict[str, str] | None = None
+    repeat_count: str | None = None
+    questions: list[Question] = Field(default_factory=list)
+    # What an imported XLSForm had that we cannot run: original type, untranslated
+    # expressions. Kept so nothing is silently dropped; never evaluated.
+    xlsform: dict[str, Any] | None = None
+
+    _coerce_text = field_validator(
+        "name",
+        "type",
+        "relevant",
+        "constraint",
+        "default",
+        "calculation",
+        "choice_filter",
+        "repeat_count",
+        mode="before",
+    )(_text_or_none)
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _params_as_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _text_or_none(v) for k, v in value.items()}
+        return value
+
+    @field_validator("required", mode="before")
+    @classmethod
+    def _required(cls, value: Any) -> Any:
+        # XLSForm writes yes/no/true/false; anything else is an expression.
+        if isinstance(value, str) and value.strip().lower() in {"yes", "true", "true()"}:
+            return True
+        if isinstance(value, str) and value.strip().lower() in {"no", "false", "false()", ""}:
+            return False
+        return value
+
+    @property
+    def base_type(self) -> str:
+        return self.type.split()[0] if self.type.strip() else ""
+
+    @property
+    def list_name(self) -> str | None:
+        parts = self.type.split()
+        return parts[1] if len(parts) > 1 and parts[0] in SELECT_TYPES else None
+
+    @property
+    def holds_value(self) -> bool:
+        return self.base_type in VALUE_TYPES
+
+    @property
+    def is_repeat(self) -> bool:
+        return self.base_type == "repeat"
+
+    @property
+    def is_group(self) -> bool:
+        return self.base_type == "group"
+
+
+class Form(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    version: str
+    title: LangText | None = None
+    languages: list[str] = Field(default_factory=list)
+    default_language: str | None = None
+    instance_name: str | None = None
+    summary_by: str | None = None
+    include: list[str] = Field(default_factory=list)
+    choices: dict[str, list[Choice]] = Field(default_factory=dict)
+    questions: list[Question] = Field(default_factory=list)
+
+    _index: dict[str, Question] = PrivateAttr(default_factory=dict)
+    _ancestors: dict[str, tuple[Question, ...]] = PrivateAttr(default_factory=dict)
+
+    _coerce_text = field_validator("id", "version", "instance_name", mode="before")(_text_or_none)
+
+    def model_post_init(self, __context: Any) -> None:
+        for question, ancestors in self.walk():
+            self._index.setdefault(question.name, question)
+            self._ancestors.setdefault(question.name, ancestors)
+
+    # -- navigation -------------------------------------------------------------------
+
+    def walk(
+        self, questions: list[Question] | None = None, ancestors: tuple[Question, ...] = ()
+    ) -> Iterator[tuple[Question, tuple[Question, ...]]]:
+        """Every question, depth first, with its enclosing groups/repeats."""
+        for question in self.questions if questions is None else questions:
+            yield question, ancestors
+            if question.questions:
+                yield from self.walk(question.questions, (*ancestors, question))
+
+    @property
+    def index(self) -> dict[str, Question]:
+        return self._index
+
+    def ancestors(self, name: str) -> tuple[Question, ...]:
+        return self._ancestors.get(name, ())
+
+    def repeat_path(self, name: str) -> tuple[str, ...]:
+        """Names of the repeats enclosing a question, outermost first."""
+        return tuple(a.name for a in self.ancestors(name) if a.is_repeat)
+
+    def group_path(self, name: str) -> str:
+        """Kobo-style header path: enclosing groups and repeats joined by '/'."""
+        return "/".join([*(a.name for a in self.ancestors(name)), name])
+
+    def choice_list(self, name: str | None) -> list[Choice]:
+        return self.choices.get(name or "", [])
+
+    @property
+    def language(self) -> str | None:
+        return self.default_language or (self.languages[0] if self.languages else None)
+
+    # -- identity ---------------------------------------------------------------------
+
+    def definition_dict(self) -> dict[str, Any]:
+        """Plain, JSON-safe definition with included lists resolved (what the store keeps)."""
+        data = self.model_dump(mode="json", exclude_defaults=True, exclude_none=True)
+        data.pop("include", None)
+        data["id"], data["version"] = self.id, self.version
+        return data
+
+    def definition_hash(self) -> str:
+        raw = json.dumps(
+            self.definition_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def text_in(value: LangText | None, lang: str | None, fallback: str | None = None) -> str:
+    """A label/hint in a language, falling back to the form's default, then to any."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    for key in (lang, fallback):
+        if key and value.get(key):
+            return value[key]
+    return next((v for v in value.values() if v), "")

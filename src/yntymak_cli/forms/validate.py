@@ -1,0 +1,308 @@
+"""Semantic checks of a form: names, types, lists, expressions, translations, cycles.
+
+Every problem is collected (not stopped at the first) and located in the YAML file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from yntymak_cli.errors import Problem
+from yntymak_cli.forms import expressions as ex
+from yntymak_cli.forms.model import (
+    BASE_TYPES,
+    METADATA_TYPES,
+    NAME_RE,
+    SELECT_TYPES,
+    VALUE_TYPES,
+    Form,
+    LangText,
+    Question,
+)
+
+QPath = tuple[str | int, ...]
+
+# Expression-valued keys of a question and whether `.` (the current answer) is meaningful.
+EXPRESSION_KEYS = ("relevant", "constraint", "calculation", "choice_filter", "repeat_count")
+TRANSLATED_KEYS = ("label", "hint", "constraint_message", "required_message")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def iter_questions(
+    questions: list[Question], path: QPath = ("questions",)
+) -> Iterator[tuple[Question, QPath]]:
+    for i, question in enumerate(questions):
+        qpath = (*path, i)
+        yield question, qpath
+        if question.questions:
+            yield from iter_questions(question.questions, (*qpath, "questions"))
+
+
+def validate_form(loaded: Any) -> None:
+    """Append problems to a LoadedForm (see forms.loader)."""
+    form: Form = loaded.form
+    _check_settings(loaded, form)
+    _check_choices(loaded, form)
+    seen: dict[str, QPath] = {}
+    for question, qpath in iter_questions(form.questions):
+        _check_question(loaded, form, question, qpath, seen)
+    _check_cycles(loaded, form)
+
+
+def _check_settings(loaded: Any, form: Form) -> None:
+    if not NAME_RE.match(form.id):
+        loaded.problem(("id",), f"form id '{form.id}' is not a valid name ({NAME_RE.pattern})")
+    if not form.version.strip():
+        loaded.problem(("version",), "version must not be empty")
+    if len(set(form.languages)) != len(form.languages):
+        loaded.problem(("languages",), "languages are listed twice")
+    if form.default_language and form.languages and form.default_language not in form.languages:
+        loaded.problem(
+            ("default_language",),
+            f"default_language '{form.default_language}' is not one of languages "
+            f"{', '.join(form.languages)}",
+        )
+    _check_translations(loaded, form, form.title, ("title",), "form title")
+    if form.instance_name:
+        _check_expression(
+            loaded, form, None, "instance_name", form.instance_name, ("instance_name",)
+        )
+    if form.summary_by and form.summary_by not in form.index:
+        loaded.problem(
+            ("summary_by",),
+            f"summary_by names unknown question '{form.summary_by}'"
+            + _did_you_mean(form.summary_by, form.index),
+        )
+
+
+def _check_choices(loaded: Any, form: Form) -> None:
+    for list_name, items in form.choices.items():
+        if not NAME_RE.match(list_name):
+            loaded.problem(
+                ("choices", list_name), f"choice list name '{list_name}' is not valid", key=True
+            )
+        if not items:
+            loaded.problem(("choices", list_name), f"choice list '{list_name}' is empty")
+        names: set[str] = set()
+        for i, choice in enumerate(items):
+            where = ("choices", list_name, i)
+            if not choice.name.strip():
+                loaded.problem(where, f"choice list '{list_name}': choice #{i + 1} has no name")
+            elif choice.name in names:
+                loaded.problem(
+                    (*where, "name"), f"choice list '{list_name}': duplicate choice '{choice.name}'"
+                )
+            names.add(choice.name)
+            _check_translations(
+                loaded, form, choice.label, (*where, "label"), f"choice '{list_name}/{choice.name}'"
+            )
+
+
+def _check_question(
+    loaded: Any, form: Form, q: Question, qpath: QPath, seen: dict[str, QPath]
+) -> None:
+    who = f"question '{q.name}'"
+    if not NAME_RE.match(q.name):
+        loaded.problem(
+            (*qpath, "name"),
+            f"{who}: name is not valid: it must start with a letter or '_' and hold only "
+            "letters, digits, '_', '.' and '-'",
+        )
+    elif q.name in seen:
+        line, _ = loaded.at((*seen[q.name], "name"))
+        loaded.problem((*qpath, "name"), f"{who}: duplicate name (first used on line {line})")
+    else:
+        seen[q.name] = qpath
+
+    base = q.base_type
+    if base not in BASE_TYPES:
+        loaded.problem(
+            (*qpath, "type"),
+            f"{who}: unknown type '{q.type}'" + _did_you_mean(base, BASE_TYPES - {"unsupported"}),
+        )
+        return
+    parts = q.type.split()
+    if base in SELECT_TYPES:
+        if len(parts) != 2:
+            loaded.problem((*qpath, "type"), f"{who}: write '{base} LIST' naming a choice list")
+        elif parts[1] not in form.choices:
+            loaded.problem(
+                (*qpath, "type"),
+                f"{who}: unknown choice list '{parts[1]}'" + _did_you_mean(parts[1], form.choices),
+            )
+    elif len(parts) > 1:
+        loaded.problem((*qpath, "type"), f"{who}: type '{base}' takes no list name")
+
+    if base in ("group", "repeat"):
+        if not q.questions:
+            loaded.problem(qpath, f"{who}: a {base} needs questions")
+    elif q.questions:
+        loaded.problem((*qpath, "questions"), f"{who}: only groups and repeats hold questions")
+    if q.repeat_count is not None and base != "repeat":
+        loaded.problem((*qpath, "repeat_count"), f"{who}: repeat_count is only for repeats")
+    if q.choice_filter is not None and base not in SELECT_TYPES:
+        loaded.problem((*qpath, "choice_filter"), f"{who}: choice_filter is only for selects")
+    if base == "calculate" and not q.calculation:
+        loaded.problem(qpath, f"{who}: a calculate needs a calculation")
+    if base == "range":
+        _check_range(loaded, q, qpath)
+    elif q.parameters:
+        loaded.problem((*qpath, "parameters"), f"{who}: parameters are only for range questions")
+    if base == "unsupported" and not (q.xlsform or {}).get("type"):
+        loaded.problem((*qpath, "type"), f"{who}: unsupported questions keep xlsform.type")
+    if base in VALUE_TYPES - METADATA_TYPES - {"calculate"} and q.label is None:
+        loaded.problem(qpath, f"{who}: has no label", severity="warning")
+
+    for key in TRANSLATED_KEYS:
+        _check_translations(loaded, form, getattr(q, key), (*qpath, key), f"{who} {key}")
+    for key in EXPRESSION_KEYS:
+        text = getattr(q, key)
+        if text is not None:
+            _check_expression(loaded, form, q, key, text, (*qpath, key))
+    if isinstance(q.required, str):
+        _check_expression(loaded, form, q, "required", q.required, (*qpath, "required"))
+    if q.default is not None:
+        _check_default(loaded, form, q, qpath)
+
+
+def _check_range(loaded: Any, q: Question, qpath: QPath) -> None:
+    params = q.parameters or {}
+    where = (*qpath, "parameters")
+    unknown = set(params) - {"start", "end", "step"}
+    if unknown:
+        loaded.problem(
+            where,
+            f"question '{q.name}': unknown range parameter(s) "
+            f"{', '.join(sorted(unknown))}; use start, end, step",
+        )
+    values = {}
+    for key, fallback in (("start", "0"), ("end", "10"), ("step", "1")):
+        try:
+            values[key] = float(params.get(key, fallback))
+        except ValueError:
+            loaded.problem((*where, key), f"question '{q.name}': range {key} must be a number")
+            return
+    if values["step"] <= 0:
+        loaded.problem((*where, "step"), f"question '{q.name}': range step must be positive")
+    elif values["start"] == values["end"]:
+        loaded.problem(where, f"question '{q.name}': range start and end must differ")
+
+
+def _check_default(loaded: Any, form: Form, q: Question, qpath: QPath) -> None:
+    from yntymak_cli.engine.values import InvalidValue, parse_value
+
+    try:
+        parse_value(form, q, q.default)
+    except InvalidValue as exc:
+        loaded.problem((*qpath, "default"), f"question '{q.name}': default {exc}")
+
+
+def _check_translations(
+    loaded: Any, form: Form, value: LangText | None, path: QPath, what: str
+) -> None:
+    if not isinstance(value, dict) or not form.languages:
+        return
+    for lang in value:
+        if lang not in form.languages:
+            loaded.problem(
+                (*path, lang), f"{what}: language '{lang}' is not in languages", "warning", key=True
+            )
+    for lang in form.languages:
+        if not value.get(lang):
+            loaded.problem(path, f"{what}: missing '{lang}' translation", "warning")
+
+
+def _check_expression(
+    loaded: Any, form: Form, q: Question | None, key: str, text: str, path: QPath
+) -> None:
+    who = f"question '{q.name}'" if q else "form"
+    if q is not None and (q.xlsform or {}).get(key) is not None and not text:
+        return
+    try:
+        expr = ex.parse(text)
+    except ex.ExpressionError as exc:
+        line, col = loaded.at(path)
+        loaded.problems.append(
+            Problem(loaded.path, line, col + exc.offset, f"{who}: {key}: {exc.message}")
+        )
+        return
+    for ref in sorted(expr.refs()):
+        target = form.index.get(ref)
+        if target is None:
+            loaded.problem(
+                path,
+                f"{who}: {key} refers to unknown question '${{{ref}}}'"
+                + _did_you_mean(ref, form.index),
+            )
+        elif not (target.holds_value or target.is_repeat):
+            loaded.problem(
+                path, f"{who}: {key} refers to '{ref}', a {target.base_type} that holds no value"
+            )
+    bare = expr.bare_names()
+    if key == "choice_filter" and q is not None:
+        columns = {"name", "label"}
+        for choice in form.choice_list(q.list_name):
+            columns.update(choice.columns())
+        for name in sorted(bare - columns):
+            loaded.problem(
+                path,
+                f"{who}: choice_filter column '{name}' is not a column of list "
+                f"'{q.list_name}'" + _did_you_mean(name, columns),
+            )
+    elif bare:
+        name = sorted(bare)[0]
+        loaded.problem(
+            path, f"{who}: {key}: bare name '{name}': write ${{{name}}} to refer to a question"
+        )
+
+
+def _check_cycles(loaded: Any, form: Form) -> None:
+    """Calculations that depend on each other in a loop can never be computed."""
+    graph: dict[str, set[str]] = {}
+    for question, _ in form.walk():
+        if question.calculation:
+            try:
+                refs = ex.parse(question.calculation).refs()
+            except ex.ExpressionError:
+                continue
+            graph[question.name] = {r for r in refs if r in form.index}
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    reported: set[str] = set()
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt) :] + [nxt]
+                if not reported & set(cycle):
+                    reported.update(cycle)
+                    where = _question_path(form, nxt)
+                    loaded.problem(
+                        (*where, "calculation"),
+                        f"question '{nxt}': calculations form a cycle: "
+                        + " -> ".join(f"${{{n}}}" for n in cycle),
+                    )
+            elif nxt not in state:
+                visit(nxt, stack)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+
+
+def _question_path(form: Form, name: str) -> QPath:
+    for question, qpath in iter_questions(form.questions):
+        if question.name == name:
+            return qpath
+    return ()
+
+
+def _did_you_mean(word: str, options: Any) -> str:
+    match = difflib.get_close_matches(word, [str(o) for o in options], n=1)
+    return f" (did you mean '{match[0]}'?)" if match else ""

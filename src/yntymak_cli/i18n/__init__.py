@@ -1,0 +1,36 @@
+"""Message catalogs for the survey's own words (ky, ru, en).
+
+Catalogs are JSON files beside this module, keyed by message id, with `{name}`
+placeholders. English is the fallback; a test fails when ky or ru lacks a key.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+
+LANGUAGES = ("ky", "ru", "en")
+FALLBACK = "en"
+
+
+@cache
+def catalog(lang: str) -> dict[str, str]:
+    try:
+        text = resources.files(__package__).joinpath(f"{lang}.json").read_text("utf-8")
+    except (FileNotFoundError, OSError):
+        return {}
+    return json.loads(text)
+
+
+def t(key: str, lang: str | None = None, /, **params: object) -> str:
+    """The message `key` in `lang` (falling back to English), formatted with params."""
+    template = catalog(lang or FALLBACK).get(key) or catalog(FALLBACK).get(key) or key
+    try:
+        return template.format(**params)
+    except (KeyError, IndexError, ValueError):
+        return template
+
+
+def missing_keys(lang: str) -> set[str]:
+    return set(catalog(FALLBACK)) - {k for k, v in catalog(lang).items() if v}

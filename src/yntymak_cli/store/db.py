@@ -1,0 +1,473 @@
+"""Local SQLite storage: forms, drafts, submissions and their revisions.
+
+Durability: WAL with synchronous=FULL, so an answer accepted is on disk before the next
+prompt; a power cut or `kill -9` loses nothing. Every write is a short BEGIN IMMEDIATE
+transaction with a busy timeout: a second terminal waits instead of failing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import sqlite3
+import uuid as uuid_mod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from yntymak_cli.errors import InvalidInput, NotFound, YntymakError
+from yntymak_cli.forms.model import Form
+from yntymak_cli.store.migrations import migrate
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _loads(text: str | None) -> Any:
+    return json.loads(text) if text else None
+
+
+@dataclass
+class Draft:
+    uuid: str
+    form: Form
+    form_hash: str
+    base_revision: int
+    enumerator: str
+    device_id: str
+    started_at: str
+    updated_at: str
+    state: dict
+    paradata: dict
+
+
+class Store:
+    """One SQLite database. Open with `Store.open()` (YNTYMAK_HOME) or `Store(path)`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self.conn.execute("PRAGMA journal_mode = WAL")
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            migrate(self.conn)
+        except sqlite3.DatabaseError as exc:
+            raise YntymakError(f"cannot open database {self.path}: {exc}") from None
+        self._forms: dict[str, Form] = {}
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> Store:
+        from yntymak_cli.home import db_path
+
+        return cls(path or db_path())
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """A short write transaction that takes the lock up front (no deadlock on upgrade)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    # -- settings ---------------------------------------------------------------------
+
+    def get_setting(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, value],
+            )
+
+    # -- forms ------------------------------------------------------------------------
+
+    def register_form(self, form: Form, conn: sqlite3.Connection | None = None) -> str:
+        """Keep the exact definition of this version; returns its hash. Idempotent."""
+        definition = form.definition_dict()
+        form_hash = hashlib.sha256(canonical_json(definition).encode("utf-8")).hexdigest()
+        params = [form_hash, form.id, form.version, canonical_json(definition), utcnow()]
+        sql = (
+            "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, registered_at) "
+            "VALUES (?, ?, ?, ?, ?)"
+        )
+        if conn is not None:
+            conn.execute(sql, params)
+        else:
+            with self.write() as c:
+                c.execute(sql, params)
+        self._forms[form_hash] = form
+        return form_hash
+
+    def form_by_hash(self, form_hash: str) -> Form:
+        if form_hash not in self._forms:
+            row = self.conn.execute(
+                "SELECT definition FROM forms WHERE hash = ?", [form_hash]
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"form definition {form_hash[:12]} is not in the database")
+            from yntymak_cli.forms.loader import form_from_dict
+
+            self._forms[form_hash] = form_from_dict(json.loads(row[0]))
+        return self._forms[form_hash]
+
+    def get_form(self, form_id: str, version: str | None = None) -> Form | None:
+        sql = "SELECT hash FROM forms WHERE form_id = ?"
+        params: list[Any] = [form_id]
+        if version is not None:
+            sql += " AND version = ?"
+            params.append(version)
+        row = self.conn.execute(
+            sql + " ORDER BY registered_at DESC, rowid DESC LIMIT 1", params
+        ).fetchone()
+        return self.form_by_hash(row[0]) if row else None
+
+    def form_ids(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT DISTINCT form_id FROM forms ORDER BY 1")]
+
+    def form_versions(self, form_id: str) -> list[Form]:
+        """Every stored definition of a form id, newest first."""
+        rows = self.conn.execute(
+            "SELECT hash FROM forms WHERE form_id = ? ORDER BY registered_at DESC, rowid DESC",
+            [form_id],
+        ).fetchall()
+        return [self.form_by_hash(r[0]) for r in rows]
+
+    def form_definitions(self, hashes: list[str]) -> list[dict]:
+        out = []
+        for form_hash in hashes:
+            row = self.conn.execute(
+                "SELECT definition FROM forms WHERE hash = ?", [form_hash]
+            ).fetchone()
+            if row:
+                out.append(json.loads(row[0]))
+        return out
+
+    # -- drafts -----------------------------------------------------------------------
+
+    def create_draft(
+        self, form: Form, state: dict, enumerator: str, device_id: str, paradata: dict
+    ) -> str:
+        new_uuid = str(uuid_mod.uuid4())
+        now = utcnow()
+        with self.write() as conn:
+            form_hash = self.register_form(form, conn)
+            conn.execute(
+                "INSERT INTO drafts (uuid, form_hash, base_revision, enumerator, device_id, "
+                "started_at, updated_at, state, paradata) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
+                [
+                    new_uuid,
+                    form_hash,
+                    enumerator,
+                    device_id,
+                    now,
+                    now,
+                    canonical_json(state),
+                    canonical_json(paradata),
+                ],
+            )
+        return new_uuid
+
+    def open_edit(
+        self, submission_uuid: str, state: dict, enumerator: str, device_id: str, paradata: dict
+    ) -> Draft:
+        """Reopen a finalised submission as a draft of its next revision (or resume that draft)."""
+        existing = self.get_draft(submission_uuid, missing_ok=True)
+        if existing is not None:
+            return existing
+        sub = self.get_submission_row(submission_uuid)
+        if sub["status"] == "void":
+            raise InvalidInput(f"submission {submission_uuid} is void and cannot be edited")
+        if sub["answers"] is None and sub["purged_at"]:
+            raise InvalidInput(f"submission {submission_uuid} was purged from this device")
+        now = utcnow()
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO drafts (uuid, form_hash, base_revision, enumerator, device_id, "
+                "started_at, updated_at, state, paradata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    submission_uuid,
+                    sub["form_hash"],
+                    sub["revision"],
+                    enumerator,
+                    device_id,
+                    now,
+                    now,
+                    canonical_json(state),
+                    canonical_json(paradata),
+                ],
+            )
+        return self.get_draft(submission_uuid)
+
+    def save_draft(self, draft_uuid: str, state: dict, paradata: dict) -> None:
+        """Autosave: called after every accepted answer."""
+        with self.write() as conn:
+            cur = conn.execute(
+                "UPDATE drafts SET state = ?, paradata = ?, updated_at = ? WHERE uuid = ?",
+                [canonical_json(state), canonical_json(paradata), utcnow(), draft_uuid],
+            )
+            if cur.rowcount != 1:
+                raise NotFound(f"no draft {draft_uuid}")
+
+    def get_draft(self, draft_uuid: str, missing_ok: bool = False) -> Draft | None:
+        row = self.conn.execute("SELECT * FROM drafts WHERE uuid = ?", [draft_uuid]).fetchone()
+        if row is None:
+            row = self._unique_prefix("drafts", draft_uuid)
+        if row is None:
+            if missing_ok:
+                return None
+            raise NotFound(f"no draft {draft_uuid} (see `yntymak drafts`)")
+        return Draft(
+            uuid=row["uuid"],
+            form=self.form_by_hash(row["form_hash"]),
+            form_hash=row["form_hash"],
+            base_revision=row["base_revision"],
+            enumerator=row["enumerator"],
+            device_id=row["device_id"],
+            started_at=row["started_at"],
+            updated_at=row["updated_at"],
+            state=json.loads(row["state"]),
+            paradata=json.loads(row["paradata"]),
+        )
+
+    def list_drafts(self) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT d.uuid, f.form_id, f.version AS form_version, d.base_revision, d.enumerator, "
+            "d.started_at, d.updated_at FROM drafts d JOIN forms f ON f.hash = d.form_hash "
+            "ORDER BY d.updated_at DESC"
+        ).fetchall()
+        return [dict(r) for r in rows]
+
+    def discard_draft(self, draft_uuid: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM drafts WHERE uuid = ?", [draft_uuid])
+
+    def finalise(self, draft: Draft, answers: dict, instance_name: str | None) -> int:
+        """Store the draft's answers as the submission's next revision. Returns the revision."""
+        now = utcnow()
+        with self.write() as conn:
+            row = conn.execute(
+                "SELECT revision, status, created_at FROM submissions WHERE uuid = ?",
+                [draft.uuid],
+            ).fetchone()
+            revision = (row["revision"] if row else 0) + 1
+            record = {
+                "uuid": draft.uuid,
+                "revision": revision,
+                "form_hash": draft.form_hash,
+                "answers": answers,
+            }
+            rev_hash = hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
+            answers_json = canonical_json(answers)
+            if row is None:
+                conn.execute(
+                    "INSERT INTO submissions (uuid, form_id, form_version, form_hash, status, "
+                    "revision, enumerator, device_id, created_at, updated_at, submission_time, "
+                    "instance_name, answers) VALUES (?, ?, ?, ?, 'final', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        draft.uuid,
+                        draft.form.id,
+                        draft.form.version,
+                        draft.form_hash,
+                        revision,
+                        draft.enumerator,
+                        draft.device_id,
+                        draft.started_at,
+                        now,
+                        now,
+                        instance_name,
+                        answers_json,
+                    ],
+                )
+            else:
+                conn.execute(
+                    "UPDATE submissions SET revision = ?, form_id = ?, form_version = ?, "
+                    "form_hash = ?, enumerator = ?, device_id = ?, updated_at = ?, "
+                    "submission_time = ?, instance_name = ?, answers = ? WHERE uuid = ?",
+                    [
+                        revision,
+                        draft.form.id,
+                        draft.form.version,
+                        draft.form_hash,
+                        draft.enumerator,
+                        draft.device_id,
+                        now,
+                        now,
+                        instance_name,
+                        answers_json,
+                        draft.uuid,
+                    ],
+                )
+            conn.execute(
+                "INSERT INTO revisions (uuid, revision, form_hash, submission_time, enumerator, "
+                "device_id, instance_name, answers, paradata, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    draft.uuid,
+                    revision,
+                    draft.form_hash,
+                    now,
+                    draft.enumerator,
+                    draft.device_id,
+                    instance_name,
+                    answers_json,
+                    canonical_json(draft.paradata),
+                    rev_hash,
+                ],
+            )
+            conn.execute("DELETE FROM drafts WHERE uuid = ?", [draft.uuid])
+        return revision
+
+    # -- submissions ------------------------------------------------------------------
+
+    def _unique_prefix(self, table: str, prefix: str) -> sqlite3.Row | None:
+        """Let people type the first characters of a UUID, as with git hashes."""
+        if len(prefix) < 4 or table not in ("drafts", "submissions"):
+            return None
+        rows = self.conn.execute(
+            f"SELECT * FROM {table} WHERE uuid LIKE ? ESCAPE '\\' LIMIT 2",  # noqa: S608
+            [prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"],
+        ).fetchall()
+        return rows[0] if len(rows) == 1 else None
+
+    def get_submission_row(self, submission_uuid: str) -> sqlite3.Row:
+        row = self.conn.execute(
+            "SELECT * FROM submissions WHERE uuid = ?", [submission_uuid]
+        ).fetchone() or self._unique_prefix("submissions", submission_uuid)
+        if row is None:
+            raise NotFound(f"no submission {submission_uuid} (see `yntymak submissions list`)")
+        return row
+
+    def void(self, submission_uuid: str, reason: str) -> None:
+        if not reason.strip():
+            raise InvalidInput("a reason is required to void a submission (--reason TEXT)")
+        row = self.get_submission_row(submission_uuid)
+        if row["status"] == "void":
+            raise InvalidInput(f"submission {row['uuid']} is already void")
+        now = utcnow()
+        with self.write() as conn:
+            conn.execute(
+                "UPDATE submissions SET status = 'void', void_reason = ?, voided_at = ?, "
+                "updated_at = ?, void_synced = 0 WHERE uuid = ?",
+                [reason, now, now, row["uuid"]],
+            )
+
+    def record(self, row: sqlite3.Row) -> dict:
+        """A submission row as the record shape of docs/design.md."""
+        return {
+            "uuid": row["uuid"],
+            "revision": row["revision"],
+            "form_id": row["form_id"],
+            "form_version": row["form_version"],
+            "form_hash": row["form_hash"],
+            "status": row["status"],
+            "created_at": row["created_at"],
+            "updated_at": row["updated_at"],
+            "submission_time": row["submission_time"],
+            "enumerator": row["enumerator"],
+            "device_id": row["device_id"],
+            "instance_name": row["instance_name"],
+            "void_reason": row["void_reason"],
+            "answers": _loads(row["answers"]) or {},
+        }
+
+    def get_record(self, submission_uuid: str) -> dict:
+        return self.record(self.get_submission_row(submission_uuid))
+
+    def list_records(self, form_id: str | None = None, status: str | None = None) -> list[dict]:
+        """Submissions and drafts for `submissions list` (drafts appear with status 'draft')."""
+        out: list[dict] = []
+        if status in (None, "final", "void"):
+            sql = "SELECT * FROM submissions WHERE 1 = 1"
+            params: list[Any] = []
+            if form_id:
+                sql += " AND form_id = ?"
+                params.append(form_id)
+            if status:
+                sql += " AND status = ?"
+                params.append(status)
+            out.extend(
+                self.record(r) for r in self.conn.execute(sql + " ORDER BY created_at", params)
+            )
+        if status in (None, "draft"):
+            for d in self.list_drafts():
+                if form_id and d["form_id"] != form_id:
+                    continue
+                draft = self.get_draft(d["uuid"])
+                assert draft is not None
+                out.append(
+                    {
+                        "uuid": draft.uuid,
+                        "revision": draft.base_revision,
+                        "form_id": draft.form.id,
+                        "form_version": draft.form.version,
+                        "form_hash": draft.form_hash,
+                        "status": "draft",
+                        "created_at": draft.started_at,
+                        "updated_at": draft.updated_at,
+                        "submission_time": None,
+                        "enumerator": draft.enumerator,
+                        "device_id": draft.device_id,
+                        "instance_name": None,
+                        "void_reason": None,
+                        "answers": draft.state.get("answers", {}),
+                    }
+                )
+        return out
+
+    def iter_records(
+        self,
+        form_id: str,
+        *,
+        include_drafts: bool = False,
+        include_void: bool = False,
+        since: str | None = None,
+    ) -> Iterator[dict]:
+        """Latest revision of each submission of a form, oldest first, streamed for export."""
+        statuses = ["final"] + (["void"] if include_void else [])
+        sql = (
+            f"SELECT * FROM submissions WHERE form_id = ? AND status IN "
+            f"({', '.join('?' for _ in statuses)})"
+        )
+        params: list[Any] = [form_id, *statuses]
+        if since:
+            sql += " AND submission_time >= ?"
+            params.append(since)
+        cursor = self.conn.execute(sql + " ORDER BY submission_time, uuid", params)
+        for row in cursor:
+            yield self.record(row)
+        if include_drafts:
+            yield from self.list_records(form_id, "draft")
+
+    def revisions(self, submission_uuid: str) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT uuid, revision, form_hash, submission_time, enumerator, device_id, hash "
+            "FROM revisions WHERE uuid = ? ORDER BY revision",
+            [submission_uuid],
+        ).fetchall()
+        return [dict(r) for r in rows]

@@ -1,0 +1,116 @@
+"""Schema as named, forward-only steps recorded in `_migrations`.
+
+Never alter the user's data outside a step here. Answers are stored as JSON data: question
+names never become SQL identifiers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Step = Callable[[sqlite3.Connection], None]
+
+
+def _run(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the surrounding transaction; run statements one by one.
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _001_core(conn: sqlite3.Connection) -> None:
+    _run(
+        conn,
+        """
+        CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);
+        CREATE TABLE forms (
+            hash TEXT PRIMARY KEY,
+            form_id TEXT NOT NULL,
+            version TEXT NOT NULL,
+            definition TEXT NOT NULL,
+            registered_at TEXT NOT NULL
+        );
+        CREATE INDEX forms_by_id ON forms (form_id, registered_at);
+        -- One row per submission: its latest finalised revision (or draft answers if it was
+        -- never finalised), plus status and sync marks.
+        CREATE TABLE submissions (
+            uuid TEXT PRIMARY KEY,
+            form_id TEXT NOT NULL,
+            form_version TEXT NOT NULL,
+            form_hash TEXT NOT NULL REFERENCES forms (hash),
+            status TEXT NOT NULL CHECK (status IN ('draft', 'final', 'void')),
+            revision INTEGER NOT NULL DEFAULT 0,
+            enumerator TEXT NOT NULL DEFAULT '',
+            device_id TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            submission_time TEXT,
+            instance_name TEXT,
+            void_reason TEXT,
+            voided_at TEXT,
+            answers TEXT,
+            synced_revision INTEGER NOT NULL DEFAULT 0,
+            void_synced INTEGER NOT NULL DEFAULT 0,
+            purged_at TEXT
+        );
+        CREATE INDEX submissions_by_form ON submissions (form_id, status, submission_time);
+        -- Every finalised revision, never overwritten.
+        CREATE TABLE revisions (
+            uuid TEXT NOT NULL REFERENCES submissions (uuid),
+            revision INTEGER NOT NULL,
+            form_hash TEXT NOT NULL REFERENCES forms (hash),
+            submission_time TEXT NOT NULL,
+            enumerator TEXT NOT NULL DEFAULT '',
+            device_id TEXT NOT NULL DEFAULT '',
+            instance_name TEXT,
+            answers TEXT,
+            paradata TEXT,
+            hash TEXT NOT NULL,
+            PRIMARY KEY (uuid, revision)
+        );
+        -- Work in progress: a new survey, or an edit of a finalised one (base_revision > 0).
+        CREATE TABLE drafts (
+            uuid TEXT PRIMARY KEY,
+            form_hash TEXT NOT NULL REFERENCES forms (hash),
+            base_revision INTEGER NOT NULL DEFAULT 0,
+            enumerator TEXT NOT NULL DEFAULT '',
+            device_id TEXT NOT NULL DEFAULT '',
+            started_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            paradata TEXT NOT NULL DEFAULT '{}'
+        );
+        """,
+    )
+
+
+MIGRATIONS: list[tuple[str, Step]] = [
+    ("001_core", _001_core),
+]
+
+
+def migrate(conn: sqlite3.Connection, steps: list[tuple[str, Step]] | None = None) -> list[str]:
+    """Apply the steps not yet recorded, each in its own transaction. Returns names applied."""
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for name, step in steps or MIGRATIONS:
+        if name in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have applied it while we waited for the lock.
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone():
+                conn.execute("COMMIT")
+                continue
+            step(conn)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))", [name]
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

@@ -1,0 +1,637 @@
+"""The byte format of sync bundles (.ykb) and receipts (.ykr). See docs/bundle-format.md.
+
+A file is: 4-byte magic, a fixed sequence of (tag, length, bytes) sections, then an Ed25519
+signature over every byte before it. Files arrive from USB sticks and messengers, so the
+parser trusts nothing: it checks structure and bounds before it reads, and it verifies the
+signature before it decrypts or decompresses anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import uuid
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import nacl.exceptions
+from nacl.public import PublicKey, SealedBox
+from nacl.signing import VerifyKey
+
+from yntymak_cli.errors import InvalidInput
+from yntymak_cli.sync.keys import KEY_SIZE, DeviceIdentity, HqIdentity, HqPublic
+
+FORMAT_VERSION = 1
+BUNDLE_MAGIC = b"YKB" + bytes([FORMAT_VERSION])
+RECEIPT_MAGIC = b"YKR" + bytes([FORMAT_VERSION])
+
+TAG_HEADER = 0x01
+TAG_PAYLOAD = 0x02
+TAG_RECEIPT = 0x03
+
+SIGNATURE_SIZE = 64
+DIGEST_SIZE = 32  # sha256 of the header section, bound inside the encrypted payload
+SEALED_BOX_OVERHEAD = 48  # ephemeral X25519 public key (32) + Poly1305 tag (16)
+
+MAX_HEADER_SIZE = 16 * 1024 * 1024
+MAX_PAYLOAD_SECTION_SIZE = 1024 * 1024 * 1024
+MAX_RECEIPT_SIZE = 16 * 1024 * 1024
+DEFAULT_MAX_PAYLOAD = 512 * 1024 * 1024  # decompressed payload JSON
+ZLIB_LEVEL = 6
+
+REASONS = frozenset(
+    {
+        "bad-signature",
+        "unknown-device",
+        "revoked-device",
+        "wrong-hq",
+        "corrupted",
+        "truncated",
+        "unsupported-version",
+        "not-a-bundle",
+        "too-large",
+        "unexpected-member",
+    }
+)
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_DEVICE_ID = re.compile(r"[a-z2-7]{16}")
+_FINGERPRINT = re.compile(r"[0-9A-F]{4}(-[0-9A-F]{4}){3}")
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+class BundleError(InvalidInput):
+    """A bundle or receipt was refused. `reason` is a stable machine code (see REASONS)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        assert reason in REASONS, reason
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class RevokedDevice:
+    """What a device key lookup returns for a device HQ has revoked.
+
+    The key still checks the signature, so a genuine bundle from a revoked laptop is
+    reported as "revoked-device" and a forgery in its name as "bad-signature".
+    """
+
+    verify_key: bytes
+
+
+DeviceKeyLookup = Callable[[str], "bytes | RevokedDevice | None"]
+
+
+# -- canonical JSON ------------------------------------------------------------------------
+
+
+def canonical_json(obj: Any) -> bytes:
+    """One byte form per value, so hashes computed at the device and at HQ agree."""
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(record)).hexdigest()
+
+
+def bundle_file_hash(data: bytes) -> str:
+    """sha256 of a whole bundle file; the next bundle of the device names it as prev_hash."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def build_manifest(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The header's list of what the payload holds, without any answer content."""
+    return [
+        {
+            "uuid": r["uuid"],
+            "revision": r["revision"],
+            "status": r["status"],
+            "sha256": record_hash(r),
+        }
+        for r in submissions
+    ]
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Two parsers could disagree on which duplicate wins; a signed document has no duplicates.
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"duplicate key {key!r}")
+        seen[key] = value
+    return seen
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(raw: bytes, what: str) -> Any:
+    try:
+        return json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_constant=_reject_constant,
+        )
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise BundleError("corrupted", f"{what} is not valid JSON ({exc})") from None
+
+
+# -- container layer -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layout:
+    kind: str  # "bundle" or "receipt", for messages
+    magic: bytes
+    sections: tuple[tuple[int, str, int], ...]  # (tag, name, size limit) in file order
+
+
+_BUNDLE = _Layout(
+    "bundle",
+    BUNDLE_MAGIC,
+    ((TAG_HEADER, "header", MAX_HEADER_SIZE), (TAG_PAYLOAD, "payload", MAX_PAYLOAD_SECTION_SIZE)),
+)
+_RECEIPT = _Layout("receipt", RECEIPT_MAGIC, ((TAG_RECEIPT, "receipt", MAX_RECEIPT_SIZE),))
+_KNOWN_TAGS = {TAG_HEADER: "header", TAG_PAYLOAD: "payload", TAG_RECEIPT: "receipt"}
+
+
+def _assemble(layout: _Layout, sections: list[bytes]) -> bytes:
+    parts = [layout.magic]
+    for (tag, _name, _limit), body in zip(layout.sections, sections, strict=True):
+        parts.append(struct.pack(">BI", tag, len(body)))
+        parts.append(body)
+    return b"".join(parts)
+
+
+def _check_magic(data: bytes, layout: _Layout) -> None:
+    kind, magic = layout.kind, layout.magic
+    other = RECEIPT_MAGIC if layout is _BUNDLE else BUNDLE_MAGIC
+    if not data:
+        raise BundleError("not-a-bundle", f"the file is empty, not a yntymak {kind}")
+    head = data[:4]
+    if head == magic:
+        return
+    if len(head) < 4 and magic.startswith(head):
+        raise BundleError("truncated", f"the {kind} is truncated ({len(data)} bytes)")
+    if head[:3] == magic[:3]:
+        version = head[3]
+        hint = "; upgrade yntymak" if version > FORMAT_VERSION else ""
+        raise BundleError(
+            "unsupported-version",
+            f"{kind} format version {version} is not supported (this yntymak reads version"
+            f" {FORMAT_VERSION}){hint}",
+        )
+    if head[:3] == other[:3]:
+        found = "receipt (.ykr)" if other is RECEIPT_MAGIC else "bundle (.ykb)"
+        raise BundleError("not-a-bundle", f"this is a yntymak {found}, not a {kind}")
+    if head == _ZIP_MAGIC:
+        raise BundleError("not-a-bundle", f"this is a ZIP archive, not a yntymak {kind}")
+    raise BundleError("not-a-bundle", f"not a yntymak {kind} (unknown file signature)")
+
+
+def _split(data: bytes, layout: _Layout) -> tuple[list[bytes], int]:
+    """Return the section bodies and the length of the signed prefix; check every bound."""
+    if not isinstance(data, bytes):
+        raise TypeError("expected bytes")
+    _check_magic(data, layout)
+    kind = layout.kind
+    pos = len(layout.magic)
+    seen: list[int] = []
+    bodies: list[bytes] = []
+    for tag, name, limit in layout.sections:
+        if len(data) - pos < 5:
+            raise BundleError("truncated", f"the {kind} is truncated before its {name}")
+        found, length = struct.unpack_from(">BI", data, pos)
+        if found != tag:
+            if found in seen:
+                detail = f"repeated {_KNOWN_TAGS[found]} section"
+            elif found in _KNOWN_TAGS:
+                detail = f"{_KNOWN_TAGS[found]} section where the {name} belongs"
+            else:
+                detail = f"unknown section tag 0x{found:02x}"
+            raise BundleError("unexpected-member", f"malformed {kind}: {detail}")
+        if length > limit:
+            raise BundleError(
+                "too-large",
+                f"the {kind}'s {name} section is {length} bytes, above the limit of {limit}",
+            )
+        start = pos + 5
+        if start + length > len(data):
+            raise BundleError("truncated", f"the {kind} is truncated inside its {name}")
+        bodies.append(data[start : start + length])
+        seen.append(tag)
+        pos = start + length
+    rest = len(data) - pos
+    if rest < SIGNATURE_SIZE:
+        raise BundleError("truncated", f"the {kind} is truncated inside its signature")
+    if rest > SIGNATURE_SIZE:
+        raise BundleError(
+            "corrupted", f"malformed {kind}: {rest - SIGNATURE_SIZE} unexpected trailing bytes"
+        )
+    return bodies, pos
+
+
+def _verify(data: bytes, signed_len: int, key: bytes, failure: BundleError) -> None:
+    try:
+        VerifyKey(key).verify(data[:signed_len], data[signed_len:])
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        raise failure from None
+
+
+# -- header / receipt validation -----------------------------------------------------------
+
+
+def _fail(kind: str, detail: str) -> BundleError:
+    return BundleError("corrupted", f"malformed {kind}: {detail}")
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int  # bool is an int subclass; true/false is not a number here
+
+
+def _check_uuid(value: Any, where: str, kind: str) -> None:
+    try:
+        ok = isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        ok = False
+    if not ok:
+        raise _fail(kind, f"{where} is not a lowercase UUID: {value!r}")
+
+
+def _check_keys(obj: Any, required: set[str], where: str, kind: str) -> None:
+    if not isinstance(obj, dict):
+        raise _fail(kind, f"{where} is not an object")
+    if set(obj) != required:
+        missing = sorted(required - set(obj))
+        extra = sorted(set(obj) - required)
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(extra)}"] if extra else []
+        )
+        raise _fail(kind, f"{where}: {'; '.join(parts)}")
+
+
+def _check_common(doc: dict[str, Any], kind: str) -> None:
+    """Fields that bundles and receipts share, checked in the same words for both."""
+    _check_uuid(doc["bundle_id"], "bundle_id", kind)
+    if not isinstance(doc["device_id"], str) or not _DEVICE_ID.fullmatch(doc["device_id"]):
+        raise _fail(kind, f"device_id is not a device id: {doc['device_id']!r}")
+    if not _is_int(doc["seq"]) or doc["seq"] < 1:
+        raise _fail(kind, f"seq must be an integer >= 1, found {doc['seq']!r}")
+    fp = doc["hq_fingerprint"]
+    if not isinstance(fp, str) or not _FINGERPRINT.fullmatch(fp):
+        raise _fail(kind, f"hq_fingerprint is not a fingerprint: {fp!r}")
+
+
+_HEADER_KEYS = {
+    "format_version",
+    "bundle_id",
+    "device_id",
+    "seq",
+    "prev_hash",
+    "created_at",
+    "hq_fingerprint",
+    "counts",
+    "manifest",
+}
+_MANIFEST_KEYS = {"uuid", "revision", "status", "sha256"}
+_RECEIPT_KEYS = {
+    "format_version",
+    "bundle_id",
+    "device_id",
+    "seq",
+    "hq_fingerprint",
+    "imported_at",
+    "accepted",
+}
+
+
+def _check_version(doc: Any, kind: str) -> None:
+    if not isinstance(doc, dict):
+        raise _fail(kind, f"the {kind} document is not a JSON object")
+    version = doc.get("format_version")
+    if version != FORMAT_VERSION or not _is_int(version):
+        raise BundleError(
+            "unsupported-version",
+            f"{kind} format_version {version!r} is not supported (this yntymak reads"
+            f" version {FORMAT_VERSION})",
+        )
+
+
+def _validate_header(header: Any) -> None:
+    kind = "bundle header"
+    _check_version(header, "bundle header")
+    _check_keys(header, _HEADER_KEYS, "header", kind)
+    _check_common(header, kind)
+    prev = header["prev_hash"]
+    if header["seq"] == 1:
+        if prev is not None:
+            raise _fail(kind, "the first bundle of a device (seq 1) has no prev_hash")
+    elif not isinstance(prev, str) or not _HEX64.fullmatch(prev):
+        raise _fail(kind, f"prev_hash must be a sha256 hex digest, found {prev!r}")
+    if not isinstance(header["created_at"], str):
+        raise _fail(kind, "created_at is not a string")
+    counts = header["counts"]
+    if not isinstance(counts, dict) or not all(_is_int(v) and v >= 0 for v in counts.values()):
+        raise _fail(kind, "counts must map names to non-negative integers")
+    manifest = header["manifest"]
+    if not isinstance(manifest, list):
+        raise _fail(kind, "manifest is not a list")
+    seen: set[tuple[str, int]] = set()
+    for i, entry in enumerate(manifest):
+        where = f"manifest[{i}]"
+        _check_keys(entry, _MANIFEST_KEYS, where, kind)
+        _check_uuid(entry["uuid"], f"{where}.uuid", kind)
+        if not _is_int(entry["revision"]) or entry["revision"] < 1:
+            raise _fail(kind, f"{where}.revision must be an integer >= 1")
+        if not isinstance(entry["status"], str):
+            raise _fail(kind, f"{where}.status is not a string")
+        if not isinstance(entry["sha256"], str) or not _HEX64.fullmatch(entry["sha256"]):
+            raise _fail(kind, f"{where}.sha256 is not a sha256 hex digest")
+        key = (entry["uuid"], entry["revision"])
+        if key in seen:
+            raise _fail(kind, f"{where} repeats submission {key[0]} revision {key[1]}")
+        seen.add(key)
+
+
+def _validate_receipt(receipt: Any) -> None:
+    kind = "receipt"
+    _check_version(receipt, kind)
+    _check_keys(receipt, _RECEIPT_KEYS, "receipt", kind)
+    _check_common(receipt, kind)
+    if not isinstance(receipt["imported_at"], str):
+        raise _fail(kind, "imported_at is not a string")
+    accepted = receipt["accepted"]
+    if not isinstance(accepted, list):
+        raise _fail(kind, "accepted is not a list")
+    for i, entry in enumerate(accepted):
+        _check_keys(entry, {"uuid", "revision"}, f"accepted[{i}]", kind)
+        _check_uuid(entry["uuid"], f"accepted[{i}].uuid", kind)
+        if not _is_int(entry["revision"]) or entry["revision"] < 1:
+            raise _fail(kind, f"accepted[{i}].revision must be an integer >= 1")
+
+
+def _parse_document(body: bytes, kind: str) -> Any:
+    doc = _parse_json(body, f"the {kind}")
+    # Canonical form only: the signed bytes have exactly one meaning and one spelling.
+    try:
+        canonical = canonical_json(doc)
+    except ValueError:  # pragma: no cover - NaN etc. are already refused by the parser
+        canonical = b""
+    if canonical != body:
+        raise _fail(kind, "not in canonical JSON form")
+    return doc
+
+
+def _check_payload(payload: Any, manifest: list[dict[str, Any]]) -> None:
+    kind = "bundle payload"
+    _check_keys(payload, {"forms", "submissions"}, "payload", kind)
+    if not isinstance(payload["forms"], list) or not all(
+        isinstance(f, dict) for f in payload["forms"]
+    ):
+        raise _fail(kind, "forms must be a list of form definitions")
+    submissions = payload["submissions"]
+    if not isinstance(submissions, list):
+        raise _fail(kind, "submissions is not a list")
+    expected = {(e["uuid"], e["revision"]): e for e in manifest}
+    found: set[tuple[str, int]] = set()
+    for i, record in enumerate(submissions):
+        if not isinstance(record, dict):
+            raise _fail(kind, f"submissions[{i}] is not an object")
+        uid, rev = record.get("uuid"), record.get("revision")
+        if not isinstance(uid, str) or not _is_int(rev):
+            raise _fail(kind, f"submissions[{i}] has no valid uuid and revision")
+        key = (uid, rev)
+        entry = expected.get(key)
+        if entry is None:
+            raise _fail(kind, f"submission {uid!r} revision {rev} is not listed in the manifest")
+        if key in found:
+            raise _fail(kind, f"submission {uid} revision {rev} appears twice")
+        try:
+            digest = record_hash(record)
+        except ValueError:
+            digest = ""
+        if digest != entry["sha256"] or record.get("status") != entry["status"]:
+            raise _fail(kind, f"submission {uid} revision {rev} does not match the manifest")
+        found.add(key)
+    if len(found) != len(expected):
+        missing = next(k for k in expected if k not in found)
+        raise _fail(
+            kind,
+            f"{len(expected) - len(found)} submission(s) of the manifest are missing from the"
+            f" payload (first: {missing[0]} revision {missing[1]})",
+        )
+
+
+def _decompress(data: bytes, max_payload: int) -> bytes:
+    """zlib inflate with a hard ceiling: never allocates more than max_payload (+1) bytes."""
+    inflater = zlib.decompressobj()
+    too_large = BundleError(
+        "too-large", f"the bundle payload expands to more than {max_payload} bytes; refused"
+    )
+    try:
+        out = inflater.decompress(data, max_payload)
+        if not inflater.eof:
+            # Either input is left over (more output would follow) or zlib holds pending
+            # output: asking for one more byte tells the two apart without a big buffer.
+            if inflater.unconsumed_tail or inflater.decompress(b"", 1):
+                raise too_large
+            raise _fail("bundle payload", "the compressed stream is incomplete")
+    except zlib.error as exc:
+        raise _fail("bundle payload", f"cannot decompress ({exc})") from None
+    if inflater.unused_data:
+        raise _fail("bundle payload", "data after the end of the compressed stream")
+    return out
+
+
+# -- bundles -------------------------------------------------------------------------------
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seal_bundle(
+    header: dict[str, Any], payload: dict[str, Any], device: DeviceIdentity, hq: HqPublic
+) -> bytes:
+    """Encrypt, frame and sign with no consistency checks (build_bundle does those)."""
+    header_bytes = canonical_json(header)
+    # The header digest inside the sealed box binds ciphertext to header: another enrolled
+    # device cannot lift this ciphertext into a bundle signed in its own name.
+    plaintext = hashlib.sha256(header_bytes).digest() + zlib.compress(
+        canonical_json(payload), ZLIB_LEVEL
+    )
+    ciphertext = SealedBox(PublicKey(hq.box_key)).encrypt(plaintext)
+    if len(ciphertext) > MAX_PAYLOAD_SECTION_SIZE:
+        raise ValueError("bundle payload too large; split the submissions over several bundles")
+    signed = _assemble(_BUNDLE, [header_bytes, bytes(ciphertext)])
+    return signed + device.signing_key.sign(signed).signature
+
+
+def _fill(doc: dict[str, Any], key: str, value: Any, kind: str) -> None:
+    if key not in doc:
+        doc[key] = value
+    elif doc[key] != value:
+        raise ValueError(f"{kind} {key} is {doc[key]!r}, expected {value!r}")
+
+
+def build_bundle(
+    header: dict[str, Any], payload: dict[str, Any], device: DeviceIdentity, hq: HqPublic
+) -> bytes:
+    """Build a signed, encrypted bundle.
+
+    `header` needs seq and prev_hash (the store owns the chain). The fields that can be
+    derived are filled in when absent: bundle_id (uuid4), created_at (now), counts; and
+    filled or checked: format_version, device_id, hq_fingerprint, manifest. Raises
+    ValueError if header and payload disagree: a device must never emit a bundle HQ refuses.
+    """
+    header = dict(header)
+    submissions = payload.get("submissions", [])
+    forms = payload.get("forms", [])
+    try:
+        manifest = build_manifest(submissions)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"every submission needs uuid, revision and status ({exc})") from None
+    _fill(header, "format_version", FORMAT_VERSION, "header")
+    header.setdefault("bundle_id", str(uuid.uuid4()))
+    _fill(header, "device_id", device.device_id, "header")
+    header.setdefault("created_at", _utc_now())
+    _fill(header, "hq_fingerprint", hq.fingerprint, "header")
+    _fill(header, "manifest", manifest, "header")
+    header.setdefault("counts", {"forms": len(forms), "submissions": len(submissions)})
+    try:
+        _validate_header(header)
+        _check_payload(payload, header["manifest"])
+    except BundleError as exc:
+        raise ValueError(f"refusing to build an invalid bundle: {exc}") from None
+    if len(canonical_json(header)) > MAX_HEADER_SIZE:
+        raise ValueError("bundle header too large; split the submissions over several bundles")
+    return _seal_bundle(header, payload, device, hq)
+
+
+def _read_header(data: bytes) -> tuple[dict[str, Any], list[bytes], int]:
+    bodies, signed_len = _split(data, _BUNDLE)
+    header = _parse_document(bodies[0], "bundle header")
+    _validate_header(header)
+    return header, bodies, signed_len
+
+
+def inspect_bundle(data: bytes) -> dict[str, Any]:
+    """The header of a bundle, parsed and checked for shape but NOT authenticated.
+
+    For messages and lookups only ("bundle 7 from device x..."); trust nothing in it.
+    """
+    return _read_header(data)[0]
+
+
+def open_bundle(
+    data: bytes,
+    device_key_lookup: DeviceKeyLookup,
+    hq: HqIdentity,
+    *,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify, decrypt and check a bundle; return (header, payload).
+
+    `device_key_lookup(device_id)` returns the registered Ed25519 verify key, a
+    RevokedDevice, or None for a device HQ does not know. Checks run in the order of
+    docs/bundle-format.md; the first failure raises BundleError.
+    """
+    header, bodies, signed_len = _read_header(data)
+    device_id = header["device_id"]
+    known = device_key_lookup(device_id)
+    if known is None:
+        raise BundleError(
+            "unknown-device", f"bundle from unknown device {device_id}; register its device.pub"
+        )
+    revoked = isinstance(known, RevokedDevice)
+    key = known.verify_key if isinstance(known, RevokedDevice) else known
+    if not isinstance(key, bytes) or len(key) != KEY_SIZE:
+        raise TypeError("device_key_lookup must return 32 key bytes, a RevokedDevice or None")
+    _verify(
+        data,
+        signed_len,
+        key,
+        BundleError(
+            "bad-signature",
+            f"bundle signature does not match device {device_id}'s registered key; the file"
+            " was altered or was not made by that device",
+        ),
+    )
+    if revoked:
+        raise BundleError("revoked-device", f"device {device_id} is revoked; bundle refused")
+    if header["hq_fingerprint"] != hq.fingerprint:
+        raise BundleError(
+            "wrong-hq",
+            f"bundle is addressed to HQ {header['hq_fingerprint']}, this HQ is {hq.fingerprint}",
+        )
+    ciphertext = bodies[1]
+    # A valid zlib stream of at most max_payload bytes is never much larger than that.
+    ceiling = max_payload + max_payload // 100 + 1024 + DIGEST_SIZE + SEALED_BOX_OVERHEAD
+    if len(ciphertext) > ceiling:
+        raise BundleError(
+            "too-large", f"the bundle payload is larger than the limit of {max_payload} bytes"
+        )
+    try:
+        plaintext = SealedBox(hq.box_key).decrypt(ciphertext)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        raise _fail("bundle", "the payload cannot be decrypted with this HQ's key") from None
+    if plaintext[:DIGEST_SIZE] != hashlib.sha256(bodies[0]).digest():
+        raise _fail("bundle", "the payload does not belong to this header")
+    payload = _parse_json(_decompress(plaintext[DIGEST_SIZE:], max_payload), "bundle payload")
+    _check_payload(payload, header["manifest"])
+    return header, payload
+
+
+# -- receipts ------------------------------------------------------------------------------
+
+
+def build_receipt(receipt: dict[str, Any], hq: HqIdentity) -> bytes:
+    """Sign a receipt (not encrypted: it holds only ids). format_version, hq_fingerprint
+    and imported_at are filled in when absent."""
+    receipt = dict(receipt)
+    _fill(receipt, "format_version", FORMAT_VERSION, "receipt")
+    _fill(receipt, "hq_fingerprint", hq.fingerprint, "receipt")
+    receipt.setdefault("imported_at", _utc_now())
+    try:
+        _validate_receipt(receipt)
+    except BundleError as exc:
+        raise ValueError(f"refusing to build an invalid receipt: {exc}") from None
+    body = canonical_json(receipt)
+    if len(body) > MAX_RECEIPT_SIZE:
+        raise ValueError("receipt too large")
+    signed = _assemble(_RECEIPT, [body])
+    return signed + hq.signing_key.sign(signed).signature
+
+
+def open_receipt(data: bytes, hq_public: HqPublic) -> dict[str, Any]:
+    """Verify a receipt against the trusted HQ key; return its contents."""
+    bodies, signed_len = _split(data, _RECEIPT)
+    receipt = _parse_document(bodies[0], "receipt")
+    _check_version(receipt, "receipt")
+    _verify(
+        data,
+        signed_len,
+        hq_public.sign_key,
+        BundleError(
+            "bad-signature",
+            f"receipt signature does not match the trusted HQ {hq_public.fingerprint}; the"
+            " file was altered or comes from another HQ",
+        ),
+    )
+    _validate_receipt(receipt)
+    if receipt["hq_fingerprint"] != hq_public.fingerprint:
+        raise BundleError(
+            "wrong-hq",
+            f"receipt names HQ {receipt['hq_fingerprint']}, the trusted HQ is"
+            f" {hq_public.fingerprint}",
+        )
+    return receipt

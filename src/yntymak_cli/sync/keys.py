@@ -1,0 +1,454 @@
+"""Device and HQ keys, and the small JSON files that carry public keys between them.
+
+Secret key files (`device.key`, `hq.key`) are created once with mode 0600 and never
+rewritten. Public key files (`device.pub`, `hq.pub`, `trusted_hq.pub`) are versioned JSON,
+read with strict validation because they arrive over USB sticks and messengers.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nacl.public import PrivateKey
+from nacl.signing import SigningKey
+
+from yntymak_cli.errors import InvalidInput, YntymakError
+
+DEVICE_KEY_FILE = "device.key"
+DEVICE_PUB_FILE = "device.pub"
+HQ_KEY_FILE = "hq.key"
+HQ_PUB_FILE = "hq.pub"
+TRUSTED_HQ_FILE = "trusted_hq.pub"
+
+DEVICE_KEY_FORMAT = "yntymak-device-key"
+DEVICE_PUB_FORMAT = "yntymak-device-pub"
+HQ_KEY_FORMAT = "yntymak-hq-key"
+HQ_PUB_FORMAT = "yntymak-hq-pub"
+KEY_FILE_VERSION = 1
+
+KEY_SIZE = 32  # Ed25519 public keys and seeds, X25519 public and secret keys
+MAX_KEY_FILE_SIZE = 64 * 1024  # key files are a few hundred bytes; refuse anything odd early
+
+_FORMAT_NAMES = {
+    DEVICE_KEY_FORMAT: "a device secret key (device.key)",
+    DEVICE_PUB_FORMAT: "a device public key (device.pub)",
+    HQ_KEY_FORMAT: "an HQ secret key (hq.key)",
+    HQ_PUB_FORMAT: "an HQ public key (hq.pub)",
+}
+
+
+# -- identifiers ---------------------------------------------------------------------------
+
+
+def fingerprint(public_bytes: bytes) -> str:
+    """Short form of a public key to compare over the phone: `3F2A-91BC-0D44-7E10`."""
+    digest = hashlib.sha256(public_bytes).digest()[:8].hex().upper()
+    return "-".join(digest[i : i + 4] for i in range(0, 16, 4))
+
+
+def _short_id(public_bytes: bytes) -> str:
+    # 80 bits of SHA-256 in lowercase base32: 16 chars of [a-z2-7], no padding, safe in paths.
+    return base64.b32encode(hashlib.sha256(public_bytes).digest()[:10]).decode("ascii").lower()
+
+
+def device_id_for(verify_key: bytes) -> str:
+    """The device id is derived from its Ed25519 public key, so it is stable for that key."""
+    return _short_id(verify_key)
+
+
+def hq_id_for(sign_key: bytes, box_key: bytes) -> str:
+    return _short_id(sign_key + box_key)
+
+
+def hq_fingerprint_for(sign_key: bytes, box_key: bytes) -> str:
+    """HQ fingerprint covers both keys, so neither can be swapped unnoticed."""
+    return fingerprint(sign_key + box_key)
+
+
+# -- data classes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DevicePublic:
+    device_id: str
+    sign_key: bytes  # Ed25519 verify key
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    device_id: str
+    signing_key: SigningKey
+    verify_key_bytes: bytes
+    fingerprint: str
+
+    def public(self) -> DevicePublic:
+        return DevicePublic(self.device_id, self.verify_key_bytes, self.fingerprint)
+
+
+@dataclass(frozen=True)
+class HqPublic:
+    hq_id: str
+    sign_key: bytes  # Ed25519 verify key (signs receipts)
+    box_key: bytes  # X25519 public key (bundles are sealed to it)
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class HqIdentity:
+    hq_id: str
+    signing_key: SigningKey
+    box_key: PrivateKey
+    fingerprint: str
+
+    def public(self) -> HqPublic:
+        return HqPublic(
+            self.hq_id,
+            bytes(self.signing_key.verify_key),
+            bytes(self.box_key.public_key),
+            self.fingerprint,
+        )
+
+
+def _device_from_seed(seed: bytes) -> DeviceIdentity:
+    signing_key = SigningKey(seed)
+    verify = bytes(signing_key.verify_key)
+    return DeviceIdentity(device_id_for(verify), signing_key, verify, fingerprint(verify))
+
+
+def _hq_from_secrets(sign_seed: bytes, box_secret: bytes) -> HqIdentity:
+    signing_key = SigningKey(sign_seed)
+    box_key = PrivateKey(box_secret)
+    sign_pub, box_pub = bytes(signing_key.verify_key), bytes(box_key.public_key)
+    return HqIdentity(
+        hq_id_for(sign_pub, box_pub),
+        signing_key,
+        box_key,
+        hq_fingerprint_for(sign_pub, box_pub),
+    )
+
+
+# -- strict parsing helpers ----------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate key in JSON object")
+    return dict(pairs)
+
+
+def _load_json_object(raw: bytes, source: str, what: str) -> dict[str, Any]:
+    if len(raw) > MAX_KEY_FILE_SIZE:
+        raise InvalidInput(f"{source}: too large to be {what} ({len(raw)} bytes)")
+    try:
+        data = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{source}: not {what} (invalid JSON: {exc})") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{source}: not {what} (expected a JSON object)")
+    return data
+
+
+def _check_envelope(data: dict[str, Any], source: str, fmt: str, keys: set[str]) -> dict[str, Any]:
+    what = _FORMAT_NAMES[fmt]
+    found = data.get("format")
+    if found != fmt:
+        hint = f"; this is {_FORMAT_NAMES[found]}" if found in _FORMAT_NAMES else ""
+        raise InvalidInput(f"{source}: not {what} (format is {found!r}{hint})")
+    version = data.get("version")
+    if type(version) is not int or version != KEY_FILE_VERSION:
+        newer = type(version) is int and version > KEY_FILE_VERSION
+        raise InvalidInput(
+            f"{source}: {what} version {version!r} is not supported (this yntymak reads "
+            f"version {KEY_FILE_VERSION}{'; upgrade yntymak' if newer else ''})"
+        )
+    expected = keys | {"format", "version"}
+    if set(data) != expected:
+        missing = sorted(expected - set(data))
+        extra = sorted(set(data) - expected)
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(extra)}"] if extra else []
+        )
+        raise InvalidInput(f"{source}: malformed {what} ({'; '.join(parts)})")
+    return data
+
+
+def _key_field(data: dict[str, Any], field: str, source: str) -> bytes:
+    value = data[field]
+    if not isinstance(value, str):
+        raise InvalidInput(f"{source}: field {field!r} must be a base64 string")
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{source}: field {field!r} is not valid base64") from None
+    # Re-encoding rejects non-canonical padding bits: one key, one spelling.
+    if _b64(raw) != value:
+        raise InvalidInput(f"{source}: field {field!r} is not canonical base64")
+    if len(raw) != KEY_SIZE:
+        raise InvalidInput(
+            f"{source}: field {field!r} must hold {KEY_SIZE} bytes, found {len(raw)}"
+        )
+    return raw
+
+
+def _check_derived(data: dict[str, Any], field: str, expected: str, source: str) -> None:
+    if data[field] != expected:
+        raise InvalidInput(
+            f"{source}: {field} {data[field]!r} does not match the key (expected {expected!r});"
+            " the file was altered or damaged"
+        )
+
+
+def _read_small(path: Path, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_KEY_FILE_SIZE + 1)
+    except FileNotFoundError:
+        raise InvalidInput(f"{path}: file not found (expected {what})") from None
+    except OSError as exc:
+        raise InvalidInput(f"{path}: cannot read {what} ({exc.strerror})") from None
+    return raw
+
+
+# -- file writing --------------------------------------------------------------------------
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Best effort: makes the new directory entry durable on POSIX; not possible on Windows.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_temp(path: Path, data: bytes, mode: int) -> Path:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _create_secret_file(path: Path, data: bytes) -> bool:
+    """Publish a secret file (mode 0600) only if none exists; False if another process won.
+
+    The temp file is complete before it appears under the final name. os.link, unlike
+    os.replace, refuses to overwrite, so two racing processes end with exactly one key.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_temp(path, data, 0o600)
+    try:
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:
+            # No hard links on this file system (FAT, some shares): exclusive create instead.
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(path.parent)
+    return True
+
+
+def _write_public_file(path: Path, data: dict[str, Any]) -> None:
+    # Public files may be replaced; temp file + os.replace so readers never see half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+    tmp = _write_temp(path, text.encode("utf-8"), 0o644)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- device identity -----------------------------------------------------------------------
+
+
+def _parse_device_key(raw: bytes, path: Path) -> DeviceIdentity:
+    source = str(path)
+    data = _load_json_object(raw, source, _FORMAT_NAMES[DEVICE_KEY_FORMAT])
+    _check_envelope(data, source, DEVICE_KEY_FORMAT, {"sign_seed"})
+    return _device_from_seed(_key_field(data, "sign_seed", source))
+
+
+def load_device_identity(home: Path) -> DeviceIdentity | None:
+    """This laptop's identity, or None if it has none yet."""
+    path = Path(home) / DEVICE_KEY_FILE
+    if not path.exists():
+        return None
+    try:
+        return _parse_device_key(_read_small(path, "a device key"), path)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"{exc}. Restore device.key from a backup: a new key would make this laptop a"
+            " new device that HQ has to register again"
+        ) from None
+
+
+def load_or_create_device_identity(home: Path) -> DeviceIdentity:
+    """Load `home/device.key`, creating it (mode 0600) on first use."""
+    identity = load_device_identity(home)
+    if identity is not None:
+        return identity
+    seed = bytes(SigningKey.generate())
+    record = {"format": DEVICE_KEY_FORMAT, "version": KEY_FILE_VERSION, "sign_seed": _b64(seed)}
+    _create_secret_file(Path(home) / DEVICE_KEY_FILE, json.dumps(record).encode("utf-8") + b"\n")
+    # Whether we won a race or not, the key on disk is the one identity of this laptop.
+    identity = load_device_identity(home)
+    if identity is None:  # pragma: no cover - only if someone deletes it right now
+        raise YntymakError(f"{Path(home) / DEVICE_KEY_FILE}: key file vanished while creating it")
+    return identity
+
+
+# -- public key files ----------------------------------------------------------------------
+
+
+def parse_device_public(raw: bytes, source: str) -> DevicePublic:
+    data = _load_json_object(raw, source, _FORMAT_NAMES[DEVICE_PUB_FORMAT])
+    _check_envelope(data, source, DEVICE_PUB_FORMAT, {"device_id", "sign_key", "fingerprint"})
+    sign_key = _key_field(data, "sign_key", source)
+    _check_derived(data, "device_id", device_id_for(sign_key), source)
+    _check_derived(data, "fingerprint", fingerprint(sign_key), source)
+    return DevicePublic(data["device_id"], sign_key, data["fingerprint"])
+
+
+def read_device_public(path: Path) -> DevicePublic:
+    path = Path(path)
+    return parse_device_public(_read_small(path, "a device public key"), str(path))
+
+
+def write_device_public(path: Path, pub: DevicePublic) -> None:
+    _write_public_file(
+        Path(path),
+        {
+            "format": DEVICE_PUB_FORMAT,
+            "version": KEY_FILE_VERSION,
+            "device_id": pub.device_id,
+            "sign_key": _b64(pub.sign_key),
+            "fingerprint": pub.fingerprint,
+        },
+    )
+
+
+def parse_hq_public(raw: bytes, source: str) -> HqPublic:
+    data = _load_json_object(raw, source, _FORMAT_NAMES[HQ_PUB_FORMAT])
+    _check_envelope(data, source, HQ_PUB_FORMAT, {"hq_id", "sign_key", "box_key", "fingerprint"})
+    sign_key = _key_field(data, "sign_key", source)
+    box_key = _key_field(data, "box_key", source)
+    _check_derived(data, "hq_id", hq_id_for(sign_key, box_key), source)
+    _check_derived(data, "fingerprint", hq_fingerprint_for(sign_key, box_key), source)
+    return HqPublic(data["hq_id"], sign_key, box_key, data["fingerprint"])
+
+
+def read_hq_public(path: Path) -> HqPublic:
+    path = Path(path)
+    return parse_hq_public(_read_small(path, "an HQ public key"), str(path))
+
+
+def write_hq_public(path: Path, pub: HqPublic) -> None:
+    _write_public_file(
+        Path(path),
+        {
+            "format": HQ_PUB_FORMAT,
+            "version": KEY_FILE_VERSION,
+            "hq_id": pub.hq_id,
+            "sign_key": _b64(pub.sign_key),
+            "box_key": _b64(pub.box_key),
+            "fingerprint": pub.fingerprint,
+        },
+    )
+
+
+# -- HQ identity ---------------------------------------------------------------------------
+
+
+def create_hq_identity(home: Path) -> HqIdentity:
+    """Create `home/hq.key` (mode 0600); refuses if an HQ key already exists."""
+    path = Path(home) / HQ_KEY_FILE
+    exists_msg = (
+        f"{path}: an HQ key already exists; refusing to replace it (devices trust its"
+        " fingerprint, and bundles sealed to it could no longer be opened)"
+    )
+    if path.exists():
+        raise YntymakError(exists_msg)
+    identity = _hq_from_secrets(bytes(SigningKey.generate()), bytes(PrivateKey.generate()))
+    record = {
+        "format": HQ_KEY_FORMAT,
+        "version": KEY_FILE_VERSION,
+        "sign_seed": _b64(bytes(identity.signing_key)),
+        "box_secret": _b64(bytes(identity.box_key)),
+    }
+    if not _create_secret_file(path, json.dumps(record).encode("utf-8") + b"\n"):
+        raise YntymakError(exists_msg)
+    return identity
+
+
+def load_hq_identity(home: Path) -> HqIdentity:
+    path = Path(home) / HQ_KEY_FILE
+    if not path.exists():
+        raise YntymakError(f"{path}: no HQ key in this home; create the HQ identity first")
+    source = str(path)
+    raw = _read_small(path, "an HQ key")
+    data = _load_json_object(raw, source, _FORMAT_NAMES[HQ_KEY_FORMAT])
+    _check_envelope(data, source, HQ_KEY_FORMAT, {"sign_seed", "box_secret"})
+    return _hq_from_secrets(
+        _key_field(data, "sign_seed", source), _key_field(data, "box_secret", source)
+    )
+
+
+# -- trusted HQ on a device ----------------------------------------------------------------
+
+
+def load_trusted_hq(home: Path) -> HqPublic | None:
+    path = Path(home) / TRUSTED_HQ_FILE
+    if not path.exists():
+        return None
+    return read_hq_public(path)
+
+
+def trust_hq(home: Path, hq: HqPublic, *, replace: bool = False) -> None:
+    """Store the HQ this device sends bundles to.
+
+    Switching to a different HQ silently would send field data to whoever handed over the
+    file, so a different HQ needs `replace=True` (the CLI should show both fingerprints).
+    """
+    current = None if replace else load_trusted_hq(home)
+    if current is not None and current != hq:
+        raise YntymakError(
+            f"this device already trusts HQ {current.fingerprint}; refusing to switch to"
+            f" {hq.fingerprint} without an explicit replace"
+        )
+    write_hq_public(Path(home) / TRUSTED_HQ_FILE, hq)

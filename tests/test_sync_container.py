@@ -1,0 +1,563 @@
+"""Keys, bundle and receipt containers: round trips, and refusal of every damaged or forged file."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import struct
+import sys
+import threading
+import tracemalloc
+import zipfile
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from yntymak_cli.errors import InvalidInput, YntymakError
+from yntymak_cli.sync import container as c
+from yntymak_cli.sync import keys as k
+from yntymak_cli.sync.container import BundleError
+
+UUID1 = "0b6f2f3e-5d7c-4a1e-9c55-2f7f1a3e9b01"
+UUID2 = "7d1c2b9a-0e4f-4b6a-8d3c-1a2b3c4d5e6f"
+FP_RE = re.compile(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}")
+
+
+def record(uid: str = UUID1, revision: int = 1, **answers: Any) -> dict[str, Any]:
+    return {
+        "uuid": uid,
+        "revision": revision,
+        "form_id": "village_safety",
+        "status": "final",
+        "device_id": "x",
+        "answers": answers or {"village": "Ак-Суу", "incidents": 2},
+    }
+
+
+def payload_of(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"forms": [{"id": "village_safety", "version": "1"}], "submissions": list(records)}
+
+
+@pytest.fixture(scope="module")
+def device(tmp_path_factory: pytest.TempPathFactory) -> k.DeviceIdentity:
+    return k.load_or_create_device_identity(tmp_path_factory.mktemp("device"))
+
+
+@pytest.fixture(scope="module")
+def other_device(tmp_path_factory: pytest.TempPathFactory) -> k.DeviceIdentity:
+    return k.load_or_create_device_identity(tmp_path_factory.mktemp("other-device"))
+
+
+@pytest.fixture(scope="module")
+def hq(tmp_path_factory: pytest.TempPathFactory) -> k.HqIdentity:
+    return k.create_hq_identity(tmp_path_factory.mktemp("hq"))
+
+
+@pytest.fixture(scope="module")
+def other_hq(tmp_path_factory: pytest.TempPathFactory) -> k.HqIdentity:
+    return k.create_hq_identity(tmp_path_factory.mktemp("other-hq"))
+
+
+@pytest.fixture(scope="module")
+def bundle(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
+    return c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public())
+
+
+@pytest.fixture(scope="module")
+def receipt(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
+    return c.build_receipt(
+        {
+            "bundle_id": "3c1d8f7e-2b4a-4c6d-9e8f-0a1b2c3d4e5f",
+            "device_id": device.device_id,
+            "seq": 1,
+            "accepted": [{"uuid": UUID1, "revision": 1}],
+        },
+        hq,
+    )
+
+
+def lookup_for(*devices: k.DeviceIdentity):
+    table = {d.device_id: d.verify_key_bytes for d in devices}
+    return table.get
+
+
+def refused(reason: str | None, fn, *args, **kwargs) -> BundleError:
+    with pytest.raises(BundleError) as info:
+        fn(*args, **kwargs)
+    err = info.value
+    assert err.reason in c.REASONS
+    assert "\n" not in str(err) and str(err)
+    if reason is not None:
+        assert err.reason == reason, str(err)
+    return err
+
+
+def sections(data: bytes) -> list[tuple[int, bytes]]:
+    """Independent reader of the documented layout, to craft malformed files."""
+    pos, out = 4, []
+    while len(data) - pos > 64:
+        tag, length = struct.unpack_from(">BI", data, pos)
+        out.append((tag, data[pos + 5 : pos + 5 + length]))
+        pos += 5 + length
+    return out
+
+
+def frame(magic: bytes, parts: list[tuple[int, bytes]], signer) -> bytes:
+    body = magic + b"".join(struct.pack(">BI", t, len(b)) + b for t, b in parts)
+    return body + signer.sign(body).signature
+
+
+# -- identities and key files --------------------------------------------------------------
+
+
+def test_fingerprint_format_and_known_value() -> None:
+    # sha256(b"") starts e3b0c44298fc1c14
+    assert k.fingerprint(b"") == "E3B0-C442-98FC-1C14"
+    assert FP_RE.fullmatch(k.fingerprint(os.urandom(32)))
+
+
+def test_device_identity_is_stable_and_derived_from_key(tmp_path: Path) -> None:
+    first = k.load_or_create_device_identity(tmp_path)
+    again = k.load_or_create_device_identity(tmp_path)
+    assert again.device_id == first.device_id
+    assert again.verify_key_bytes == first.verify_key_bytes
+    assert re.fullmatch(r"[a-z2-7]{16}", first.device_id)
+    expected = base64.b32encode(hashlib.sha256(first.verify_key_bytes).digest()[:10])
+    assert first.device_id == expected.decode().lower()
+    assert first.fingerprint == k.fingerprint(first.verify_key_bytes)
+    assert FP_RE.fullmatch(first.fingerprint)
+    assert k.load_or_create_device_identity(tmp_path / "elsewhere").device_id != first.device_id
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_secret_key_files_are_private(tmp_path: Path) -> None:
+    k.load_or_create_device_identity(tmp_path)
+    k.create_hq_identity(tmp_path)
+    for name in ("device.key", "hq.key"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["device.key", "hq.key"]  # no temps
+
+
+def test_racing_creators_end_with_one_key(tmp_path: Path) -> None:
+    barrier = threading.Barrier(8)
+    ids: list[str] = []
+
+    def create() -> None:
+        barrier.wait()
+        ids.append(k.load_or_create_device_identity(tmp_path).device_id)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ids) == 8 and len(set(ids)) == 1
+    assert k.load_or_create_device_identity(tmp_path).device_id == ids[0]
+
+
+def test_losing_a_creation_race_keeps_the_winners_key(tmp_path: Path) -> None:
+    path = tmp_path / "device.key"
+    assert k._create_secret_file(path, b"winner")
+    assert not k._create_secret_file(path, b"loser")
+    assert path.read_bytes() == b"winner"
+    assert [p.name for p in tmp_path.iterdir()] == ["device.key"]
+
+
+def test_damaged_device_key_is_refused_not_replaced(tmp_path: Path) -> None:
+    (tmp_path / "device.key").write_text("{}")
+    with pytest.raises(InvalidInput, match="device.key"):
+        k.load_or_create_device_identity(tmp_path)
+    assert (tmp_path / "device.key").read_text() == "{}"
+
+
+def test_hq_identity_create_once_and_reload(tmp_path: Path) -> None:
+    with pytest.raises(YntymakError, match="no HQ key"):
+        k.load_hq_identity(tmp_path)
+    created = k.create_hq_identity(tmp_path)
+    with pytest.raises(YntymakError, match="already exists"):
+        k.create_hq_identity(tmp_path)
+    loaded = k.load_hq_identity(tmp_path)
+    assert loaded.public() == created.public()
+    pub = created.public()
+    assert pub.fingerprint == k.fingerprint(pub.sign_key + pub.box_key)
+    assert FP_RE.fullmatch(pub.fingerprint)
+
+
+def test_public_key_files_round_trip(tmp_path: Path, device: k.DeviceIdentity, hq) -> None:
+    k.write_device_public(tmp_path / "device.pub", device.public())
+    assert k.read_device_public(tmp_path / "device.pub") == device.public()
+    data = json.loads((tmp_path / "device.pub").read_text())
+    assert data["format"] == "yntymak-device-pub" and data["version"] == 1
+    k.write_hq_public(tmp_path / "hq.pub", hq.public())
+    assert k.read_hq_public(tmp_path / "hq.pub") == hq.public()
+
+
+def test_trusting_an_hq(tmp_path: Path, hq: k.HqIdentity, other_hq: k.HqIdentity) -> None:
+    assert k.load_trusted_hq(tmp_path) is None
+    k.trust_hq(tmp_path, hq.public())
+    k.trust_hq(tmp_path, hq.public())  # same HQ again is fine
+    assert k.load_trusted_hq(tmp_path) == hq.public()
+    with pytest.raises(YntymakError, match=hq.public().fingerprint):
+        k.trust_hq(tmp_path, other_hq.public())
+    assert k.load_trusted_hq(tmp_path) == hq.public()
+    k.trust_hq(tmp_path, other_hq.public(), replace=True)
+    assert k.load_trusted_hq(tmp_path) == other_hq.public()
+
+
+def _device_pub(device: k.DeviceIdentity) -> dict[str, Any]:
+    return {
+        "format": "yntymak-device-pub",
+        "version": 1,
+        "device_id": device.device_id,
+        "sign_key": base64.b64encode(device.verify_key_bytes).decode(),
+        "fingerprint": device.fingerprint,
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d.update(format="yntymak-hq-pub"), "HQ public key"),
+        (lambda d: d.update(format="something"), "not a device public key"),
+        (lambda d: d.update(version=2), "version 2 is not supported"),
+        (lambda d: d.update(version="1"), "not supported"),
+        (lambda d: d.update(sign_key="not base64!"), "not valid base64"),
+        (lambda d: d.update(sign_key=base64.b64encode(b"x" * 31).decode()), "32 bytes"),
+        (lambda d: d.update(sign_key=base64.b64encode(os.urandom(32)).decode()), "device_id"),
+        (lambda d: d.update(device_id="aaaaaaaaaaaaaaaa"), "device_id"),
+        (lambda d: d.update(fingerprint="0000-0000-0000-0000"), "fingerprint"),
+        (lambda d: d.update(comment="hi"), "unexpected comment"),
+        (lambda d: d.pop("sign_key"), "missing sign_key"),
+    ],
+)
+def test_malformed_device_pub_is_refused(tmp_path: Path, device, change, message) -> None:
+    data = _device_pub(device)
+    change(data)
+    path = tmp_path / "device.pub"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidInput, match=re.escape(message)) as info:
+        k.read_device_public(path)
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"", b"not json", b"[1, 2]", b"\xff\xfe", b'{"format": "a", "format": "b"}', b"{" * 5000],
+)
+def test_garbage_public_key_files_are_refused(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "hq.pub"
+    path.write_bytes(raw)
+    with pytest.raises(InvalidInput, match="hq.pub"):
+        k.read_hq_public(path)
+
+
+def test_hq_pub_with_swapped_box_key_is_refused(tmp_path: Path, hq, other_hq) -> None:
+    path = tmp_path / "hq.pub"
+    k.write_hq_public(path, hq.public())
+    data = json.loads(path.read_text())
+    data["box_key"] = base64.b64encode(other_hq.public().box_key).decode()
+    path.write_text(json.dumps(data))
+    with pytest.raises(InvalidInput, match="hq_id"):
+        k.read_hq_public(path)
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+
+def test_bundle_round_trip(bundle: bytes, device: k.DeviceIdentity, hq: k.HqIdentity) -> None:
+    header, payload = c.open_bundle(bundle, lookup_for(device), hq)
+    assert payload == payload_of(record())
+    assert header["device_id"] == device.device_id
+    assert header["hq_fingerprint"] == hq.fingerprint
+    assert header["seq"] == 1 and header["prev_hash"] is None
+    assert header["format_version"] == 1
+    assert header["counts"] == {"forms": 1, "submissions": 1}
+    assert header["manifest"] == [
+        {"uuid": UUID1, "revision": 1, "status": "final", "sha256": c.record_hash(record())}
+    ]
+    assert c.inspect_bundle(bundle) == header
+    assert bundle[:4] == b"YKB\x01"
+    # The header carries no answer content; the answers only exist encrypted.
+    assert "Ак-Суу".encode() not in bundle
+
+
+def test_bundle_chain_and_prev_hash(bundle: bytes, device, hq) -> None:
+    prev = c.bundle_file_hash(bundle)
+    assert prev == hashlib.sha256(bundle).hexdigest()
+    second = c.build_bundle(
+        {"seq": 2, "prev_hash": prev}, payload_of(record(UUID2)), device, hq.public()
+    )
+    header, _ = c.open_bundle(second, lookup_for(device), hq)
+    assert header["prev_hash"] == prev
+    with pytest.raises(ValueError, match="prev_hash"):
+        c.build_bundle({"seq": 2, "prev_hash": None}, payload_of(), device, hq.public())
+
+
+def test_build_bundle_refuses_inconsistent_input(device, hq) -> None:
+    with pytest.raises(ValueError, match="manifest"):
+        c.build_bundle(
+            {"seq": 1, "prev_hash": None, "manifest": []}, payload_of(record()), device, hq.public()
+        )
+    with pytest.raises(ValueError, match="repeats submission"):
+        c.build_bundle(
+            {"seq": 1, "prev_hash": None}, payload_of(record(), record()), device, hq.public()
+        )
+
+
+def test_receipt_round_trip(receipt: bytes, device: k.DeviceIdentity, hq: k.HqIdentity) -> None:
+    opened = c.open_receipt(receipt, hq.public())
+    assert opened["device_id"] == device.device_id
+    assert opened["accepted"] == [{"uuid": UUID1, "revision": 1}]
+    assert opened["hq_fingerprint"] == hq.fingerprint
+    assert opened["format_version"] == 1 and opened["imported_at"].endswith("Z")
+    assert receipt[:4] == b"YKR\x01"
+
+
+def test_canonical_json_is_stable() -> None:
+    assert c.canonical_json({"b": 1, "a": ["ы", 1.5]}) == '{"a":["ы",1.5],"b":1}'.encode()
+    assert c.record_hash({"a": 1, "b": 2}) == c.record_hash({"b": 2, "a": 1})
+    with pytest.raises(ValueError):
+        c.canonical_json({"x": float("nan")})
+
+
+# -- every damaged byte is refused ---------------------------------------------------------
+
+
+def test_every_flipped_byte_of_a_bundle_is_refused(bundle: bytes, device, hq) -> None:
+    lookup = lookup_for(device)
+    assert len(bundle) < 1500  # keeps this exhaustive test fast
+    for i in range(len(bundle)):
+        for mask in (0x01, 0xFF):
+            damaged = bytearray(bundle)
+            damaged[i] ^= mask
+            refused(None, c.open_bundle, bytes(damaged), lookup, hq)
+
+
+def test_every_flipped_byte_of_a_receipt_is_refused(receipt: bytes, hq) -> None:
+    for i in range(len(receipt)):
+        for mask in (0x01, 0xFF):
+            damaged = bytearray(receipt)
+            damaged[i] ^= mask
+            refused(None, c.open_receipt, bytes(damaged), hq.public())
+
+
+def test_every_truncation_is_refused(bundle: bytes, receipt: bytes, device, hq) -> None:
+    lookup = lookup_for(device)
+    for n in range(len(bundle)):
+        err = refused(None, c.open_bundle, bundle[:n], lookup, hq)
+        assert err.reason == ("not-a-bundle" if n == 0 else "truncated")
+    for n in range(1, len(receipt)):
+        refused("truncated", c.open_receipt, receipt[:n], hq.public())
+
+
+def test_trailing_garbage_is_refused(bundle: bytes, receipt: bytes, device, hq) -> None:
+    refused("corrupted", c.open_bundle, bundle + b"\x00", lookup_for(device), hq)
+    refused("corrupted", c.open_receipt, receipt + b"junk", hq.public())
+
+
+def test_unknown_repeated_and_misordered_sections_are_refused(bundle: bytes, device, hq) -> None:
+    (h_tag, header), (p_tag, payload) = sections(bundle)
+    sign = device.signing_key
+    lookup = lookup_for(device)
+    cases = {
+        "unknown section tag 0x09": [(h_tag, header), (0x09, b"x"), (p_tag, payload)],
+        "repeated header": [(h_tag, header), (h_tag, header), (p_tag, payload)],
+        "payload section where the header": [(p_tag, payload), (h_tag, header)],
+    }
+    for message, parts in cases.items():
+        err = refused(
+            "unexpected-member", c.open_bundle, frame(b"YKB\x01", parts, sign), lookup, hq
+        )
+        assert message in str(err)
+
+
+def test_section_length_above_limit_is_refused(bundle: bytes, device, hq) -> None:
+    huge = bundle[:5] + struct.pack(">I", c.MAX_HEADER_SIZE + 1) + bundle[9:]
+    refused("too-large", c.open_bundle, huge, lookup_for(device), hq)
+    beyond = bundle[:5] + struct.pack(">I", len(bundle)) + bundle[9:]
+    refused("truncated", c.open_bundle, beyond, lookup_for(device), hq)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "not-a-bundle"),
+        (b"hello world, this is not a bundle at all" * 3, "not-a-bundle"),
+        (os.urandom(300), "not-a-bundle"),
+        (b"YKB\x02" + b"\x00" * 100, "unsupported-version"),
+        (b"YKB\x00" + b"\x00" * 100, "unsupported-version"),
+    ],
+)
+def test_not_a_bundle(data: bytes, reason: str, device, hq) -> None:
+    if data[:3] == b"YKB":
+        pass
+    elif data[:2] == b"YK":  # random bytes could start like the magic; astronomically rare
+        pytest.skip("random data looked like a magic")
+    refused(reason, c.open_bundle, data, lookup_for(device), hq)
+    with pytest.raises(BundleError):
+        c.inspect_bundle(data)
+
+
+def test_zip_file_and_receipt_are_not_bundles(receipt: bytes, device, hq) -> None:
+    buf = BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("manifest.json", "{}")
+    err = refused("not-a-bundle", c.open_bundle, buf.getvalue(), lookup_for(device), hq)
+    assert "ZIP" in str(err)
+    err = refused("not-a-bundle", c.open_bundle, receipt, lookup_for(device), hq)
+    assert "receipt" in str(err)
+
+
+def test_header_version_and_canonical_form_are_checked(device, hq) -> None:
+    pub = hq.public()
+    good = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, pub)
+    header = c.inspect_bundle(good)
+    (_, _), (p_tag, payload) = sections(good)
+    pretty = json.dumps(header, indent=1).encode()
+    forged = frame(b"YKB\x01", [(1, pretty), (p_tag, payload)], device.signing_key)
+    err = refused("corrupted", c.open_bundle, forged, lookup_for(device), hq)
+    assert "canonical" in str(err)
+    future = c.canonical_json({**header, "format_version": 2})
+    forged = frame(b"YKB\x01", [(1, future), (p_tag, payload)], device.signing_key)
+    refused("unsupported-version", c.open_bundle, forged, lookup_for(device), hq)
+
+
+# -- who signed it and to whom -------------------------------------------------------------
+
+
+def test_unknown_device_is_refused(bundle: bytes, hq) -> None:
+    err = refused("unknown-device", c.open_bundle, bundle, lambda _id: None, hq)
+    assert c.inspect_bundle(bundle)["device_id"] in str(err)
+
+
+def test_signed_by_another_key_than_registered(bundle: bytes, device, other_device, hq) -> None:
+    # HQ registered a different key under this device id: the signature must not verify.
+    def lookup(device_id: str) -> bytes | None:
+        return other_device.verify_key_bytes if device_id == device.device_id else None
+
+    refused("bad-signature", c.open_bundle, bundle, lookup, hq)
+
+
+def test_forgery_in_a_registered_devices_name(bundle: bytes, device, other_device, hq) -> None:
+    # other_device re-signs a bundle that claims to be from `device`.
+    forged = bundle[:-64] + other_device.signing_key.sign(bundle[:-64]).signature
+    refused("bad-signature", c.open_bundle, forged, lookup_for(device, other_device), hq)
+
+
+def test_revoked_device(bundle: bytes, device, other_device, hq) -> None:
+    def revoked(device_id: str) -> c.RevokedDevice:
+        return c.RevokedDevice(device.verify_key_bytes)
+
+    refused("revoked-device", c.open_bundle, bundle, revoked, hq)
+    forged = bundle[:-64] + other_device.signing_key.sign(bundle[:-64]).signature
+    refused("bad-signature", c.open_bundle, forged, revoked, hq)
+
+
+def test_bundle_for_another_hq(device, hq, other_hq) -> None:
+    data = c.build_bundle(
+        {"seq": 1, "prev_hash": None}, payload_of(record()), device, other_hq.public()
+    )
+    err = refused("wrong-hq", c.open_bundle, data, lookup_for(device), hq)
+    assert other_hq.fingerprint in str(err) and hq.fingerprint in str(err)
+
+
+def test_ciphertext_cannot_be_lifted_into_another_devices_bundle(
+    bundle: bytes, device, other_device, hq
+) -> None:
+    # other_device cannot decrypt, but could copy the ciphertext under its own signed header.
+    (_, header), (p_tag, payload) = sections(bundle)
+    own = {**json.loads(header), "device_id": other_device.device_id}
+    lifted = frame(
+        b"YKB\x01", [(1, c.canonical_json(own)), (p_tag, payload)], other_device.signing_key
+    )
+    err = refused("corrupted", c.open_bundle, lifted, lookup_for(device, other_device), hq)
+    assert "does not belong" in str(err)
+
+
+def test_receipt_from_another_hq(device, hq, other_hq) -> None:
+    fake = c.build_receipt(
+        {
+            "bundle_id": "3c1d8f7e-2b4a-4c6d-9e8f-0a1b2c3d4e5f",
+            "device_id": device.device_id,
+            "seq": 1,
+            "accepted": [],
+        },
+        other_hq,
+    )
+    refused("bad-signature", c.open_receipt, fake, hq.public())
+    # Signed by the trusted HQ but naming another one.
+    doc = c.open_receipt(fake, other_hq.public())
+    assert doc["hq_fingerprint"] == other_hq.fingerprint
+    misnamed = frame(b"YKR\x01", [(3, c.canonical_json(doc))], hq.signing_key)
+    refused("wrong-hq", c.open_receipt, misnamed, hq.public())
+
+
+# -- payload checks after decryption -------------------------------------------------------
+
+
+def test_decompression_bomb_is_refused_without_allocating(device, hq) -> None:
+    big = payload_of(record(note="0" * (50 * 1024 * 1024)))
+    data = c.build_bundle({"seq": 1, "prev_hash": None}, big, device, hq.public())
+    assert len(data) < 1024 * 1024  # 50 MB of JSON compresses to a small file
+    tracemalloc.start()
+    try:
+        refused("too-large", c.open_bundle, data, lookup_for(device), hq, max_payload=1024 * 1024)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, peak
+
+
+def test_payload_just_within_the_bound_opens(device, hq) -> None:
+    data = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public())
+    size = len(c.canonical_json(payload_of(record())))
+    c.open_bundle(data, lookup_for(device), hq, max_payload=size)
+    refused("too-large", c.open_bundle, data, lookup_for(device), hq, max_payload=size - 1)
+
+
+def _inconsistent(device, hq, header_records, payload_records) -> bytes:
+    header = {
+        "format_version": 1,
+        "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        "device_id": device.device_id,
+        "seq": 1,
+        "prev_hash": None,
+        "created_at": "2026-01-01T00:00:00Z",
+        "hq_fingerprint": hq.fingerprint,
+        "counts": {},
+        "manifest": c.build_manifest(header_records),
+    }
+    return c._seal_bundle(header, payload_of(*payload_records), device, hq.public())
+
+
+@pytest.mark.parametrize(
+    ("in_header", "in_payload", "message"),
+    [
+        ([record()], [record(village="changed")], "does not match the manifest"),
+        ([record()], [record(), record(UUID2)], "not listed in the manifest"),
+        ([record(), record(UUID2)], [record()], "missing from the payload"),
+        ([record()], [record(), record()], "appears twice"),
+        ([record()], [record(revision=2)], "not listed in the manifest"),
+        ([record()], [{**record(), "status": "void"}], "does not match the manifest"),
+    ],
+)
+def test_manifest_payload_mismatch_is_corrupted(device, hq, in_header, in_payload, message):
+    data = _inconsistent(device, hq, in_header, in_payload)
+    err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
+    assert message in str(err)
+
+
+def test_consistent_helper_bundle_opens(device, hq) -> None:
+    # Control for the test above: the helper itself makes openable bundles.
+    data = _inconsistent(device, hq, [record()], [record()])
+    assert c.open_bundle(data, lookup_for(device), hq)[1] == payload_of(record())
+
+
+def test_bundle_error_is_invalid_input() -> None:
+    err = BundleError("corrupted", "x")
+    assert isinstance(err, InvalidInput) and err.exit_code == 2 and err.reason == "corrupted"
