@@ -90,6 +90,9 @@ def _convert(node, path: Path_, positions: Positions, dups: list, depth: int) ->
                 return None
             if node.tag == _BOOL:
                 return node.value in _TRUE
+        if node.style == ">":
+            # ruamel marks fold points with BEL to round-trip them; the text has none.
+            return str(node.value).replace("\a", "")
         return str(node.value)
     if isinstance(node, SequenceNode):
         return [

@@ -7,6 +7,7 @@ so `yntymak --help` stays fast.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ class _Group(TyperGroup):
     """Catches the core's errors once, for every subcommand: message + documented exit code."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        import sqlite3
+
         from yntymak_cli.errors import YntymakError
 
         try:
@@ -29,11 +32,39 @@ class _Group(TyperGroup):
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
             message = exc.message
-            if "\n" in message or message.startswith(("Error", "<", "/")) or ":" in message[:1]:
+            # Located problems (FILE:LINE:COL: ...) and multi-line lists print as they are.
+            if "\n" in message or _LOCATED.match(message):
                 typer.echo(message, err=True)
             else:
                 typer.echo(f"Error: {message}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            if os.environ.get("YNTYMAK_DEBUG"):
+                raise
+            where = f": {exc.filename}" if exc.filename else ""
+            typer.echo(f"Error: {exc.strerror or exc}{where}", err=True)
+            ctx.exit(1)
+        except sqlite3.Error as exc:
+            if os.environ.get("YNTYMAK_DEBUG"):
+                raise
+            typer.echo(f"Error: database: {exc}", err=True)
+            ctx.exit(1)
+        except (RuntimeError, Exception) as exc:
+            # typer's own exits and usage errors pass through; anything else is our bug,
+            # reported in one line (YNTYMAK_DEBUG=1 shows the traceback).
+            if type(exc).__module__.startswith(("typer", "click")) or os.environ.get(
+                "YNTYMAK_DEBUG"
+            ):
+                raise
+            typer.echo(
+                f"Internal error: {type(exc).__name__}: {exc} (run with YNTYMAK_DEBUG=1 for "
+                "details and please report it)",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+_LOCATED = re.compile(r"^[^\s:]+:\d+:\d+: ")
 
 
 app = typer.Typer(
@@ -73,9 +104,15 @@ def _root(
 
 
 def _register() -> None:
-    from yntymak_cli.cli import forms
+    from yntymak_cli.cli import collect, export, forms, submissions
 
     app.add_typer(forms.app, name="forms")
+    app.command()(collect.collect)
+    app.command()(collect.drafts)
+    app.command()(collect.resume)
+    submissions.app.command()(collect.edit)
+    app.add_typer(submissions.app, name="submissions")
+    app.command()(export.export)
 
 
 _register()

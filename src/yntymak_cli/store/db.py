@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import sqlite3
 import uuid as uuid_mod
 from collections.abc import Iterator
@@ -31,6 +32,10 @@ def utcnow() -> str:
 
 def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _natural(version: str) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", version))
 
 
 def _loads(text: str | None) -> Any:
@@ -137,13 +142,14 @@ class Store:
         return self._forms[form_hash]
 
     def get_form(self, form_id: str, version: str | None = None) -> Form | None:
-        sql = "SELECT hash FROM forms WHERE form_id = ?"
-        params: list[Any] = [form_id]
-        if version is not None:
-            sql += " AND version = ?"
-            params.append(version)
+        """The newest version of a form id (or that version, as last registered)."""
+        if version is None:
+            versions = self.form_versions(form_id)
+            return versions[0] if versions else None
         row = self.conn.execute(
-            sql + " ORDER BY registered_at DESC, rowid DESC LIMIT 1", params
+            "SELECT hash FROM forms WHERE form_id = ? AND version = ? "
+            "ORDER BY registered_at DESC, rowid DESC LIMIT 1",
+            [form_id, version],
         ).fetchone()
         return self.form_by_hash(row[0]) if row else None
 
@@ -151,12 +157,19 @@ class Store:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT form_id FROM forms ORDER BY 1")]
 
     def form_versions(self, form_id: str) -> list[Form]:
-        """Every stored definition of a form id, newest first."""
+        """Every stored definition of a form id, newest version first.
+
+        Versions are compared naturally ("2026-11-01" > "2026-10-01", "v10" > "v9"), not by
+        when they reached this database: at HQ bundles arrive in any order.
+        """
         rows = self.conn.execute(
-            "SELECT hash FROM forms WHERE form_id = ? ORDER BY registered_at DESC, rowid DESC",
+            "SELECT hash, version FROM forms WHERE form_id = ? ORDER BY registered_at, rowid",
             [form_id],
         ).fetchall()
-        return [self.form_by_hash(r[0]) for r in rows]
+        ordered = sorted(
+            enumerate(rows), key=lambda ir: (_natural(ir[1]["version"]), ir[0]), reverse=True
+        )
+        return [self.form_by_hash(row["hash"]) for _, row in ordered]
 
     def form_definitions(self, hashes: list[str]) -> list[dict]:
         out = []

@@ -85,8 +85,53 @@ def _001_core(conn: sqlite3.Connection) -> None:
     )
 
 
+def _002_sync(conn: sqlite3.Connection) -> None:
+    # Device side: which revisions HQ acknowledged, and the bundles this device made.
+    # HQ side: enrolled devices and the bundles received. One schema serves both roles.
+    _run(
+        conn,
+        """
+        ALTER TABLE revisions ADD COLUMN synced_at TEXT;
+        CREATE INDEX revisions_unsynced ON revisions (uuid) WHERE synced_at IS NULL;
+        CREATE INDEX submissions_by_device ON submissions (device_id);
+        CREATE TABLE sync_bundles (
+            seq INTEGER PRIMARY KEY,
+            bundle_id TEXT NOT NULL UNIQUE,
+            file_name TEXT NOT NULL,
+            file_hash TEXT NOT NULL,
+            prev_hash TEXT,
+            hq_fingerprint TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            contents TEXT NOT NULL,
+            acked_at TEXT
+        );
+        CREATE TABLE hq_devices (
+            device_id TEXT PRIMARY KEY,
+            sign_key TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            name TEXT NOT NULL,
+            district TEXT,
+            enrolled_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE TABLE hq_bundles (
+            bundle_id TEXT PRIMARY KEY,
+            device_id TEXT NOT NULL REFERENCES hq_devices (device_id),
+            seq INTEGER NOT NULL,
+            file_hash TEXT NOT NULL,
+            prev_hash TEXT,
+            created_at TEXT NOT NULL,
+            n_records INTEGER NOT NULL,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX hq_bundles_by_device ON hq_bundles (device_id, seq);
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
+    ("002_sync", _002_sync),
 ]
 
 

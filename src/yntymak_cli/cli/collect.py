@@ -1,0 +1,146 @@
+"""`yntymak collect`, `yntymak drafts`, `yntymak resume` and `yntymak submissions edit`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+ENUMERATOR_KEY = "enumerator"
+
+
+def _device_id() -> str:
+    from yntymak_cli.home import home_dir
+    from yntymak_cli.sync.keys import load_or_create_device_identity
+
+    return load_or_create_device_identity(home_dir()).device_id
+
+
+def _enumerator(store, given: str | None, interactive: bool) -> str:
+    """--enumerator wins and is remembered; else the remembered one; else ask once."""
+    if given:
+        if given != store.get_setting(ENUMERATOR_KEY):
+            store.set_setting(ENUMERATOR_KEY, given)
+        return given
+    remembered = store.get_setting(ENUMERATOR_KEY)
+    if remembered:
+        return remembered
+    if not interactive:
+        typer.echo("warning: no enumerator given (use --enumerator NAME)", err=True)
+        return ""
+    from yntymak_cli.collect.interactive import ask_enumerator
+
+    name = ask_enumerator()
+    store.set_setting(ENUMERATOR_KEY, name)
+    return name
+
+
+def _check_lang(form, lang: str | None) -> str:
+    from yntymak_cli.errors import InvalidInput
+
+    if lang and form.languages and lang not in form.languages:
+        raise InvalidInput(
+            f"--lang {lang}: form '{form.id}' has languages {', '.join(form.languages)}"
+        )
+    return lang or form.language or "en"
+
+
+def collect(
+    form: str = typer.Argument(..., help="Path to a YAML form, or the id of a registered form."),
+    lang: str | None = typer.Option(None, "--lang", help="ky, ru or en (default: the form's)."),
+    enumerator: str | None = typer.Option(
+        None, "--enumerator", help="Your name; remembered for next time."
+    ),
+    answers: Path | None = typer.Option(
+        None,
+        "--answers",
+        help="Fill non-interactively from a YAML/JSON file of question name -> value; prints "
+        "the new submission's UUID.",
+    ),
+) -> None:
+    """Run a survey. Every answer is saved the moment it is given."""
+    from yntymak_cli.forms.library import resolve_form
+    from yntymak_cli.store.db import Store
+
+    the_form = resolve_form(form)
+    language = _check_lang(the_form, lang)
+    store = Store.open()
+    if answers is not None:
+        from yntymak_cli.collect.answers_file import read_answers
+        from yntymak_cli.collect.session import submit_answers
+
+        data = read_answers(answers)
+        name = _enumerator(store, enumerator, interactive=False)
+        uuid = submit_answers(
+            store, the_form, data, lang=language, enumerator=name, device_id=_device_id()
+        )
+        typer.echo(uuid)
+        return
+    from yntymak_cli.collect.interactive import run_survey
+    from yntymak_cli.collect.session import Session
+
+    name = _enumerator(store, enumerator, interactive=True)
+    session = Session.start(store, the_form, lang=language, enumerator=name, device_id=_device_id())
+    raise typer.Exit(run_survey(session, language))
+
+
+def drafts() -> None:
+    """List unfinished surveys (new ones and edits in progress)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from yntymak_cli.store.db import Store
+
+    rows = Store.open().list_drafts()
+    if not rows:
+        typer.echo("no drafts")
+        return
+    table = Table("uuid", "form", "version", "editing rev", "enumerator", "started", "updated")
+    for r in rows:
+        table.add_row(
+            r["uuid"],
+            r["form_id"],
+            r["form_version"],
+            str(r["base_revision"] or ""),
+            r["enumerator"],
+            r["started_at"][:19],
+            r["updated_at"][:19],
+        )
+    Console().print(table)
+
+
+def resume(
+    uuid: str = typer.Argument(..., help="Draft UUID (or its first characters)."),
+    lang: str | None = typer.Option(None, "--lang", help="ky, ru or en."),
+) -> None:
+    """Continue a draft at its first unanswered question."""
+    from yntymak_cli.collect.interactive import run_survey
+    from yntymak_cli.collect.session import Session
+    from yntymak_cli.store.db import Store
+
+    store = Store.open()
+    session = Session.resume(store, uuid, lang=None)
+    language = _check_lang(session.form, lang)
+    session.engine.lang = language
+    raise typer.Exit(run_survey(session, language, resume=True))
+
+
+def edit(
+    uuid: str = typer.Argument(..., help="Submission UUID (or its first characters)."),
+    lang: str | None = typer.Option(None, "--lang", help="ky, ru or en."),
+    enumerator: str | None = typer.Option(None, "--enumerator", help="Who makes the edit."),
+) -> None:
+    """Reopen a finalised submission; saving stores a new revision, the old ones are kept."""
+    from yntymak_cli.collect.interactive import run_survey
+    from yntymak_cli.collect.session import Session
+    from yntymak_cli.store.db import Store
+
+    store = Store.open()
+    record = store.get_record(uuid)
+    form = store.form_by_hash(record["form_hash"])
+    language = _check_lang(form, lang)
+    name = _enumerator(store, enumerator, interactive=True)
+    session = Session.edit(
+        store, record["uuid"], lang=language, enumerator=name, device_id=_device_id()
+    )
+    raise typer.Exit(run_survey(session, language))

@@ -1,0 +1,82 @@
+"""`yntymak export` (and `yntymak hq export`, the same command over HQ's merged database)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+FORMATS = ("xlsx", "csv", "json", "jsonl")
+
+
+def export(
+    form_id: str = typer.Argument(..., help="Id of a registered form."),
+    fmt: str = typer.Option("xlsx", "--format", help="xlsx, csv, json or jsonl."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="File to write (a folder or .zip for csv)."
+    ),
+    lang: str | None = typer.Option(
+        None, "--lang", help="Headers and choices as labels in ky, ru or en (default: names)."
+    ),
+    status: str = typer.Option("final", "--status", help="final or all (all adds drafts)."),
+    include_void: bool = typer.Option(False, "--include-void", help="Include void submissions."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only submissions finalised on or after DATE (YYYY-MM-DD)."
+    ),
+    no_sensitive: bool = typer.Option(
+        False, "--no-sensitive", help="Drop every question marked sensitive."
+    ),
+    summary: bool = typer.Option(
+        False, "--summary", help="xlsx: a first sheet with counts and a bar chart."
+    ),
+) -> None:
+    """Export a form's submissions in the layout KoboToolbox users know."""
+    import datetime as dt
+
+    from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.export import ExportOptions
+    from yntymak_cli.export import export as run_export
+    from yntymak_cli.store.db import Store
+
+    if fmt not in FORMATS:
+        raise InvalidInput(f"--format must be one of {', '.join(FORMATS)}, not '{fmt}'")
+    if status not in ("final", "all"):
+        raise InvalidInput(f"--status must be final or all, not '{status}'")
+    if summary and fmt != "xlsx":
+        raise InvalidInput("--summary works with --format xlsx only")
+    if since is not None:
+        try:
+            since = dt.date.fromisoformat(since).isoformat()
+        except ValueError:
+            raise InvalidInput(
+                f"--since must be a date written YYYY-MM-DD, not '{since}'"
+            ) from None
+    store = Store.open()
+    forms = store.form_versions(form_id)
+    if not forms:
+        known = ", ".join(store.form_ids()) or "none yet"
+        raise InvalidInput(f"no form '{form_id}' in the database (known: {known})")
+    if lang and forms[0].languages and lang not in forms[0].languages:
+        raise InvalidInput(f"--lang {lang}: the form has languages {', '.join(forms[0].languages)}")
+    records = store.iter_records(
+        form_id, include_drafts=status == "all", include_void=include_void, since=since
+    )
+    options = ExportOptions(fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary)
+    if sys.stderr.isatty():
+        from rich.progress import Progress, SpinnerColumn, TextColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
+            task = bar.add_task("rows written: 0")
+            result = run_export(
+                forms,
+                records,
+                output,
+                options,
+                progress=lambda n: bar.update(task, description=f"rows written: {n}"),
+            )
+    else:
+        result = run_export(forms, records, output, options)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"{result.submissions} submission(s) -> {', '.join(map(str, result.paths))}")

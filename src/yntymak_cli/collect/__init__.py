@@ -1,0 +1,1 @@
+"""Collection: ties the pure engine to the store (autosave, paradata, drafts, edits)."""

@@ -1,0 +1,175 @@
+"""One survey being filled: the pure engine's state, autosaved to the store after every
+accepted answer, with paradata (when each answer was first given and last changed, and
+back-steps) kept for HQ's quality checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from yntymak_cli.engine.state import Step, SurveyState, format_path
+from yntymak_cli.engine.survey import Engine
+from yntymak_cli.forms.model import Form
+from yntymak_cli.store.db import Draft, Store, utcnow
+
+
+def new_paradata() -> dict[str, Any]:
+    return {"answers": {}, "back_steps": [], "sessions": [{"started": utcnow()}]}
+
+
+@dataclass
+class Session:
+    store: Store
+    engine: Engine
+    form: Form
+    uuid: str
+    state: SurveyState
+    paradata: dict[str, Any]
+    base_revision: int = 0
+
+    # -- opening ----------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls, store: Store, form: Form, *, lang: str | None, enumerator: str, device_id: str
+    ) -> Session:
+        engine = _engine(form, lang, enumerator, device_id)
+        state = engine.start()
+        paradata = new_paradata()
+        uuid = store.create_draft(form, state.to_json(), enumerator, device_id, paradata)
+        return cls(store, engine, form, uuid, state, paradata)
+
+    @classmethod
+    def resume(cls, store: Store, uuid: str, *, lang: str | None) -> Session:
+        draft = store.get_draft(uuid)
+        assert draft is not None
+        return cls._from_draft(store, draft, lang)
+
+    @classmethod
+    def edit(
+        cls, store: Store, uuid: str, *, lang: str | None, enumerator: str, device_id: str
+    ) -> Session:
+        """Reopen a finalised submission: its answers become a draft of the next revision."""
+        record = store.get_record(uuid)
+        form = store.form_by_hash(record["form_hash"])
+        engine = _engine(form, lang, enumerator, device_id)
+        state = engine.start(record["answers"])
+        draft = store.open_edit(
+            record["uuid"], state.to_json(), enumerator, device_id, new_paradata()
+        )
+        return cls._from_draft(store, draft, lang)
+
+    @classmethod
+    def _from_draft(cls, store: Store, draft: Draft, lang: str | None) -> Session:
+        engine = _engine(draft.form, lang, draft.enumerator, draft.device_id)
+        state = SurveyState.from_json(draft.state)
+        engine.refresh(state)
+        paradata = draft.paradata or new_paradata()
+        paradata.setdefault("sessions", []).append({"started": utcnow()})
+        session = cls(store, engine, draft.form, draft.uuid, state, paradata, draft.base_revision)
+        session.save()
+        return session
+
+    # -- filling ----------------------------------------------------------------------
+
+    def save(self) -> None:
+        self.store.save_draft(self.uuid, self.state.to_json(), self.paradata)
+
+    def answer(self, step: Step, raw: Any) -> str | None:
+        """Validate and store one answer; autosaves. Returns an error message or None."""
+        before = value_at(self.state.answers, step.path)
+        error = self.engine.answer(self.state, step.path, raw)
+        if error is None:
+            after = value_at(self.state.answers, step.path)
+            self._touch(step.path, changed=after != before)
+            self.save()
+        return error
+
+    def add_repeat(self, step: Step) -> None:
+        self.engine.add_repeat(self.state, step.path)
+        self.save()
+
+    def decline_repeat(self, step: Step) -> None:
+        self.engine.decline_repeat(self.state, step.path)
+        self.save()
+
+    def back(self, step: Step) -> Step | None:
+        previous = self.engine.previous_step(self.state, step)
+        self.paradata.setdefault("back_steps", []).append(
+            {"at": utcnow(), "from": format_path(step.path)}
+        )
+        self.save()
+        return previous
+
+    def _touch(self, path: tuple, changed: bool) -> None:
+        now = utcnow()
+        entry = self.paradata.setdefault("answers", {}).setdefault(
+            format_path(path), {"first": now, "last": now, "changes": 0}
+        )
+        if changed and entry["first"] != now:
+            entry["last"] = now
+            entry["changes"] += 1
+
+    # -- finishing --------------------------------------------------------------------
+
+    def finalise(self) -> int:
+        """Store the answers as the submission's next revision; returns the revision."""
+        answers = self.engine.finalise(self.state)
+        instance_name = self.engine.instance_name(self.state)
+        self.paradata["sessions"][-1]["finalised"] = utcnow()
+        draft = self.store.get_draft(self.uuid)
+        assert draft is not None
+        draft.paradata = self.paradata
+        return self.store.finalise(draft, answers, instance_name)
+
+
+def value_at(answers: dict[str, Any], path: tuple) -> Any:
+    """The stored value at a node path such as ("incidents", 1, "resolved"), or None."""
+    node: Any = answers
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _engine(form: Form, lang: str | None, enumerator: str, device_id: str) -> Engine:
+    return Engine(
+        form,
+        lang=lang or form.language,
+        now=lambda: dt.datetime.now().replace(microsecond=0),
+        username=enumerator,
+        deviceid=device_id,
+    )
+
+
+def submit_answers(
+    store: Store,
+    form: Form,
+    answers: dict[str, Any],
+    *,
+    lang: str | None,
+    enumerator: str,
+    device_id: str,
+) -> str:
+    """The non-interactive path: fill through the same engine, finalise, return the UUID.
+
+    Nothing is saved when any answer is refused: the problems are raised together.
+    """
+    from yntymak_cli.errors import ProblemsError
+
+    engine = _engine(form, lang, enumerator, device_id)
+    final, problems = engine.fill(answers)
+    if problems or final is None:
+        raise ProblemsError(problems)
+    paradata = new_paradata()
+    paradata["source"] = "answers-file"
+    state = engine.start(final)
+    uuid = store.create_draft(form, state.to_json(), enumerator, device_id, paradata)
+    draft = store.get_draft(uuid)
+    assert draft is not None
+    store.finalise(draft, final, engine.instance_name(state))
+    return uuid
