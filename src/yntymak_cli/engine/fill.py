@@ -1,0 +1,171 @@
+"""The non-interactive path: check a whole answers-file mapping through the engine.
+
+Every problem is collected, one line each, named by its path (``incidents[2]/resolved:``).
+Values for calculate, note, metadata, read_only and unsupported questions are refused:
+the form computes or shows those itself, and silently ignoring them would hide mistakes.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import TYPE_CHECKING, Any
+
+from yntymak_cli.engine.plan import ROOT
+from yntymak_cli.engine.state import NodePath, format_path
+from yntymak_cli.engine.values import InvalidValue, is_empty, parse_value
+from yntymak_cli.forms.model import METADATA_TYPES
+from yntymak_cli.i18n import t
+
+if TYPE_CHECKING:
+    from yntymak_cli.engine.survey import Engine, Idx, SurveyState
+
+
+def fill(engine: Engine, answers: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    lang = engine.lang
+    if not isinstance(answers, dict):
+        return None, [t("answers_not_mapping", lang)]
+    checker = _Taker(engine)
+    clean = checker.take(answers, ROOT, ())
+    st = engine.start(clean)
+    plan = engine._plan
+
+    semantic: list[tuple[NodePath, str]] = []
+    for path in checker.given:
+        q, idx = engine._node(path)
+        if _inside_dropped(engine, st, q.name, idx):
+            continue  # reported once, at the repeat
+        if not engine._relevant(st, q.name, idx):
+            semantic.append((path, _not_relevant(engine, st, q.name, idx)))
+    for path, given in checker.repeats:
+        r, idx = engine._node(path)
+        if _inside_dropped(engine, st, r.name, idx):
+            continue
+        if not engine._relevant(st, r.name, idx):
+            if given:
+                semantic.append((path, _not_relevant(engine, st, r.name, idx)))
+            continue
+        if r.repeat_count:
+            count = engine._repeat_count(st, r.name, idx)
+            if given != count:
+                key = "repeat_count_mismatch_one" if given == 1 else "repeat_count_mismatch"
+                semantic.append((path, t(key, lang, given=given, count=count)))
+    semantic.extend(engine.problems(st))
+    semantic.sort(key=lambda item: plan.key(item[0]))
+
+    problems = checker.problems + [f"{format_path(p)}: {m}" for p, m in semantic]
+    if problems:
+        return None, problems
+    return engine._finalise(st), []
+
+
+def _inside_dropped(engine: Engine, st: SurveyState, name: str, idx: Idx) -> bool:
+    """Inside a repeat that is not relevant, or an instance beyond its repeat_count."""
+    rpath = engine._plan.rpath[name]
+    for level, r in enumerate(rpath):
+        pidx = idx[:level]
+        if not engine._relevant(st, r, pidx) or idx[level] >= engine._active(st, r, pidx):
+            return True
+    return False
+
+
+def _not_relevant(engine: Engine, st: SurveyState, name: str, idx: Idx) -> str:
+    """Name the condition that is false: the node's own or an enclosing group's."""
+    plan = engine._plan
+    node: str | None = name
+    while node is not None:
+        expr = plan.exprs.get((node, "relevant"))
+        if expr is not None and not engine._relevant(st, node, idx[: len(plan.rpath[node])]):
+            parent = plan.parent[node]
+            parent_ok = parent is None or engine._relevant(
+                st, parent.name, idx[: len(plan.rpath[parent.name])]
+            )
+            if parent_ok:
+                return t("not_relevant", engine.lang, condition=expr.text)
+        parent = plan.parent[node]
+        node = parent.name if parent is not None else None
+    return t("not_relevant_plain", engine.lang)
+
+
+class _Taker:
+    """Walks the given mapping against the form: typed values out, structural problems kept."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.lang = engine.lang
+        self.problems: list[str] = []
+        self.given: list[NodePath] = []  # question paths with a non-empty value
+        self.repeats: list[tuple[NodePath, int]] = []  # repeat paths and instances given
+
+    def _problem(self, path: NodePath, message: str) -> None:
+        self.problems.append(f"{format_path(path)}: {message}" if path else message)
+
+    def take(self, data: dict, container: str, prefix: NodePath) -> dict[str, Any]:
+        engine, plan, lang = self.engine, self.engine._plan, self.lang
+        out: dict[str, Any] = {}
+        for key, raw in data.items():
+            key = str(key)
+            path = (*prefix, key)
+            q = engine.form.index.get(key)
+            if q is None or key not in plan.pos:
+                names = [n for n, c in plan.container.items() if c == container]
+                near = difflib.get_close_matches(key, names, n=1)
+                if near:
+                    message = t("unknown_question_hint", lang, name=key, suggestion=near[0])
+                else:
+                    message = t("unknown_question", lang, name=key)
+                self._problem(path, message)
+                continue
+            home = plan.container[key]
+            if home != container:
+                if home != ROOT:
+                    self._problem(prefix, t("question_in_repeat", lang, name=key, repeat=home))
+                else:
+                    self._problem(
+                        prefix, t("question_not_in_repeat", lang, name=key, repeat=container)
+                    )
+                continue
+            base = q.base_type
+            if q.is_group:
+                self._problem(path, t("group_value", lang))
+            elif q.is_repeat:
+                self._repeat(q.name, raw, path, out)
+            elif is_empty(raw):
+                continue  # an explicit empty answer is no answer
+            elif base == "calculate":
+                self._problem(path, t("calculated_value", lang))
+            elif base == "note":
+                self._problem(path, t("note_value", lang))
+            elif base in METADATA_TYPES:
+                self._problem(path, t("metadata_value", lang, type=base))
+            elif base == "unsupported":
+                original = (q.xlsform or {}).get("type") or q.type
+                self._problem(path, t("unsupported_value", lang, type=original))
+            elif q.read_only:
+                self._problem(path, t("read_only_value", lang))
+            else:
+                try:
+                    value = parse_value(engine.form, q, raw)
+                except InvalidValue as exc:
+                    self._problem(path, exc.message(lang))
+                    continue
+                if value is not None:
+                    out[key] = value
+                    self.given.append(path)
+        return out
+
+    def _repeat(self, name: str, raw: Any, path: NodePath, out: dict[str, Any]) -> None:
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list):
+            self._problem(path, t("repeat_not_list", self.lang))
+            return
+        instances: list[dict[str, Any]] = []
+        for k, item in enumerate(raw):
+            if isinstance(item, dict):
+                instances.append(self.take(item, name, (*path, k)))
+            else:
+                self._problem((*path, k), t("instance_not_mapping", self.lang))
+                instances.append({})  # keeps later instance numbers as given
+        self.repeats.append((path, len(raw)))
+        if instances:
+            out[name] = instances
