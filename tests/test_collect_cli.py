@@ -192,3 +192,10 @@ def test_unknown_things_are_clean_errors(tmp_path):
 def test_drafts_empty():
     result = runner.invoke(app, ["drafts"])
     assert result.exit_code == 0 and "no drafts" in result.stdout
+
+
+def test_interactive_without_terminal_refuses_before_creating_a_draft():
+    result = collect(CONTRACT, "--enumerator", "Aida")
+    assert result.exit_code == 2
+    assert "--answers" in result.stderr
+    assert runner.invoke(app, ["drafts"]).stdout.strip() == "no drafts"

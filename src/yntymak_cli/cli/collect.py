@@ -16,7 +16,7 @@ def _device_id() -> str:
     return load_or_create_device_identity(home_dir()).device_id
 
 
-def _enumerator(store, given: str | None, interactive: bool) -> str:
+def _enumerator(store, given: str | None, interactive: bool, lang: str | None = None) -> str:
     """--enumerator wins and is remembered; else the remembered one; else ask once."""
     if given:
         if given != store.get_setting(ENUMERATOR_KEY):
@@ -30,7 +30,7 @@ def _enumerator(store, given: str | None, interactive: bool) -> str:
         return ""
     from yntymak_cli.collect.interactive import ask_enumerator
 
-    name = ask_enumerator()
+    name = ask_enumerator(lang)
     store.set_setting(ENUMERATOR_KEY, name)
     return name
 
@@ -118,11 +118,14 @@ def resume(
     from yntymak_cli.collect.session import Session
     from yntymak_cli.store.db import Store
 
+    from yntymak_cli.collect import prompts
+
     store = Store.open()
-    session = Session.resume(store, uuid, lang=None)
-    language = _check_lang(session.form, lang)
-    session.engine.lang = language
-    raise typer.Exit(run_survey(session, language, resume=True))
+    draft = store.get_draft(uuid)
+    language = _check_lang(draft.form, lang)
+    prompter = prompts.make_prompter(language)
+    session = Session.resume(store, draft.uuid, lang=language)
+    raise typer.Exit(run_survey(session, language, resume=True, prompter=prompter))
 
 
 def edit(
@@ -139,8 +142,11 @@ def edit(
     record = store.get_record(uuid)
     form = store.form_by_hash(record["form_hash"])
     language = _check_lang(form, lang)
-    name = _enumerator(store, enumerator, interactive=True)
+    from yntymak_cli.collect import prompts
+
+    prompter = prompts.make_prompter(language)
+    name = _enumerator(store, enumerator, interactive=True, lang=language)
     session = Session.edit(
         store, record["uuid"], lang=language, enumerator=name, device_id=_device_id()
     )
-    raise typer.Exit(run_survey(session, language))
+    raise typer.Exit(run_survey(session, language, prompter=prompter))

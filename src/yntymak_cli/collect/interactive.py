@@ -1,0 +1,244 @@
+"""The interactive survey loop: walk the engine's steps through a Prompter, save as we go.
+
+Every accepted answer is autosaved by `Session.answer`, so stopping at any moment (Ctrl-C,
+a closed terminal, a flat battery) loses nothing: the draft resumes at its first
+unanswered question. The loop only decides what to ask next; prompts live in
+`collect.prompts`, words in the i18n catalogs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from yntymak_cli.i18n import LANGUAGES, t
+
+if TYPE_CHECKING:
+    from yntymak_cli.collect.prompts import Prompter
+    from yntymak_cli.collect.session import Session
+    from yntymak_cli.engine.state import NodePath, Step
+
+EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C
+
+
+class _Out:
+    """What the survey prints besides prompts (rich, imported on first use)."""
+
+    def __init__(self, lang: str) -> None:
+        from rich.console import Console
+
+        self.lang = lang
+        self.console = Console(highlight=False)
+
+    def line(self, text: str, style: str | None = None) -> None:
+        from rich.text import Text
+
+        # soft_wrap: a "yntymak resume UUID" line must stay copyable, not be broken by rich.
+        self.console.print(Text(text, style=style or ""), soft_wrap=True)
+
+    def error(self, message: str) -> None:
+        self.line(f"✗ {message}", "bold red")
+
+    def hint(self, text: str) -> None:
+        self.line(text, "dim italic")
+
+    def note(self, step: Step, value: str) -> None:
+        from rich.panel import Panel
+        from rich.text import Text
+
+        body = Text(step.label or "", style="bold")
+        if value:  # a read_only question shows its value
+            body.append(f"\n{value}", style="cyan")
+        if step.hint:
+            body.append(f"\n{step.hint}", style="italic")
+        self.console.print(Panel(body, expand=False))
+
+    def review(self, rows: list[tuple[str, str]], problems: list[tuple[str, str]]) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title=t("review_title", self.lang), show_lines=False)
+        table.add_column(t("review_question", self.lang), style="bold")
+        table.add_column(t("review_answer", self.lang))
+        for label, value in rows:
+            table.add_row(
+                Text(label), Text(value) if value else Text(t("no_answer", self.lang), style="dim")
+            )
+        self.console.print(table)
+        if problems:
+            self.line(t("problems_title", self.lang), "bold red")
+            for label, message in problems:
+                self.line(f"  • {label}: {message}", "red")
+
+
+def run_survey(
+    session: Session, lang: str, resume: bool = False, *, prompter: Prompter | None = None
+) -> int:
+    """Run the survey to finalisation (exit code 0) or until stopped (130, draft kept)."""
+    from yntymak_cli.collect import prompts
+
+    survey = _Survey(session, lang, prompter or prompts.make_prompter(lang))
+    return survey.run(resume)
+
+
+class _Survey:
+    def __init__(self, session: Session, lang: str, prompter: Prompter) -> None:
+        self.session = session
+        self.engine = session.engine
+        self.state = session.state
+        self.lang = lang
+        self.prompter = prompter
+        self.out = _Out(lang)
+
+    def run(self, resume: bool) -> int:
+        from yntymak_cli.collect.prompts import BACK
+
+        uuid = self.session.uuid
+        self.out.line(t("draft_resumed" if resume else "draft_started", self.lang, uuid=uuid))
+        step = (
+            self.engine.first_unanswered(self.state)
+            if resume
+            else self.engine.first_step(self.state)
+        )
+        try:
+            while True:
+                if step.kind == "end":
+                    outcome = self.review(step)
+                    if isinstance(outcome, int):
+                        self.out.line(
+                            t("finalised", self.lang, uuid=uuid, revision=outcome), "bold green"
+                        )
+                        return 0
+                    step = outcome
+                    continue
+                answer = self.ask(step)
+                step = (
+                    self.back(step) if answer is BACK else self.engine.next_step(self.state, step)
+                )
+        except (KeyboardInterrupt, EOFError):
+            # Everything accepted so far is already in the draft (Session autosaves).
+            self.out.line("")
+            self.out.line(t("interrupted", self.lang, uuid=uuid), "bold yellow")
+            return EXIT_INTERRUPTED
+
+    # -- one step --------------------------------------------------------------------------
+
+    def ask(self, step: Step) -> Any:
+        """Ask one step until it is accepted; returns the accepted answer or BACK."""
+        from yntymak_cli.collect.prompts import BACK
+
+        if step.kind in ("note", "unsupported"):
+            value = ""
+            if step.question is not None and step.kind == "note":
+                from yntymak_cli.engine.survey import display_value
+
+                value = display_value(self.session.form, step.question, step.value, self.lang)
+            self.out.note(step, value)
+            return self.prompter.ask(step)
+        if step.kind == "add_repeat":
+            answer = self.prompter.ask(step)
+            if answer is not BACK:
+                if _truthy(answer):
+                    self.session.add_repeat(step)
+                else:
+                    self.session.decline_repeat(step)
+            return answer
+        if step.hint:
+            self.out.hint(step.hint)
+
+        def validate(raw: Any) -> str | None:
+            return self.engine.validate(self.state, step.path, raw)[1]
+
+        while True:
+            answer = self.prompter.ask(step, validate)
+            if answer is BACK:
+                return BACK
+            error = self.session.answer(step, answer)
+            if error is None:
+                return answer
+            self.out.error(error)  # e.g. a constraint message; the same question again
+
+    def back(self, step: Step) -> Step:
+        previous = self.session.back(step)
+        if previous is None:
+            self.out.line(t("at_first_question", self.lang), "yellow")
+            return step
+        self.out.line(t("back_choice", self.lang), "dim")  # so the transcript shows the jump
+        return previous
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def review(self, end: Step) -> int | Step:
+        """Show every answer; finalise (-> revision) or return the step to continue at."""
+        from yntymak_cli.collect.prompts import BACK
+
+        rows = self.engine.review(self.state)
+        labels = {path: self._label(path, label) for path, label, _ in rows}
+        problems = self.engine.problems(self.state)
+        self.out.review(
+            [(labels[path], value) for path, _, value in rows],
+            [(labels.get(path) or self._label(path, ""), message) for path, message in problems],
+        )
+        first = t("review_fix", self.lang) if problems else t("review_finalise", self.lang)
+        # The list's own "← back" entry (and Ctrl-B) returns to the last question.
+        options = [(first, "finalise"), (t("review_change", self.lang), "change")]
+        action = self.prompter.choose("review", t("review_action", self.lang), options, "finalise")
+        if action is BACK:
+            return self.back(end)
+        if action == "change":
+            picks = [
+                (f"{labels[path]}: {value}" if value else labels[path], path)
+                for path, _, value in rows
+            ]
+            path = self.prompter.choose("jump", t("review_pick", self.lang), picks)
+            if path is BACK:
+                return end
+            return self.step_at(path) or end
+        if problems:
+            return self.step_at(problems[0][0]) or end
+        return self.session.finalise()
+
+    def step_at(self, path: NodePath) -> Step | None:
+        for step in self.engine.steps(self.state):
+            if step.path == path:
+                return step
+        return None
+
+    def _label(self, path: NodePath, label: str) -> str:
+        """A review label, prefixed with its repeat instance ("Incident 2 › Date")."""
+        from yntymak_cli.forms.model import text_in
+
+        form = self.session.form
+        if not label:
+            q = form.index.get(str(path[-1]))
+            label = text_in(q.label, self.lang, form.language) if q else str(path[-1])
+            label = label or str(path[-1])
+        parts = [label]
+        # path = (..., repeat, index, name): walk the enclosing instances outwards.
+        for i in range(len(path) - 2, 0, -2):
+            repeat, k = path[i - 1], path[i]
+            r = form.index.get(str(repeat))
+            name = (text_in(r.label, self.lang, form.language) if r else "") or str(repeat)
+            parts.insert(0, t("repeat_item", self.lang, label=name, n=int(k) + 1))
+        return " › ".join(parts)
+
+
+def _truthy(answer: Any) -> bool:
+    if isinstance(answer, str):
+        return answer.strip().lower() in {"yes", "y", "true", "1"}
+    return bool(answer)
+
+
+def ask_enumerator(lang: str | None = None) -> str:
+    """The enumerator's name, asked once before the first survey. Without a language the
+    question is asked in all three, since nobody has chosen one yet."""
+    from yntymak_cli.collect import prompts
+
+    langs = [lang] if lang else list(LANGUAGES)
+    message = " / ".join(t("enumerator_question", lg) for lg in langs)
+    refusal = " / ".join(t("enumerator_required", lg) for lg in langs)
+
+    def validate(raw: Any) -> str | None:
+        return None if str(raw).strip() else refusal
+
+    prompter = prompts.make_prompter(lang or "en")
+    return str(prompter.text("enumerator", message, validate)).strip()

@@ -1,0 +1,371 @@
+"""The one place that talks to questionary: a small `Prompter` interface and its two versions.
+
+`QuestionaryPrompter` draws real terminal prompts; `ScriptedPrompter` replays a list of
+answers so tests can drive the survey loop without a terminal. Every prompt returns the
+raw answer or `BACK` (Ctrl-B, or the "← back" entry of a list). Ctrl-C raises
+KeyboardInterrupt and a closed input raises EOFError; the loop turns both into a saved
+draft and exit code 130.
+
+questionary and prompt_toolkit are imported inside the methods: `yntymak --help` must not
+pay for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from yntymak_cli.i18n import t
+
+if TYPE_CHECKING:
+    from yntymak_cli.engine.state import Step
+
+# A check run on every candidate answer before it is accepted: the error message or None.
+Validator = Callable[[Any], "str | None"]
+
+
+class _Back:
+    """The answer "go back one step" (a sentinel, compared with `is`)."""
+
+    _instance: _Back | None = None
+
+    def __new__(cls) -> _Back:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "BACK"
+
+
+BACK: Any = _Back()
+
+# questionary compares choice values with ==; plain strings are safest as list values.
+_BACK_VALUE = "\x00back"
+_SKIP_VALUE = "\x00skip"
+_CONTINUE_VALUE = "\x00continue"
+
+# A range with at most this many steps is offered as a list, a longer one is typed.
+MAX_RANGE_CHOICES = 21
+
+# What the enumerator types, per question type: shown in the prompt's instruction line.
+FORMAT_KEYS = {
+    "integer": "format_integer",
+    "decimal": "format_decimal",
+    "date": "format_date",
+    "time": "format_time",
+    "datetime": "format_datetime",
+    "geopoint": "format_geopoint",
+}
+
+
+class Prompter(Protocol):
+    def ask(self, step: Step, validate: Validator | None = None) -> Any:
+        """Ask one step (question, note, unsupported or add_repeat): raw answer or BACK.
+
+        For notes any value but BACK means "seen"; for add_repeat the answer is a bool.
+        """
+
+    def choose(
+        self, key: str, message: str, options: Sequence[tuple[str, Any]], default: Any = None
+    ) -> Any:
+        """Pick one of (title, value) options, or BACK. `key` names the menu (for tests)."""
+
+    def text(self, key: str, message: str, validate: Validator | None = None) -> str:
+        """A line of free text (no going back: used before the survey starts)."""
+
+
+def make_prompter(lang: str) -> Prompter:
+    """The prompter the survey uses; tests monkeypatch this to script the answers.
+
+    Refuses up front when there is no terminal to ask in, before any draft is created.
+    """
+    import sys
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        from yntymak_cli.errors import InvalidInput
+
+        raise InvalidInput(
+            "no terminal to ask the questions in: run it in a terminal, or fill the form "
+            "non-interactively with --answers FILE"
+        )
+    return QuestionaryPrompter(lang)
+
+
+def step_title(step: Step, lang: str) -> str:
+    """The prompt's text: "Incident 2 › Date", with a required mark when it must be answered."""
+    title = step.label or (step.question.name if step.question else "")
+    if step.repeat_index is not None and step.repeat_label and step.kind != "add_repeat":
+        title = f"{t('repeat_item', lang, label=step.repeat_label, n=step.repeat_index)} › {title}"
+    if step.required:
+        title = f"{title} ({t('required_mark', lang)})"
+    return title
+
+
+def range_steps(step: Step) -> list[int | float] | None:
+    """The values a range question allows, when there are few enough to list."""
+    from yntymak_cli.engine.values import range_bounds, range_is_integer
+
+    assert step.question is not None
+    start, end, inc = range_bounds(step.question)
+    if inc <= 0 or (end - start) / inc < 0:
+        return None
+    count = int(round((end - start) / inc)) + 1
+    if count > MAX_RANGE_CHOICES:
+        return None
+    values = [start + i * inc for i in range(count)]
+    if range_is_integer(step.question):
+        return [int(v) for v in values]
+    return [round(v, 10) for v in values]
+
+
+def _shown(value: Any) -> str:
+    """A stored value as the default text of an entry field."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class QuestionaryPrompter:
+    """Real prompts. Each one is erased when answered and replaced by one plain line, so the
+    transcript holds no questionary English ("done (2 selections)") and no half-drawn prompt
+    after Ctrl-B."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+
+    # -- the Prompter interface ---------------------------------------------------------
+
+    def ask(self, step: Step, validate: Validator | None = None) -> Any:
+        lang = self.lang
+        if step.kind == "add_repeat":
+            options = [(t("yes", lang), True), (t("no", lang), False)]
+            default = False if step.value is False else True
+            return self._select(step.label, options, default, back=True, echo=True)
+        if step.kind in ("note", "unsupported"):
+            # The loop has shown the note itself; this only waits for Enter (or Ctrl-B).
+            options = [(t("continue_choice", lang), _CONTINUE_VALUE)]
+            result = self._select(t("note_prompt", lang), options, None, back=True, echo=False)
+            return BACK if result is BACK else None
+        q = step.question
+        assert q is not None
+        title = step_title(step, lang)
+        base = q.base_type
+        if base == "select_one":
+            options = [(self._choice_title(c), c.name) for c in step.choices]
+            if not step.required:
+                options.append((t("skip_choice", lang), _SKIP_VALUE))
+            result = self._select(title, options, step.value, back=True, echo=True)
+            return None if result == _SKIP_VALUE else result
+        if base == "select_multiple":
+            return self._checkbox(step, title, validate)
+        if base == "acknowledge":
+            return self._select(title, [(t("ok_choice", lang), "OK")], None, back=True, echo=True)
+        if base == "range":
+            values = range_steps(step)
+            if values is not None:
+                options = [(_shown(v), v) for v in values]
+                if not step.required:
+                    options.append((t("skip_choice", lang), _SKIP_VALUE))
+                result = self._select(title, options, step.value, back=True, echo=True)
+                return None if result == _SKIP_VALUE else result
+            return self._entry(title, _shown(step.value), validate, self._range_format(step))
+        fmt = t(FORMAT_KEYS[base], lang) if base in FORMAT_KEYS else ""
+        return self._entry(title, _shown(step.value), validate, fmt)
+
+    def choose(
+        self, key: str, message: str, options: Sequence[tuple[str, Any]], default: Any = None
+    ) -> Any:
+        return self._select(message, list(options), default, back=True, echo=True)
+
+    def text(self, key: str, message: str, validate: Validator | None = None) -> str:
+        result = self._entry(message, "", validate, "", back=False)
+        return str(result)
+
+    # -- building blocks ----------------------------------------------------------------
+
+    def _choice_title(self, choice: Any) -> str:
+        from yntymak_cli.forms.model import text_in
+
+        return text_in(choice.label, self.lang) or choice.name
+
+    def _range_format(self, step: Step) -> str:
+        from yntymak_cli.engine.values import range_bounds
+
+        assert step.question is not None
+        start, end, inc = range_bounds(step.question)
+        return t("format_range", self.lang, start=_shown(start), end=_shown(end), step=_shown(inc))
+
+    @staticmethod
+    def _instruction(keys: str, fmt: str = "") -> str:
+        """The line after the question: how to answer, always in the survey's language (an
+        empty instruction would make questionary show its English one)."""
+        return f"({fmt}; {keys})" if fmt else f"({keys})"
+
+    def _run(self, question: Any, back: bool) -> Any:
+        """Add Ctrl-B, run, and map questionary's values back (Ctrl-C propagates)."""
+        from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
+
+        if back:
+            kb = KeyBindings()
+
+            @kb.add("c-b", eager=True)
+            def _back(event: Any) -> None:
+                event.app.exit(result=_BACK_VALUE)
+
+            app = question.application
+            # Ours last: among equally specific bindings prompt_toolkit runs the last one.
+            app.key_bindings = merge_key_bindings([app.key_bindings, kb])
+        result = question.unsafe_ask()
+        return BACK if result == _BACK_VALUE else result
+
+    def _echo(self, message: str, answer: str) -> None:
+        """The line that replaces an answered prompt: "✔ Village  Kara-Suu"."""
+        from rich.console import Console
+        from rich.text import Text
+
+        message = message.removesuffix(f" ({t('required_mark', self.lang)})")
+        line = Text("✔ ", style="green")
+        line.append(message, style="bold")
+        line.append("  ")
+        line.append(answer, style="cyan")
+        Console(highlight=False).print(line)
+
+    def _select(
+        self,
+        message: str,
+        options: list[tuple[str, Any]],
+        default: Any,
+        *,
+        back: bool,
+        echo: bool,
+    ) -> Any:
+        import questionary
+
+        values = [v for _, v in options]
+        choices: list[Any] = [questionary.Choice(title=title, value=v) for title, v in options]
+        if back:
+            choices += [
+                questionary.Separator(" "),
+                questionary.Choice(t("back_choice", self.lang), _BACK_VALUE),
+            ]
+        question = questionary.select(
+            message,
+            choices=choices,
+            default=default if default in values else None,
+            instruction=self._instruction(t("keys_select", self.lang)),
+            qmark="?",
+            erase_when_done=True,
+        )
+        result = self._run(question, back)
+        if echo and result is not BACK:
+            self._echo(message, next((title for title, v in options if v == result), ""))
+        return result
+
+    def _checkbox(self, step: Step, title: str, validate: Validator | None) -> Any:
+        import questionary
+
+        current = step.value if isinstance(step.value, list) else []
+        choices = [
+            questionary.Choice(title=self._choice_title(c), value=c.name, checked=c.name in current)
+            for c in step.choices
+        ]
+
+        def check(values: list[str]) -> bool | str:
+            error = validate(values) if validate else None
+            return True if error is None else error
+
+        question = questionary.checkbox(
+            title,
+            choices=choices,
+            validate=check,
+            instruction=self._instruction(t("keys_checkbox", self.lang)),
+            qmark="?",
+            erase_when_done=True,
+        )
+        result = self._run(question, back=True)
+        if result is not BACK:
+            titles = {c.name: self._choice_title(c) for c in step.choices}
+            shown = ", ".join(titles[v] for v in result) or t("no_answer", self.lang)
+            self._echo(title, shown)
+        return result
+
+    def _entry(
+        self, message: str, default: str, validate: Validator | None, fmt: str, back: bool = True
+    ) -> Any:
+        import questionary
+
+        def check(text: str) -> bool | str:
+            error = validate(text) if validate else None
+            return True if error is None else error
+
+        question = questionary.text(
+            message,
+            default=default,
+            validate=check,
+            instruction=self._instruction(t("keys_text", self.lang), fmt) if back else None,
+            qmark="?",
+            erase_when_done=True,
+            # Complain on Enter, not while the first digit of "34" is being typed.
+            validate_while_typing=False,
+        )
+        result = self._run(question, back)
+        if result is not BACK:
+            self._echo(message, result if result.strip() else t("no_answer", self.lang))
+        return result
+
+
+class ScriptedPrompter:
+    """Replays answers for tests. Each item answers the next prompt; an item may be
+    `(where, value)` to also check which prompt it answers: a step's `where`
+    ("incidents[2]/resolved", "add:incidents[3]" for "add another?") or a menu's key
+    ("review", "jump", "enumerator"). `KEEP` answers with the current value (Enter on a
+    default); an exception (KeyboardInterrupt) is raised. Running out raises EOFError, as
+    a closed terminal does."""
+
+    KEEP: Any = object()
+
+    def __init__(self, script: Iterable[Any]) -> None:
+        self.script = list(script)
+        self.asked: list[str] = []  # where/key of every prompt, in order
+        self.steps: list[Step] = []  # the steps asked, as the engine described them
+        self.errors: list[str] = []  # messages text() refused answers with
+
+    def _next(self, where: str) -> Any:
+        self.asked.append(where)
+        if not self.script:
+            raise EOFError(f"script ran out at {where}")
+        item = self.script.pop(0)
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            expected, item = item
+            if expected != where:
+                raise AssertionError(f"script expected prompt {expected!r}, got {where!r}")
+        if isinstance(item, BaseException) or (
+            isinstance(item, type) and issubclass(item, BaseException)
+        ):
+            raise item
+        return item
+
+    def ask(self, step: Step, validate: Validator | None = None) -> Any:
+        self.steps.append(step)
+        where = step.where if step.kind != "add_repeat" else f"add:{step.where}"
+        answer = self._next(where)
+        return step.value if answer is self.KEEP else answer
+
+    def choose(
+        self, key: str, message: str, options: Sequence[tuple[str, Any]], default: Any = None
+    ) -> Any:
+        answer = self._next(key)
+        if answer is not BACK and answer not in [v for _, v in options]:
+            raise AssertionError(f"{answer!r} is not an option of {key!r}: {options!r}")
+        return answer
+
+    def text(self, key: str, message: str, validate: Validator | None = None) -> str:
+        while True:
+            answer = self._next(key)
+            error = validate(answer) if validate else None
+            if error is None:
+                return answer
+            self.errors.append(error)
