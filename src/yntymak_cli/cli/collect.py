@@ -76,12 +76,14 @@ def collect(
         )
         typer.echo(uuid)
         return
+    from yntymak_cli.collect import prompts
     from yntymak_cli.collect.interactive import run_survey
     from yntymak_cli.collect.session import Session
 
-    name = _enumerator(store, enumerator, interactive=True)
+    prompter = prompts.make_prompter(language)  # refuses without a terminal, before a draft
+    name = _enumerator(store, enumerator, interactive=True, lang=language)
     session = Session.start(store, the_form, lang=language, enumerator=name, device_id=_device_id())
-    raise typer.Exit(run_survey(session, language))
+    raise typer.Exit(run_survey(session, language, prompter=prompter))
 
 
 def drafts() -> None:
@@ -114,11 +116,10 @@ def resume(
     lang: str | None = typer.Option(None, "--lang", help="ky, ru or en."),
 ) -> None:
     """Continue a draft at its first unanswered question."""
+    from yntymak_cli.collect import prompts
     from yntymak_cli.collect.interactive import run_survey
     from yntymak_cli.collect.session import Session
     from yntymak_cli.store.db import Store
-
-    from yntymak_cli.collect import prompts
 
     store = Store.open()
     draft = store.get_draft(uuid)

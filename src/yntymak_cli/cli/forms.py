@@ -54,3 +54,41 @@ def schema() -> None:
     from yntymak_cli.forms.model import Form
 
     typer.echo(json.dumps(Form.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+@app.command("import-xlsform")
+def import_xlsform(
+    file: Path = typer.Argument(..., help="An XLSForm: .xlsx, .xlsm, .xls, .md or .csv."),
+    output: Path = typer.Option(..., "-o", "--output", help="The YAML form to write."),
+) -> None:
+    """Convert an ODK/KoboToolbox XLSForm (read by pyxform) into a YAML form."""
+    from yntymak_cli.xlsform import import_xlsform as run_import
+
+    result = run_import(file)
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(result.yaml_text, encoding="utf-8")
+    tmp.replace(output)
+    typer.echo(f"{output}: written ({len(result.warnings)} warning(s))")
+
+
+@app.command("export-xlsform")
+def export_xlsform(
+    form: Path = typer.Argument(..., help="A YAML form file."),
+    output: Path = typer.Option(..., "-o", "--output", help="The .xlsx XLSForm to write."),
+) -> None:
+    """Write a YAML form as an XLSForm that ODK Central and KoboToolbox accept."""
+    from yntymak_cli.forms.loader import load_form
+    from yntymak_cli.xlsform import export_xlsform as run_export
+
+    the_form = load_form(form).require()
+    tmp = output.with_name(f".{output.name}.tmp")  # no half-written file under the real name
+    try:
+        warnings = run_export(the_form, tmp)
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    typer.echo(f"{output}: written")
