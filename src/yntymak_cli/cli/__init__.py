@@ -104,15 +104,20 @@ def _root(
 
 
 def _register() -> None:
-    from yntymak_cli.cli import collect, export, forms, submissions
+    from yntymak_cli.cli import collect, export, forms, submissions, sync
 
     app.add_typer(forms.app, name="forms")
     app.command()(collect.collect)
     app.command()(collect.drafts)
     app.command()(collect.resume)
     submissions.app.command()(collect.edit)
+    submissions.app.command("purge")(sync.purge_command)
     app.add_typer(submissions.app, name="submissions")
     app.command()(export.export)
+    app.add_typer(sync.keys_app, name="keys")
+    app.add_typer(sync.bundle_app, name="bundle")
+    sync.hq_app.command("export")(export.export)  # the same exporter over HQ's merged data
+    app.add_typer(sync.hq_app, name="hq")
 
 
 _register()

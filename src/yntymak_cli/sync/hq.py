@@ -1,0 +1,620 @@
+"""HQ side of sync: enrolled devices, bundle import and merge, receipts, status.
+
+HQ keeps the same tables as a device (forms, submissions, revisions), so exports work the
+same at both ends. A bundle is verified and decrypted outside any transaction, then merged
+in ONE write transaction: a crash or `kill -9` leaves the database as before that bundle.
+The merge is idempotent and order-independent: `submissions` always holds the highest
+revision known (void if any void of it arrived), `revisions` every revision received.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yntymak_cli.errors import InvalidInput, NotFound, ProblemsError
+from yntymak_cli.store.db import Store, canonical_json, utcnow
+from yntymak_cli.sync.bundle import receipt_name, write_atomic
+from yntymak_cli.sync.keys import DevicePublic, HqIdentity
+
+STATUS_FORMAT_VERSION = 1
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 400  # bound on SQL parameters per query (SQLite's default limit is 999 on old builds)
+
+# Decompressed payload bound; a module global so tests can lower it.
+MAX_PAYLOAD = 512 * 1024 * 1024
+
+_RECORD_KEYS = {
+    "uuid",
+    "revision",
+    "form_id",
+    "form_version",
+    "form_hash",
+    "status",
+    "created_at",
+    "updated_at",
+    "submission_time",
+    "enumerator",
+    "device_id",
+    "instance_name",
+    "void_reason",
+    "voided_at",
+    "answers",
+    "paradata",
+    "hash",
+}
+
+
+def _refuse(message: str) -> Exception:
+    from yntymak_cli.sync.container import BundleError
+
+    return BundleError("corrupted", message)
+
+
+# -- devices -------------------------------------------------------------------------------
+
+
+def enroll(store: Store, pub: DevicePublic, name: str, district: str | None) -> bool:
+    """Register a device's key. Returns False when it was enrolled already (name updated).
+
+    A revoked device stays revoked: enrolling it again is refused.
+    """
+    if not name.strip():
+        raise InvalidInput("a device needs a name (--name, e.g. the volunteer's name)")
+    with store.write() as conn:
+        row = conn.execute(
+            "SELECT revoked_at FROM hq_devices WHERE device_id = ?", [pub.device_id]
+        ).fetchone()
+        if row is not None and row["revoked_at"]:
+            raise InvalidInput(
+                f"device {pub.device_id} was revoked on {row['revoked_at']}; a revoked device"
+                " cannot be enrolled again (give the laptop a new key instead)"
+            )
+        if row is None:
+            conn.execute(
+                "INSERT INTO hq_devices (device_id, sign_key, fingerprint, name, district, "
+                "enrolled_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    pub.device_id,
+                    base64.b64encode(pub.sign_key).decode("ascii"),
+                    pub.fingerprint,
+                    name,
+                    district,
+                    utcnow(),
+                ],
+            )
+            return True
+        # The device id is derived from the key, so the same id means the same key.
+        conn.execute(
+            "UPDATE hq_devices SET name = ?, district = ? WHERE device_id = ?",
+            [name, district, pub.device_id],
+        )
+        return False
+
+
+def revoke(store: Store, device_id: str) -> dict[str, Any]:
+    with store.write() as conn:
+        row = conn.execute("SELECT * FROM hq_devices WHERE device_id = ?", [device_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no enrolled device {device_id} (see `yntymak hq status`)")
+        if not row["revoked_at"]:
+            conn.execute(
+                "UPDATE hq_devices SET revoked_at = ? WHERE device_id = ?", [utcnow(), device_id]
+            )
+        row = conn.execute("SELECT * FROM hq_devices WHERE device_id = ?", [device_id]).fetchone()
+    return dict(row)
+
+
+def device_lookup(store: Store):
+    """The key lookup `container.open_bundle` needs, backed by `hq_devices`."""
+    from yntymak_cli.sync.container import RevokedDevice
+
+    def lookup(device_id: str) -> bytes | RevokedDevice | None:
+        row = store.conn.execute(
+            "SELECT sign_key, revoked_at FROM hq_devices WHERE device_id = ?", [device_id]
+        ).fetchone()
+        if row is None:
+            return None
+        key = base64.b64decode(row["sign_key"])
+        return RevokedDevice(key) if row["revoked_at"] else key
+
+    return lookup
+
+
+# -- verify --------------------------------------------------------------------------------
+
+
+@dataclass
+class OpenedBundle:
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    file_hash: str
+    device_name: str
+    forms: dict[str, tuple[str, str, str]]  # definitions in the bundle: hash -> id, version, JSON
+    answers_json: list[str | None]  # canonical JSON of each record's answers, computed once
+
+    @property
+    def device_id(self) -> str:
+        return self.header["device_id"]
+
+    @property
+    def seq(self) -> int:
+        return self.header["seq"]
+
+
+def open_bundle(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
+    """Every check short of merging: container checks, then each record and form."""
+    from yntymak_cli.sync import container
+
+    header, payload = container.open_bundle(data, device_lookup(store), hq, max_payload=MAX_PAYLOAD)
+    forms = _check_forms(payload["forms"])
+    known: dict[str, tuple[str, str]] = {h: (f[0], f[1]) for h, f in forms.items()}
+    answers_json = []
+    for record in payload["submissions"]:
+        answers_json.append(_check_record(record, header["device_id"]))
+        if record["form_hash"] not in known:
+            row = store.conn.execute(
+                "SELECT form_id, version FROM forms WHERE hash = ?", [record["form_hash"]]
+            ).fetchone()
+            if row is None:
+                raise _refuse(
+                    f"submission {record['uuid']} uses form {record['form_hash'][:12]}, whose"
+                    " definition is neither in the bundle nor at HQ"
+                )
+            known[record["form_hash"]] = (row["form_id"], row["version"])
+        form_id, version = known[record["form_hash"]]
+        if (record["form_id"], record["form_version"]) != (form_id, version):
+            raise _refuse(
+                f"submission {record['uuid']} names form {record['form_id']}"
+                f" {record['form_version']}, but its definition is {form_id} {version}"
+            )
+    name = store.conn.execute(
+        "SELECT name FROM hq_devices WHERE device_id = ?", [header["device_id"]]
+    ).fetchone()["name"]
+    return OpenedBundle(
+        header, payload, container.bundle_file_hash(data), name, forms, answers_json
+    )
+
+
+def _check_forms(definitions: list[dict[str, Any]]) -> dict[str, tuple[str, str, str]]:
+    """hash -> (form_id, version, canonical definition); every definition must load."""
+    from yntymak_cli.forms.loader import form_from_dict
+
+    out: dict[str, tuple[str, str, str]] = {}
+    for definition in definitions:
+        try:
+            form = form_from_dict(definition)
+        except ProblemsError as exc:
+            first = str(exc.problems[0]) if exc.problems else "invalid"
+            raise _refuse(f"a form definition in the bundle is invalid ({first})") from None
+        except Exception as exc:  # pydantic and friends: any failure is a refusal
+            raise _refuse(f"a form definition in the bundle is invalid ({exc})") from None
+        text = canonical_json(definition)
+        out[hashlib.sha256(text.encode("utf-8")).hexdigest()] = (form.id, form.version, text)
+    return out
+
+
+def revision_hash(record: dict[str, Any], answers_json: str | None = None) -> str:
+    """The device's revision hash (store.db.Store.finalise), recomputed from the record.
+
+    Spelled out as the canonical JSON of {answers, form_hash, revision, uuid} (sorted keys),
+    so the answers, the bulk of a record, are encoded once per import.
+    """
+    if answers_json is None:
+        answers_json = canonical_json(record["answers"])
+    text = (
+        f'{{"answers":{answers_json},"form_hash":{json.dumps(record["form_hash"])},'
+        f'"revision":{int(record["revision"])},"uuid":{json.dumps(record["uuid"])}}}'
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_record(rec: dict[str, Any], device_id: str) -> str | None:
+    """Refuse a malformed record; return the canonical JSON of its answers."""
+    uid = rec.get("uuid")
+    if set(rec) != _RECORD_KEYS:
+        missing = sorted(_RECORD_KEYS - set(rec))
+        extra = sorted(set(rec) - _RECORD_KEYS)
+        raise _refuse(f"submission {uid}: missing {missing}, unexpected {extra}")
+    if rec["device_id"] != device_id:
+        raise _refuse(
+            f"submission {uid} names device {rec['device_id']!r}, but the bundle is signed by"
+            f" {device_id}"
+        )
+    if rec["status"] not in ("final", "void"):
+        raise _refuse(f"submission {uid} has status {rec['status']!r}")
+    for key in ("form_id", "form_version", "created_at", "updated_at", "submission_time"):
+        if not isinstance(rec[key], str):
+            raise _refuse(f"submission {uid}: {key} is not a string")
+    if not isinstance(rec["enumerator"], str):
+        raise _refuse(f"submission {uid}: enumerator is not a string")
+    for key in ("instance_name", "void_reason", "voided_at"):
+        if rec[key] is not None and not isinstance(rec[key], str):
+            raise _refuse(f"submission {uid}: {key} is not a string")
+    if (rec["status"] == "void") != isinstance(rec["voided_at"], str):
+        raise _refuse(f"submission {uid}: voided_at does not match its status")
+    for key in ("form_hash", "hash"):
+        if not isinstance(rec[key], str) or not _HEX64.fullmatch(rec[key]):
+            raise _refuse(f"submission {uid}: {key} is not a sha256 digest")
+    if rec["paradata"] is not None and not isinstance(rec["paradata"], dict):
+        raise _refuse(f"submission {uid}: paradata is not an object")
+    answers = rec["answers"]
+    if answers is None:
+        # Answers purged on the device after HQ acknowledged them: only a void can follow.
+        if rec["status"] != "void":
+            raise _refuse(f"submission {uid} revision {rec['revision']} has no answers")
+        return None
+    if not isinstance(answers, dict):
+        raise _refuse(f"submission {uid}: answers is not an object")
+    text = canonical_json(answers)
+    if revision_hash(rec, text) != rec["hash"]:
+        raise _refuse(f"submission {uid} revision {rec['revision']}: answers do not match hash")
+    return text
+
+
+# -- import --------------------------------------------------------------------------------
+
+
+@dataclass
+class ImportResult:
+    device_id: str
+    seq: int
+    bundle_id: str
+    new: int = 0  # records of submissions HQ did not know
+    updated: int = 0  # a new revision or a void of a known submission
+    unchanged: int = 0  # already at HQ (replays, re-sent after a lost receipt)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    replay: bool = False
+
+
+def _chunks(items: list[str]) -> list[list[str]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def _load_state(conn: Any, uuids: list[str]) -> tuple[dict, dict]:
+    """Existing submissions and revision hashes for the given uuids, fetched in chunks."""
+    subs: dict[str, dict[str, Any]] = {}
+    revs: dict[tuple[str, int], str] = {}
+    for chunk in _chunks(uuids):
+        marks = ", ".join("?" for _ in chunk)  # only placeholders are spliced into the SQL
+        for row in conn.execute(
+            "SELECT uuid, revision, status, device_id, updated_at, void_reason, voided_at "
+            f"FROM submissions WHERE uuid IN ({marks})",
+            chunk,
+        ):
+            subs[row["uuid"]] = dict(row)
+        for row in conn.execute(
+            f"SELECT uuid, revision, hash FROM revisions WHERE uuid IN ({marks})",
+            chunk,
+        ):
+            revs[(row["uuid"], row["revision"])] = row["hash"]
+    return subs, revs
+
+
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else canonical_json(value)
+
+
+def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
+    """Apply one verified bundle. Runs inside the caller's transaction."""
+    header, payload = opened.header, opened.payload
+    result = ImportResult(opened.device_id, opened.seq, header["bundle_id"])
+    records = payload["submissions"]
+    result.accepted = [{"uuid": r["uuid"], "revision": r["revision"]} for r in records]
+
+    seen = conn.execute(
+        "SELECT file_hash FROM hq_bundles WHERE bundle_id = ?", [header["bundle_id"]]
+    ).fetchone()
+    if seen is not None:
+        if seen["file_hash"] != opened.file_hash:
+            raise _refuse(
+                f"bundle id {header['bundle_id']} was already imported with other content"
+            )
+        result.unchanged = len(records)
+        result.replay = True
+        return result
+
+    now = utcnow()
+    conn.executemany(
+        "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, registered_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(h, fid, ver, text, now) for h, (fid, ver, text) in opened.forms.items()],
+    )
+
+    subs, revs = _load_state(conn, sorted({r["uuid"] for r in records}))
+    new_revisions: list[tuple] = []
+    inserts: dict[str, dict[str, Any]] = {}  # submissions HQ did not have
+    updates: dict[str, dict[str, Any]] = {}  # known submissions whose row changes
+    for rec, answers_text in zip(records, opened.answers_json, strict=True):
+        uid, rev = rec["uuid"], rec["revision"]
+        sub = subs.get(uid)
+        if sub is not None and sub["device_id"] != opened.device_id:
+            raise _refuse(f"submission {uid} belongs to device {sub['device_id']} at HQ")
+        known_hash = revs.get((uid, rev))
+        if known_hash is not None:
+            if known_hash != rec["hash"]:
+                raise _refuse(
+                    f"submission {uid} revision {rev} differs from the one HQ already holds"
+                    " (a device database restored from an old backup?)"
+                )
+            if rec["status"] == "void" and sub["status"] != "void":
+                _apply_void(sub, rec)
+                if uid not in inserts:
+                    updates[uid] = sub
+                result.updated += 1
+            else:
+                result.unchanged += 1
+            continue
+        if rec["answers"] is None:
+            raise _refuse(f"submission {uid} revision {rev} arrived without its answers")
+        new_revisions.append(
+            (
+                uid,
+                rev,
+                rec["form_hash"],
+                rec["submission_time"],
+                rec["enumerator"],
+                rec["device_id"],
+                rec["instance_name"],
+                answers_text,
+                _json_or_null(rec["paradata"]),
+                rec["hash"],
+            )
+        )
+        revs[(uid, rev)] = rec["hash"]
+        rec = {**rec, "answers_json": answers_text}
+        if sub is None:
+            sub = dict(rec)
+            subs[uid] = sub
+            inserts[uid] = sub
+            result.new += 1
+            continue
+        changed = True
+        if rev > sub["revision"]:
+            was_void, old_updated = sub["status"] == "void", sub["updated_at"]
+            keep = {"void_reason": sub["void_reason"], "voided_at": sub["voided_at"]}
+            sub.update(rec)
+            if was_void:  # a void is final: a later revision cannot revive it
+                sub["status"] = "void"
+                sub.update(keep)
+            sub["updated_at"] = max(old_updated, rec["updated_at"])
+        elif rec["status"] == "void" and sub["status"] != "void":
+            _apply_void(sub, rec)
+        else:
+            changed = False  # an older revision arriving late: history only
+        if changed and uid not in inserts:
+            updates[uid] = sub
+        result.updated += 1
+
+    conn.executemany(
+        "INSERT INTO submissions (uuid, form_id, form_version, form_hash, status, revision, "
+        "enumerator, device_id, created_at, updated_at, submission_time, instance_name, "
+        "void_reason, voided_at, answers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [_sub_params(s) for s in inserts.values()],
+    )
+    conn.executemany(
+        "INSERT INTO revisions (uuid, revision, form_hash, submission_time, enumerator, "
+        "device_id, instance_name, answers, paradata, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        new_revisions,
+    )
+    for s in updates.values():
+        # A row read back from the DB has no answers_json unless a newer revision replaced
+        # it; then only the void fields change.
+        if "answers_json" in s:
+            conn.execute(
+                "UPDATE submissions SET form_id = ?, form_version = ?, form_hash = ?, "
+                "status = ?, revision = ?, enumerator = ?, device_id = ?, created_at = ?, "
+                "updated_at = ?, submission_time = ?, instance_name = ?, void_reason = ?, "
+                "voided_at = ?, answers = ? WHERE uuid = ?",
+                [*_sub_params(s)[1:], s["uuid"]],
+            )
+        else:
+            conn.execute(
+                "UPDATE submissions SET status = ?, void_reason = ?, voided_at = ?, "
+                "updated_at = ? WHERE uuid = ?",
+                [s["status"], s["void_reason"], s["voided_at"], s["updated_at"], s["uuid"]],
+            )
+    _record_bundle(conn, opened, len(records), now)
+    return result
+
+
+def _apply_void(sub: dict[str, Any], rec: dict[str, Any]) -> None:
+    sub["status"] = "void"
+    sub["void_reason"] = rec["void_reason"]
+    sub["voided_at"] = rec["voided_at"]
+    sub["updated_at"] = max(sub["updated_at"], rec["updated_at"])
+
+
+def _sub_params(s: dict[str, Any]) -> list[Any]:
+    return [
+        s["uuid"],
+        s["form_id"],
+        s["form_version"],
+        s["form_hash"],
+        s["status"],
+        s["revision"],
+        s["enumerator"],
+        s["device_id"],
+        s["created_at"],
+        s["updated_at"],
+        s["submission_time"],
+        s["instance_name"],
+        s.get("void_reason"),
+        s.get("voided_at"),
+        s["answers_json"],
+    ]
+
+
+def _record_bundle(conn: Any, opened: OpenedBundle, n_records: int, now: str) -> None:
+    h = opened.header
+    conn.execute(
+        "INSERT INTO hq_bundles (bundle_id, device_id, seq, file_hash, prev_hash, created_at, "
+        "n_records, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [h["bundle_id"], h["device_id"], h["seq"], opened.file_hash, h["prev_hash"],
+         h["created_at"], n_records, now],
+    )  # fmt: skip
+
+
+def import_bundle(store: Store, hq: HqIdentity, data: bytes) -> ImportResult:
+    """Verify, decrypt and merge one bundle in one transaction; BundleError if refused."""
+    opened = open_bundle(store, hq, data)
+    with store.write() as conn:
+        # Enrolment is checked again under the lock: a revoke may have landed meanwhile.
+        row = conn.execute(
+            "SELECT revoked_at FROM hq_devices WHERE device_id = ?", [opened.device_id]
+        ).fetchone()
+        if row is None or row["revoked_at"]:
+            from yntymak_cli.sync.container import BundleError
+
+            raise BundleError("revoked-device", f"device {opened.device_id} is revoked")
+        return _merge(conn, opened)
+
+
+def build_receipt(hq: HqIdentity, result: ImportResult) -> bytes:
+    from yntymak_cli.sync import container
+
+    return container.build_receipt(
+        {
+            "bundle_id": result.bundle_id,
+            "device_id": result.device_id,
+            "seq": result.seq,
+            "accepted": result.accepted,
+        },
+        hq,
+    )
+
+
+def write_receipt(hq: HqIdentity, result: ImportResult, out_dir: Path) -> Path:
+    path = Path(out_dir) / receipt_name(result.device_id, result.seq)
+    write_atomic(path, build_receipt(hq, result))
+    return path
+
+
+def bundle_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; folders scanned (not recursively) for *.ykb, in name order."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(sorted(p for p in path.glob("*.ykb") if p.is_file()))
+        else:
+            out.append(path)
+    return out
+
+
+# -- status --------------------------------------------------------------------------------
+
+
+def _gaps(seqs: list[int]) -> list[int]:
+    have = set(seqs)
+    return [n for n in range(1, max(have) + 1) if n not in have] if have else []
+
+
+def status(store: Store) -> dict[str, Any]:
+    """Per device and totals, as plain data (the CLI renders it or prints it as JSON)."""
+    conn = store.conn
+    devices: list[dict[str, Any]] = []
+    by_form: dict[str, int] = defaultdict(int)
+    by_district: dict[str, int] = defaultdict(int)
+    total_void = 0
+    for d in conn.execute("SELECT * FROM hq_devices ORDER BY name, device_id").fetchall():
+        did = d["device_id"]
+        bundles = conn.execute(
+            "SELECT seq, file_hash, prev_hash, created_at, received_at FROM hq_bundles "
+            "WHERE device_id = ? ORDER BY seq, received_at",
+            [did],
+        ).fetchall()
+        hashes: dict[int, set[str]] = defaultdict(set)
+        for b in bundles:
+            hashes[b["seq"]].add(b["file_hash"])
+        # A chain break: bundle n names a predecessor other than the bundle n-1 HQ holds.
+        breaks = sorted(
+            {
+                b["seq"]
+                for b in bundles
+                if hashes.get(b["seq"] - 1) and b["prev_hash"] not in hashes[b["seq"] - 1]
+            }
+        )
+        last = max(bundles, key=lambda b: (b["seq"], b["received_at"])) if bundles else None
+        forms = {
+            r["form_id"]: r["n"]
+            for r in conn.execute(
+                "SELECT form_id, COUNT(*) AS n FROM submissions WHERE device_id = ? "
+                "AND status = 'final' GROUP BY form_id ORDER BY form_id",
+                [did],
+            )
+        }
+        voids = conn.execute(
+            "SELECT COUNT(*) FROM submissions WHERE device_id = ? AND status = 'void'", [did]
+        ).fetchone()[0]
+        enumerators = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT enumerator FROM revisions WHERE device_id = ? ORDER BY 1", [did]
+            )
+        ]
+        for form_id, n in forms.items():
+            by_form[form_id] += n
+            by_district[d["district"] or ""] += n
+        total_void += voids
+        devices.append(
+            {
+                "device_id": did,
+                "name": d["name"],
+                "district": d["district"],
+                "fingerprint": d["fingerprint"],
+                "enrolled_at": d["enrolled_at"],
+                "revoked_at": d["revoked_at"],
+                "enumerators": enumerators,
+                "bundles": len(bundles),
+                "last_seq": last["seq"] if last else None,
+                "last_created_at": last["created_at"] if last else None,
+                "last_received_at": last["received_at"] if last else None,
+                "submissions_by_form": forms,
+                "void": voids,
+                "gaps": _gaps([b["seq"] for b in bundles]),
+                "chain_breaks": breaks,
+                "repeated_seqs": sorted(s for s, h in hashes.items() if len(h) > 1),
+            }
+        )
+    return {
+        "format_version": STATUS_FORMAT_VERSION,
+        "devices": devices,
+        "totals": {
+            "submissions": sum(by_form.values()),
+            "void": total_void,
+            "by_form": dict(sorted(by_form.items())),
+            "by_district": dict(sorted(by_district.items())),
+        },
+    }
+
+
+def summarise(opened: OpenedBundle) -> dict[str, Any]:
+    """What a bundle holds, for `bundle verify`."""
+    records = opened.payload["submissions"]
+    by_form: dict[str, int] = defaultdict(int)
+    for r in records:
+        by_form[r["form_id"]] += 1
+    return {
+        "device_id": opened.device_id,
+        "device_name": opened.device_name,
+        "seq": opened.seq,
+        "bundle_id": opened.header["bundle_id"],
+        "created_at": opened.header["created_at"],
+        "prev_hash": opened.header["prev_hash"],
+        "file_hash": opened.file_hash,
+        "forms": len(opened.payload["forms"]),
+        "records": len(records),
+        "submissions": len({r["uuid"] for r in records}),
+        "voids": sum(1 for r in records if r["status"] == "void"),
+        "by_form": dict(sorted(by_form.items())),
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)

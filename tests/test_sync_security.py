@@ -1,0 +1,212 @@
+"""Damaged, forged and misaddressed bundles and receipts are refused through the CLI, and
+a refused bundle writes nothing to the HQ database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from yntymak_cli.sync import container, keys
+
+from .test_sync_flow import Field, collect, device_id, rows, snapshot, yn
+from .test_sync_flow import field as field  # noqa: F401 - the fixture, re-exported
+
+
+@pytest.fixture
+def sent(field: Field) -> tuple[Field, Path]:
+    """Device A has collected two submissions and made bundle 1 for HQ."""
+    collect(field.a, field.tmp, "Ак-Суу")
+    collect(field.a, field.tmp, "Ош")
+    return field, field.bundle(field.a)
+
+
+def refused(f: Field, path: Path, reason: str) -> str:
+    before = snapshot(f.hq)
+    out = f.import_(path, code=2)
+    assert f"{path}: refused:" in out and reason in out, out
+    assert snapshot(f.hq) == before
+    assert not f.receipt(path).exists()
+    return out
+
+
+def test_flipped_bytes_are_refused_and_write_nothing(sent: tuple[Field, Path]) -> None:
+    f, bundle = sent
+    data = bundle.read_bytes()
+    positions = sorted({0, 1, 3, 4, 8, 9, 60, len(data) // 3, len(data) // 2, len(data) - 200}
+                       | {len(data) - 65, len(data) - 64, len(data) - 30, len(data) - 1}
+                       | {i * len(data) // 7 for i in range(1, 7)})  # fmt: skip
+    assert len(positions) >= 18
+    damaged = f.tmp / "damaged"
+    damaged.mkdir()
+    for i in positions:
+        raw = bytearray(data)
+        raw[i] ^= 0x01
+        path = damaged / f"flip-{i}.ykb"
+        path.write_bytes(bytes(raw))
+    before = snapshot(f.hq)
+    out = f.import_(damaged, code=2)
+    assert out.count("refused:") == len(positions)
+    assert snapshot(f.hq) == before
+    assert not list(f.receipts.iterdir())
+    yn(f.hq, "bundle", "verify", damaged / f"flip-{len(data) - 1}.ykb", code=2)
+    # The intact file still imports afterwards.
+    assert "2 new" in f.import_(bundle)
+
+
+def test_good_bundles_import_beside_a_refused_one(sent: tuple[Field, Path]) -> None:
+    f, bundle = sent
+    bad = f.tmp / "bad.ykb"
+    data = bundle.read_bytes()
+    bad.write_bytes(data[:-1] + bytes([data[-1] ^ 0x01]))
+    out = f.import_(bad, bundle, code=2)
+    assert f"{bad}: refused: bundle signature" in out
+    assert f"{bundle}: 2 new" in out
+    assert len(rows(f.hq, "SELECT * FROM submissions")) == 2
+
+
+def test_truncated_bundles(sent: tuple[Field, Path]) -> None:
+    f, bundle = sent
+    data = bundle.read_bytes()
+    for n in (0, 3, 100, len(data) // 2, len(data) - 10):
+        path = f.tmp / f"cut-{n}.ykb"
+        path.write_bytes(data[:n])
+        refused(f, path, "truncated" if n else "empty")
+
+
+def test_unknown_device_is_refused(field: Field) -> None:
+    f = field
+    stranger = f.tmp / "stranger"
+    yn(stranger, "keys", "trust-hq", f.tmp / "hq.pub")
+    collect(stranger, f.tmp, "Ак-Суу")
+    bundle = f.bundle(stranger)
+    out = refused(f, bundle, "unknown device")
+    assert device_id(stranger) in out
+
+
+def test_bundle_signed_by_another_key_is_refused(sent: tuple[Field, Path]) -> None:
+    f, bundle = sent
+    impostor = keys.load_or_create_device_identity(f.tmp / "impostor")
+    data = bundle.read_bytes()
+    forged = f.tmp / "forged.ykb"
+    forged.write_bytes(data[:-64] + impostor.signing_key.sign(data[:-64]).signature)
+    refused(f, forged, "signature does not match")
+
+
+def test_bundle_for_another_hq_is_refused(field: Field) -> None:
+    f = field
+    yn(f.tmp / "hq2", "hq", "init", "-o", f.tmp / "hq2.pub")
+    yn(f.a, "keys", "trust-hq", f.tmp / "hq2.pub", "--replace")
+    collect(f.a, f.tmp, "Ак-Суу")
+    refused(f, f.bundle(f.a), "addressed to HQ")
+
+
+def test_oversized_payload_is_refused(
+    sent: tuple[Field, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from yntymak_cli.sync import hq as hq_mod
+
+    f, bundle = sent
+    monkeypatch.setattr(hq_mod, "MAX_PAYLOAD", 100)  # refused before decrypting
+    refused(f, bundle, "larger than the limit")
+    monkeypatch.setattr(hq_mod, "MAX_PAYLOAD", 1000)  # refused while inflating
+    refused(f, bundle, "expands to more than 1000 bytes")
+    monkeypatch.undo()
+    assert "2 new" in f.import_(bundle)
+
+
+# -- records that a genuine device signs but HQ must not merge -----------------------------
+
+
+def _resign(f: Field, home: Path, change: Any, name: str) -> Path:
+    """Open a genuine bundle with HQ's key, change its records, seal and sign it again."""
+    from yntymak_cli.store.db import Store
+
+    hq_identity = keys.load_hq_identity(f.hq)
+    device = keys.load_or_create_device_identity(home)
+    store = Store(f.hq / "yntymak.db")
+    try:
+        from yntymak_cli.sync import hq as hq_mod
+
+        header, payload = container.open_bundle(
+            f.bundle(home).read_bytes(), hq_mod.device_lookup(store), hq_identity
+        )
+    finally:
+        store.close()
+    change(payload["submissions"])
+    data = container.build_bundle(
+        {"seq": header["seq"] + 100, "prev_hash": "0" * 64}, payload, device, hq_identity.public()
+    )
+    path = f.tmp / name
+    path.write_bytes(data)
+    return path
+
+
+def test_record_naming_another_device_is_refused(field: Field) -> None:
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+
+    def other_device(records: list[dict]) -> None:
+        records[0]["device_id"] = device_id(f.b)
+
+    refused(f, _resign(f, f.a, other_device, "x.ykb"), "signed by")
+
+
+def test_answers_not_matching_the_revision_hash_are_refused(field: Field) -> None:
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+
+    def tamper(records: list[dict]) -> None:
+        records[0]["answers"]["village"] = "Ош"
+
+    refused(f, _resign(f, f.a, tamper, "x.ykb"), "do not match")
+
+
+def test_device_cannot_overwrite_another_devices_submission(field: Field) -> None:
+    f = field
+    uid = collect(f.b, f.tmp, "Нарын")
+    f.import_(f.bundle(f.b))
+    collect(f.a, f.tmp, "Ак-Суу")
+
+    def hijack(records: list[dict]) -> None:
+        from yntymak_cli.sync.hq import revision_hash
+
+        rec = records[0]
+        rec.update(uuid=uid, revision=2)
+        rec["hash"] = revision_hash(rec)
+
+    refused(f, _resign(f, f.a, hijack, "x.ykb"), "belongs to device")
+    (row,) = rows(f.hq, "SELECT * FROM submissions WHERE uuid = ?", uid)
+    assert row["revision"] == 1 and json.loads(row["answers"])["village"] == "Нарын"
+
+
+# -- receipts --------------------------------------------------------------------------------
+
+
+def test_tampered_or_misdirected_receipts_are_refused(field: Field) -> None:
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    collect(f.b, f.tmp, "Нарын")
+    a1, b1 = f.bundle(f.a), f.bundle(f.b)
+    f.import_(a1, b1)
+    receipt = f.receipt(a1).read_bytes()
+    for i in (0, 5, len(receipt) // 2, len(receipt) - 1):
+        raw = bytearray(receipt)
+        raw[i] ^= 0x01
+        bad = f.tmp / f"bad-{i}.ykr"
+        bad.write_bytes(bytes(raw))
+        yn(f.a, "bundle", "ack", bad, code=2)
+    out = yn(f.a, "bundle", "ack", f.receipt(b1), code=2)
+    assert "for device" in out
+    # A receipt signed by another HQ.
+    other = keys.create_hq_identity(f.tmp / "hq2")
+    doc = json.loads(receipt[9:-64])
+    fake = f.tmp / "fake.ykr"
+    fake.write_bytes(container.build_receipt({**doc, "hq_fingerprint": other.fingerprint}, other))
+    assert "signature" in yn(f.a, "bundle", "ack", fake, code=2)
+    # Nothing was acknowledged: the next bundle carries the submission again.
+    assert rows(f.a, "SELECT synced_at FROM revisions") == [{"synced_at": None}]
+    assert "Nothing to send" not in yn(f.a, "bundle", "create", "-o", f.tmp)
+    assert "Acknowledged 1 revision(s)" in yn(f.a, "bundle", "ack", f.receipt(a1))
