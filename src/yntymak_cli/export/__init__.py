@@ -1,0 +1,137 @@
+"""Exporting submissions: xlsx (Kobo layout), CSV (folder or zip), JSON / JSON Lines.
+
+The caller (the CLI) picks and filters the records; this package streams them to a
+file without ever holding the whole dataset, so memory stays flat as data grows:
+
+    result = export(forms, store.iter_records(...), Path("out.xlsx"), ExportOptions("xlsx"))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from yntymak_cli.errors import InvalidInput
+from yntymak_cli.export.layout import Layout, RowBuilder, SheetNames, build_layout
+from yntymak_cli.forms.model import Form
+
+FORMATS = ("xlsx", "csv", "json", "jsonl")
+PROGRESS_EVERY = 1000  # submissions between progress callbacks
+
+__all__ = ["FORMATS", "ExportOptions", "ExportResult", "Layout", "build_layout", "export"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    fmt: str  # "xlsx" | "csv" | "json" | "jsonl"
+    # None: headers are question paths and values choice names (Kobo "XML values and
+    # headers"); a language code: question and choice labels in that language.
+    lang: str | None = None
+    no_sensitive: bool = False  # drop questions marked `sensitive: true` in any version
+    summary: bool = False  # xlsx only: a first `summary` sheet with counts and a chart
+
+
+@dataclass
+class ExportResult:
+    fmt: str
+    paths: list[Path]  # files written (the CSV files, or the one xlsx/json/zip file)
+    submissions: int
+    # Data rows (header excluded) per sheet / CSV file; for json, {form_id: submissions}.
+    rows: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def export(
+    forms: Sequence[Form],
+    records: Iterable[dict[str, Any]],
+    out: Path,
+    options: ExportOptions,
+    progress: Callable[[int], None] | None = None,
+) -> ExportResult:
+    """Stream `records` (already filtered) of one form to `out`.
+
+    `forms` are all versions of the form present in the data, newest first.
+    `progress(n)` is called every PROGRESS_EVERY submissions and once at the end with
+    the number of submissions written so far. Output appears at `out` only when
+    complete (written to a temporary name, then renamed).
+    """
+    out = Path(out)
+    _check(forms, options)
+    reserved = ("summary",) if options.summary else ()
+    names = SheetNames(reserved)
+    layout = build_layout(forms, options.lang, options.no_sensitive, names=names)
+
+    if options.fmt in ("json", "jsonl"):
+        from yntymak_cli.export.json_ import write_json
+
+        n = write_json(out, layout, records, options.fmt == "jsonl", progress, PROGRESS_EVERY)
+        if progress is not None:
+            progress(n)
+        return ExportResult(options.fmt, [out], n, {layout.form_id: n})
+
+    counter = None
+    sink: Any
+    if options.fmt == "xlsx":
+        from yntymak_cli.export.summary import SummaryCounter
+        from yntymak_cli.export.xlsx import XlsxSink
+
+        if options.summary:
+            counter = SummaryCounter(forms, options.lang, layout.dropped)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sink = XlsxSink(out, layout, names, counter)
+    else:
+        from yntymak_cli.export.csv_ import CsvSink
+
+        sink = CsvSink(out, layout)
+
+    builder = RowBuilder(layout)
+    n = 0
+    try:
+        write = sink.write
+        for record in records:
+            for table, row in builder.rows(record):
+                write(table, row)
+            if counter is not None:
+                counter.add(record)
+            n += 1
+            if progress is not None and n % PROGRESS_EVERY == 0:
+                progress(n)
+        paths = sink.finish()
+    except BaseException:
+        sink.abort()
+        raise
+    if progress is not None:
+        progress(n)
+    warnings = []
+    truncated = getattr(sink, "truncated", 0)
+    if truncated:
+        warnings.append(
+            f"{truncated} text value(s) longer than 32,767 characters were cut to fit an"
+            " Excel cell; use --format csv or json for the full text"
+        )
+    if counter is not None and counter.field is None and forms[0].summary_by:
+        warnings.append(
+            f"summary_by: {forms[0].summary_by!r} is not a question of the main form"
+            " (or is sensitive): the summary counts by enumerator only"
+        )
+    return ExportResult(options.fmt, paths, n, dict(sink.rows), warnings)
+
+
+def _check(forms: Sequence[Form], options: ExportOptions) -> None:
+    if not forms:
+        raise InvalidInput("nothing to export: no form definition given")
+    if options.fmt not in FORMATS:
+        raise InvalidInput(
+            f"unknown export format {options.fmt!r}: use one of {', '.join(FORMATS)}"
+        )
+    if options.summary and options.fmt != "xlsx":
+        raise InvalidInput("--summary needs --format xlsx (it adds a sheet with a chart)")
+    ids = {f.id for f in forms}
+    if len(ids) > 1:
+        raise InvalidInput(f"export one form at a time (got {', '.join(sorted(ids))})")
+    languages = [lang for f in forms for lang in f.languages]
+    if options.lang and languages and options.lang not in languages:
+        known = ", ".join(dict.fromkeys(languages))
+        raise InvalidInput(f"the form has no language {options.lang!r}: use one of {known}")

@@ -1,0 +1,96 @@
+"""Streaming CSV writer: one file per table of the xlsx layout, in a folder or a zip.
+
+UTF-8 with a BOM so Excel opens Kyrgyz and Russian text correctly. Text that a
+spreadsheet would run as a formula (starting with = + - @ tab or CR) gets a leading
+apostrophe (OWASP CSV injection advice); numbers, even negative ones, are untouched.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+from yntymak_cli.export.layout import Layout, Table
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: Any) -> Any:
+    """One cell as CSV text; injection-prone text gets a leading apostrophe."""
+    cls = value.__class__
+    if cls is str:
+        return "'" + value if value.startswith(_FORMULA_START) else value
+    if value is None:
+        return ""
+    if cls is int or cls is float:
+        return value
+    if cls is dt.datetime or cls is dt.date:
+        return value.isoformat()
+    return str(value)
+
+
+class CsvSink:
+    def __init__(self, out: Path, layout: Layout) -> None:
+        self.out = out
+        self.layout = layout
+        self.zip = out.suffix.lower() == ".zip"
+        self.rows: dict[str, int] = {}
+        if self.zip:
+            # Members are written one at a time in a zip, but rows of all tables arrive
+            # interleaved: stage the files next to the zip, then pack them.
+            out.parent.mkdir(parents=True, exist_ok=True)
+            self._dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            self._dir = out
+        self._files: dict[str, IO[str]] = {}
+        self._writers: dict[str, Any] = {}
+        self._paths: dict[str, Path] = {}
+        for table in layout.tables:
+            path = self._dir / f"{table.name}.csv.part"
+            f = path.open("w", encoding="utf-8-sig", newline="")
+            self._files[table.name] = f
+            self._paths[table.name] = path
+            writer = self._writers[table.name] = csv.writer(f)
+            writer.writerow([csv_text(h) for h in table.headers])
+            self.rows[table.name] = 0
+
+    def write(self, table: Table, row: list[Any]) -> None:
+        self._writers[table.name].writerow([csv_text(v) for v in row])
+        self.rows[table.name] += 1
+
+    def finish(self) -> list[Path]:
+        for f in self._files.values():
+            f.close()
+        if not self.zip:
+            written = []
+            for name, part in self._paths.items():
+                final = self._dir / f"{name}.csv"
+                os.replace(part, final)
+                written.append(final)
+            return written
+        tmp = self.out.with_name(f".{self.out.name}.part")
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+                for name, part in self._paths.items():
+                    zf.write(part, f"{name}.csv")
+            os.replace(tmp, self.out)
+        finally:
+            tmp.unlink(missing_ok=True)
+            shutil.rmtree(self._dir, ignore_errors=True)
+        return [self.out]
+
+    def abort(self) -> None:
+        for f in self._files.values():
+            f.close()
+        if self.zip:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        else:
+            for part in self._paths.values():
+                part.unlink(missing_ok=True)

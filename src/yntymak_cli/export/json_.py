@@ -1,0 +1,110 @@
+"""Streaming JSON / JSON Lines export: answers in their stored types (answers-file shape).
+
+`json`: one document written incrementally,
+`{"format_version": 1, "form_id", "versions", "submissions": [...]}`;
+`jsonl`: one submission object per line. Each submission carries its metadata and
+`answers` nested, so a question named like a metadata field (`enumerator`) cannot
+clash, and `answers` can be fed back as an answers file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from yntymak_cli.export.layout import Layout
+
+JSON_FORMAT_VERSION = 1
+SUBMISSION_FIELDS = (
+    "uuid",
+    "revision",
+    "form_version",
+    "status",
+    "submission_time",
+    "enumerator",
+    "device_id",
+    "instance_name",
+)
+
+
+class AnswersView:
+    """Applies --lang (choice labels) and --no-sensitive (keys removed) to answers."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.dropped = layout.dropped
+        self.repeats = layout.repeats
+        self.labels: dict[str, dict[str, str]] = {}
+        if layout.lang:
+            for name, info in layout.questions.items():
+                if info.question.list_name:
+                    self.labels[name] = info.choices
+        self.identity = not self.dropped and not self.labels
+
+    def __call__(self, answers: dict[str, Any]) -> dict[str, Any]:
+        if self.identity:
+            return answers
+        out: dict[str, Any] = {}
+        for key, value in answers.items():
+            if key in self.dropped:
+                continue
+            if key in self.repeats and isinstance(value, list):
+                value = [self(v) if isinstance(v, dict) else v for v in value]
+            elif key in self.labels:
+                labels = self.labels[key]
+                if isinstance(value, list):
+                    value = [labels.get(v, v) if isinstance(v, str) else v for v in value]
+                elif isinstance(value, str):
+                    value = labels.get(value, value)
+            out[key] = value
+        return out
+
+
+def submission(record: dict[str, Any], view: AnswersView) -> dict[str, Any]:
+    item: dict[str, Any] = {"form_id": record.get("form_id")}
+    for name in SUBMISSION_FIELDS:
+        item[name] = record.get(name)
+    item["answers"] = view(record.get("answers") or {})
+    return item
+
+
+def write_json(
+    out: Path,
+    layout: Layout,
+    records: Iterable[dict[str, Any]],
+    lines: bool,
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 1000,
+) -> int:
+    """Write `records` to `out` (via a temporary file, so a failure leaves nothing)."""
+    view = AnswersView(layout)
+    tmp = out.with_name(f".{out.name}.part")
+    n = 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with tmp.open("w", encoding="utf-8", newline="\n") as f:
+            if not lines:
+                head = {
+                    "format_version": JSON_FORMAT_VERSION,
+                    "form_id": layout.form_id,
+                    "versions": layout.versions,
+                }
+                # The head is a complete object; reopen it to stream the submissions list.
+                f.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "submissions": [')
+            for record in records:
+                text = json.dumps(submission(record, view), ensure_ascii=False, default=str)
+                if lines:
+                    f.write(text + "\n")
+                else:
+                    f.write(("\n" if n == 0 else ",\n") + text)
+                n += 1
+                if progress is not None and n % progress_every == 0:
+                    progress(n)
+            if not lines:
+                f.write("\n]}\n")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return n

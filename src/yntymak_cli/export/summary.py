@@ -1,0 +1,135 @@
+"""Submission counts for the xlsx `summary` sheet, counted while rows stream past."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from yntymak_cli.export.cells import xml_safe
+from yntymak_cli.forms.model import Form, text_in
+
+SUMMARY_SHEET = "summary"
+BLANK = "(blank)"
+
+
+@dataclass
+class CountTable:
+    title: str  # first column header
+    rows: list[tuple[str, int]]
+
+
+class SummaryCounter:
+    """Counts submissions by enumerator and by the form's `summary_by` question.
+
+    Holds one counter per distinct value (enumerators, districts), never the records.
+    """
+
+    def __init__(
+        self, forms: Sequence[Form], lang: str | None, dropped: frozenset[str] = frozenset()
+    ) -> None:
+        newest = forms[0]
+        self.title = text_in(newest.title, lang, newest.language) or newest.id
+        self.total = 0
+        self.by_enumerator: Counter[str] = Counter()
+        self.by_field: Counter[str] = Counter()
+        self.field: str | None = None
+        self.field_header = ""
+        self._order: list[str] = []  # choice order, so districts read as in the form
+        self._labels: dict[str, str] = {}
+        name = newest.summary_by
+        question = newest.index.get(name) if name else None
+        # A sensitive grouping question is left out with --no-sensitive, like its column.
+        if question is None or name in dropped or newest.repeat_path(question.name):
+            return
+        self.field = question.name
+        self.field_header = (text_in(question.label, lang, newest.language) if lang else "") or (
+            question.name
+        )
+        for form in forms:
+            q = form.index.get(question.name)
+            for choice in form.choice_list(q.list_name if q else None):
+                if choice.name not in self._labels:
+                    self._order.append(choice.name)
+                    shown = text_in(choice.label, lang, form.language) if lang else ""
+                    self._labels[choice.name] = shown or choice.name
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.total += 1
+        self.by_enumerator[str(record.get("enumerator") or BLANK)] += 1
+        if self.field is None:
+            return
+        value = (record.get("answers") or {}).get(self.field)
+        if value is None or value == "" or value == []:
+            self.by_field[BLANK] += 1
+        elif isinstance(value, list):  # select_multiple: one count per choice selected
+            for v in value:
+                self.by_field[str(v)] += 1
+        else:
+            self.by_field[str(value)] += 1
+
+    def tables(self) -> list[CountTable]:
+        enumerators = sorted(self.by_enumerator.items(), key=lambda kv: (kv[0] == BLANK, kv[0]))
+        result = [CountTable("enumerator", enumerators)]
+        if self.field is not None:
+            rank = {name: i for i, name in enumerate(self._order)}
+            keys = sorted(
+                self.by_field,
+                key=lambda k: (k == BLANK, rank.get(k, len(rank)), k),
+            )
+            rows = [(self._labels.get(k, k), self.by_field[k]) for k in keys]
+            result.append(CountTable(self.field_header, rows))
+        return result
+
+
+def write_summary(ws: Any, counter: SummaryCounter) -> None:
+    """Fill the (write-only) summary sheet: totals, count tables and a bar chart for each."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.chart import BarChart, Reference
+    from openpyxl.styles import Font
+
+    bold = Font(bold=True)
+
+    def head(*values: Any) -> list[Any]:
+        row = []
+        for value in values:
+            cell = WriteOnlyCell(ws, value=xml_safe(value))
+            cell.data_type = "s"
+            cell.font = bold
+            row.append(cell)
+        return row
+
+    def text(value: str) -> Any:
+        cell = WriteOnlyCell(ws, value=xml_safe(value))
+        cell.data_type = "s"  # a label or enumerator name is never a formula
+        return cell
+
+    ws.column_dimensions["A"].width = 32
+    ws.column_dimensions["B"].width = 14
+    ws.append(head(counter.title))
+    ws.append([text("submissions"), counter.total])
+    row = 2  # last row written
+    anchor_row = 1
+    for table in counter.tables():
+        ws.append([])
+        ws.append(head(table.title, "submissions"))
+        first = row + 2
+        for name, count in table.rows:
+            ws.append([text(name), count])
+        last = first + len(table.rows)
+        row = last
+        if table.rows:
+            chart = BarChart()
+            chart.type = "bar"
+            chart.title = f"submissions by {table.title}"
+            chart.legend = None
+            chart.y_axis.title = "submissions"
+            data = Reference(ws, min_col=2, min_row=first, max_row=last)
+            labels = Reference(ws, min_col=1, min_row=first + 1, max_row=last)
+            chart.add_data(data, titles_from_data=True)
+            chart.set_categories(labels)
+            chart.height = max(7.5, 0.5 * len(table.rows) + 3)
+            chart.width = 18
+            ws.add_chart(chart, f"D{anchor_row}")
+            anchor_row += int(chart.height * 2) + 2
