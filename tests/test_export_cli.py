@@ -91,3 +91,40 @@ def test_since_filters_on_submission_time(tmp_path):
     assert out.read_text(encoding="utf-8") == ""
     assert export("--format", "jsonl", "--since", "2000-01-01", "-o", out).exit_code == 0
     assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    import os
+    import sys
+
+    import pexpect
+
+    collect()
+    quiet = export("-o", tmp_path / "q.xlsx")
+    assert quiet.exit_code == 0 and "submissions written" not in quiet.output
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "yntymak_cli", "export", "village_safety", "-o", str(tmp_path / "t.xlsx")],
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+    )
+    child.expect("submissions written")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+def test_purged_submissions_are_not_exported(tmp_path):
+    from yntymak_cli.store.db import Store
+
+    uuid = collect()
+    store = Store.open()
+    with store.write() as conn:  # what `submissions purge --synced` leaves behind
+        conn.execute(
+            "UPDATE submissions SET answers = NULL, purged_at = 'x' WHERE uuid = ?", [uuid]
+        )
+    out = tmp_path / "p.jsonl"
+    assert export("--format", "jsonl", "-o", out).exit_code == 0
+    assert out.read_text(encoding="utf-8") == ""

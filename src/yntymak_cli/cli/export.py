@@ -64,18 +64,22 @@ def export(
     )
     options = ExportOptions(fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary)
     if sys.stderr.isatty():
-        from rich.progress import Progress, SpinnerColumn, TextColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), transient=True) as bar:
-            task = bar.add_task("rows written: 0")
+        total = store.count_records(
+            form_id, include_drafts=status == "all", include_void=include_void, since=since
+        )
+        columns = (TextColumn("submissions written"), BarColumn(), MofNCompleteColumn())
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task("export", total=total)
             result = run_export(
                 forms,
                 records,
                 output,
                 options,
-                progress=lambda n: bar.update(task, description=f"rows written: {n}"),
+                progress=lambda n: bar.update(task, completed=n),
             )
-    else:
+    else:  # not a terminal (a script, a log file): stay quiet
         result = run_export(forms, records, output, options)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)

@@ -453,6 +453,36 @@ class Store:
                 )
         return out
 
+    def _export_query(
+        self, columns: str, form_id: str, include_void: bool, since: str | None
+    ) -> tuple[str, list[Any]]:
+        # Purged submissions keep only ids and metadata on a laptop: nothing to export.
+        statuses = ["final"] + (["void"] if include_void else [])
+        sql = (
+            f"SELECT {columns} FROM submissions WHERE form_id = ? AND purged_at IS NULL "
+            f"AND status IN ({', '.join('?' for _ in statuses)})"
+        )
+        params: list[Any] = [form_id, *statuses]
+        if since:
+            sql += " AND submission_time >= ?"
+            params.append(since)
+        return sql, params
+
+    def count_records(
+        self,
+        form_id: str,
+        *,
+        include_drafts: bool = False,
+        include_void: bool = False,
+        since: str | None = None,
+    ) -> int:
+        """How many records iter_records() will yield (for a progress bar)."""
+        sql, params = self._export_query("count(*)", form_id, include_void, since)
+        count = self.conn.execute(sql, params).fetchone()[0]
+        if include_drafts:
+            count += sum(1 for d in self.list_drafts() if d["form_id"] == form_id)
+        return count
+
     def iter_records(
         self,
         form_id: str,
@@ -462,17 +492,8 @@ class Store:
         since: str | None = None,
     ) -> Iterator[dict]:
         """Latest revision of each submission of a form, oldest first, streamed for export."""
-        statuses = ["final"] + (["void"] if include_void else [])
-        sql = (
-            f"SELECT * FROM submissions WHERE form_id = ? AND status IN "
-            f"({', '.join('?' for _ in statuses)})"
-        )
-        params: list[Any] = [form_id, *statuses]
-        if since:
-            sql += " AND submission_time >= ?"
-            params.append(since)
-        cursor = self.conn.execute(sql + " ORDER BY submission_time, uuid", params)
-        for row in cursor:
+        sql, params = self._export_query("*", form_id, include_void, since)
+        for row in self.conn.execute(sql + " ORDER BY submission_time, uuid", params):
             yield self.record(row)
         if include_drafts:
             yield from self.list_records(form_id, "draft")
