@@ -710,3 +710,104 @@ def test_bad_options_are_refused(village, tmp_path):
         run([village], [], tmp_path / "x.xlsx", lang="kk")
     with pytest.raises(InvalidInput):
         run([], [], tmp_path / "x.xlsx")
+
+
+def test_output_path_that_cannot_work_is_refused_before_reading(village, tmp_path):
+    pulled = []
+
+    def records():
+        pulled.append(1)
+        yield record(FULL)
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("x", encoding="utf-8")
+    cases = [
+        (folder, "xlsx", "is a folder"),  # was: the whole export, then "Is a directory: .x.part"
+        (folder, "json", "is a folder"),
+        (Path("/"), "jsonl", "is a folder"),  # was: an internal ValueError
+        (a_file, "csv", "is a file"),  # was: "File exists"
+        (a_file / "out.xlsx", "xlsx", "is a file, not a folder"),
+        (folder / "x.zip", "csv", None),  # fine: for contrast
+    ]
+    for out, fmt, refused in cases:
+        if refused is None:
+            export([village], records(), out, ExportOptions(fmt))
+            continue
+        with pytest.raises(InvalidInput, match=refused) as err:
+            export([village], records(), out, ExportOptions(fmt))
+        assert str(out) in err.value.message and ".part" not in err.value.message
+    assert len(pulled) == 1  # only the valid case read any record
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["exports", "notes.txt", "x.zip"]
+
+
+def test_unwritable_output_fails_before_reading(village, tmp_path, monkeypatch):
+    import yntymak_cli.export as export_mod
+
+    def denied(out: Path) -> Path:
+        raise PermissionError(13, "Permission denied", str(out))
+
+    monkeypatch.setattr(export_mod, "temp_file", denied)
+    pulled = []
+
+    def records():
+        pulled.append(1)
+        yield record(FULL)
+
+    for fmt, name in (("xlsx", "x.xlsx"), ("csv", "x.zip"), ("csv", "x"), ("json", "x.json")):
+        out = tmp_path / "new" / name
+        with pytest.raises(InvalidInput, match="cannot write .*: Permission denied"):
+            export([village], records(), out, ExportOptions(fmt))
+    assert pulled == []
+    assert list(tmp_path.iterdir()) == []  # the folder it made for the output is gone
+
+
+def test_failure_leaves_no_folder_it_created(village, tmp_path):
+    def broken():
+        yield record(FULL)
+        raise RuntimeError("database went away")
+
+    for fmt, name in (("xlsx", "a/b/x.xlsx"), ("csv", "a/csv"), ("json", "a/x.json")):
+        with pytest.raises(RuntimeError):
+            export([village], broken(), tmp_path / name, ExportOptions(fmt))
+        assert list(tmp_path.iterdir()) == [], fmt
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    with pytest.raises(RuntimeError):
+        export([village], broken(), kept, ExportOptions("csv"))
+    assert list(tmp_path.iterdir()) == [kept] and list(kept.iterdir()) == []
+
+
+def test_write_errors_name_the_output_not_a_temporary_file(village, tmp_path, monkeypatch):
+    from yntymak_cli.errors import YntymakError
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / ".x.xlsx.1234.part"))
+
+    monkeypatch.setattr(openpyxl.Workbook, "save", full)
+    out = tmp_path / "x.xlsx"
+    with pytest.raises(YntymakError, match=r"writing .*x\.xlsx failed: No space left") as err:
+        run([village], [record(FULL)], out)
+    assert ".part" not in err.value.message and err.value.exit_code == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temporary_names_are_unique_per_export(tmp_path):
+    from yntymak_cli.export.output import temp_file
+
+    out = tmp_path / "x.xlsx"
+    first, second = temp_file(out), temp_file(out)
+    assert first != second and first.parent == second.parent == tmp_path
+    assert first.name.startswith(".x.xlsx.") and first.name.endswith(".part")
+
+
+def test_json_versions_listed_once_and_void_reason_kept(tmp_path):
+    # The same version stored twice (a label fixed without bumping the version).
+    a = form_of('id: s\nversion: "1"\nquestions:\n  - {name: q, type: text, label: A}\n')
+    b = form_of('id: s\nversion: "1"\nquestions:\n  - {name: q, type: text, label: B}\n')
+    voided = record({"q": "x"}, form_id="s", status="void", void_reason="duplicate interview")
+    run([b, a], [voided], tmp_path / "s.json", fmt="json")
+    doc = json.loads((tmp_path / "s.json").read_text("utf-8"))
+    assert doc["versions"] == ["1"]
+    assert doc["submissions"][0]["void_reason"] == "duplicate interview"

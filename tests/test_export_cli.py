@@ -6,6 +6,7 @@ import csv
 import json
 
 import openpyxl
+import pytest
 from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
@@ -127,4 +128,131 @@ def test_purged_submissions_are_not_exported(tmp_path):
         )
     out = tmp_path / "p.jsonl"
     assert export("--format", "jsonl", "-o", out).exit_code == 0
+    assert out.read_text(encoding="utf-8") == ""
+
+
+SURVEY_V1 = """\
+id: survey
+version: "1"
+choices:
+  mood:
+    - {name: good, label: Good}
+    - {name: meh, label: Meh}
+questions:
+  - {name: name, type: text, label: Name}
+  - {name: old_score, type: integer, label: Old score}
+  - {name: mood, type: select_multiple mood, label: Mood}
+"""
+SURVEY_V2 = """\
+id: survey
+version: "2"
+choices:
+  mood:
+    - {name: good, label: Good}
+    - {name: great, label: Great}
+questions:
+  - {name: visited, type: date, label: Visited}
+  - {name: mood, type: select_multiple mood, label: Mood}
+  - {name: name, type: text, label: Name}
+"""
+
+
+def test_two_form_versions_collected_then_exported(make_form, tmp_path):
+    def collect_with(form_text: str, name: str, answers: str) -> str:
+        form = make_form(form_text, f"{name}.yaml")
+        answers_file = make_form(answers, f"{name}-answers.yaml")
+        result = runner.invoke(
+            app, ["collect", str(form), "--answers", str(answers_file), "--enumerator", "Aida"]
+        )
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip().splitlines()[-1]
+
+    old = collect_with(SURVEY_V1, "v1", "name: Айгүл\nold_score: 7\nmood: [meh]\n")
+    new = collect_with(SURVEY_V2, "v2", "visited: '2026-11-05'\nmood: [great]\nname: Бакыт\n")
+    out = tmp_path / "survey.xlsx"
+    result = runner.invoke(app, ["export", "survey", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ws = openpyxl.load_workbook(out)["survey"]
+    header = [c.value for c in ws[1]]
+    # The newest version's order, then what only the old version had (an old-only
+    # choice closes its question's choice columns).
+    assert header == [
+        "visited",
+        "mood",
+        "mood/good",
+        "mood/great",
+        "mood/meh",
+        "name",
+        "old_score",
+        "_uuid",
+        "_submission_time",
+        "_enumerator",
+        "_device_id",
+        "_form_version",
+        "_status",
+        "_index",
+    ]
+    rows = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
+    by_uuid = {r["_uuid"]: r for r in rows}
+    assert by_uuid[old]["_form_version"] == "1" and by_uuid[new]["_form_version"] == "2"
+    assert (by_uuid[old]["old_score"], by_uuid[new]["old_score"]) == (7, None)
+    assert (by_uuid[old]["mood/meh"], by_uuid[new]["mood/great"]) == (1, 1)
+    assert by_uuid[new]["visited"].date().isoformat() == "2026-11-05"
+    assert by_uuid[old]["name"] == "Айгүл"
+
+    doc_path = tmp_path / "survey.json"
+    result = runner.invoke(app, ["export", "survey", "--format", "json", "-o", str(doc_path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(doc_path.read_text(encoding="utf-8"))["versions"] == ["2", "1"]
+
+
+def test_output_folder_or_file_mixup_exits_2_with_one_line(tmp_path):
+    collect()
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for fmt in ("xlsx", "json"):
+        result = export("--format", fmt, "-o", folder)
+        assert result.exit_code == 2, result.output
+        [line] = result.stderr.splitlines()
+        assert line == (
+            f"Error: -o {folder} is a folder: name the file to write, such as "
+            f"{folder / ('village_safety.' + fmt)}"
+        )
+    a_file = tmp_path / "vs.json"
+    a_file.write_text("{}", encoding="utf-8")
+    result = export("--format", "csv", "-o", a_file)
+    assert result.exit_code == 2 and "is a file" in result.stderr
+    result = export("-o", a_file / "vs.xlsx")
+    assert result.exit_code == 2 and f"{a_file} is a file, not a folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "vs.json"]
+    assert list(folder.iterdir()) == []
+
+
+@pytest.fixture
+def bishkek_clock(monkeypatch):
+    import time
+
+    if not hasattr(time, "tzset"):
+        pytest.skip("needs time.tzset")
+    monkeypatch.setenv("TZ", "Asia/Bishkek")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_since_is_a_day_on_the_local_clock(tmp_path, bishkek_clock):
+    from yntymak_cli.store.db import Store
+
+    uuid = collect()
+    store = Store.open()
+    with store.write() as conn:  # finalised at 03:00 on 1 November in Bishkek (UTC+6)
+        conn.execute(
+            "UPDATE submissions SET submission_time = '2026-10-31T21:00:00.000000Z' WHERE uuid = ?",
+            [uuid],
+        )
+    out = tmp_path / "s.jsonl"
+    assert export("--format", "jsonl", "--since", "2026-11-01", "-o", out).exit_code == 0
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 1
+    assert export("--format", "jsonl", "--since", "2026-11-02", "-o", out).exit_code == 0
     assert out.read_text(encoding="utf-8") == ""

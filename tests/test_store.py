@@ -90,3 +90,15 @@ def test_two_writers_wait_instead_of_failing(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM drafts").fetchone()[0] == 2
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_export_with_drafts_does_not_duplicate_an_edit_in_progress(tmp_path):
+    store = Store(tmp_path / "a.db")
+    f = form()
+    done = store.create_draft(f, {"answers": {"village": "A"}}, "aida", "dev1", {})
+    store.finalise(store.get_draft(done), {"village": "A"}, "A")
+    store.open_edit(done, {"answers": {"village": "B"}}, "aida", "dev1", {})
+    fresh = store.create_draft(f, {"answers": {"village": "C"}}, "aida", "dev1", {})
+    records = list(store.iter_records(f.id, include_drafts=True))
+    assert [(r["uuid"], r["status"]) for r in records] == [(done, "final"), (fresh, "draft")]
+    assert store.count_records(f.id, include_drafts=True) == 2

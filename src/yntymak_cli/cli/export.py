@@ -47,11 +47,18 @@ def export(
         raise InvalidInput("--summary works with --format xlsx only")
     if since is not None:
         try:
-            since = dt.date.fromisoformat(since).isoformat()
+            day = dt.date.fromisoformat(since)
         except ValueError:
             raise InvalidInput(
                 f"--since must be a date written YYYY-MM-DD, not '{since}'"
             ) from None
+        # DATE is a day on this computer's clock (Bishkek is UTC+6), while submission
+        # times are stored in UTC: compare from local midnight, expressed in UTC.
+        try:
+            midnight = dt.datetime.combine(day, dt.time()).astimezone(dt.timezone.utc)
+            since = midnight.strftime("%Y-%m-%dT%H:%M:%S")
+        except (ValueError, OverflowError):  # years 1 and 9999 may not shift
+            since = day.isoformat()
     store = Store.open()
     forms = store.form_versions(form_id)
     if not forms:

@@ -13,8 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yntymak_cli.errors import InvalidInput
+from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.export.layout import Layout, RowBuilder, SheetNames, build_layout
+from yntymak_cli.export.output import (
+    check_output,
+    is_folder_output,
+    make_dirs,
+    remove_dirs,
+    temp_file,
+)
 from yntymak_cli.forms.model import Form
 
 FORMATS = ("xlsx", "csv", "json", "jsonl")
@@ -59,10 +66,41 @@ def export(
     """
     out = Path(out)
     _check(forms, options)
+    check_output(out, options.fmt, forms[0].id)
     reserved = ("summary",) if options.summary else ()
     names = SheetNames(reserved)
     layout = build_layout(forms, options.lang, options.no_sensitive, names=names)
 
+    folder = is_folder_output(out, options.fmt)
+    created: list[Path] = []
+    try:
+        created += make_dirs(out if folder else out.parent)
+        # Create (and drop) a file where the output goes, so an unwritable -o fails
+        # now, not after every record has been read.
+        temp_file(out / "probe" if folder else out).unlink()
+    except OSError as exc:
+        remove_dirs(created)
+        raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from None
+    try:
+        result = _write(forms, layout, names, records, out, options, progress)
+    except OSError as exc:
+        remove_dirs(created)
+        raise YntymakError(f"writing {out} failed: {exc.strerror or exc}") from None
+    except BaseException:
+        remove_dirs(created)
+        raise
+    return result
+
+
+def _write(
+    forms: Sequence[Form],
+    layout: Layout,
+    names: SheetNames,
+    records: Iterable[dict[str, Any]],
+    out: Path,
+    options: ExportOptions,
+    progress: Callable[[int], None] | None,
+) -> ExportResult:
     if options.fmt in ("json", "jsonl"):
         from yntymak_cli.export.json_ import write_json
 
@@ -79,7 +117,6 @@ def export(
 
         if options.summary:
             counter = SummaryCounter(forms, options.lang, layout.dropped)
-        out.parent.mkdir(parents=True, exist_ok=True)
         sink = XlsxSink(out, layout, names, counter)
     else:
         from yntymak_cli.export.csv_ import CsvSink

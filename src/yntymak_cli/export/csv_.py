@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from yntymak_cli.export.layout import Layout, Table
+from yntymak_cli.export.output import temp_file
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -75,7 +76,7 @@ class CsvSink:
                 os.replace(part, final)
                 written.append(final)
             return written
-        tmp = self.out.with_name(f".{self.out.name}.part")
+        tmp = temp_file(self.out)
         try:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 for name, part in self._paths.items():

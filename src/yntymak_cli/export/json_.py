@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from yntymak_cli.export.layout import Layout
+from yntymak_cli.export.output import temp_file
 
 JSON_FORMAT_VERSION = 1
 SUBMISSION_FIELDS = (
@@ -27,6 +28,7 @@ SUBMISSION_FIELDS = (
     "enumerator",
     "device_id",
     "instance_name",
+    "void_reason",  # why a void submission (--include-void) was voided; null otherwise
 )
 
 
@@ -80,9 +82,9 @@ def write_json(
 ) -> int:
     """Write `records` to `out` (via a temporary file, so a failure leaves nothing)."""
     view = AnswersView(layout)
-    tmp = out.with_name(f".{out.name}.part")
-    n = 0
     out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_file(out)
+    n = 0
     try:
         with tmp.open("w", encoding="utf-8", newline="\n") as f:
             if not lines:

@@ -163,7 +163,9 @@ def build_layout(
 
     return Layout(
         form_id=forms[0].id,
-        versions=[f.version for f in forms],
+        # One entry per version: a definition edited without a new version is stored
+        # (and passed here) once per hash.
+        versions=list(dict.fromkeys(f.version for f in forms)),
         lang=lang,
         tables=tables,
         questions=questions,

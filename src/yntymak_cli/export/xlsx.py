@@ -15,6 +15,7 @@ from typing import Any
 
 from yntymak_cli.export.cells import EXCEL_TEXT_MAX, xml_safe
 from yntymak_cli.export.layout import Layout, SheetNames, Table
+from yntymak_cli.export.output import temp_file
 from yntymak_cli.export.summary import SUMMARY_SHEET, SummaryCounter, write_summary
 
 # Rows per sheet, header included (Excel's limit). A longer table continues on a
@@ -120,7 +121,7 @@ class XlsxSink:
     def finish(self) -> list[Path]:
         if self._summary_ws is not None and self.summary is not None:
             write_summary(self._summary_ws, self.summary)
-        tmp = self.out.with_name(f".{self.out.name}.part")
+        tmp = temp_file(self.out)
         try:
             self._wb.save(tmp)
             os.replace(tmp, self.out)

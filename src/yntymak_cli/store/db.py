@@ -480,7 +480,9 @@ class Store:
         sql, params = self._export_query("count(*)", form_id, include_void, since)
         count = self.conn.execute(sql, params).fetchone()[0]
         if include_drafts:
-            count += sum(1 for d in self.list_drafts() if d["form_id"] == form_id)
+            count += sum(
+                1 for d in self.list_drafts() if d["form_id"] == form_id and not d["base_revision"]
+            )
         return count
 
     def iter_records(
@@ -496,7 +498,11 @@ class Store:
         for row in self.conn.execute(sql + " ORDER BY submission_time, uuid", params):
             yield self.record(row)
         if include_drafts:
-            yield from self.list_records(form_id, "draft")
+            # Surveys never finalised; an edit in progress is not a second row of its
+            # submission (the finalised revision above stands until the edit is saved).
+            for record in self.list_records(form_id, "draft"):
+                if not record["revision"]:
+                    yield record
 
     def revisions(self, submission_uuid: str) -> list[dict]:
         rows = self.conn.execute(
