@@ -561,3 +561,87 @@ def test_consistent_helper_bundle_opens(device, hq) -> None:
 def test_bundle_error_is_invalid_input() -> None:
     err = BundleError("corrupted", "x")
     assert isinstance(err, InvalidInput) and err.exit_code == 2 and err.reason == "corrupted"
+
+
+# -- payloads only a hand-made (or malicious) device would sign ----------------------------
+
+
+def seal_raw(header: dict[str, Any], payload_text: bytes, device, hq_public: k.HqPublic) -> bytes:
+    """Seal payload bytes as they are (build_bundle would re-encode them canonically)."""
+    import zlib
+
+    from nacl.public import PublicKey, SealedBox
+
+    header_bytes = c.canonical_json(header)
+    plaintext = hashlib.sha256(header_bytes).digest() + zlib.compress(payload_text)
+    sealed = SealedBox(PublicKey(hq_public.box_key)).encrypt(plaintext)
+    return frame(b"YKB\x01", [(1, header_bytes), (2, bytes(sealed))], device.signing_key)
+
+
+def raw_header(device, hq, records: list[bytes], **changes: Any) -> dict[str, Any]:
+    """A valid header for records given as the exact bytes the payload will hold."""
+    manifest = [
+        {**{k_: v for k_, v in json.loads(r).items() if k_ in ("uuid", "revision", "status")},
+         "sha256": hashlib.sha256(r).hexdigest()}
+        for r in records
+    ]  # fmt: skip
+    return {
+        "format_version": 1,
+        "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+        "device_id": device.device_id,
+        "seq": 1,
+        "prev_hash": None,
+        "created_at": "2026-01-01T00:00:00Z",
+        "hq_fingerprint": hq.fingerprint,
+        "counts": {},
+        "manifest": manifest,
+        **changes,
+    }
+
+
+def raw_payload(forms: bytes, records: list[bytes]) -> bytes:
+    return b'{"forms":' + forms + b',"submissions":[' + b",".join(records) + b"]}"
+
+
+def test_raw_helper_bundle_opens(device, hq) -> None:
+    # Control for the tests below: canonical bytes through seal_raw open.
+    rec = c.canonical_json(record())
+    forms = c.canonical_json(payload_of()["forms"])
+    data = seal_raw(raw_header(device, hq, [rec]), raw_payload(forms, [rec]), device, hq.public())
+    assert c.open_bundle(data, lookup_for(device), hq)[1] == payload_of(record())
+
+
+@pytest.mark.parametrize(
+    ("forms", "rec"),
+    [
+        # A duplicate key in a record: parsers disagree on which value wins.
+        (None, c.canonical_json(record()).replace(b'{"incidents"', b'{"incidents":1,"incidents"')),
+        # A lone surrogate in a form definition (not hashed in the manifest): no UTF-8 form,
+        # so HQ could neither hash nor store it.
+        (b'[{"id":"village_safety","version":"\\ud800"}]', None),
+        # Another spelling of the same content.
+        (None, c.canonical_json(record()).replace(b'"revision":1', b'"revision": 1')),
+        (None, c.canonical_json(record()).replace(b'"incidents":2', b'"incidents":2.0e0')),
+    ],
+)
+def test_payload_must_be_canonical_json(device, hq, forms, rec) -> None:
+    rec = rec or c.canonical_json(record())
+    forms = forms or c.canonical_json(payload_of()["forms"])
+    data = seal_raw(raw_header(device, hq, [rec]), raw_payload(forms, [rec]), device, hq.public())
+    err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
+    assert "canonical" in str(err)
+
+
+@pytest.mark.parametrize("field", ["seq", "revision"])
+def test_seq_and_revision_beyond_sqlite_integers_are_refused(device, hq, field) -> None:
+    big = 2**63
+    rec = c.canonical_json(record(revision=big if field == "revision" else 1))
+    changes = {"seq": big, "prev_hash": "0" * 64} if field == "seq" else {}
+    header = raw_header(device, hq, [rec], **changes)
+    data = seal_raw(header, raw_payload(c.canonical_json([]), [rec]), device, hq.public())
+    err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
+    assert f"from 1 to {c.MAX_COUNTER}" in str(err)
+    with pytest.raises(ValueError):
+        c.build_bundle(
+            {"seq": c.MAX_COUNTER + 1, "prev_hash": "0" * 64}, payload_of(), device, hq.public()
+        )

@@ -496,3 +496,44 @@ def test_device_restored_from_backup_shows_a_chain_break(field: Field) -> None:
     f.import_(f.tmp / "again-1.ykb")
     (device,) = json.loads(yn(f.hq, "hq", "status", "--json"))["devices"][:1]
     assert device["chain_breaks"] == [] and device["repeated_seqs"] == [1]
+
+
+def test_bundle_create_never_replaces_an_existing_file(field: Field) -> None:
+    """A device restored from a backup reuses a seq: the older file may be the only copy."""
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    out = f.tmp / "stick"
+    out.mkdir()
+    older = out / f"{device_id(f.a)}-1.ykb"
+    older.write_bytes(b"bundle 1 made before the database was restored")
+    msg = yn(f.a, "bundle", "create", "-o", out, code=1)
+    assert "already exists" in msg and "Traceback" not in msg
+    assert older.read_bytes() == b"bundle 1 made before the database was restored"
+    assert rows(f.a, "SELECT * FROM sync_bundles") == []
+    assert [p.name for p in out.iterdir()] == [older.name]  # no temp file left behind
+    older.unlink()
+    assert "(bundle 1)" in yn(f.a, "bundle", "create", "-o", out)
+
+
+def test_receipt_from_another_hq_than_the_bundle_went_to(field: Field) -> None:
+    """After `trust-hq --replace`, the new HQ cannot acknowledge data sealed to the old one."""
+    from yntymak_cli.sync import container, keys
+
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    bundle = f.bundle(f.a)
+    hq2 = keys.create_hq_identity(f.tmp / "hq2")
+    keys.write_hq_public(f.tmp / "hq2.pub", hq2.public())
+    yn(f.a, "keys", "trust-hq", f.tmp / "hq2.pub", "--replace")
+    (row,) = rows(f.a, "SELECT bundle_id, seq FROM sync_bundles")
+    uid = rows(f.a, "SELECT uuid FROM revisions")[0]["uuid"]
+    fake = f.tmp / "hq2.ykr"
+    fake.write_bytes(
+        container.build_receipt(
+            {**row, "device_id": device_id(f.a), "accepted": [{"uuid": uid, "revision": 1}]}, hq2
+        )
+    )
+    out = yn(f.a, "bundle", "ack", fake, code=2)
+    assert "was sent to HQ" in out
+    assert rows(f.a, "SELECT synced_at FROM revisions") == [{"synced_at": None}]
+    assert bundle.exists()

@@ -210,3 +210,122 @@ def test_tampered_or_misdirected_receipts_are_refused(field: Field) -> None:
     assert rows(f.a, "SELECT synced_at FROM revisions") == [{"synced_at": None}]
     assert "Nothing to send" not in yn(f.a, "bundle", "create", "-o", f.tmp)
     assert "Acknowledged 1 revision(s)" in yn(f.a, "bundle", "ack", f.receipt(a1))
+
+
+# -- what an enrolled but malicious (or broken) device could sign ---------------------------
+
+
+def _reseal(f: Field, home: Path, name: str, change=None, **header_changes: Any) -> Path:
+    """Like _resign, but seals with any header (build_bundle refuses out-of-range ones)."""
+    from yntymak_cli.store.db import Store
+    from yntymak_cli.sync import hq as hq_mod
+
+    hq_identity = keys.load_hq_identity(f.hq)
+    device = keys.load_or_create_device_identity(home)
+    store = Store(f.hq / "yntymak.db")
+    try:
+        header, payload = container.open_bundle(
+            f.bundle(home).read_bytes(), hq_mod.device_lookup(store), hq_identity
+        )
+    finally:
+        store.close()
+    if change is not None:
+        change(payload)
+    header = {**header, "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", **header_changes}
+    header["manifest"] = container.build_manifest(payload["submissions"])
+    path = f.tmp / name
+    path.write_bytes(container._seal_bundle(header, payload, device, hq_identity.public()))
+    return path
+
+
+def test_seq_too_large_for_sqlite_is_refused_and_others_still_import(field: Field) -> None:
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    big = _reseal(f, f.a, "big.ykb", seq=2**63, prev_hash="0" * 64)
+    collect(f.b, f.tmp, "Нарын")
+    good = f.bundle(f.b)
+    out = f.import_(big, good, code=2)
+    assert f"{big}: refused: malformed bundle header: seq must be" in out
+    assert f"{good}: 1 new" in out
+
+
+def test_status_gaps_are_bounded_for_a_huge_seq(field: Field) -> None:
+    from yntymak_cli.sync import hq as hq_mod
+
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    f.import_(_reseal(f, f.a, "far.ykb", seq=2_000_000, prev_hash="0" * 64))
+    (dev,) = [d for d in json.loads(yn(f.hq, "hq", "status", "--json"))["devices"]
+              if d["device_id"] == device_id(f.a)]  # fmt: skip
+    assert dev["gaps"] == list(range(1, hq_mod.MAX_GAPS_LISTED + 1))
+    assert dev["gaps_total"] == 2_000_000 - 1  # bundle 1 never reached HQ
+    assert "and 1999979 more" in yn(f.hq, "hq", "status", env={"COLUMNS": "400"})
+
+
+def test_gaps_count_every_missing_seq() -> None:
+    from yntymak_cli.sync.hq import _gaps
+
+    assert _gaps([]) == ([], 0)
+    assert _gaps([1, 2, 3]) == ([], 0)
+    assert _gaps([5, 2, 2]) == ([1, 3, 4], 3)
+
+
+def _select_without_list(payload: dict) -> None:
+    """Point a select_one at a choice list the definition lacks, keeping hashes consistent."""
+    import hashlib
+
+    from yntymak_cli.store.db import canonical_json
+    from yntymak_cli.sync.hq import revision_hash
+
+    form = payload["forms"][0]
+    form["version"] = "evil"
+    q = next(q for q in form["questions"] if str(q.get("type", "")).startswith("select_one"))
+    q["type"] = "select_one no_such_list"
+    form_hash = hashlib.sha256(canonical_json(form).encode("utf-8")).hexdigest()
+    for rec in payload["submissions"]:
+        rec.update(form_version="evil", form_hash=form_hash)
+        rec["hash"] = revision_hash(rec)
+
+
+def test_form_definition_failing_validation_is_refused(field: Field) -> None:
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    out = refused(f, _reseal(f, f.a, "form.ykb", _select_without_list), "definition")
+    assert "no_such_list" in out
+
+
+def test_form_definition_without_utf8_form_is_refused(field: Field) -> None:
+    from .test_sync_container import seal_raw
+
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    genuine = _reseal(f, f.a, "g.ykb")
+    hq_identity = keys.load_hq_identity(f.hq)
+    device = keys.load_or_create_device_identity(f.a)
+    from yntymak_cli.store.db import Store
+    from yntymak_cli.sync import hq as hq_mod
+
+    store = Store(f.hq / "yntymak.db")
+    try:
+        header, payload = container.open_bundle(
+            genuine.read_bytes(), hq_mod.device_lookup(store), hq_identity
+        )
+    finally:
+        store.close()
+    payload["forms"][0]["title"] = "\ud800"  # sorts after the form fields it might replace
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    raw = text.replace("\ud800", "\\ud800").encode("utf-8")  # the JSON escape, valid UTF-8
+    bad = f.tmp / "surrogate.ykb"
+    bad.write_bytes(seal_raw(header, raw, device, hq_identity.public()))
+    refused(f, bad, "canonical")
+
+
+def test_file_larger_than_any_bundle_is_refused_unread(
+    sent: tuple[Field, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    f, bundle = sent
+    monkeypatch.setattr(container, "MAX_BUNDLE_FILE_SIZE", 100)
+    out = refused(f, bundle, "larger than any bundle")
+    assert "Traceback" not in out
+    monkeypatch.undo()
+    assert "2 new" in f.import_(bundle)

@@ -168,11 +168,10 @@ def bundle_verify(
     """
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
-    from yntymak_cli.sync.bundle import read_sync_file
     from yntymak_cli.sync.keys import load_hq_identity
 
     hq = load_hq_identity(_home())
-    data = read_sync_file(path, "a bundle")
+    data = hq_mod.read_bundle_file(path)
     store = Store.open()
     try:
         summary = hq_mod.summarise(hq_mod.open_bundle(store, hq, data))
@@ -311,7 +310,6 @@ def hq_import(
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
-    from yntymak_cli.sync.bundle import read_sync_file
     from yntymak_cli.sync.keys import load_hq_identity
 
     hq = load_hq_identity(_home())
@@ -325,7 +323,7 @@ def hq_import(
     try:
         for path in files:
             try:
-                result = hq_mod.import_bundle(store, hq, read_sync_file(path, "a bundle"))
+                result = hq_mod.import_bundle(store, hq, hq_mod.read_bundle_file(path))
             except InvalidInput as exc:
                 refused += 1
                 typer.echo(f"{path}: refused: {exc.message}")
@@ -384,7 +382,8 @@ def hq_status(
         if d["revoked_at"]:
             problems.append(f"revoked {d['revoked_at'][:10]}")
         if d["gaps"]:
-            problems.append("missing: " + ", ".join(map(str, d["gaps"])))
+            more = f" and {d['gaps_total'] - 20} more" if d["gaps_total"] > 20 else ""
+            problems.append("missing: " + ", ".join(map(str, d["gaps"][:20])) + more)
         if d["chain_breaks"]:
             problems.append("chain break: " + ", ".join(map(str, d["chain_breaks"])))
         if d["repeated_seqs"]:

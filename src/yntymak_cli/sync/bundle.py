@@ -47,8 +47,12 @@ def receipt_name(device_id: str, seq: int) -> str:
     return f"{device_id}-{seq}{RECEIPT_SUFFIX}"
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a whole file or nothing under its name: temp file, fsync, rename."""
+def write_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
+    """Write a whole file or nothing under its name: temp file, fsync, rename.
+
+    With overwrite=False an existing file is never replaced (FileExistsError): the temp
+    file is hard-linked into place, and a link, unlike a rename, fails if the name exists.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
@@ -56,7 +60,21 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise
+            except OSError:
+                # No hard links here (FAT USB sticks): check, then rename. Not atomic
+                # against a racing writer, but bundle create holds the database lock.
+                if path.exists():
+                    raise FileExistsError(path) from None
+                os.replace(tmp, path)
+    except FileExistsError:
+        raise
     except OSError as exc:
         raise YntymakError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
@@ -163,7 +181,16 @@ def create_bundle(
         except ValueError as exc:  # e.g. a manifest beyond the header limit
             raise YntymakError(f"cannot build the bundle: {exc}") from None
         path = out_dir / bundle_name(device.device_id, seq)
-        write_atomic(path, data)
+        try:
+            # Never replace a file of that name: after a restore from a backup the seq is
+            # reused, and the older bundle there may hold data that is nowhere else.
+            write_atomic(path, data, overwrite=False)
+        except FileExistsError:
+            raise YntymakError(
+                f"{path} already exists; refusing to replace it (it may hold data that is not"
+                " in this database: was it restored from a backup?). Take that file to HQ or"
+                " move it, then run `bundle create` again"
+            ) from None
         contents = [[r["uuid"], r["revision"], r["status"]] for r in records]
         conn.execute(
             "INSERT INTO sync_bundles (seq, bundle_id, file_name, file_hash, prev_hash, "
@@ -216,12 +243,20 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
     now = utcnow()
     with store.write() as conn:
         row = conn.execute(
-            "SELECT seq, contents FROM sync_bundles WHERE bundle_id = ?", [receipt["bundle_id"]]
+            "SELECT seq, contents, hq_fingerprint FROM sync_bundles WHERE bundle_id = ?",
+            [receipt["bundle_id"]],
         ).fetchone()
         if row is None or row["seq"] != receipt["seq"]:
             raise InvalidInput(
                 f"the receipt names bundle {receipt['seq']} ({receipt['bundle_id']}), which this"
                 " device did not create (was the database restored from a backup?)"
+            )
+        if row["hq_fingerprint"] != receipt["hq_fingerprint"]:
+            # Only the HQ a bundle was sealed to can have read it: a receipt from another
+            # HQ (after `trust-hq --replace`) must not mark its data as safe to purge.
+            raise InvalidInput(
+                f"the receipt is from HQ {receipt['hq_fingerprint']}, but bundle"
+                f" {receipt['seq']} was sent to HQ {row['hq_fingerprint']}; nothing acknowledged"
             )
         carried = {(u, r): status for u, r, status in json.loads(row["contents"])}
         acknowledged = voids = already = 0

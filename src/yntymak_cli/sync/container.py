@@ -42,6 +42,11 @@ MAX_HEADER_SIZE = 16 * 1024 * 1024
 MAX_PAYLOAD_SECTION_SIZE = 1024 * 1024 * 1024
 MAX_RECEIPT_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_PAYLOAD = 512 * 1024 * 1024  # decompressed payload JSON
+# seq and revision numbers: far above any real count, far below SQLite's 64-bit INTEGER (a
+# larger number from a signed bundle would crash the merge) and small enough for gap lists.
+MAX_COUNTER = 2**31 - 1
+# The largest file a bundle can be: magic, two framed sections at their limits, signature.
+MAX_BUNDLE_FILE_SIZE = 4 + 5 + MAX_HEADER_SIZE + 5 + MAX_PAYLOAD_SECTION_SIZE + SIGNATURE_SIZE
 ZLIB_LEVEL = 6
 
 REASONS = frozenset(
@@ -60,6 +65,8 @@ REASONS = frozenset(
 )
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+# Exactly what str(uuid.UUID(value)) gives back: lowercase 8-4-4-4-12 hex.
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DEVICE_ID = re.compile(r"[a-z2-7]{16}")
 _FINGERPRINT = re.compile(r"[0-9A-F]{4}(-[0-9A-F]{4}){3}")
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -91,11 +98,20 @@ DeviceKeyLookup = Callable[[str], "bytes | RevokedDevice | None"]
 # -- canonical JSON ------------------------------------------------------------------------
 
 
+# One encoder for every call: json.dumps with options builds a new encoder each time.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def canonical_text(obj: Any) -> str:
+    """The canonical JSON of obj as text (see canonical_json)."""
+    return _CANONICAL.encode(obj)
+
+
 def canonical_json(obj: Any) -> bytes:
     """One byte form per value, so hashes computed at the device and at HQ agree."""
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL.encode(obj).encode("utf-8")
 
 
 def record_hash(record: dict[str, Any]) -> str:
@@ -120,28 +136,31 @@ def build_manifest(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Two parsers could disagree on which duplicate wins; a signed document has no duplicates.
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key!r}")
-        seen[key] = value
-    return seen
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _parse_json(raw: bytes, what: str) -> Any:
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def _parse_json(text: str, what: str) -> Any:
+    """Parse JSON text; NaN and Infinity are refused.
+
+    Duplicate keys are not looked for here: every signed document (header, receipt,
+    payload) must also equal its canonical re-encoding, which a document with a duplicate
+    key never does (the re-encoding holds the key once). That one C-speed comparison
+    replaces a Python hook per object.
+    """
     try:
-        return json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_reject_duplicate_keys,
-            parse_constant=_reject_constant,
-        )
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        return _DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:
+        raise BundleError("corrupted", f"{what} is not valid JSON ({exc})") from None
+
+
+def _decode_utf8(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise BundleError("corrupted", f"{what} is not valid JSON ({exc})") from None
 
 
@@ -259,11 +278,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_uuid(value: Any, where: str, kind: str) -> None:
-    try:
-        ok = isinstance(value, str) and str(uuid.UUID(value)) == value
-    except ValueError:
-        ok = False
-    if not ok:
+    if not isinstance(value, str) or not _UUID.fullmatch(value):
         raise _fail(kind, f"{where} is not a lowercase UUID: {value!r}")
 
 
@@ -284,8 +299,8 @@ def _check_common(doc: dict[str, Any], kind: str) -> None:
     _check_uuid(doc["bundle_id"], "bundle_id", kind)
     if not isinstance(doc["device_id"], str) or not _DEVICE_ID.fullmatch(doc["device_id"]):
         raise _fail(kind, f"device_id is not a device id: {doc['device_id']!r}")
-    if not _is_int(doc["seq"]) or doc["seq"] < 1:
-        raise _fail(kind, f"seq must be an integer >= 1, found {doc['seq']!r}")
+    if not _is_int(doc["seq"]) or not 1 <= doc["seq"] <= MAX_COUNTER:
+        raise _fail(kind, f"seq must be an integer from 1 to {MAX_COUNTER}, found {doc['seq']!r}")
     fp = doc["hq_fingerprint"]
     if not isinstance(fp, str) or not _FINGERPRINT.fullmatch(fp):
         raise _fail(kind, f"hq_fingerprint is not a fingerprint: {fp!r}")
@@ -350,8 +365,8 @@ def _validate_header(header: Any) -> None:
         where = f"manifest[{i}]"
         _check_keys(entry, _MANIFEST_KEYS, where, kind)
         _check_uuid(entry["uuid"], f"{where}.uuid", kind)
-        if not _is_int(entry["revision"]) or entry["revision"] < 1:
-            raise _fail(kind, f"{where}.revision must be an integer >= 1")
+        if not _is_int(entry["revision"]) or not 1 <= entry["revision"] <= MAX_COUNTER:
+            raise _fail(kind, f"{where}.revision must be an integer from 1 to {MAX_COUNTER}")
         if not isinstance(entry["status"], str):
             raise _fail(kind, f"{where}.status is not a string")
         if not isinstance(entry["sha256"], str) or not _HEX64.fullmatch(entry["sha256"]):
@@ -375,23 +390,50 @@ def _validate_receipt(receipt: Any) -> None:
     for i, entry in enumerate(accepted):
         _check_keys(entry, {"uuid", "revision"}, f"accepted[{i}]", kind)
         _check_uuid(entry["uuid"], f"accepted[{i}].uuid", kind)
-        if not _is_int(entry["revision"]) or entry["revision"] < 1:
-            raise _fail(kind, f"accepted[{i}].revision must be an integer >= 1")
+        if not _is_int(entry["revision"]) or not 1 <= entry["revision"] <= MAX_COUNTER:
+            raise _fail(kind, f"accepted[{i}].revision must be an integer from 1 to {MAX_COUNTER}")
 
 
 def _parse_document(body: bytes, kind: str) -> Any:
-    doc = _parse_json(body, f"the {kind}")
-    # Canonical form only: the signed bytes have exactly one meaning and one spelling.
+    text = _decode_utf8(body, f"the {kind}")
+    doc = _parse_json(text, f"the {kind}")
+    # Canonical form only: the signed bytes have exactly one meaning and one spelling (and
+    # no duplicate keys, which the re-encoding would have dropped).
     try:
-        canonical = canonical_json(doc)
-    except ValueError:  # pragma: no cover - NaN etc. are already refused by the parser
-        canonical = b""
-    if canonical != body:
+        canonical = canonical_text(doc)
+    except (ValueError, RecursionError):
+        canonical = ""
+    if canonical != text:
         raise _fail(kind, "not in canonical JSON form")
     return doc
 
 
-def _check_payload(payload: Any, manifest: list[dict[str, Any]]) -> None:
+def _record_texts(record: dict[str, Any]) -> tuple[str, str | None]:
+    """(canonical JSON of the record, canonical JSON of its answers or None).
+
+    A record's canonical JSON starts with its answers ("answers" sorts before every other
+    record key), so both come from one encoding of the answers, the bulk of a record.
+    """
+    if "answers" not in record:
+        return canonical_text(record), None
+    answers = canonical_text(record["answers"])
+    rest = {k: v for k, v in record.items() if k != "answers"}
+    if not rest:
+        return '{"answers":' + answers + "}", answers
+    if min(rest) < "answers":
+        return canonical_text(record), answers
+    return '{"answers":' + answers + "," + canonical_text(rest)[1:], answers
+
+
+def _check_payload(
+    payload: Any, manifest: list[dict[str, Any]], text: str | None = None
+) -> list[str | None]:
+    """Check the payload against the manifest; return each record's canonical answers JSON.
+
+    With `text` (the payload as received), the payload must also be exactly its canonical
+    JSON: one spelling for the signed content, and no duplicate keys. It is compared piece
+    by piece with the encodings the record hashes need anyway.
+    """
     kind = "bundle payload"
     _check_keys(payload, {"forms", "submissions"}, "payload", kind)
     if not isinstance(payload["forms"], list) or not all(
@@ -401,27 +443,51 @@ def _check_payload(payload: Any, manifest: list[dict[str, Any]]) -> None:
     submissions = payload["submissions"]
     if not isinstance(submissions, list):
         raise _fail(kind, "submissions is not a list")
-    expected = {(e["uuid"], e["revision"]): e for e in manifest}
-    found: set[tuple[str, int]] = set()
-    for i, record in enumerate(submissions):
-        if not isinstance(record, dict):
-            raise _fail(kind, f"submissions[{i}] is not an object")
-        uid, rev = record.get("uuid"), record.get("revision")
-        if not isinstance(uid, str) or not _is_int(rev):
-            raise _fail(kind, f"submissions[{i}] has no valid uuid and revision")
-        key = (uid, rev)
-        entry = expected.get(key)
-        if entry is None:
-            raise _fail(kind, f"submission {uid!r} revision {rev} is not listed in the manifest")
-        if key in found:
-            raise _fail(kind, f"submission {uid} revision {rev} appears twice")
-        try:
-            digest = record_hash(record)
-        except ValueError:
-            digest = ""
-        if digest != entry["sha256"] or record.get("status") != entry["status"]:
-            raise _fail(kind, f"submission {uid} revision {rev} does not match the manifest")
-        found.add(key)
+    not_canonical = _fail(kind, "not in canonical JSON form")
+    pos = 0
+
+    def expect(piece: str) -> None:
+        nonlocal pos
+        if text is not None:
+            if not text.startswith(piece, pos):
+                raise not_canonical
+            pos += len(piece)
+
+    try:
+        if text is not None:
+            expect('{"forms":' + canonical_text(payload["forms"]) + ',"submissions":[')
+        expected = {(e["uuid"], e["revision"]): e for e in manifest}
+        found: set[tuple[str, int]] = set()
+        answers_texts: list[str | None] = []
+        for i, record in enumerate(submissions):
+            if not isinstance(record, dict):
+                raise _fail(kind, f"submissions[{i}] is not an object")
+            uid, rev = record.get("uuid"), record.get("revision")
+            if not isinstance(uid, str) or not _is_int(rev):
+                raise _fail(kind, f"submissions[{i}] has no valid uuid and revision")
+            key = (uid, rev)
+            entry = expected.get(key)
+            if entry is None:
+                raise _fail(
+                    kind, f"submission {uid!r} revision {rev} is not listed in the manifest"
+                )
+            if key in found:
+                raise _fail(kind, f"submission {uid} revision {rev} appears twice")
+            record_text, answers = _record_texts(record)
+            if i:
+                expect(",")
+            expect(record_text)
+            digest = hashlib.sha256(record_text.encode("utf-8")).hexdigest()
+            if digest != entry["sha256"] or record.get("status") != entry["status"]:
+                raise _fail(kind, f"submission {uid} revision {rev} does not match the manifest")
+            found.add(key)
+            answers_texts.append(answers)
+        expect("]}")
+    except (ValueError, RecursionError):
+        # NaN, lone surrogates (not UTF-8), nesting too deep to re-encode.
+        raise _fail(kind, "content that has no canonical JSON form") from None
+    if text is not None and pos != len(text):
+        raise not_canonical
     if len(found) != len(expected):
         missing = next(k for k in expected if k not in found)
         raise _fail(
@@ -429,6 +495,7 @@ def _check_payload(payload: Any, manifest: list[dict[str, Any]]) -> None:
             f"{len(expected) - len(found)} submission(s) of the manifest are missing from the"
             f" payload (first: {missing[0]} revision {missing[1]})",
         )
+    return answers_texts
 
 
 def _decompress(data: bytes, max_payload: int) -> bytes:
@@ -532,6 +599,15 @@ def inspect_bundle(data: bytes) -> dict[str, Any]:
     return _read_header(data)[0]
 
 
+@dataclass(frozen=True)
+class OpenedContainer:
+    header: dict[str, Any]
+    payload: dict[str, Any]
+    # Canonical JSON of each payload record's answers (None where a record has none),
+    # already computed for the record hashes: HQ stores it and hashes it, never re-encodes.
+    answers_json: list[str | None]
+
+
 def open_bundle(
     data: bytes,
     device_key_lookup: DeviceKeyLookup,
@@ -545,6 +621,18 @@ def open_bundle(
     RevokedDevice, or None for a device HQ does not know. Checks run in the order of
     docs/bundle-format.md; the first failure raises BundleError.
     """
+    opened = open_bundle_container(data, device_key_lookup, hq, max_payload=max_payload)
+    return opened.header, opened.payload
+
+
+def open_bundle_container(
+    data: bytes,
+    device_key_lookup: DeviceKeyLookup,
+    hq: HqIdentity,
+    *,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+) -> OpenedContainer:
+    """open_bundle, also returning the canonical answers JSON of each record."""
     header, bodies, signed_len = _read_header(data)
     device_id = header["device_id"]
     known = device_key_lookup(device_id)
@@ -586,9 +674,11 @@ def open_bundle(
         raise _fail("bundle", "the payload cannot be decrypted with this HQ's key") from None
     if plaintext[:DIGEST_SIZE] != hashlib.sha256(bodies[0]).digest():
         raise _fail("bundle", "the payload does not belong to this header")
-    payload = _parse_json(_decompress(plaintext[DIGEST_SIZE:], max_payload), "bundle payload")
-    _check_payload(payload, header["manifest"])
-    return header, payload
+    text = _decode_utf8(_decompress(plaintext[DIGEST_SIZE:], max_payload), "bundle payload")
+    del plaintext
+    payload = _parse_json(text, "bundle payload")
+    answers_json = _check_payload(payload, header["manifest"], text)
+    return OpenedContainer(header, payload, answers_json)
 
 
 # -- receipts ------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 
 from yntymak_cli.errors import InvalidInput, NotFound, ProblemsError
 from yntymak_cli.store.db import Store, canonical_json, utcnow
-from yntymak_cli.sync.bundle import receipt_name, write_atomic
+from yntymak_cli.sync.bundle import read_sync_file, receipt_name, write_atomic
 from yntymak_cli.sync.keys import DevicePublic, HqIdentity
 
 STATUS_FORMAT_VERSION = 1
@@ -152,12 +152,15 @@ def open_bundle(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
     """Every check short of merging: container checks, then each record and form."""
     from yntymak_cli.sync import container
 
-    header, payload = container.open_bundle(data, device_lookup(store), hq, max_payload=MAX_PAYLOAD)
+    opened = container.open_bundle_container(
+        data, device_lookup(store), hq, max_payload=MAX_PAYLOAD
+    )
+    header, payload = opened.header, opened.payload
     forms = _check_forms(payload["forms"])
     known: dict[str, tuple[str, str]] = {h: (f[0], f[1]) for h, f in forms.items()}
     answers_json = []
-    for record in payload["submissions"]:
-        answers_json.append(_check_record(record, header["device_id"]))
+    for record, answers_text in zip(payload["submissions"], opened.answers_json, strict=True):
+        answers_json.append(_check_record(record, header["device_id"], answers_text))
         if record["form_hash"] not in known:
             row = store.conn.execute(
                 "SELECT form_id, version FROM forms WHERE hash = ?", [record["form_hash"]]
@@ -183,19 +186,34 @@ def open_bundle(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
 
 
 def _check_forms(definitions: list[dict[str, Any]]) -> dict[str, tuple[str, str, str]]:
-    """hash -> (form_id, version, canonical definition); every definition must load."""
-    from yntymak_cli.forms.loader import form_from_dict
+    """hash -> (form_id, version, canonical definition); every definition must load.
+
+    "Load" means what `forms validate` and `collect` demand of a YAML file (build, then the
+    semantic checks): a definition HQ stores is later read by export and status, and a
+    device can only have collected with a form that passed them.
+    """
+    from yntymak_cli.forms.loader import MAX_FORM_BYTES, LoadedForm, form_from_dict
+    from yntymak_cli.forms.validate import validate_form
 
     out: dict[str, tuple[str, str, str]] = {}
     for definition in definitions:
+        text = canonical_json(definition)
+        if len(text) > MAX_FORM_BYTES:
+            raise _refuse(
+                f"a form definition in the bundle is {len(text)} characters, above the form"
+                f" size limit of {MAX_FORM_BYTES}"
+            )
         try:
             form = form_from_dict(definition)
+            loaded = LoadedForm(f"<form {form.id}>", form)
+            validate_form(loaded)
+            problems = loaded.errors
         except ProblemsError as exc:
-            first = str(exc.problems[0]) if exc.problems else "invalid"
-            raise _refuse(f"a form definition in the bundle is invalid ({first})") from None
+            problems = exc.problems
         except Exception as exc:  # pydantic and friends: any failure is a refusal
             raise _refuse(f"a form definition in the bundle is invalid ({exc})") from None
-        text = canonical_json(definition)
+        if problems:
+            raise _refuse(f"a form definition in the bundle is invalid ({problems[0]})")
         out[hashlib.sha256(text.encode("utf-8")).hexdigest()] = (form.id, form.version, text)
     return out
 
@@ -215,8 +233,13 @@ def revision_hash(record: dict[str, Any], answers_json: str | None = None) -> st
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _check_record(rec: dict[str, Any], device_id: str) -> str | None:
-    """Refuse a malformed record; return the canonical JSON of its answers."""
+def _check_record(
+    rec: dict[str, Any], device_id: str, answers_text: str | None = None
+) -> str | None:
+    """Refuse a malformed record; return the canonical JSON of its answers.
+
+    `answers_text` is that JSON when the caller has it (the container computed it).
+    """
     uid = rec.get("uuid")
     if set(rec) != _RECORD_KEYS:
         missing = sorted(_RECORD_KEYS - set(rec))
@@ -252,7 +275,7 @@ def _check_record(rec: dict[str, Any], device_id: str) -> str | None:
         return None
     if not isinstance(answers, dict):
         raise _refuse(f"submission {uid}: answers is not an object")
-    text = canonical_json(answers)
+    text = canonical_json(answers) if answers_text is None else answers_text
     if revision_hash(rec, text) != rec["hash"]:
         raise _refuse(f"submission {uid} revision {rec['revision']}: answers do not match hash")
     return text
@@ -496,6 +519,19 @@ def write_receipt(hq: HqIdentity, result: ImportResult, out_dir: Path) -> Path:
     return path
 
 
+def read_bundle_file(path: Path) -> bytes:
+    """A bundle file, refused before reading when it is larger than any bundle can be."""
+    from yntymak_cli.sync.container import MAX_BUNDLE_FILE_SIZE, BundleError
+
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        size = 0  # read_sync_file reports a missing or unreadable file
+    if size > MAX_BUNDLE_FILE_SIZE:
+        raise BundleError("too-large", f"{size} bytes is larger than any bundle can be")
+    return read_sync_file(path, "a bundle", MAX_BUNDLE_FILE_SIZE)
+
+
 def bundle_paths(paths: list[Path]) -> list[Path]:
     """Files as given; folders scanned (not recursively) for *.ykb, in name order."""
     out: list[Path] = []
@@ -510,9 +546,24 @@ def bundle_paths(paths: list[Path]) -> list[Path]:
 # -- status --------------------------------------------------------------------------------
 
 
-def _gaps(seqs: list[int]) -> list[int]:
-    have = set(seqs)
-    return [n for n in range(1, max(have) + 1) if n not in have] if have else []
+MAX_GAPS_LISTED = 1000  # a device's signed seq can be up to 2**31 - 1: never list them all
+
+
+def _gaps(seqs: list[int]) -> tuple[list[int], int]:
+    """(the first MAX_GAPS_LISTED seqs missing between 1 and the highest, how many in all).
+
+    Walks the received seqs, so the cost depends on the bundles held, not on how high a
+    seq a device signed.
+    """
+    listed: list[int] = []
+    total = 0
+    expected = 1
+    for n in sorted(set(seqs)):
+        if n > expected:
+            total += n - expected
+            listed.extend(range(expected, min(n, expected + MAX_GAPS_LISTED - len(listed))))
+        expected = n + 1
+    return listed, total
 
 
 def status(store: Store) -> dict[str, Any]:
@@ -562,6 +613,7 @@ def status(store: Store) -> dict[str, Any]:
             by_form[form_id] += n
             by_district[d["district"] or ""] += n
         total_void += voids
+        gaps, gaps_total = _gaps([b["seq"] for b in bundles])
         devices.append(
             {
                 "device_id": did,
@@ -577,7 +629,8 @@ def status(store: Store) -> dict[str, Any]:
                 "last_received_at": last["received_at"] if last else None,
                 "submissions_by_form": forms,
                 "void": voids,
-                "gaps": _gaps([b["seq"] for b in bundles]),
+                "gaps": gaps,
+                "gaps_total": gaps_total,
                 "chain_breaks": breaks,
                 "repeated_seqs": sorted(s for s, h in hashes.items() if len(h) > 1),
             }
