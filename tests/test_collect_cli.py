@@ -199,3 +199,17 @@ def test_interactive_without_terminal_refuses_before_creating_a_draft():
     assert result.exit_code == 2
     assert "--answers" in result.stderr
     assert runner.invoke(app, ["drafts"]).stdout.strip() == "no drafts"
+
+
+def test_drafts_on_an_80_column_terminal_show_whole_uuids(monkeypatch):
+    from yntymak_cli.forms.loader import load_form
+    from yntymak_cli.store.db import Store
+
+    store = Store.open()
+    form = load_form(CONTRACT).require()
+    uuid = store.create_draft(form, {"answers": {}}, "Айгүл Бекмуратова", "dev", {})
+    monkeypatch.setenv("COLUMNS", "80")
+    result = runner.invoke(app, ["drafts"])
+    assert result.exit_code == 0
+    assert uuid in result.stdout  # `yntymak resume` needs it whole
+    assert all(len(line) <= 80 for line in result.stdout.splitlines())

@@ -746,3 +746,18 @@ def test_incremental_work_matches_a_full_recompute(seed):
         twin = copy.deepcopy(st)
         e.refresh(twin)
         assert twin.answers == st.answers
+
+
+def test_review_problems_name_a_filtered_out_choice_by_its_label():
+    from yntymak_cli.forms.loader import load_form
+
+    from .conftest import DATA
+
+    form = load_form(DATA / "village_safety.yaml").require()
+    e = Engine(form, lang="ky")
+    st = e.start()
+    for name, value in (("oblast", "osh"), ("district", "kara_suu"), ("oblast", "naryn")):
+        assert e.answer(st, (name,), value) is None
+    problems = dict(e.problems(st, names=False))  # for the review screen
+    assert problems[("district",)].startswith("«Кара-Суу району»")  # not the name kara_suu
+    assert "kara_suu" in dict(e.problems(st))[("district",)]  # for answers files

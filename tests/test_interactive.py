@@ -449,3 +449,111 @@ def test_real_add_another_and_ranges(load):
     rating = engine.next_step(state, engine.next_step(state, engine.first_step(state)))
     assert rating.where == "rating"
     assert press(DOWN * 3 + ENTER, lambda: p.ask(rating)) == 4  # a list of 1..5
+
+
+# -- found by using the tool on the programme's forms ------------------------------------
+
+
+def test_back_from_an_instance_added_by_mistake_removes_it(load):
+    session = start_session(load(REPEAT_FORM))
+    prompter = ScriptedPrompter(
+        [
+            ("household", "H1"),
+            ("add:visit[1]", True),
+            ("visit[1]/day", "2026-01-02"),
+            ("visit[1]/ok", "OK"),
+            ("add:visit[2]", True),  # a slip of the finger...
+            ("visit[2]/day", BACK),  # ...undone: the empty instance goes, "add?" again
+            ("add:visit[2]", False),
+            ("rating", KeyboardInterrupt),
+        ]
+    )
+    assert interactive.run_survey(session, "en", prompter=prompter) == 130
+    answers = Store.open().get_draft(session.uuid).state["answers"]
+    assert answers["visit"] == [{"day": "2026-01-02", "ok": "OK"}]
+
+
+def test_back_from_a_started_instance_keeps_it(load):
+    from yntymak_cli.engine.survey import Engine
+
+    engine = Engine(load(REPEAT_FORM), lang="en")
+    state = engine.start({"household": "H"})
+    engine.add_repeat(state, ("visit",))
+    first = next(s for s in engine.steps(state) if s.where == "visit[1]/day")
+    engine.answer(state, ("visit", 0, "ok"), "OK")
+    assert engine.back_out_of_instance(state, first) is None
+    assert len(state.answers["visit"]) == 1
+
+
+def test_enter_on_a_list_left_blank_keeps_it_blank(contract_steps, capsys):
+    from dataclasses import replace
+
+    steps, validator = contract_steps
+    p = prompts.QuestionaryPrompter("en")
+    fresh = steps["felt_tension"]
+    unseen = replace(fresh, value=None, answered=False)
+    assert press(ENTER, lambda: p.ask(unseen)) == "yes"  # the first choice
+    skipped = replace(fresh, value=None, answered=True)
+    assert press(ENTER, lambda: p.ask(skipped)) is None
+    assert "(no answer)" in capsys.readouterr().out  # not "(leave blank)"
+
+
+def test_a_refused_choice_is_not_echoed_as_accepted(load, capsys):
+    from yntymak_cli.engine.survey import Engine
+
+    form = load(
+        """
+        id: f
+        version: "1"
+        choices:
+          yn: [{name: y, label: "Yes"}, {name: n, label: "No"}]
+        questions:
+          - {name: pick, type: select_one yn, label: Pick, constraint: ". = 'n'",
+             constraint_message: Only no}
+        """
+    )
+    engine = Engine(form, lang="en")
+    state = engine.start()
+    step = engine.first_step(state)
+    p = prompts.QuestionaryPrompter("en")
+
+    def validate(raw):
+        return engine.validate(state, step.path, raw)[1]
+
+    assert press(ENTER, lambda: p.ask(step, validate)) == "y"
+    assert "✔" not in capsys.readouterr().out
+    assert press(DOWN + ENTER, lambda: p.ask(step, validate)) == "n"
+    assert "✔ Pick  No" in capsys.readouterr().out
+
+
+def test_edit_keeps_blank_answers_blank(script):
+    from yntymak_cli.collect.session import Session
+
+    script(*CONTRACT_SCRIPT)
+    uuid = draft_uuid(collect(CONTRACT, "--lang", "en", "--enumerator", "Aida").output)
+    session = Session.edit(Store.open(), uuid, lang="en", enumerator="Aida", device_id="d")
+    steps = {s.where: s for s in session.engine.steps(session.state)}
+    assert steps["phone"].value is None and steps["phone"].answered
+    # Resuming the edit goes to the review, not to a question answered blank before.
+    assert session.engine.first_unanswered(session.state).kind == "end"
+
+
+def test_resume_without_lang_keeps_the_draft_language(script):
+    script(("oblast", "osh"), KeyboardInterrupt)
+    result = collect(CONTRACT, "--lang", "ru", "--enumerator", "Aida")
+    assert result.exit_code == 130
+    uuid = draft_uuid(result.output)
+    script(KeyboardInterrupt)
+    result = runner.invoke(app, ["resume", uuid[:8]])
+    assert f"Продолжаем черновик {uuid}" in result.output
+
+
+def test_edit_walked_with_enter_adds_no_instance(load):
+    from yntymak_cli.collect.session import Session, submit_answers
+
+    form = load(REPEAT_FORM)
+    answers = {"household": "H", "visit": [{"day": "2026-01-02"}], "a": 1}
+    uuid = submit_answers(Store.open(), form, answers, lang="en", enumerator="A", device_id="d")
+    session = Session.edit(Store.open(), uuid, lang="en", enumerator="A", device_id="d")
+    add = next(s for s in session.engine.steps(session.state) if s.kind == "add_repeat")
+    assert add.value is False  # the prompt's default is "No", as when it was finalised

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import tempfile
+from pathlib import Path
 
 import openpyxl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yntymak_cli.collect.session import submit_answers
@@ -56,12 +58,15 @@ answers = st.fixed_dictionaries(
 )
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@settings(max_examples=25, deadline=None)
 @given(data=answers)
-def test_answers_survive_store_and_export(tmp_path, data):
-    store = Store(tmp_path / f"{abs(hash(json.dumps(data)))}.db")
+def test_answers_survive_store_and_export(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        check_round_trip(Path(tmp), data)
+
+
+def check_round_trip(tmp_path: Path, data: dict) -> None:
+    store = Store(tmp_path / "rt.db")
     uuid = submit_answers(store, FORM, data, lang="en", enumerator="e", device_id="d")
     stored = store.get_record(uuid)["answers"]
     assert {k: stored[k] for k in data if data[k] != []} == {

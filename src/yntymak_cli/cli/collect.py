@@ -97,18 +97,31 @@ def drafts() -> None:
     if not rows:
         typer.echo("no drafts")
         return
-    table = Table("uuid", "form", "version", "editing rev", "enumerator", "started", "updated")
+    # The UUID is what `yntymak resume` needs: never shortened, even on an 80-column screen.
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
+    table.add_column("uuid", no_wrap=True, min_width=36)
+    table.add_column("form", overflow="fold")
+    table.add_column("enumerator", overflow="fold")
+    table.add_column("updated", no_wrap=True)
     for r in rows:
-        table.add_row(
-            r["uuid"],
-            r["form_id"],
-            r["form_version"],
-            str(r["base_revision"] or ""),
-            r["enumerator"],
-            r["started_at"][:19],
-            r["updated_at"][:19],
-        )
+        form = r["form_id"]
+        if r["base_revision"]:
+            form += f" (edit of rev {r['base_revision']})"
+        table.add_row(r["uuid"], form, r["enumerator"], _local_minute(r["updated_at"]))
     Console().print(table)
+
+
+def _local_minute(stamp: str) -> str:
+    """A stored UTC timestamp as local "YYYY-MM-DD HH:MM" (what the volunteer's clock says)."""
+    import datetime as dt
+
+    try:
+        when = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp[:16]
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
 def resume(
@@ -118,12 +131,13 @@ def resume(
     """Continue a draft at its first unanswered question."""
     from yntymak_cli.collect import prompts
     from yntymak_cli.collect.interactive import run_survey
-    from yntymak_cli.collect.session import Session
+    from yntymak_cli.collect.session import Session, draft_language
     from yntymak_cli.store.db import Store
 
     store = Store.open()
     draft = store.get_draft(uuid)
-    language = _check_lang(draft.form, lang)
+    # Without --lang, continue in the language the draft was being filled in.
+    language = _check_lang(draft.form, lang or draft_language(draft.paradata))
     prompter = prompts.make_prompter(language)
     session = Session.resume(store, draft.uuid, lang=language)
     raise typer.Exit(run_survey(session, language, resume=True, prompter=prompter))
@@ -136,12 +150,15 @@ def edit(
 ) -> None:
     """Reopen a finalised submission; saving stores a new revision, the old ones are kept."""
     from yntymak_cli.collect.interactive import run_survey
-    from yntymak_cli.collect.session import Session
+    from yntymak_cli.collect.session import Session, draft_language
     from yntymak_cli.store.db import Store
 
     store = Store.open()
     record = store.get_record(uuid)
     form = store.form_by_hash(record["form_hash"])
+    if lang is None:  # an edit in progress continues in its language
+        existing = store.get_draft(record["uuid"], missing_ok=True)
+        lang = draft_language(existing.paradata) if existing is not None else None
     language = _check_lang(form, lang)
     from yntymak_cli.collect import prompts
 

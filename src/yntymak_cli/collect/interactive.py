@@ -173,7 +173,7 @@ class _Survey:
 
         rows = self.engine.review(self.state)
         labels = {path: self._label(path, label) for path, label, _ in rows}
-        problems = self.engine.problems(self.state)
+        problems = self.engine.problems(self.state, names=False)  # choice labels
         self.out.review(
             [(labels[path], value) for path, _, value in rows],
             [(labels.get(path) or self._label(path, ""), message) for path, message in problems],

@@ -155,22 +155,17 @@ class QuestionaryPrompter:
         base = q.base_type
         if base == "select_one":
             options = [(self._choice_title(c), c.name) for c in step.choices]
-            if not step.required:
-                options.append((t("skip_choice", lang), _SKIP_VALUE))
-            result = self._select(title, options, step.value, back=True, echo=True)
-            return None if result == _SKIP_VALUE else result
+            return self._select_value(step, title, options, validate)
         if base == "select_multiple":
             return self._checkbox(step, title, validate)
         if base == "acknowledge":
-            return self._select(title, [(t("ok_choice", lang), "OK")], None, back=True, echo=True)
+            options = [(t("ok_choice", lang), "OK")]
+            return self._select(title, options, None, back=True, echo=True, validate=validate)
         if base == "range":
             values = range_steps(step)
             if values is not None:
                 options = [(_shown(v), v) for v in values]
-                if not step.required:
-                    options.append((t("skip_choice", lang), _SKIP_VALUE))
-                result = self._select(title, options, step.value, back=True, echo=True)
-                return None if result == _SKIP_VALUE else result
+                return self._select_value(step, title, options, validate)
             return self._entry(title, _shown(step.value), validate, self._range_format(step))
         fmt = t(FORMAT_KEYS[base], lang) if base in FORMAT_KEYS else ""
         return self._entry(title, _shown(step.value), validate, fmt)
@@ -233,6 +228,23 @@ class QuestionaryPrompter:
         line.append(answer, style="cyan")
         Console(highlight=False).print(line)
 
+    def _select_value(
+        self,
+        step: Step,
+        title: str,
+        options: list[tuple[str, Any]],
+        validate: Validator | None,
+    ) -> Any:
+        """A list answer (select_one, short range), with "leave blank" when optional."""
+        default = step.value
+        if not step.required:
+            options = [*options, (t("skip_choice", self.lang), _SKIP_VALUE)]
+            if default is None and step.answered:
+                # Left blank earlier: Enter keeps it blank instead of picking the first choice.
+                default = _SKIP_VALUE
+        result = self._select(title, options, default, back=True, echo=True, validate=validate)
+        return None if result == _SKIP_VALUE else result
+
     def _select(
         self,
         message: str,
@@ -241,6 +253,7 @@ class QuestionaryPrompter:
         *,
         back: bool,
         echo: bool,
+        validate: Validator | None = None,
     ) -> Any:
         import questionary
 
@@ -261,7 +274,14 @@ class QuestionaryPrompter:
         )
         result = self._run(question, back)
         if echo and result is not BACK:
-            self._echo(message, next((title for title, v in options if v == result), ""))
+            value = None if result == _SKIP_VALUE else result
+            # A refused answer gets no "✔" line: the loop prints "✗ why" and asks again.
+            if validate is None or validate(value) is None:
+                if value is None:
+                    shown = t("no_answer", self.lang)
+                else:
+                    shown = next((title for title, v in options if v == result), "")
+                self._echo(message, shown)
         return result
 
     def _checkbox(self, step: Step, title: str, validate: Validator | None) -> Any:

@@ -15,8 +15,23 @@ from yntymak_cli.forms.model import Form
 from yntymak_cli.store.db import Draft, Store, utcnow
 
 
-def new_paradata() -> dict[str, Any]:
-    return {"answers": {}, "back_steps": [], "sessions": [{"started": utcnow()}]}
+def new_paradata(lang: str | None = None) -> dict[str, Any]:
+    return {"answers": {}, "back_steps": [], "sessions": [_session_entry(lang)]}
+
+
+def _session_entry(lang: str | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {"started": utcnow()}
+    if lang:
+        entry["lang"] = lang
+    return entry
+
+
+def draft_language(paradata: dict[str, Any] | None) -> str | None:
+    """The language the draft was last filled in (so `resume` without --lang keeps it)."""
+    for entry in reversed((paradata or {}).get("sessions") or []):
+        if isinstance(entry, dict) and isinstance(entry.get("lang"), str):
+            return entry["lang"]
+    return None
 
 
 @dataclass
@@ -37,7 +52,7 @@ class Session:
     ) -> Session:
         engine = _engine(form, lang, enumerator, device_id)
         state = engine.start()
-        paradata = new_paradata()
+        paradata = new_paradata(lang)
         uuid = store.create_draft(form, state.to_json(), enumerator, device_id, paradata)
         return cls(store, engine, form, uuid, state, paradata)
 
@@ -56,8 +71,16 @@ class Session:
         form = store.form_by_hash(record["form_hash"])
         engine = _engine(form, lang, enumerator, device_id)
         state = engine.start(record["answers"])
+        # Questions left blank in the finalised record were seen: mark them answered (blank),
+        # so Enter on a list keeps them blank and resuming the edit does not stop at them.
+        # Likewise each "add another?" was answered no.
+        for step in list(engine.steps(state)):
+            if step.kind == "question" and not step.answered and not step.required:
+                engine.answer(state, step.path, None)
+            elif step.kind == "add_repeat":
+                engine.decline_repeat(state, step.path)
         draft = store.open_edit(
-            record["uuid"], state.to_json(), enumerator, device_id, new_paradata()
+            record["uuid"], state.to_json(), enumerator, device_id, new_paradata(lang)
         )
         return cls._from_draft(store, draft, lang)
 
@@ -67,7 +90,7 @@ class Session:
         state = SurveyState.from_json(draft.state)
         engine.refresh(state)
         paradata = draft.paradata or new_paradata()
-        paradata.setdefault("sessions", []).append({"started": utcnow()})
+        paradata.setdefault("sessions", []).append(_session_entry(lang))
         session = cls(store, engine, draft.form, draft.uuid, state, paradata, draft.base_revision)
         session.save()
         return session
@@ -96,7 +119,10 @@ class Session:
         self.save()
 
     def back(self, step: Step) -> Step | None:
-        previous = self.engine.previous_step(self.state, step)
+        # Back from an instance just added by mistake removes it and asks "add?" again.
+        previous = self.engine.back_out_of_instance(self.state, step)
+        if previous is None:
+            previous = self.engine.previous_step(self.state, step)
         self.paradata.setdefault("back_steps", []).append(
             {"at": utcnow(), "from": format_path(step.path)}
         )

@@ -113,6 +113,9 @@ class Step:
     repeat_index: int | None = None  # 1-based instance number ("Incident 2")
     repeat_label: str = ""  # label of the enclosing repeat (of the repeat for add_repeat)
     required: bool = False
+    # The question holds an answer, possibly an explicit blank (an optional question left
+    # empty): a list prompt then starts on "leave blank", not on the first choice.
+    answered: bool = False
 
     @property
     def where(self) -> str:

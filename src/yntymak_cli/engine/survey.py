@@ -323,17 +323,68 @@ class Engine:
         st.defaulted = shift(st.defaulted)
         self._changed(st, (r.name,))
 
+    def back_out_of_instance(self, st: SurveyState, step: Step) -> Step | None:
+        """Going back from the first step of a just-added, still empty instance of a repeat
+        without repeat_count: remove that instance and return its "add?" step again, so an
+        instance added by mistake can be undone. None (nothing changed) otherwise."""
+        self._fresh(st)
+        path = step.path
+        if step.kind not in ("question", "note", "unsupported") or len(path) < 3:
+            return None
+        k, prefix = path[-2], path[:-1]
+        if not isinstance(k, int) or not self._is_open_repeat(prefix):
+            return None
+        r, idx, _ = self._repeat_node(prefix)
+        if k != len(self._instances(st, r.name, idx)) - 1:
+            return None
+        previous = self.previous_step(st, step)
+        if previous is not None and previous.path[: len(prefix)] == prefix:
+            return None  # not the instance's first step
+        inst = self._instances(st, r.name, idx)[k]
+        if not self._blank_instance(st, r.name, prefix, inst):
+            return None
+        self.remove_repeat(st, prefix)
+        for slot in self._walk(st, ROOT, (), (), 0):
+            if slot[0] == "add_repeat" and slot[1] == prefix:
+                return self._step(st, slot)
+        return None
+
+    def _is_open_repeat(self, instance_path: NodePath) -> bool:
+        """`instance_path` (..., repeat, k) names an instance of a repeat without a count."""
+        name = instance_path[-2]
+        q = self.form.index.get(name) if isinstance(name, str) else None
+        return q is not None and q.is_repeat and not q.repeat_count
+
+    def _blank_instance(self, st: SurveyState, r: str, prefix: NodePath, inst: Any) -> bool:
+        """Nothing in the instance was given by the enumerator (defaults do not count)."""
+        if not isinstance(inst, dict):
+            return True
+        defaulted = set(st.defaulted)
+        for name, value in inst.items():
+            q = self.form.index.get(name)
+            if q is None or self._plan.kind.get(name) != "question":
+                if q is not None and q.is_repeat and value:
+                    return False  # nested instances were added
+                continue  # calculations, metadata, notes
+            if not is_empty(value) and (*prefix, name) not in defaulted:
+                return False
+        return True
+
     # ------------------------------------------------------------------ checking, finishing
 
-    def problems(self, st: SurveyState) -> list[tuple[NodePath, str]]:
-        """Missing required answers and failed constraints/filters among relevant questions."""
+    def problems(self, st: SurveyState, *, names: bool = True) -> list[tuple[NodePath, str]]:
+        """Missing required answers and failed constraints/filters among relevant questions.
+
+        Messages name choices by name (what an answers file holds), or by label with
+        ``names=False`` (what the enumerator saw, for the review screen)."""
         self._fresh(st)
         out: list[tuple[NodePath, str]] = []
         for kind, path, q, idx in self._walk(st, ROOT, (), (), 0):
             if kind != "question":
                 continue
             cont = self._container(st.answers, self._plan.rpath[q.name], idx)
-            error = self._check(st, q, idx, None if cont is None else cont.get(q.name))
+            value = None if cont is None else cont.get(q.name)
+            error = self._check(st, q, idx, value, names=names)
             if error is not None:
                 out.append((path, error))
         return out
@@ -551,7 +602,9 @@ class Engine:
     def _text(self, value: Any) -> str:
         return text_in(value, self.lang, self.form.language)
 
-    def _check(self, st: SurveyState, q: Question, idx: Idx, value: Any) -> str | None:
+    def _check(
+        self, st: SurveyState, q: Question, idx: Idx, value: Any, *, names: bool = True
+    ) -> str | None:
         """Required, choice_filter and constraint for a typed value (None when fine)."""
         if is_empty(value):
             if self._required(st, q, idx, value):
@@ -561,7 +614,8 @@ class Engine:
             allowed = {c.name for c in self._choices(st, q, idx)}
             for item in value if isinstance(value, list) else [value]:
                 if item not in allowed:
-                    return t("choice_filtered_out", self.lang, value=item)
+                    shown = item if names else self._choice_label(q, item)
+                    return t("choice_filtered_out", self.lang, value=shown)
         if (q.name, "constraint") in self._plan.exprs:
             own = (q.name, idx, value)
             ok = self._eval(st, q.name, "constraint", idx, current=value, own=own)
@@ -848,6 +902,7 @@ class Engine:
             repeat_index=idx[-1] + 1 if idx else None,
             repeat_label=repeat_label,
             required=kind == "question" and self._required(st, q, idx, value),
+            answered=cont is not None and q.name in cont,
         )
 
 
