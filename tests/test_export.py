@@ -538,21 +538,24 @@ def test_summary_sheet_counts_and_chart(tmp_path):
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == ["summary", "visits"]
     rows = [r for r in sheet_rows(out, "summary") if any(v is not None for v in r)]
-    assert rows[1] == ("submissions", 4)
+    # The sheet's own words follow --lang too.
+    assert rows[1] == ("анкеты", 4)
+    assert ("интервьюер", "анкеты") in rows
     assert ("aida", 3) in rows and ("bakyt", 1) in rows
     # By district in choice order, with labels in the chosen language, blanks last.
-    start = rows.index(("Район", "submissions"))
+    start = rows.index(("Район", "анкеты"))
     assert rows[start + 1 : start + 4] == [
         ("Кара-Суйский район", 1),
         ("Ат-Башинский район", 2),
-        ("(blank)", 1),
+        ("(пусто)", 1),
     ]
     charts = wb["summary"]._charts
     assert len(charts) == 2 and all(type(c).__name__ == "BarChart" for c in charts)
     assert result.rows == {"visits": 4}
 
     run([form], records, tmp_path / "names.xlsx", summary=True)
-    assert ("kara_suu", 1) in sheet_rows(tmp_path / "names.xlsx", "summary")
+    names = sheet_rows(tmp_path / "names.xlsx", "summary")
+    assert ("kara_suu", 1) in names and ("submissions", 4) in names
 
 
 def test_sheet_names_are_excel_safe_and_unique():

@@ -9,6 +9,7 @@ from typing import Any
 
 from yntymak_cli.export.cells import xml_safe
 from yntymak_cli.forms.model import Form, text_in
+from yntymak_cli.i18n import t
 
 SUMMARY_SHEET = "summary"
 BLANK = "(blank)"
@@ -30,6 +31,7 @@ class SummaryCounter:
         self, forms: Sequence[Form], lang: str | None, dropped: frozenset[str] = frozenset()
     ) -> None:
         newest = forms[0]
+        self.lang = lang or "en"  # the sheet's own words follow --lang (English otherwise)
         self.title = text_in(newest.title, lang, newest.language) or newest.id
         self.total = 0
         self.by_enumerator: Counter[str] = Counter()
@@ -71,14 +73,20 @@ class SummaryCounter:
 
     def tables(self) -> list[CountTable]:
         enumerators = sorted(self.by_enumerator.items(), key=lambda kv: (kv[0] == BLANK, kv[0]))
-        result = [CountTable("enumerator", enumerators)]
+        enumerators = [
+            (t("summary_blank", self.lang) if k == BLANK else k, n) for k, n in enumerators
+        ]
+        result = [CountTable(t("summary_enumerator", self.lang), enumerators)]
         if self.field is not None:
             rank = {name: i for i, name in enumerate(self._order)}
             keys = sorted(
                 self.by_field,
                 key=lambda k: (k == BLANK, rank.get(k, len(rank)), k),
             )
-            rows = [(self._labels.get(k, k), self.by_field[k]) for k in keys]
+            blank = t("summary_blank", self.lang)
+            rows = [
+                (blank if k == BLANK else self._labels.get(k, k), self.by_field[k]) for k in keys
+            ]
             result.append(CountTable(self.field_header, rows))
         return result
 
@@ -108,12 +116,13 @@ def write_summary(ws: Any, counter: SummaryCounter) -> None:
     ws.column_dimensions["A"].width = 32
     ws.column_dimensions["B"].width = 14
     ws.append(head(counter.title))
-    ws.append([text("submissions"), counter.total])
+    submissions = t("summary_submissions", counter.lang)
+    ws.append([text(submissions), counter.total])
     row = 2  # last row written
     anchor_row = 1
     for table in counter.tables():
         ws.append([])
-        ws.append(head(table.title, "submissions"))
+        ws.append(head(table.title, submissions))
         first = row + 2
         for name, count in table.rows:
             ws.append([text(name), count])
@@ -122,9 +131,9 @@ def write_summary(ws: Any, counter: SummaryCounter) -> None:
         if table.rows:
             chart = BarChart()
             chart.type = "bar"
-            chart.title = f"submissions by {table.title}"
+            chart.title = t("summary_by", counter.lang, field=table.title)
             chart.legend = None
-            chart.y_axis.title = "submissions"
+            chart.y_axis.title = submissions
             data = Reference(ws, min_col=2, min_row=first, max_row=last)
             labels = Reference(ws, min_col=1, min_row=first + 1, max_row=last)
             chart.add_data(data, titles_from_data=True)
