@@ -213,3 +213,10 @@ def test_drafts_on_an_80_column_terminal_show_whole_uuids(monkeypatch):
     assert result.exit_code == 0
     assert uuid in result.stdout  # `yntymak resume` needs it whole
     assert all(len(line) <= 80 for line in result.stdout.splitlines())
+
+
+def test_resume_of_a_finalised_submission_points_to_edit():
+    uuid = collect(CONTRACT, "--answers", CONTRACT_ANSWERS, "--enumerator", "A").stdout.split()[-1]
+    result = runner.invoke(app, ["resume", uuid[:8]])
+    assert result.exit_code == 2
+    assert f"yntymak submissions edit {uuid}" in result.stderr

@@ -254,6 +254,14 @@ class Store:
         if row is None:
             if missing_ok:
                 return None
+            final = self.conn.execute(
+                "SELECT uuid FROM submissions WHERE uuid = ?", [draft_uuid]
+            ).fetchone() or self._unique_prefix("submissions", draft_uuid)
+            if final is not None:
+                raise NotFound(
+                    f"submission {final['uuid']} is finalised, not a draft: to change it, run "
+                    f"`yntymak submissions edit {final['uuid']}`"
+                )
             raise NotFound(f"no draft {draft_uuid} (see `yntymak drafts`)")
         return Draft(
             uuid=row["uuid"],
