@@ -43,6 +43,26 @@ def payload_of(*records: dict[str, Any]) -> dict[str, Any]:
     return {"forms": [{"id": "village_safety", "version": "1"}], "submissions": list(records)}
 
 
+def sealed_of(*records: dict[str, Any]) -> dict[str, Any]:
+    """The sealed document build_bundle makes of payload_of(*records)."""
+    return {
+        **payload_of(*records),
+        "counts": {"forms": 1, "submissions": len(records)},
+        "manifest": c.build_manifest(list(records)),
+    }
+
+
+CLEAR_HEADER_KEYS = {
+    "format_version",
+    "bundle_id",
+    "device_id",
+    "seq",
+    "prev_hash",
+    "created_at",
+    "hq_fingerprint",
+}
+
+
 @pytest.fixture(scope="module")
 def device(tmp_path_factory: pytest.TempPathFactory) -> k.DeviceIdentity:
     return k.load_or_create_device_identity(tmp_path_factory.mktemp("device"))
@@ -271,19 +291,44 @@ def test_hq_pub_with_swapped_box_key_is_refused(tmp_path: Path, hq, other_hq) ->
 
 def test_bundle_round_trip(bundle: bytes, device: k.DeviceIdentity, hq: k.HqIdentity) -> None:
     header, payload = c.open_bundle(bundle, lookup_for(device), hq)
-    assert payload == payload_of(record())
+    assert set(header) == CLEAR_HEADER_KEYS
     assert header["device_id"] == device.device_id
     assert header["hq_fingerprint"] == hq.fingerprint
     assert header["seq"] == 1 and header["prev_hash"] is None
     assert header["format_version"] == 1
-    assert header["counts"] == {"forms": 1, "submissions": 1}
-    assert header["manifest"] == [
+    # Counts and manifest travel sealed, beside the records they describe.
+    assert payload == sealed_of(record())
+    assert payload["counts"] == {"forms": 1, "submissions": 1}
+    assert payload["manifest"] == [
         {"uuid": UUID1, "revision": 1, "status": "final", "sha256": c.record_hash(record())}
     ]
     assert c.inspect_bundle(bundle) == header
     assert bundle[:4] == b"YKB\x01"
-    # The header carries no answer content; the answers only exist encrypted.
-    assert "Ак-Суу".encode() not in bundle
+
+
+def test_a_bundle_names_no_submission_and_holds_no_answer_in_clear(device, hq) -> None:
+    # Whoever copies a bundle in transit must learn no submission id: an enrolled device
+    # could otherwise submit those uuids first and make HQ refuse the genuine bundle.
+    records = [record(UUID1, village="Ак-Суу"), record(UUID2, 3, village="Жалал-Абад")]
+    data = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(*records), device, hq.public())
+    assert c.open_bundle(data, lookup_for(device), hq)[1]["submissions"] == records
+    sha = {c.record_hash(r) for r in records}
+    needles = [UUID1, UUID2, UUID1.replace("-", ""), UUID2.replace("-", ""), "Ак-Суу",
+               "Жалал-Абад", *sha, "manifest", "counts", "submissions"]  # fmt: skip
+    for needle in needles:
+        for form in {needle, needle.upper()}:
+            for encoded in (form.encode("utf-8"), form.encode("utf-16-be")):
+                assert encoded not in data, needle
+    assert uuid_bytes(UUID1) not in data and uuid_bytes(UUID2) not in data
+    header = c.inspect_bundle(data)
+    assert set(header) == CLEAR_HEADER_KEYS
+    assert not {UUID1, UUID2} & set(map(str, header.values()))
+
+
+def uuid_bytes(value: str) -> bytes:
+    import uuid
+
+    return uuid.UUID(value).bytes
 
 
 def test_bundle_chain_and_prev_hash(bundle: bytes, device, hq) -> None:
@@ -301,8 +346,17 @@ def test_bundle_chain_and_prev_hash(bundle: bytes, device, hq) -> None:
 def test_build_bundle_refuses_inconsistent_input(device, hq) -> None:
     with pytest.raises(ValueError, match="manifest"):
         c.build_bundle(
-            {"seq": 1, "prev_hash": None, "manifest": []}, payload_of(record()), device, hq.public()
+            {"seq": 1, "prev_hash": None},
+            {**payload_of(record()), "manifest": []},
+            device,
+            hq.public(),
         )
+    # The manifest and counts of the old layout no longer fit in the clear header.
+    for key in ("manifest", "counts"):
+        with pytest.raises(ValueError, match=f"unexpected {key}"):
+            c.build_bundle(
+                {"seq": 1, "prev_hash": None, key: {}}, payload_of(record()), device, hq.public()
+            )
     with pytest.raises(ValueError, match="repeats submission"):
         c.build_bundle(
             {"seq": 1, "prev_hash": None}, payload_of(record(), record()), device, hq.public()
@@ -515,12 +569,12 @@ def test_decompression_bomb_is_refused_without_allocating(device, hq) -> None:
 
 def test_payload_just_within_the_bound_opens(device, hq) -> None:
     data = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public())
-    size = len(c.canonical_json(payload_of(record())))
+    size = len(c.canonical_json(sealed_of(record())))
     c.open_bundle(data, lookup_for(device), hq, max_payload=size)
     refused("too-large", c.open_bundle, data, lookup_for(device), hq, max_payload=size - 1)
 
 
-def _inconsistent(device, hq, header_records, payload_records) -> bytes:
+def _inconsistent(device, hq, manifest_records, payload_records) -> bytes:
     header = {
         "format_version": 1,
         "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
@@ -529,14 +583,14 @@ def _inconsistent(device, hq, header_records, payload_records) -> bytes:
         "prev_hash": None,
         "created_at": "2026-01-01T00:00:00Z",
         "hq_fingerprint": hq.fingerprint,
-        "counts": {},
-        "manifest": c.build_manifest(header_records),
     }
-    return c._seal_bundle(header, payload_of(*payload_records), device, hq.public())
+    sealed = {**payload_of(*payload_records), "counts": {}}
+    sealed["manifest"] = c.build_manifest(manifest_records)
+    return c._seal_bundle(header, sealed, device, hq.public())
 
 
 @pytest.mark.parametrize(
-    ("in_header", "in_payload", "message"),
+    ("in_manifest", "in_payload", "message"),
     [
         ([record()], [record(village="changed")], "does not match the manifest"),
         ([record()], [record(), record(UUID2)], "not listed in the manifest"),
@@ -546,8 +600,8 @@ def _inconsistent(device, hq, header_records, payload_records) -> bytes:
         ([record()], [{**record(), "status": "void"}], "does not match the manifest"),
     ],
 )
-def test_manifest_payload_mismatch_is_corrupted(device, hq, in_header, in_payload, message):
-    data = _inconsistent(device, hq, in_header, in_payload)
+def test_manifest_payload_mismatch_is_corrupted(device, hq, in_manifest, in_payload, message):
+    data = _inconsistent(device, hq, in_manifest, in_payload)
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
     assert message in str(err)
 
@@ -555,7 +609,7 @@ def test_manifest_payload_mismatch_is_corrupted(device, hq, in_header, in_payloa
 def test_consistent_helper_bundle_opens(device, hq) -> None:
     # Control for the test above: the helper itself makes openable bundles.
     data = _inconsistent(device, hq, [record()], [record()])
-    assert c.open_bundle(data, lookup_for(device), hq)[1] == payload_of(record())
+    assert c.open_bundle(data, lookup_for(device), hq)[1]["submissions"] == [record()]
 
 
 def test_bundle_error_is_invalid_input() -> None:
@@ -578,13 +632,7 @@ def seal_raw(header: dict[str, Any], payload_text: bytes, device, hq_public: k.H
     return frame(b"YKB\x01", [(1, header_bytes), (2, bytes(sealed))], device.signing_key)
 
 
-def raw_header(device, hq, records: list[bytes], **changes: Any) -> dict[str, Any]:
-    """A valid header for records given as the exact bytes the payload will hold."""
-    manifest = [
-        {**{k_: v for k_, v in json.loads(r).items() if k_ in ("uuid", "revision", "status")},
-         "sha256": hashlib.sha256(r).hexdigest()}
-        for r in records
-    ]  # fmt: skip
+def raw_header(device, hq, **changes: Any) -> dict[str, Any]:
     return {
         "format_version": 1,
         "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
@@ -593,22 +641,80 @@ def raw_header(device, hq, records: list[bytes], **changes: Any) -> dict[str, An
         "prev_hash": None,
         "created_at": "2026-01-01T00:00:00Z",
         "hq_fingerprint": hq.fingerprint,
-        "counts": {},
-        "manifest": manifest,
         **changes,
     }
 
 
-def raw_payload(forms: bytes, records: list[bytes]) -> bytes:
-    return b'{"forms":' + forms + b',"submissions":[' + b",".join(records) + b"]}"
+def raw_payload(
+    forms: bytes, records: list[bytes], counts: bytes = b"{}", manifest: bytes | None = None
+) -> bytes:
+    """The sealed document, with the manifest of records given as their exact bytes."""
+    if manifest is None:
+        entries = []
+        for r in records:
+            doc = json.loads(r)
+            entries.append({k_: doc[k_] for k_ in ("uuid", "revision", "status")})
+            entries[-1]["sha256"] = hashlib.sha256(r).hexdigest()
+        manifest = c.canonical_json(entries)
+    return (
+        b'{"counts":' + counts + b',"forms":' + forms + b',"manifest":' + manifest
+        + b',"submissions":[' + b",".join(records) + b"]}"
+    )  # fmt: skip
 
 
 def test_raw_helper_bundle_opens(device, hq) -> None:
     # Control for the tests below: canonical bytes through seal_raw open.
     rec = c.canonical_json(record())
     forms = c.canonical_json(payload_of()["forms"])
-    data = seal_raw(raw_header(device, hq, [rec]), raw_payload(forms, [rec]), device, hq.public())
-    assert c.open_bundle(data, lookup_for(device), hq)[1] == payload_of(record())
+    data = seal_raw(raw_header(device, hq), raw_payload(forms, [rec]), device, hq.public())
+    assert c.open_bundle(data, lookup_for(device), hq)[1]["submissions"] == [record()]
+
+
+@pytest.mark.parametrize(
+    ("counts", "manifest", "message"),
+    [
+        (b'{"forms":-1}', None, "counts must map names to non-negative integers"),
+        (b'{"forms":true}', None, "counts must map names to non-negative integers"),
+        (b"[]", None, "counts must map"),
+        (None, b"{}", "manifest is not a list"),
+        (None, b'[{"revision":1,"status":"final","uuid":"' + UUID1.encode() + b'"}]',
+         "manifest[0]: missing sha256"),
+        (None, b'[{"revision":1,"sha256":"' + b"0" * 64 + b'","status":"final","uuid":"X"}]',
+         "manifest[0].uuid is not a lowercase UUID"),
+        (None, b'[{"revision":1,"sha256":"abc","status":"final","uuid":"' + UUID1.encode() + b'"}]',
+         "manifest[0].sha256 is not a sha256 hex digest"),
+        # Sealed, yet still one spelling only.
+        (b'{"forms": 1}', None, "canonical"),
+        (None, b" " + c.canonical_json(c.build_manifest([record()])), "canonical"),
+    ],
+)  # fmt: skip
+def test_malformed_sealed_counts_and_manifest(device, hq, counts, manifest, message) -> None:
+    rec = c.canonical_json(record())
+    forms = c.canonical_json(payload_of()["forms"])
+    raw = raw_payload(forms, [rec], counts=counts or b"{}", manifest=manifest)
+    data = seal_raw(raw_header(device, hq), raw, device, hq.public())
+    err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
+    assert message in str(err)
+
+
+def test_payload_of_the_old_layout_is_refused(device, hq) -> None:
+    # Before the manifest was sealed the payload held forms and submissions only.
+    rec = c.canonical_json(record())
+    forms = c.canonical_json(payload_of()["forms"])
+    old = b'{"forms":' + forms + b',"submissions":[' + rec + b"]}"
+    data = seal_raw(raw_header(device, hq), old, device, hq.public())
+    err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
+    assert "missing counts, manifest" in str(err)
+    # A header still carrying a manifest is refused before anything is decrypted.
+    (_, header), (p_tag, payload) = sections(c.build_bundle(
+        {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public()
+    ))  # fmt: skip
+    leaky = {**json.loads(header), "manifest": c.build_manifest([record()])}
+    forged = frame(b"YKB\x01", [(1, c.canonical_json(leaky)), (p_tag, payload)], device.signing_key)
+    err = refused("corrupted", c.open_bundle, forged, lookup_for(device), hq)
+    assert "unexpected manifest" in str(err)
+    with pytest.raises(BundleError, match="unexpected manifest"):
+        c.inspect_bundle(forged)
 
 
 @pytest.mark.parametrize(
@@ -627,7 +733,7 @@ def test_raw_helper_bundle_opens(device, hq) -> None:
 def test_payload_must_be_canonical_json(device, hq, forms, rec) -> None:
     rec = rec or c.canonical_json(record())
     forms = forms or c.canonical_json(payload_of()["forms"])
-    data = seal_raw(raw_header(device, hq, [rec]), raw_payload(forms, [rec]), device, hq.public())
+    data = seal_raw(raw_header(device, hq), raw_payload(forms, [rec]), device, hq.public())
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
     assert "canonical" in str(err)
 
@@ -637,7 +743,7 @@ def test_seq_and_revision_beyond_sqlite_integers_are_refused(device, hq, field) 
     big = 2**63
     rec = c.canonical_json(record(revision=big if field == "revision" else 1))
     changes = {"seq": big, "prev_hash": "0" * 64} if field == "seq" else {}
-    header = raw_header(device, hq, [rec], **changes)
+    header = raw_header(device, hq, **changes)
     data = seal_raw(header, raw_payload(c.canonical_json([]), [rec]), device, hq.public())
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
     assert f"from 1 to {c.MAX_COUNTER}" in str(err)

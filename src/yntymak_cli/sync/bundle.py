@@ -178,7 +178,7 @@ def create_bundle(
             data = container.build_bundle(
                 header, {"forms": forms, "submissions": records}, device, hq
             )
-        except ValueError as exc:  # e.g. a manifest beyond the header limit
+        except ValueError as exc:  # e.g. a payload beyond the section limit
             raise YntymakError(f"cannot build the bundle: {exc}") from None
         path = out_dir / bundle_name(device.device_id, seq)
         try:

@@ -4,6 +4,10 @@ A file is: 4-byte magic, a fixed sequence of (tag, length, bytes) sections, then
 signature over every byte before it. Files arrive from USB sticks and messengers, so the
 parser trusts nothing: it checks structure and bounds before it reads, and it verifies the
 signature before it decrypts or decompresses anything.
+
+The clear header holds only what HQ needs before decrypting (who, which seq, for which HQ);
+the manifest (each submission's uuid, revision, status, sha256) and the counts are sealed
+with the records, so a bundle lost in transit names no submission.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ SIGNATURE_SIZE = 64
 DIGEST_SIZE = 32  # sha256 of the header section, bound inside the encrypted payload
 SEALED_BOX_OVERHEAD = 48  # ephemeral X25519 public key (32) + Poly1305 tag (16)
 
-MAX_HEADER_SIZE = 16 * 1024 * 1024
+MAX_HEADER_SIZE = 64 * 1024  # the clear header is a few hundred bytes: ids, seq, chain
 MAX_PAYLOAD_SECTION_SIZE = 1024 * 1024 * 1024
 MAX_RECEIPT_SIZE = 16 * 1024 * 1024
 DEFAULT_MAX_PAYLOAD = 512 * 1024 * 1024  # decompressed payload JSON
@@ -124,7 +128,7 @@ def bundle_file_hash(data: bytes) -> str:
 
 
 def build_manifest(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The header's list of what the payload holds, without any answer content."""
+    """The sealed payload's list of its records: (uuid, revision, status, sha256) each."""
     return [
         {
             "uuid": r["uuid"],
@@ -314,9 +318,8 @@ _HEADER_KEYS = {
     "prev_hash",
     "created_at",
     "hq_fingerprint",
-    "counts",
-    "manifest",
 }
+_PAYLOAD_KEYS = {"counts", "forms", "manifest", "submissions"}
 _MANIFEST_KEYS = {"uuid", "revision", "status", "sha256"}
 _RECEIPT_KEYS = {
     "format_version",
@@ -354,10 +357,15 @@ def _validate_header(header: Any) -> None:
         raise _fail(kind, f"prev_hash must be a sha256 hex digest, found {prev!r}")
     if not isinstance(header["created_at"], str):
         raise _fail(kind, "created_at is not a string")
-    counts = header["counts"]
+
+
+def _validate_manifest(payload: dict[str, Any]) -> None:
+    """counts and manifest of the sealed payload: types, bounds, each (uuid, revision) once."""
+    kind = "bundle payload"
+    counts = payload["counts"]
     if not isinstance(counts, dict) or not all(_is_int(v) and v >= 0 for v in counts.values()):
         raise _fail(kind, "counts must map names to non-negative integers")
-    manifest = header["manifest"]
+    manifest = payload["manifest"]
     if not isinstance(manifest, list):
         raise _fail(kind, "manifest is not a list")
     seen: set[tuple[str, int]] = set()
@@ -425,17 +433,17 @@ def _record_texts(record: dict[str, Any]) -> tuple[str, str | None]:
     return '{"answers":' + answers + "," + canonical_text(rest)[1:], answers
 
 
-def _check_payload(
-    payload: Any, manifest: list[dict[str, Any]], text: str | None = None
-) -> list[str | None]:
-    """Check the payload against the manifest; return each record's canonical answers JSON.
+def _check_payload(payload: Any, text: str | None = None) -> list[str | None]:
+    """Check the payload's records against its manifest; return each record's answers JSON.
 
     With `text` (the payload as received), the payload must also be exactly its canonical
     JSON: one spelling for the signed content, and no duplicate keys. It is compared piece
     by piece with the encodings the record hashes need anyway.
     """
     kind = "bundle payload"
-    _check_keys(payload, {"forms", "submissions"}, "payload", kind)
+    _check_keys(payload, _PAYLOAD_KEYS, "payload", kind)
+    _validate_manifest(payload)
+    manifest = payload["manifest"]
     if not isinstance(payload["forms"], list) or not all(
         isinstance(f, dict) for f in payload["forms"]
     ):
@@ -455,7 +463,16 @@ def _check_payload(
 
     try:
         if text is not None:
-            expect('{"forms":' + canonical_text(payload["forms"]) + ',"submissions":[')
+            # Keys in sorted order: counts, forms, manifest, submissions.
+            expect(
+                '{"counts":'
+                + canonical_text(payload["counts"])
+                + ',"forms":'
+                + canonical_text(payload["forms"])
+                + ',"manifest":'
+                + canonical_text(manifest)
+                + ',"submissions":['
+            )
         expected = {(e["uuid"], e["revision"]): e for e in manifest}
         found: set[tuple[str, int]] = set()
         answers_texts: list[str | None] = []
@@ -529,7 +546,10 @@ def _utc_now() -> str:
 def _seal_bundle(
     header: dict[str, Any], payload: dict[str, Any], device: DeviceIdentity, hq: HqPublic
 ) -> bytes:
-    """Encrypt, frame and sign with no consistency checks (build_bundle does those)."""
+    """Encrypt, frame and sign with no consistency checks (build_bundle does those).
+
+    `payload` is the whole sealed document: counts, forms, manifest and submissions.
+    """
     header_bytes = canonical_json(header)
     # The header digest inside the sealed box binds ciphertext to header: another enrolled
     # device cannot lift this ciphertext into a bundle signed in its own name.
@@ -555,12 +575,14 @@ def build_bundle(
 ) -> bytes:
     """Build a signed, encrypted bundle.
 
-    `header` needs seq and prev_hash (the store owns the chain). The fields that can be
-    derived are filled in when absent: bundle_id (uuid4), created_at (now), counts; and
-    filled or checked: format_version, device_id, hq_fingerprint, manifest. Raises
-    ValueError if header and payload disagree: a device must never emit a bundle HQ refuses.
+    `header` needs seq and prev_hash (the store owns the chain); `payload` needs forms and
+    submissions. The fields that can be derived are filled in when absent: bundle_id
+    (uuid4), created_at (now), the payload's counts; and filled or checked: format_version,
+    device_id, hq_fingerprint, the payload's manifest. Raises ValueError if anything is
+    inconsistent: a device must never emit a bundle HQ refuses.
     """
     header = dict(header)
+    payload = dict(payload)
     submissions = payload.get("submissions", [])
     forms = payload.get("forms", [])
     try:
@@ -572,15 +594,15 @@ def build_bundle(
     _fill(header, "device_id", device.device_id, "header")
     header.setdefault("created_at", _utc_now())
     _fill(header, "hq_fingerprint", hq.fingerprint, "header")
-    _fill(header, "manifest", manifest, "header")
-    header.setdefault("counts", {"forms": len(forms), "submissions": len(submissions)})
+    _fill(payload, "manifest", manifest, "payload")
+    payload.setdefault("counts", {"forms": len(forms), "submissions": len(submissions)})
     try:
         _validate_header(header)
-        _check_payload(payload, header["manifest"])
+        _check_payload(payload)
     except BundleError as exc:
         raise ValueError(f"refusing to build an invalid bundle: {exc}") from None
     if len(canonical_json(header)) > MAX_HEADER_SIZE:
-        raise ValueError("bundle header too large; split the submissions over several bundles")
+        raise ValueError("bundle header too large")
     return _seal_bundle(header, payload, device, hq)
 
 
@@ -592,17 +614,18 @@ def _read_header(data: bytes) -> tuple[dict[str, Any], list[bytes], int]:
 
 
 def inspect_bundle(data: bytes) -> dict[str, Any]:
-    """The header of a bundle, parsed and checked for shape but NOT authenticated.
+    """The clear header of a bundle, parsed and checked for shape but NOT authenticated.
 
-    For messages and lookups only ("bundle 7 from device x..."); trust nothing in it.
+    For messages and lookups only ("bundle 7 from device x..."); trust nothing in it. What
+    the bundle holds (manifest, counts, records) is sealed: only HQ's open_bundle sees it.
     """
     return _read_header(data)[0]
 
 
 @dataclass(frozen=True)
 class OpenedContainer:
-    header: dict[str, Any]
-    payload: dict[str, Any]
+    header: dict[str, Any]  # the clear header
+    payload: dict[str, Any]  # the sealed document: counts, forms, manifest, submissions
     # Canonical JSON of each payload record's answers (None where a record has none),
     # already computed for the record hashes: HQ stores it and hashes it, never re-encodes.
     answers_json: list[str | None]
@@ -616,6 +639,8 @@ def open_bundle(
     max_payload: int = DEFAULT_MAX_PAYLOAD,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify, decrypt and check a bundle; return (header, payload).
+
+    `payload` is the sealed document: counts, forms, manifest and submissions.
 
     `device_key_lookup(device_id)` returns the registered Ed25519 verify key, a
     RevokedDevice, or None for a device HQ does not know. Checks run in the order of
@@ -677,7 +702,7 @@ def open_bundle_container(
     text = _decode_utf8(_decompress(plaintext[DIGEST_SIZE:], max_payload), "bundle payload")
     del plaintext
     payload = _parse_json(text, "bundle payload")
-    answers_json = _check_payload(payload, header["manifest"], text)
+    answers_json = _check_payload(payload, text)
     return OpenedContainer(header, payload, answers_json)
 
 
