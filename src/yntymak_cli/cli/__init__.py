@@ -21,6 +21,17 @@ from yntymak_cli import __version__
 class _Group(TyperGroup):
     """Catches the core's errors once, for every subcommand: message + documented exit code."""
 
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
+    ) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:
+            if not _is_usage_error(exc):
+                raise
+            typer.echo(f"Error: {exc.format_message()} (see 'yntymak --help')", err=True)
+            sys.exit(2)
+
     def invoke(self, ctx: typer.Context) -> Any:
         import sqlite3
 
@@ -50,8 +61,13 @@ class _Group(TyperGroup):
             typer.echo(f"Error: database: {exc}", err=True)
             ctx.exit(1)
         except (RuntimeError, Exception) as exc:
-            # typer's own exits and usage errors pass through; anything else is our bug,
-            # reported in one line (YNTYMAK_DEBUG=1 shows the traceback).
+            if _is_usage_error(exc):
+                # One line instead of click's usage block: volunteers read the last line only.
+                where = exc.ctx.command_path if exc.ctx is not None else "yntymak"
+                typer.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+                ctx.exit(2)
+            # typer's own exits pass through; anything else is our bug, reported in one
+            # line (YNTYMAK_DEBUG=1 shows the traceback).
             if type(exc).__module__.startswith(("typer", "click")) or os.environ.get(
                 "YNTYMAK_DEBUG"
             ):
@@ -62,6 +78,17 @@ class _Group(TyperGroup):
                 err=True,
             )
             ctx.exit(1)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    # typer vendors click, so its UsageError is matched by shape rather than imported.
+    return (
+        type(exc).__module__.startswith(("typer", "click"))
+        and type(exc).__name__ != "NoArgsIsHelpError"  # `yntymak` alone shows the help
+        and getattr(exc, "exit_code", None) == 2
+        and hasattr(exc, "format_message")
+        and hasattr(exc, "ctx")
+    )
 
 
 _LOCATED = re.compile(r"^[^\s:]+:\d+:\d+: ")
