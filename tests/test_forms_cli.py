@@ -188,3 +188,22 @@ def test_home_option_and_env(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert home.home_dir() == tmp_path / "opt"
     home.set_home(None)
+
+
+def test_included_lists_work_without_choices_and_problems_point_into_their_file(tmp_path):
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "lists.yaml").write_text(
+        "choices:\n  yn:\n    - {name: a, label: A}\n    - {name: a, label: B}\n",
+        encoding="utf-8",
+    )
+    form = tmp_path / "f.yaml"
+    form.write_text(
+        "id: f\nversion: '1'\ninclude: [shared/lists.yaml]\nquestions:\n"
+        "  - {name: q, type: select_one yn, label: Q}\n",
+        encoding="utf-8",
+    )
+    result = validate(form)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"{tmp_path / 'shared' / 'lists.yaml'}:4:14: choice list 'yn': duplicate choice 'a'"
+    )

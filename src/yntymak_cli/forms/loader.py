@@ -22,8 +22,8 @@ class LoadedForm:
     form: Form | None
     problems: list[Problem] = field(default_factory=list)
     positions: Positions = field(default_factory=Positions)
-    # Where each question and choice list came from (file, path into that file's YAML).
-    question_paths: dict[str, tuple[str | int, ...]] = field(default_factory=dict)
+    # Choice lists pulled in with `include:`: list name -> (file, positions in that file).
+    included: dict[str, tuple[str, Positions]] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Problem]:
@@ -47,11 +47,17 @@ class LoadedForm:
     def at(self, path: tuple[str | int, ...], key: bool = False) -> tuple[int, int]:
         return self.positions.of(path, key=key)
 
+    def locate(self, path: tuple[str | int, ...], key: bool = False) -> tuple[str, int, int]:
+        """File, line and column of a path; lists from `include:` point into their own file."""
+        if len(path) >= 2 and path[0] == "choices" and path[1] in self.included:
+            file, positions = self.included[str(path[1])]
+            return (file, *positions.of(path, key=key))
+        return (self.path, *self.positions.of(path, key=key))
+
     def problem(
         self, path: tuple[str | int, ...], message: str, severity: str = "error", key: bool = False
     ) -> Problem:
-        line, col = self.at(path, key=key)
-        p = Problem(self.path, line, col, message, severity)
+        p = Problem(*self.locate(path, key=key), message, severity)
         self.problems.append(p)
         return p
 
@@ -128,9 +134,9 @@ def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> 
     if not isinstance(includes, list):
         loaded.problem(("include",), "include must be a list of file paths")
         return data
-    choices = dict(data.get("choices") or {}) if isinstance(data.get("choices"), dict) else None
-    if choices is None:
-        return data
+    if data.get("choices") is not None and not isinstance(data.get("choices"), dict):
+        return data  # reported by the model check
+    choices = dict(data.get("choices") or {})
     for i, rel in enumerate(includes):
         where = ("include", i)
         if not isinstance(rel, str) or base_dir is None:
@@ -139,7 +145,7 @@ def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> 
         target = (base_dir / rel).resolve()
         try:
             text = target.read_text(encoding="utf-8-sig")
-            shared, _ = load_yaml(text)
+            shared, shared_positions = load_yaml(text)
         except OSError:
             loaded.problem(where, f"included file not found: {rel}")
             continue
@@ -155,7 +161,13 @@ def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> 
                 loaded.problem(where, f"choice list '{list_name}' from {rel} is already defined")
                 continue
             choices[list_name] = items
+            loaded.included[list_name] = (_display_path(target, base_dir, rel), shared_positions)
     return {**data, "choices": choices}
+
+
+def _display_path(target: Path, base_dir: Path, rel: str) -> str:
+    """The included file as the author would name it next to the form file."""
+    return str(Path(base_dir) / rel) if not Path(rel).is_absolute() else str(target)
 
 
 _FIELD_NAMES = {
@@ -225,15 +237,15 @@ def _problem_from_pydantic(loaded: LoadedForm, data: dict, err: dict) -> Problem
         hint = difflib.get_close_matches(key, _FIELD_NAMES[kind], n=1)
         suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
         message = f"{where}unknown key '{key}'{suggestion}"
-        line, col = loaded.positions.of(tuple(path), key=True)
+        file, line, col = loaded.locate(tuple(path), key=True)
     elif etype == "missing":
         message = f"{where}missing required key '{path[-1]}'"
-        line, col = loaded.positions.of(tuple(path[:-1]))
+        file, line, col = loaded.locate(tuple(path[:-1]))
     else:
         field_name = path[-1] if path else "form"
         message = f"{where}'{field_name}': {err['msg']}"
-        line, col = loaded.positions.of(tuple(path))
-    return Problem(loaded.path, line, col, message)
+        file, line, col = loaded.locate(tuple(path))
+    return Problem(file, line, col, message)
 
 
 def _in_question(path: list[str | int]) -> bool:
