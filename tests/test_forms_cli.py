@@ -207,3 +207,23 @@ def test_included_lists_work_without_choices_and_problems_point_into_their_file(
     assert result.stderr.strip() == (
         f"{tmp_path / 'shared' / 'lists.yaml'}:4:14: choice list 'yn': duplicate choice 'a'"
     )
+
+
+def test_expression_errors_point_at_the_column_in_plain_and_quoted_text(make_form):
+    path = make_form(
+        "id: f\nversion: '1'\nquestions:\n"
+        '  - {name: a, type: integer, label: A, relevant: ". > frob(1)"}\n'
+        "  - {name: b, type: integer, label: A, relevant: . > frob(1)}\n"
+    )
+    found = problems(validate(path))
+    lines = (path.read_text(encoding="utf-8").splitlines()[3], path.read_text().splitlines()[4])
+    assert [(line, msg.split(":")[0]) for line, msg in found] == [
+        (4, "question 'a'"),
+        (5, "question 'b'"),
+    ]
+    result = validate(path)
+    cols = [int(ln.split(":")[2]) for ln in result.stderr.splitlines()]
+    assert [text[col - 1 : col + 3] for text, col in zip(lines, cols, strict=True)] == [
+        "frob",
+        "frob",
+    ]

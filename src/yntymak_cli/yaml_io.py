@@ -27,6 +27,13 @@ class Positions:
 
     values: dict[Path_, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # Scalars written on one line in quotes: their text starts one column after the mark.
+    quoted: set[Path_] = field(default_factory=set)
+
+    def text_start(self, path: Path_) -> tuple[int, int]:
+        """Where the text of a scalar begins, so an offset into it gives a column."""
+        line, col = self.of(path)
+        return (line, col + 1) if tuple(path) in self.quoted else (line, col)
 
     def of(self, path: Path_, key: bool = False) -> tuple[int, int]:
         """Position of the path, or of its nearest known ancestor."""
@@ -85,6 +92,8 @@ def _convert(node, path: Path_, positions: Positions, dups: list, depth: int) ->
         raise YamlSyntaxError("YAML nested too deeply", node.start_mark.line + 1, 1)
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, ScalarNode):
+        if node.style in ("'", '"') and node.start_mark.line == node.end_mark.line:
+            positions.quoted.add(path)
         if node.style is None:
             if node.tag == _NULL:
                 return None

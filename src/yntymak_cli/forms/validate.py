@@ -224,7 +224,7 @@ def _check_expression(
     try:
         expr = ex.parse(text)
     except ex.ExpressionError as exc:
-        line, col = loaded.at(path)
+        line, col = loaded.positions.text_start(path)
         loaded.problems.append(
             Problem(loaded.path, line, col + exc.offset, f"{who}: {key}: {exc.message}")
         )
