@@ -220,3 +220,17 @@ def test_resume_of_a_finalised_submission_points_to_edit():
     result = runner.invoke(app, ["resume", uuid[:8]])
     assert result.exit_code == 2
     assert f"yntymak submissions edit {uuid}" in result.stderr
+
+
+def test_a_changed_form_without_a_new_version_is_flagged(tmp_path):
+    assert collect(CONTRACT, "--answers", CONTRACT_ANSWERS, "--enumerator", "A").exit_code == 0
+    same = collect(CONTRACT, "--answers", CONTRACT_ANSWERS)
+    assert same.exit_code == 0 and "new version" not in same.stderr
+    changed = tmp_path / "vs.yaml"
+    changed.write_text(
+        CONTRACT.read_text(encoding="utf-8").replace("en: Village}", "en: Village name}"),
+        encoding="utf-8",
+    )
+    result = collect(changed, "--answers", CONTRACT_ANSWERS)
+    assert result.exit_code == 0
+    assert "give the changed form a new version" in result.stderr

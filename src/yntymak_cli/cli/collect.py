@@ -59,12 +59,15 @@ def collect(
     ),
 ) -> None:
     """Run a survey. Every answer is saved the moment it is given."""
-    from yntymak_cli.forms.library import resolve_form
+    from yntymak_cli.forms.library import changed_without_new_version, resolve_form
     from yntymak_cli.store.db import Store
 
     the_form = resolve_form(form)
     language = _check_lang(the_form, lang)
     store = Store.open()
+    warning = changed_without_new_version(store, the_form)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
     if answers is not None:
         from yntymak_cli.collect.answers_file import read_answers
         from yntymak_cli.collect.session import submit_answers

@@ -25,3 +25,18 @@ def resolve_form(ref: str, version: str | None = None) -> Form:
         known = ", ".join(store.form_ids()) or "none registered yet"
         raise NotFound(f"no form file or registered form named '{ref}' (registered: {known})")
     return form
+
+
+def changed_without_new_version(store, form: Form) -> str | None:
+    """A warning when this form's id and version are already stored with other content.
+
+    Both definitions stay usable (each submission keeps the exact one it used), but exports
+    label rows by version, so an author who forgot to bump it makes two forms look alike.
+    """
+    stored = store.get_form(form.id, form.version)
+    if stored is None or stored.definition_hash() == form.definition_hash():
+        return None
+    return (
+        f"form '{form.id}' version '{form.version}' differs from the one already used on this "
+        "laptop: give the changed form a new version so that exports can tell them apart"
+    )
