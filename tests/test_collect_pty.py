@@ -165,6 +165,35 @@ def test_contract_form_in_a_real_terminal(term):
     assert answers_of(record) == EXPECTED
 
 
+def test_change_on_the_review_returns_to_the_review(term):
+    """ "Change an answer" on the review, in a real terminal: after the new answer, the
+    review again, not a walk through every later question and incident."""
+    t, uuid = collect(term)
+    t.answer("Region", DOWN + ENTER)
+    t.answer("District", ENTER)
+    t.answer("Village", "Ат-Башы" + ENTER)
+    t.answer("Age", "34" + ENTER)
+    t.answer("Phone", ENTER)
+    t.answer("Did you feel tension", ENTER)
+    t.answer("Sources", SPACE + DOWN + DOWN + SPACE + ENTER)
+    t.answer("How many incidents?", "2" + ENTER)
+    t.answer("Incident 1 › Date", "2026-10-01" + ENTER)
+    t.answer("Incident 1 › Resolved?", DOWN + ENTER)
+    t.answer("Incident 2 › Date", "2026-10-15" + ENTER)
+    t.answer("Incident 2 › Resolved?", ENTER)
+    t.answer("Location", "41.23 75.80" + ENTER)
+    t.answer("Read it, then press Enter", ENTER)
+    t.answer("What next?", DOWN + ENTER)  # Change an answer
+    t.answer("Which answer?", DOWN * 2 + ENTER)  # Village
+    t.answer("Village", BACKSPACE * 10 + "Кара-Суу" + ENTER)
+    # Straight back to the review: no later question (a prompt would wait for keys here).
+    t.expect("Nothing else needs an answer: back to the review.")
+    t.answer("What next?", ENTER)
+    t.expect(rf"Finalised: submission {uuid}, revision 1\.")
+    assert t.finish() == 0
+    assert answers_of(Store.open().get_record(uuid)) == {**EXPECTED, "village": "Кара-Суу"}
+
+
 def test_killed_mid_survey_then_resumed(term):
     t, uuid = collect(term)
     t.answer("Region", DOWN + ENTER)

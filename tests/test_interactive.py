@@ -151,22 +151,154 @@ def test_skip_rule_leaves_out_the_tension_questions(script):
 
 
 def test_flipping_an_answer_on_review_skips_what_no_longer_applies(script):
-    """Change "felt tension" from yes to no on the review screen: the repeat drops out."""
+    """Change "felt tension" from yes to no on the review screen: the repeat drops out, and
+    nothing later needs an answer, so the review comes straight back."""
     script(
         *CONTRACT_SCRIPT[:-1],
         ("review", "change"),
         ("jump", ("felt_tension",)),
         ("felt_tension", "no"),
-        ("location", KEEP),  # Enter on the current value
-        ("thanks", None),
         ("review", "finalise"),
     )
     result = collect(CONTRACT, "--lang", "en", "--enumerator", "Aida")
     assert result.exit_code == 0, result.output
+    assert "Nothing else needs an answer: back to the review." in result.output
     answers = Store.open().get_record(draft_uuid(result.output))["answers"]
     assert answers["felt_tension"] == "no"
     assert "incidents" not in answers and "sources" not in answers
     assert answers["location"] == "40.53 72.8"
+
+
+def test_changing_an_answer_on_review_returns_to_the_review(script):
+    """Nothing later depends on the village: straight back to the review, not through
+    every later question and incident."""
+    prompter = script(
+        *CONTRACT_SCRIPT[:-1],
+        ("review", "change"),
+        ("jump", ("village",)),
+        ("village", "Ош"),
+        ("review", "finalise"),
+    )
+    result = collect(CONTRACT, "--lang", "en", "--enumerator", "Aida")
+    assert result.exit_code == 0, result.output
+    assert prompter.asked[-4:] == ["review", "jump", "village", "review"]
+    answers = Store.open().get_record(draft_uuid(result.output))["answers"]
+    assert without_today(answers) == {**CONTRACT_ANSWERS, "village": "Ош"}
+
+
+def test_changing_an_answer_on_review_asks_what_became_relevant(script):
+    """felt_tension no -> yes on the review: the questions it opens are asked, in form
+    order, then the review again (location, answered before, is not asked)."""
+    prompter = script(
+        "osh",
+        "kara_suu",
+        "Ош",
+        "20",
+        "",
+        ("felt_tension", "no"),
+        ("location", "40.5 72.8"),
+        ("thanks", None),
+        ("review", "change"),
+        ("jump", ("felt_tension",)),
+        ("felt_tension", "yes"),
+        ("sources", ["water"]),
+        ("n_incidents", "2"),
+        ("incidents[1]/incident_date", "2026-10-01"),
+        ("incidents[1]/resolved", BACK),  # Ctrl-B works as ever...
+        ("incidents[1]/incident_date", KEEP),  # ...and forward goes on from there
+        ("incidents[1]/resolved", "no"),
+        ("incidents[2]/incident_date", "2026-10-15"),
+        ("incidents[2]/resolved", "yes"),
+        ("review", "change"),  # more instances from the review: only the new one is asked
+        ("jump", ("n_incidents",)),
+        ("n_incidents", "3"),
+        ("incidents[3]/incident_date", "2026-11-01"),
+        ("incidents[3]/resolved", "yes"),
+        ("review", "finalise"),
+    )
+    result = collect(CONTRACT, "--lang", "en", "--enumerator", "Aida")
+    assert result.exit_code == 0, result.output
+    assert prompter.script == []
+    answers = Store.open().get_record(draft_uuid(result.output))["answers"]
+    assert answers["felt_tension"] == "yes" and answers["sources"] == ["water"]
+    assert answers["incidents"] == [
+        {"incident_date": "2026-10-01", "resolved": "no"},
+        {"incident_date": "2026-10-15", "resolved": "yes"},
+        {"incident_date": "2026-11-01", "resolved": "yes"},
+    ]
+    assert answers["location"] == "40.5 72.8"
+
+
+def test_changing_an_answer_on_review_asks_what_it_made_invalid(load):
+    """Lowering A makes B (later) fail its constraint: B is asked, then the review; the
+    questions between (C, D and the note) are passed over. Then raising A makes E, left
+    blank while optional, required: E is asked."""
+    session = start_session(
+        load(
+            """
+            id: ab
+            version: "1"
+            questions:
+              - {name: a, type: integer, label: A}
+              - {name: c, type: text, label: C}
+              - {name: hello, type: note, label: Hello}
+              - {name: b, type: integer, label: B, constraint: ". <= ${a}",
+                 constraint_message: B may not exceed A}
+              - {name: d, type: text, label: D}
+              - {name: e, type: text, label: E, required: "${a} > 5"}
+            """
+        )
+    )
+    prompter = ScriptedPrompter(
+        [
+            ("a", "5"),
+            ("c", "x"),
+            ("hello", None),
+            ("b", "4"),
+            ("d", "y"),
+            ("e", ""),  # not required while A <= 5
+            ("review", "change"),
+            ("jump", ("a",)),
+            ("a", "3"),  # B = 4 now fails
+            ("b", "2"),
+            ("review", "change"),
+            ("jump", ("a",)),
+            ("a", "9"),  # E is now required and blank
+            ("e", "z"),
+            ("review", "finalise"),
+        ]
+    )
+    assert interactive.run_survey(session, "en", prompter=prompter) == 0, prompter.script
+    assert Store.open().get_record(session.uuid)["answers"] == {
+        "a": 9,
+        "c": "x",
+        "b": 2,
+        "d": "y",
+        "e": "z",
+    }
+
+
+def test_normal_flow_after_back_from_the_review_is_unchanged(load):
+    """Ctrl-B on the review (not "change") goes to the last step, and forward from there is
+    the ordinary walk."""
+    session = start_session(load(REPEAT_FORM))
+    prompter = ScriptedPrompter(
+        [
+            ("household", "H"),
+            ("add:visit[1]", False),
+            ("rating", 3),
+            ("a", "5"),
+            ("b", "1"),
+            ("closing", None),
+            ("review", BACK),
+            ("closing", BACK),
+            ("b", "2"),
+            ("closing", None),  # not passed over: this is not fixing from the review
+            ("review", "finalise"),
+        ]
+    )
+    assert interactive.run_survey(session, "en", prompter=prompter) == 0, prompter.script
+    assert Store.open().get_record(session.uuid)["answers"]["b"] == 2
 
 
 def start_session(form, lang="en"):
@@ -290,8 +422,7 @@ def test_repeat_without_count_asks_add_another(load, capsys):
             ("jump", ("a",)),
             ("a", "3"),
             ("b", KEEP),  # 7 > 3: refused
-            ("b", "2"),
-            ("closing", None),
+            ("b", "2"),  # nothing else needs an answer: the review again (no "closing")
             ("review", BACK),  # Ctrl-B on the review: the last step again
             ("closing", None),
             ("review", "finalise"),
@@ -323,9 +454,7 @@ def test_review_shows_problems_and_finalise_jumps_to_the_first(load, capsys):
     session.state.answers["b"] = 9
     session.engine.refresh(session.state)
     session.save()
-    prompter = ScriptedPrompter(
-        [("review", "finalise"), ("b", "1"), ("closing", None), ("review", "finalise")]
-    )
+    prompter = ScriptedPrompter([("review", "finalise"), ("b", "1"), ("review", "finalise")])
     assert interactive.run_survey(session, "en", resume=True, prompter=prompter) == 0
     out = capsys.readouterr().out
     assert "These answers must be fixed before finalising:" in out

@@ -88,6 +88,9 @@ class _Survey:
         self.lang = lang
         self.prompter = prompter
         self.out = _Out(lang)
+        # Set while fixing answers picked on the review screen: moving forward then stops
+        # only where something needs the volunteer (see `forward`), else back to the review.
+        self.fixing = False
 
     def run(self, resume: bool) -> int:
         from yntymak_cli.collect.prompts import BACK
@@ -111,9 +114,7 @@ class _Survey:
                     step = outcome
                     continue
                 answer = self.ask(step)
-                step = (
-                    self.back(step) if answer is BACK else self.engine.next_step(self.state, step)
-                )
+                step = self.back(step) if answer is BACK else self.forward(step)
         except (KeyboardInterrupt, EOFError):
             # Everything accepted so far is already in the draft (Session autosaves).
             self.out.line("")
@@ -157,6 +158,29 @@ class _Survey:
                 return answer
             self.out.error(error)  # e.g. a constraint message; the same question again
 
+    def forward(self, step: Step) -> Step:
+        """The step after `step`. While fixing answers from the review screen, steps that
+        need nothing are passed over: the next one that does, or the end (the review)."""
+        following = self.engine.next_step(self.state, step)
+        if not self.fixing:
+            return following
+        problems = {path for path, _ in self.engine.problems(self.state)}
+        while following.kind != "end" and not self.needs_attention(following, problems):
+            following = self.engine.next_step(self.state, following)
+        if following.kind == "end":
+            self.out.line(t("review_return", self.lang), "dim")
+        return following
+
+    def needs_attention(self, step: Step, problems: set[NodePath]) -> bool:
+        """Never seen (as `Engine.first_unanswered` judges it: no answer stored, an
+        unconfirmed default, an undecided "add another?") or listed by `Engine.problems`.
+        Notes and unsupported questions are display only: nothing to do there."""
+        if step.kind == "add_repeat":
+            return step.value is not False  # False: the volunteer already said no
+        if step.kind != "question":
+            return False
+        return not step.answered or step.path in self.state.defaulted or step.path in problems
+
     def back(self, step: Step) -> Step:
         previous = self.session.back(step)
         if previous is None:
@@ -171,6 +195,7 @@ class _Survey:
         """Show every answer; finalise (-> revision) or return the step to continue at."""
         from yntymak_cli.collect.prompts import BACK
 
+        self.fixing = False
         rows = self.engine.review(self.state)
         labels = {path: self._label(path, label) for path, label, _ in rows}
         problems = self.engine.problems(self.state, names=False)  # choice labels
@@ -192,8 +217,10 @@ class _Survey:
             path = self.prompter.choose("jump", t("review_pick", self.lang), picks)
             if path is BACK:
                 return end
+            self.fixing = True
             return self.step_at(path) or end
         if problems:
+            self.fixing = True
             return self.step_at(problems[0][0]) or end
         return self.session.finalise()
 
