@@ -55,7 +55,8 @@ def _answers(rng: random.Random) -> dict[str, Any]:
 
 def insert_synthetic(store: Any, form: Any, device_id: str, n: int, seed: int = 1) -> None:
     """n finalised submissions (revision 1) in one transaction, shaped as finalise writes them."""
-    from yntymak_cli.store.db import canonical_json, utcnow
+    from yntymak_cli.canonical import canonical_json
+    from yntymak_cli.store.db import utcnow
 
     rng = random.Random(seed)
     form_hash = store.register_form(form)

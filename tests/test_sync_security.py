@@ -313,7 +313,7 @@ def _select_without_list(payload: dict) -> None:
     """Point a select_one at a choice list the definition lacks, keeping hashes consistent."""
     import hashlib
 
-    from yntymak_cli.store.db import canonical_json
+    from yntymak_cli.canonical import canonical_json
     from yntymak_cli.sync.hq import revision_hash
 
     form = payload["forms"][0]

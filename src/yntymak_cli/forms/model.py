@@ -6,8 +6,6 @@ expressions, translations) so that all problems of a file are reported together.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -203,10 +201,9 @@ class Form(BaseModel):
         return data
 
     def definition_hash(self) -> str:
-        raw = json.dumps(
-            self.definition_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        )
-        return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+        from yntymak_cli.canonical import sha256_hex
+
+        return sha256_hex(self.definition_dict())
 
 
 def text_in(value: LangText | None, lang: str | None, fallback: str | None = None) -> str:

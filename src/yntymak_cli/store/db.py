@@ -8,7 +8,6 @@ transaction with a busy timeout: a second terminal waits instead of failing.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import re
 import sqlite3
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yntymak_cli.canonical import canonical_json, sha256_hex
 from yntymak_cli.errors import InvalidInput, NotFound, YntymakError
 from yntymak_cli.forms.model import Form
 from yntymak_cli.store.migrations import migrate
@@ -28,10 +28,6 @@ BUSY_TIMEOUT_MS = 30_000
 
 def utcnow() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _natural(version: str) -> tuple:
@@ -115,7 +111,7 @@ class Store:
     def register_form(self, form: Form, conn: sqlite3.Connection | None = None) -> str:
         """Keep the exact definition of this version; returns its hash. Idempotent."""
         definition = form.definition_dict()
-        form_hash = hashlib.sha256(canonical_json(definition).encode("utf-8")).hexdigest()
+        form_hash = sha256_hex(definition)
         params = [form_hash, form.id, form.version, canonical_json(definition), utcnow()]
         sql = (
             "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, registered_at) "
@@ -303,7 +299,7 @@ class Store:
                 "form_hash": draft.form_hash,
                 "answers": answers,
             }
-            rev_hash = hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
+            rev_hash = sha256_hex(record)
             answers_json = canonical_json(answers)
             if row is None:
                 conn.execute(

@@ -27,6 +27,8 @@ import nacl.exceptions
 from nacl.public import PublicKey, SealedBox
 from nacl.signing import VerifyKey
 
+from yntymak_cli.canonical import canonical_bytes
+from yntymak_cli.canonical import canonical_json as _canonical_text
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.sync.keys import KEY_SIZE, DeviceIdentity, HqIdentity, HqPublic
 
@@ -102,20 +104,14 @@ DeviceKeyLookup = Callable[[str], "bytes | RevokedDevice | None"]
 # -- canonical JSON ------------------------------------------------------------------------
 
 
-# One encoder for every call: json.dumps with options builds a new encoder each time.
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-)
-
-
 def canonical_text(obj: Any) -> str:
     """The canonical JSON of obj as text (see canonical_json)."""
-    return _CANONICAL.encode(obj)
+    return _canonical_text(obj)
 
 
 def canonical_json(obj: Any) -> bytes:
     """One byte form per value, so hashes computed at the device and at HQ agree."""
-    return _CANONICAL.encode(obj).encode("utf-8")
+    return canonical_bytes(obj)
 
 
 def record_hash(record: dict[str, Any]) -> str:

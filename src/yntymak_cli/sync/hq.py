@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from yntymak_cli.canonical import canonical_json
 from yntymak_cli.errors import InvalidInput, NotFound, ProblemsError
-from yntymak_cli.store.db import Store, canonical_json, utcnow
+from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.bundle import read_sync_file, receipt_name, write_atomic
 from yntymak_cli.sync.keys import DevicePublic, HqIdentity
 
