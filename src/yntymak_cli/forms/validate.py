@@ -219,8 +219,6 @@ def _check_expression(
     loaded: Any, form: Form, q: Question | None, key: str, text: str, path: QPath
 ) -> None:
     who = f"question '{q.name}'" if q else "form"
-    if q is not None and (q.xlsform or {}).get(key) is not None and not text:
-        return
     try:
         expr = ex.parse(text)
     except ex.ExpressionError as exc:
