@@ -686,3 +686,24 @@ def test_edit_walked_with_enter_adds_no_instance(load):
     session = Session.edit(Store.open(), uuid, lang="en", enumerator="A", device_id="d")
     add = next(s for s in session.engine.steps(session.state) if s.kind == "add_repeat")
     assert add.value is False  # the prompt's default is "No", as when it was finalised
+
+
+def test_edit_without_lang_uses_the_language_of_the_last_revision(script):
+    result = runner.invoke(
+        app,
+        [
+            "collect",
+            str(CONTRACT),
+            "--answers",
+            str(DATA / "village_safety_answers.yaml"),
+            "--lang",
+            "ru",
+            "--enumerator",
+            "Aida",
+        ],
+    )
+    uuid = result.stdout.split()[-1]
+    script(KeyboardInterrupt)
+    result = runner.invoke(app, ["submissions", "edit", uuid])
+    assert result.exit_code == 130
+    assert f"Продолжаем черновик {uuid}" in result.output or f"Черновик {uuid}" in result.output

@@ -159,9 +159,14 @@ def edit(
     store = Store.open()
     record = store.get_record(uuid)
     form = store.form_by_hash(record["form_hash"])
-    if lang is None:  # an edit in progress continues in its language
+    if lang is None:  # continue in the language of the edit in progress, or of the last revision
         existing = store.get_draft(record["uuid"], missing_ok=True)
-        lang = draft_language(existing.paradata) if existing is not None else None
+        paradata = (
+            existing.paradata
+            if existing is not None
+            else store.revision_paradata(record["uuid"], record["revision"])
+        )
+        lang = draft_language(paradata)
     language = _check_lang(form, lang)
     from yntymak_cli.collect import prompts
 

@@ -191,7 +191,7 @@ def submit_answers(
     final, problems = engine.fill(answers)
     if problems or final is None:
         raise ProblemsError(problems)
-    paradata = new_paradata()
+    paradata = new_paradata(lang)
     paradata["source"] = "answers-file"
     state = engine.start(final)
     uuid = store.create_draft(form, state.to_json(), enumerator, device_id, paradata)

@@ -508,6 +508,13 @@ class Store:
                 if not record["revision"]:
                     yield record
 
+    def revision_paradata(self, submission_uuid: str, revision: int) -> dict | None:
+        row = self.conn.execute(
+            "SELECT paradata FROM revisions WHERE uuid = ? AND revision = ?",
+            [submission_uuid, revision],
+        ).fetchone()
+        return _loads(row[0]) if row else None
+
     def revisions(self, submission_uuid: str) -> list[dict]:
         rows = self.conn.execute(
             "SELECT uuid, revision, form_hash, submission_time, enumerator, device_id, hash "
