@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.tree import Tree
 
-from yntymak_cli.forms.model import Form, Question, text_in
+from yntymak_cli.forms.model import EXPRESSION_KEYS, Form, Question, text_in
 
 
 def form_tree(form: Form, lang: str | None = None) -> Tree:
@@ -34,7 +34,7 @@ def _add(parent: Tree, form: Form, questions: list[Question], lang: str | None) 
         if flags:
             head += f" [yellow]({', '.join(flags)})[/]"
         node = parent.add(head)
-        for key in ("relevant", "constraint", "calculation", "choice_filter", "repeat_count"):
+        for key in EXPRESSION_KEYS:
             value = getattr(q, key)
             if value:
                 node.add(f"[dim]{key}:[/] {escape(value)}")

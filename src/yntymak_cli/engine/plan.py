@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 
 from yntymak_cli.errors import YntymakError
 from yntymak_cli.forms import expressions as ex
-from yntymak_cli.forms.model import INPUT_TYPES, SELECT_TYPES, Form, Question
+from yntymak_cli.forms.model import EXPRESSION_KEYS, INPUT_TYPES, SELECT_TYPES, Form, Question
 
 ROOT = ""  # container key of the top level; question names are never empty
 
 # Question keys holding expressions, evaluated by the engine.
-EXPRESSION_KEYS = ("relevant", "constraint", "calculation", "choice_filter", "repeat_count")
 
 
 class EngineError(YntymakError):

@@ -33,6 +33,9 @@ BASE_TYPES = (
 )
 # Questions that hold a value in the answers (notes, groups and unsupported ones do not).
 VALUE_TYPES = INPUT_TYPES | SELECT_TYPES | METADATA_TYPES | {"calculate"}
+# Question keys holding an expression, and keys holding text per language.
+EXPRESSION_KEYS = ("relevant", "constraint", "calculation", "choice_filter", "repeat_count")
+TRANSLATED_KEYS = ("label", "hint", "required_message", "constraint_message")
 
 
 def _text_or_none(value: Any) -> Any:

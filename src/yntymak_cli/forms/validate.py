@@ -14,9 +14,11 @@ from yntymak_cli.errors import Problem
 from yntymak_cli.forms import expressions as ex
 from yntymak_cli.forms.model import (
     BASE_TYPES,
+    EXPRESSION_KEYS,
     METADATA_TYPES,
     NAME_RE,
     SELECT_TYPES,
+    TRANSLATED_KEYS,
     VALUE_TYPES,
     Form,
     LangText,
@@ -25,9 +27,6 @@ from yntymak_cli.forms.model import (
 
 QPath = tuple[str | int, ...]
 
-# Expression-valued keys of a question and whether `.` (the current answer) is meaningful.
-EXPRESSION_KEYS = ("relevant", "constraint", "calculation", "choice_filter", "repeat_count")
-TRANSLATED_KEYS = ("label", "hint", "constraint_message", "required_message")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

@@ -11,12 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from yntymak_cli.forms.model import INPUT_TYPES, SELECT_TYPES, Form, LangText, Question
+from yntymak_cli.forms.model import (
+    EXPRESSION_KEYS,
+    INPUT_TYPES,
+    SELECT_TYPES,
+    TRANSLATED_KEYS,
+    Form,
+    LangText,
+    Question,
+)
 from yntymak_cli.xlsform import languages
 from yntymak_cli.xlsform.importer import NAMESPACE, SENSITIVE_BIND, SUMMARY_SETTING
 
 # Survey columns in the order they are written; kept `xlsform:` columns follow.
-_TEXT_COLUMNS = ("label", "hint", "required_message", "constraint_message")
 _SURVEY_ORDER = (
     "type",
     "name",
@@ -36,7 +43,6 @@ _SURVEY_ORDER = (
     "repeat_count",
     f"bind::{SENSITIVE_BIND}",
 )
-_EXPRESSIONS = ("relevant", "constraint", "calculation", "choice_filter", "repeat_count")
 _SHOWN = INPUT_TYPES | SELECT_TYPES | {"note"}
 _MEDIA = ("media", "image", "big-image", "audio", "video")
 
@@ -94,7 +100,7 @@ class _Writer:
         found: dict[str, None] = {}
         values: list[Any] = [self.form.title]
         for q, _ in self.form.walk():
-            values.extend(getattr(q, key) for key in _TEXT_COLUMNS)
+            values.extend(getattr(q, key) for key in TRANSLATED_KEYS)
         for items in self.form.choices.values():
             values.extend(c.label for c in items)
         for value in values:
@@ -143,7 +149,7 @@ class _Writer:
             type_text = q.type
         kept.pop("type", None)
         row: dict[str, str] = {"type": type_text, "name": q.name}
-        for column in _TEXT_COLUMNS:
+        for column in TRANSLATED_KEYS:
             self.texts(row, column, getattr(q, column))
         media = any(str(k).split("::")[0] in _MEDIA for k in kept)
         if base in _SHOWN and q.label is None and q.hint is None and not media:
@@ -156,7 +162,7 @@ class _Writer:
             row["required"] = "yes"
         if q.read_only:
             row["read_only"] = "yes"
-        for key in _EXPRESSIONS:
+        for key in EXPRESSION_KEYS:
             value = getattr(q, key)
             if value is not None:
                 row[key] = value

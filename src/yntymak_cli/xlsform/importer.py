@@ -26,7 +26,7 @@ from typing import Any
 
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.forms import expressions as ex
-from yntymak_cli.forms.model import NAME_RE, VALUE_TYPES
+from yntymak_cli.forms.model import EXPRESSION_KEYS, NAME_RE, VALUE_TYPES
 from yntymak_cli.xlsform import expressions as xex
 from yntymak_cli.xlsform import languages
 from yntymak_cli.yaml_io import dump_yaml
@@ -76,7 +76,6 @@ KEY_ORDER = (
     "xlsform",
     "questions",
 )
-EXPRESSION_KEYS = ("relevant", "constraint", "calculation", "choice_filter", "repeat_count")
 # Keys a validation error can be moved aside from (kept under `xlsform:` instead).
 SET_ASIDE_KEYS = (*EXPRESSION_KEYS, "required", "default")
 
