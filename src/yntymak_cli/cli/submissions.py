@@ -77,9 +77,7 @@ def show(
     store = Store.open()
     draft = store.get_draft(uuid, missing_ok=True)
     if draft is not None and draft.base_revision == 0:
-        record = next(
-            r for r in store.list_records(draft.form.id, "draft") if r["uuid"] == draft.uuid
-        )
+        record = store.draft_record(draft)
     else:
         record = store.get_record(uuid)
     out = _public(record)

@@ -413,6 +413,26 @@ class Store:
             "answers": _loads(row["answers"]) or {},
         }
 
+    @staticmethod
+    def draft_record(draft: Draft) -> dict:
+        """A draft in the record shape (status 'draft', answers so far)."""
+        return {
+            "uuid": draft.uuid,
+            "revision": draft.base_revision,
+            "form_id": draft.form.id,
+            "form_version": draft.form.version,
+            "form_hash": draft.form_hash,
+            "status": "draft",
+            "created_at": draft.started_at,
+            "updated_at": draft.updated_at,
+            "submission_time": None,
+            "enumerator": draft.enumerator,
+            "device_id": draft.device_id,
+            "instance_name": None,
+            "void_reason": None,
+            "answers": draft.state.get("answers", {}),
+        }
+
     def get_record(self, submission_uuid: str) -> dict:
         return self.record(self.get_submission_row(submission_uuid))
 
@@ -437,24 +457,7 @@ class Store:
                     continue
                 draft = self.get_draft(d["uuid"])
                 assert draft is not None
-                out.append(
-                    {
-                        "uuid": draft.uuid,
-                        "revision": draft.base_revision,
-                        "form_id": draft.form.id,
-                        "form_version": draft.form.version,
-                        "form_hash": draft.form_hash,
-                        "status": "draft",
-                        "created_at": draft.started_at,
-                        "updated_at": draft.updated_at,
-                        "submission_time": None,
-                        "enumerator": draft.enumerator,
-                        "device_id": draft.device_id,
-                        "instance_name": None,
-                        "void_reason": None,
-                        "answers": draft.state.get("answers", {}),
-                    }
-                )
+                out.append(self.draft_record(draft))
         return out
 
     def _export_query(
