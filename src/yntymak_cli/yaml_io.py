@@ -58,13 +58,41 @@ class YamlSyntaxError(InvalidInput):
 def _yaml():
     from ruamel.yaml import YAML
 
-    return YAML(typ="rt", pure=True)
+    yaml = YAML(typ="rt", pure=True)
+    yaml.Composer = _no_alias_composer()
+    return yaml
+
+
+def _no_alias_composer():
+    """A composer that refuses aliases (`*name`). Each alias repeats a whole subtree, so nine
+    nested ones turn a 400-byte file into a billion strings ("billion laughs"); forms and
+    answers files have no need for them."""
+    from ruamel.yaml.composer import Composer
+    from ruamel.yaml.events import AliasEvent
+
+    class NoAliasComposer(Composer):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.parser.check_event(AliasEvent):
+                mark = self.parser.peek_event().start_mark
+                raise YamlSyntaxError(
+                    "YAML aliases (*name) are not allowed here: write the value out in full",
+                    mark.line + 1,
+                    mark.column + 1,
+                )
+            return super().compose_node(parent, index)
+
+    return NoAliasComposer
 
 
 def load_yaml(text: str) -> tuple[Any, Positions]:
     """Parse one YAML document into plain dicts/lists/strings plus positions."""
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    from yntymak_cli.yaml_fast import load_fast
+
+    fast = load_fast(text)  # libyaml for plain files; None: ruamel.yaml decides below
+    if fast is not None:
+        return fast
     positions = Positions()
     try:
         node = _yaml().compose(io.StringIO(text))

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Any
 
 from yntymak_cli.errors import InvalidInput
+from yntymak_cli.files import MAX_ANSWERS_BYTES, read_limited
 from yntymak_cli.yaml_io import YamlSyntaxError, load_yaml
 
 
 def read_answers(path: Path) -> dict[str, Any]:
     """A mapping of question name -> value; repeats as lists of mappings."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read answers file: {exc.strerror}") from None
+        # FileRefused (a FIFO, a device, too large) is already one line naming the file.
+        text = read_limited(path, MAX_ANSWERS_BYTES, "an answers file").decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput(f"{path}: answers file is not UTF-8 text") from None
     if path.suffix.lower() == ".json":
@@ -25,6 +25,8 @@ def read_answers(path: Path) -> dict[str, Any]:
             raise InvalidInput(
                 f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}"
             ) from None
+        except RecursionError:
+            raise InvalidInput(f"{path}: JSON nested too deeply for an answers file") from None
     else:
         try:
             data, _ = load_yaml(text)

@@ -41,6 +41,8 @@ __all__ = [
     "Context",
     "Expr",
     "ExpressionError",
+    "LimitExceeded",
+    "MAX_STRING_LENGTH",
     "MappingContext",
     "evaluate",
     "parse",
@@ -59,6 +61,9 @@ _MAX_EXACT_INT = 2**53
 # Parentheses, calls and unary minus nest the parser's recursion; a cap keeps a hostile or
 # generated expression from exhausting Python's stack.
 _MAX_NESTING = 50
+# Text a function may compute: forty calculations that each double a string would otherwise
+# need a terabyte. A million characters is far beyond any label, name or note.
+MAX_STRING_LENGTH = 1_000_000
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -70,6 +75,11 @@ class ExpressionError(ValueError):
         super().__init__(message)
         self.message = message
         self.offset = offset
+
+
+class LimitExceeded(ExpressionError):
+    """A result beyond what an expression may compute: a bug in the form, not in the answers,
+    that the engine reports instead of treating the expression as false or empty."""
 
 
 # --------------------------------------------------------------------------- syntax tree
@@ -424,16 +434,109 @@ def _check_call(node: Call) -> None:
             _compile_regex(pattern.value, pattern.pos)
 
 
-@functools.lru_cache(maxsize=256)
-def _compile_cached(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+@functools.lru_cache(maxsize=128)
+def _compile_cached(pattern: str) -> Any:
+    # RE2 matches in time linear in the text, so no pattern can hang a survey: Python's
+    # backtracking `re` never finishes '^(a+)+$' against forty a's and a '!'. Like Java's
+    # (ODK Collect's), its \d \w \s are ASCII; \p{L} matches any letter. Imported here so
+    # `yntymak --help` stays fast.
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # the message below says what is wrong; RE2 would also print it
+    return re2.compile(pattern, options)
 
 
-def _compile_regex(pattern: str, pos: int) -> re.Pattern[str]:
+def _compile_regex(pattern: str, pos: int) -> Any:
+    """A compiled RE2 pattern, or ExpressionError for a pattern RE2 cannot run."""
+    import re2
+
     try:
         return _compile_cached(pattern)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise ExpressionError(f"invalid regular expression '{pattern}': {exc}", pos) from exc
+    except (re2.error, UnicodeError, ValueError, TypeError) as exc:
+        detail = exc.args[0] if exc.args else exc
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        detail = str(detail)
+        if "perl operator: (?" in detail or re.search(r"escape sequence: \\[0-9]", detail):
+            detail += " (lookaround and backreferences are not supported)"
+        raise ExpressionError(f"invalid regular expression '{pattern}': {detail}", pos) from None
+
+
+def slow_regex_patterns(expr: Expr) -> list[tuple[int, str]]:
+    """(offset, pattern) of each literal regex() pattern that repeats a group which itself
+    holds a variable repeat, like '^(a+)+$'. RE2 runs them in linear time, but backtracking
+    engines (Java's, in ODK Collect and Enketo's JavaScript) can take exponential time on an
+    answer that almost matches, so the same form would hang on a phone."""
+    found = []
+    for node in _walk(expr.root):
+        if isinstance(node, Call) and node.name == "regex":
+            pattern = node.args[1]
+            if isinstance(pattern, Literal) and isinstance(pattern.value, str):
+                if _nested_quantifier(pattern.value):
+                    found.append((pattern.pos, pattern.value))
+    return sorted(found)
+
+
+_QUANTIFIER_RE = re.compile(r"[*+?]|\{([0-9]+)(,([0-9]*))?\}")
+
+
+def _nested_quantifier(pattern: str) -> bool:
+    """True when a group holding a variable repeat ('a+', 'a{1,3}') is repeated again.
+
+    A small scan rather than a full parser: it only needs groups, escapes, classes and
+    quantifiers, and a wrong guess costs a warning, never an error.
+    """
+    holds = [False]  # per open group: it holds a variable repeat
+    after_atom = False  # a quantifier here applies to the previous atom
+    group_holds = False  # that atom is a group holding a variable repeat
+    i, n = 0, len(pattern)
+    while i < n:
+        m = _QUANTIFIER_RE.match(pattern, i) if after_atom else None
+        if m:
+            if m[0] in "*+?":
+                low, high = {"*": (0, None), "+": (1, None), "?": (0, 1)}[m[0]]
+            else:
+                low = int(m[1])
+                high = low if m[2] is None else (int(m[3]) if m[3] else None)
+            if group_holds and (high is None or high > 1):
+                return True
+            if high is None or low != high:
+                holds[-1] = True
+            after_atom = group_holds = False
+            i = m.end()
+            if i < n and pattern[i] in "?+":  # lazy or possessive
+                i += 1
+            continue
+        ch = pattern[i]
+        after_atom, group_holds = True, False
+        if ch == "\\":
+            if pattern[i + 1 : i + 3] in ("p{", "P{"):
+                end = pattern.find("}", i)
+                i = n if end < 0 else end + 1
+            else:
+                i += 2
+        elif ch == "[":
+            j = i + 1
+            if pattern[j : j + 1] == "^":
+                j += 1
+            if pattern[j : j + 1] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 2 if pattern[j] == "\\" else 1
+            i = j + 1
+        elif ch == "(":
+            holds.append(False)
+            after_atom = False
+            i += 1
+        elif ch == ")":
+            group_holds = holds.pop() if len(holds) > 1 else False
+            holds[-1] = holds[-1] or group_holds
+            i += 1
+        else:
+            after_atom = ch not in "|^"
+            i += 1
+    return False
 
 
 def _walk(root: Node) -> Iterator[Node]:
@@ -836,7 +939,10 @@ class _Evaluator:
             if isinstance(node, Chain):
                 return self.chain(node)
             if isinstance(node, Call):
-                return _FUNCTIONS[node.name].impl(self, node.args)
+                result = _FUNCTIONS[node.name].impl(self, node.args)
+                if isinstance(result, str) and len(result) > MAX_STRING_LENGTH:
+                    raise LimitExceeded(_too_long(node.name), node.pos)
+                return result
             if isinstance(node, Negate):
                 return _norm(-_num(self.ev(node.operand)))
             if isinstance(node, Current):
@@ -1017,7 +1123,21 @@ def _normalize_space(ev: _Evaluator, a: tuple[Node, ...]) -> str:
     return re.sub(r"[ \t\r\n]+", " ", to_string(_current_or(ev, a))).strip(" ")
 
 
-_fn("concat", args=(0, -1))(lambda *xs: "".join(to_string(x) for x in xs))
+def _too_long(name: str) -> str:
+    return (
+        f"{name}() would give text longer than {MAX_STRING_LENGTH:,} characters, "
+        "the limit for computed text"
+    )
+
+
+def _joined(name: str, sep: str, parts: list[str]) -> str:
+    """``sep.join(parts)``, refused before it is built when the result would be too long."""
+    if sum(map(len, parts)) + len(sep) * max(len(parts) - 1, 0) > MAX_STRING_LENGTH:
+        raise LimitExceeded(_too_long(name))
+    return sep.join(parts)
+
+
+_fn("concat", args=(0, -1))(lambda *xs: _joined("concat", "", [to_string(x) for x in xs]))
 _fn("contains", args=(2, 2))(lambda s, t: to_string(t) in to_string(s))
 _fn("starts-with", args=(2, 2))(lambda s, t: to_string(s).startswith(to_string(t)))
 _fn("ends-with", args=(2, 2))(lambda s, t: to_string(s).endswith(to_string(t)))
@@ -1041,14 +1161,15 @@ def _substr(s: Any, start: Any, end: Any = None) -> str:
 @_raw("regex", args=(2, 2))
 def _regex(ev: _Evaluator, a: tuple[Node, ...]) -> bool:
     text = to_string(ev.ev(a[0]))
-    # Java's String.matches() is a full match, hence fullmatch rather than search.
+    # ODK: "true if the string exactly and completely matches" (Java's String.matches()),
+    # hence fullmatch rather than search.
     return _compile_regex(to_string(ev.ev(a[1])), a[1].pos).fullmatch(text) is not None
 
 
 @_raw("join", args=(1, -1))
 def _join(ev: _Evaluator, a: tuple[Node, ...]) -> str:
     sep = to_string(ev.ev(a[0]))
-    return sep.join(to_string(v) for node in a[1:] for v in ev.nodeset(node))
+    return _joined("join", sep, [to_string(v) for node in a[1:] for v in ev.nodeset(node)])
 
 
 @_fn("uuid", args=(0, 1))

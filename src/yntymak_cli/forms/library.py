@@ -12,8 +12,9 @@ def resolve_form(ref: str, version: str | None = None) -> Form:
     """A path (validated; errors raise ProblemsError) or a registered form id (latest version)."""
     path = Path(ref)
     if path.suffix.lower() in {".yaml", ".yml"} or path.exists():
-        if not path.is_file():
+        if not path.exists():
             raise NotFound(f"form file not found: {ref}")
+        # A folder, pipe or device is refused by load_form with its reason (never read).
         from yntymak_cli.forms.loader import load_form
 
         return load_form(path).require()
@@ -33,8 +34,9 @@ def changed_without_new_version(store, form: Form) -> str | None:
     Both definitions stay usable (each submission keeps the exact one it used), but exports
     label rows by version, so an author who forgot to bump it makes two forms look alike.
     """
-    stored = store.get_form(form.id, form.version)
-    if stored is None or stored.definition_hash() == form.definition_hash():
+    # Hashes only: rebuilding the stored definition costs as much as reading the form file.
+    stored = store.form_hash(form.id, form.version)
+    if stored is None or stored == form.definition_hash():
         return None
     return (
         f"form '{form.id}' version '{form.version}' differs from the one already used on this "

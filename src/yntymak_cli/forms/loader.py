@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import difflib
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from yntymak_cli.errors import Problem, ProblemsError
+from yntymak_cli.files import MAX_FORM_BYTES, FileRefused, read_limited
 from yntymak_cli.forms.model import Choice, Form, Question
 from yntymak_cli.yaml_io import Positions, YamlSyntaxError, load_yaml
 
-MAX_FORM_BYTES = 20 * 1024 * 1024
+# Where `include:` may read from, besides the form's own folder: a folder of this name next
+# to it (forms/survey/x.yaml may include ../shared/lists.yaml).
+SHARED_DIR = "shared"
 
 
 @dataclass
@@ -66,14 +72,10 @@ def load_form(path: str | Path) -> LoadedForm:
     """Read and validate a form file. Never raises for bad content: see `.problems`."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
+        raw = read_limited(path, MAX_FORM_BYTES, "a form file")
+    except FileRefused as exc:
         loaded = LoadedForm(str(path), None)
-        loaded.problems.append(Problem(str(path), 1, 1, f"cannot read file: {exc.strerror}"))
-        return loaded
-    if len(raw) > MAX_FORM_BYTES:
-        loaded = LoadedForm(str(path), None)
-        loaded.problems.append(Problem(str(path), 1, 1, "file too large for a form"))
+        loaded.problems.append(Problem(str(path), 1, 1, exc.reason))
         return loaded
     try:
         text = raw.decode("utf-8-sig")
@@ -142,12 +144,22 @@ def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> 
         if not isinstance(rel, str) or base_dir is None:
             loaded.problem(where, "include entries must be file paths relative to the form")
             continue
-        target = (base_dir / rel).resolve()
+        target = _include_target(base_dir, rel)
+        if target is None:
+            loaded.problem(
+                where,
+                f"include {rel}: only files in the form's folder or in a '{SHARED_DIR}' "
+                "folder next to it can be included (no absolute paths, no '..' out of them)",
+            )
+            continue
         try:
-            text = target.read_text(encoding="utf-8-sig")
-            shared, shared_positions = load_yaml(text)
-        except OSError:
-            loaded.problem(where, f"included file not found: {rel}")
+            raw = read_limited(target, MAX_FORM_BYTES, "a choice list file")
+            shared, shared_positions = load_yaml(raw.decode("utf-8-sig"))
+        except FileRefused as exc:
+            if exc.missing:
+                loaded.problem(where, f"included file not found: {rel}")
+            else:
+                loaded.problem(where, f"included file {rel}: {exc.reason}")
             continue
         except (UnicodeDecodeError, YamlSyntaxError) as exc:
             detail = getattr(exc, "message", "not UTF-8 text")
@@ -163,6 +175,22 @@ def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> 
             choices[list_name] = items
             loaded.included[list_name] = (_display_path(target, base_dir, rel), shared_positions)
     return {**data, "choices": choices}
+
+
+def _include_target(base_dir: Path, rel: str) -> Path | None:
+    """The file an include names, symlinks resolved; None when it lies outside the folders
+    a form may read (so a shared form cannot pull in /dev/zero or ~/.ssh/id_rsa)."""
+    if not rel.strip() or Path(rel).anchor or rel.startswith(("/", "\\")):
+        return None
+    try:
+        home = base_dir.resolve()
+        target = (home / rel).resolve()
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
+        return None
+    for allowed in (home, home.parent / SHARED_DIR):
+        if target.is_relative_to(allowed):
+            return target
+    return None
 
 
 def _display_path(target: Path, base_dir: Path, rel: str) -> str:
@@ -186,7 +214,8 @@ def _build(loaded: LoadedForm, data: dict) -> Form | None:
     work = data
     for _ in range(2):
         try:
-            return Form.model_validate(work)
+            with _collector_paused():
+                return Form.model_validate(work)
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
         except RecursionError:
@@ -201,6 +230,19 @@ def _build(loaded: LoadedForm, data: dict) -> Form | None:
         for err in errors:
             _drop(work, err["loc"])
     return None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """100,000 choices are 100,000 models and dicts, none in a reference cycle: without a
+    pause the garbage collector rescans the growing heap again and again meanwhile."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _drop(data: Any, loc: tuple) -> None:
