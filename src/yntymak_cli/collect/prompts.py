@@ -12,10 +12,12 @@ pay for them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from yntymak_cli.i18n import t
+from yntymak_cli.plain import plain
 
 if TYPE_CHECKING:
     from yntymak_cli.engine.state import Step
@@ -47,6 +49,11 @@ _CONTINUE_VALUE = "\x00continue"
 
 # A range with at most this many steps is offered as a list, a longer one is typed.
 MAX_RANGE_CHOICES = 21
+# A select offering more choices than this is a type-to-search prompt instead of a list:
+# nobody scrolls through 100,000 villages, and a list redraws every one at each key.
+MAX_LIST_CHOICES = 200
+# How many matches the search shows at once; typing more narrows them down.
+MAX_MATCHES_SHOWN = 50
 
 # What the enumerator types, per question type: shown in the prompt's instruction line.
 FORMAT_KEYS = {
@@ -94,9 +101,12 @@ def make_prompter(lang: str) -> Prompter:
 
 def step_title(step: Step, lang: str) -> str:
     """The prompt's text: "Incident 2 › Date", with a required mark when it must be answered."""
-    title = step.label or (step.question.name if step.question else "")
+    # Labels are the form author's text: plain, so no escape sequence reaches the terminal
+    # (prompt_toolkit shows C0 controls visibly, but not C1 or bidi controls).
+    title = plain(step.label or (step.question.name if step.question else ""))
     if step.repeat_index is not None and step.repeat_label and step.kind != "add_repeat":
-        title = f"{t('repeat_item', lang, label=step.repeat_label, n=step.repeat_index)} › {title}"
+        label = plain(step.repeat_label)
+        title = f"{t('repeat_item', lang, label=label, n=step.repeat_index)} › {title}"
     if step.required:
         title = f"{title} ({t('required_mark', lang)})"
     return title
@@ -117,6 +127,127 @@ def range_steps(step: Step) -> list[int | float] | None:
     if range_is_integer(step.question):
         return [int(v) for v in values]
     return [round(v, 10) for v in values]
+
+
+def searchable(step: Step) -> bool:
+    """A select with too many choices to list: asked as type-to-search."""
+    q = step.question
+    return (
+        q is not None
+        and q.base_type in ("select_one", "select_multiple")
+        and len(step.choices) > MAX_LIST_CHOICES
+    )
+
+
+class ChoiceSearch:
+    """The choices of one step, found by part of their label or name (case-insensitive).
+
+    An answer may be typed as a choice's name or as a label that only one choice has;
+    several answers as such names and labels one after another. Picking a match from the
+    list inserts its name.
+    """
+
+    def __init__(self, choices: Sequence[Any], title: Callable[[Any], str]) -> None:
+        self._choices: dict[str, Any] = {}
+        for c in choices:
+            self._choices.setdefault(c.name, c)
+        self._title = title
+        # Built on first use (the first key typed), not before the prompt is drawn.
+        self._hay: list[tuple[str, str, str]] | None = None
+        self._by_label: dict[str, str | None] | None = None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._choices
+
+    def title(self, name: str) -> str:
+        return self._title(self._choices[name])
+
+    def matches(self, text: str, limit: int = MAX_MATCHES_SHOWN) -> list[tuple[str, str]]:
+        """(name, title) of the first `limit` choices whose label or name holds `text`."""
+        if self._hay is None:
+            self._hay = [
+                (name, shown, f"{shown}\n{name}".casefold())
+                for name, shown in ((n, self._title(c)) for n, c in self._choices.items())
+            ]
+        needle = text.strip().casefold()
+        found: list[tuple[str, str]] = []
+        for name, shown, hay in self._hay:
+            if needle in hay:
+                found.append((name, shown))
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _by_unique_label(self, typed: str) -> str | None:
+        """The choice whose label is `typed` (any case), None when none or several are."""
+        if self._by_label is None:
+            by_label: dict[str, str | None] = {}
+            for name, c in self._choices.items():
+                key = self._title(c).strip().casefold()
+                by_label[key] = None if key in by_label else name  # None: several have it
+            self._by_label = by_label
+        return self._by_label.get(typed.strip().casefold())
+
+    def typing(self, text: str) -> str:
+        """What is being searched at the end of a line of choices: the last word and the
+        words before it back to the previous choice name ("c1 Kara Suu" -> "Kara Suu")."""
+        if not text or text[-1].isspace():
+            return ""
+        words = list(re.finditer(r"\S+", text))
+        start = words[-1].start()
+        for word in reversed(words[:-1]):
+            if word.group() in self._choices:
+                break
+            start = word.start()
+        return text[start:]
+
+    def read(self, text: str, multiple: bool, lang: str) -> tuple[Any, str | None]:
+        """(answer, None) for what was typed, or (None, why it is not a choice)."""
+        if multiple:
+            # Words that are names are choices; the words between them, one choice's label.
+            names: list[str] = []
+            run: list[str] = []
+            for word in [*text.split(), ""]:
+                if run and (not word or word in self._choices):
+                    name = self._by_unique_label(" ".join(run))
+                    if name is None:
+                        return None, t("choice_not_found", lang, value=" ".join(run))
+                    names.append(name)
+                    run = []
+                if word in self._choices:
+                    names.append(word)
+                elif word:
+                    run.append(word)
+            return names, None
+        typed = text.strip()
+        if not typed:
+            return None, None
+        if typed in self._choices:
+            return typed, None
+        name = self._by_unique_label(typed)
+        if name is None:
+            return None, t("choice_not_found", lang, value=typed)
+        return name, None
+
+    def completer(self, multiple: bool) -> Any:
+        """A prompt_toolkit completer offering matches for the text being typed (see
+        `typing` when several choices are); each shows its label and inserts its name."""
+        from prompt_toolkit.completion import Completer, Completion
+
+        search = self
+
+        class _Completer(Completer):
+            def get_completions(self, document: Any, complete_event: Any) -> Any:
+                text = document.text_before_cursor
+                if multiple:
+                    text = search.typing(text)
+                if not text.strip() and not complete_event.completion_requested:
+                    return
+                for name, shown in search.matches(text):
+                    meta = name if shown != name else ""
+                    yield Completion(name, -len(text), display=shown, display_meta=meta)
+
+        return _Completer()
 
 
 def _shown(value: Any) -> str:
@@ -153,6 +284,8 @@ class QuestionaryPrompter:
         assert q is not None
         title = step_title(step, lang)
         base = q.base_type
+        if searchable(step):
+            return self._search(step, title, validate)
         if base == "select_one":
             options = [(self._choice_title(c), c.name) for c in step.choices]
             return self._select_value(step, title, options, validate)
@@ -184,7 +317,7 @@ class QuestionaryPrompter:
     def _choice_title(self, choice: Any) -> str:
         from yntymak_cli.forms.model import text_in
 
-        return text_in(choice.label, self.lang) or choice.name
+        return plain(text_in(choice.label, self.lang) or choice.name)
 
     def _range_format(self, step: Step) -> str:
         from yntymak_cli.engine.values import range_bounds
@@ -223,9 +356,9 @@ class QuestionaryPrompter:
 
         message = message.removesuffix(f" ({t('required_mark', self.lang)})")
         line = Text("✔ ", style="green")
-        line.append(message, style="bold")
+        line.append(plain(message), style="bold")
         line.append("  ")
-        line.append(answer, style="cyan")
+        line.append(plain(answer), style="cyan")
         Console(highlight=False).print(line)
 
     def _select_value(
@@ -258,14 +391,16 @@ class QuestionaryPrompter:
         import questionary
 
         values = [v for _, v in options]
-        choices: list[Any] = [questionary.Choice(title=title, value=v) for title, v in options]
+        choices: list[Any] = [
+            questionary.Choice(title=plain(title), value=v) for title, v in options
+        ]
         if back:
             choices += [
                 questionary.Separator(" "),
                 questionary.Choice(t("back_choice", self.lang), _BACK_VALUE),
             ]
         question = questionary.select(
-            message,
+            plain(message),
             choices=choices,
             default=default if default in values else None,
             instruction=self._instruction(t("keys_select", self.lang)),
@@ -295,7 +430,7 @@ class QuestionaryPrompter:
 
         def check(values: list[str]) -> bool | str:
             error = validate(values) if validate else None
-            return True if error is None else error
+            return True if error is None else plain(error)  # may be the form's message
 
         question = questionary.checkbox(
             title,
@@ -312,6 +447,45 @@ class QuestionaryPrompter:
             self._echo(title, shown)
         return result
 
+    def _search(self, step: Step, title: str, validate: Validator | None) -> Any:
+        """A long select: type part of a label or name, pick a match (Tab or ↓), Enter.
+        Enter on an empty line leaves an optional question blank."""
+        import questionary
+
+        assert step.question is not None
+        multiple = step.question.base_type == "select_multiple"
+        search = ChoiceSearch(step.choices, self._choice_title)
+        if multiple:
+            default = " ".join(step.value) if isinstance(step.value, list) else ""
+        else:
+            default = "" if step.value is None else str(step.value)
+
+        def check(text: str) -> bool | str:
+            value, error = search.read(text, multiple, self.lang)
+            if error is None and validate is not None:
+                error = validate(value)
+            return True if error is None else plain(error)  # may be the form's message
+
+        keys = t("keys_search_multiple" if multiple else "keys_search", self.lang)
+        question = questionary.autocomplete(
+            f"{title} {self._instruction(keys)}",
+            choices=[],
+            default=default,
+            completer=search.completer(multiple),
+            qmark="?",
+            validate=check,
+            erase_when_done=True,
+            validate_while_typing=False,
+        )
+        result = self._run(question, back=True)
+        if result is BACK:
+            return BACK
+        value, _ = search.read(result, multiple, self.lang)
+        names = value if isinstance(value, list) else [] if value is None else [value]
+        shown = ", ".join(search.title(n) for n in names) or t("no_answer", self.lang)
+        self._echo(title, shown)
+        return value
+
     def _entry(
         self, message: str, default: str, validate: Validator | None, fmt: str, back: bool = True
     ) -> Any:
@@ -319,10 +493,10 @@ class QuestionaryPrompter:
 
         def check(text: str) -> bool | str:
             error = validate(text) if validate else None
-            return True if error is None else error
+            return True if error is None else plain(error)  # may be the form's message
 
         question = questionary.text(
-            message,
+            plain(message),
             default=default,
             validate=check,
             instruction=self._instruction(t("keys_text", self.lang), fmt) if back else None,

@@ -30,7 +30,7 @@ from typing import Any
 from yntymak_cli.engine.plan import ROOT, EngineError, Plan
 from yntymak_cli.engine.state import NodePath, Step, SurveyState, format_path
 from yntymak_cli.engine.values import InvalidValue, is_empty, parse_value
-from yntymak_cli.errors import ProblemsError
+from yntymak_cli.errors import InvalidInput, ProblemsError
 from yntymak_cli.forms import expressions as ex
 from yntymak_cli.forms.model import SELECT_TYPES, Choice, Form, Question, text_in
 from yntymak_cli.i18n import t
@@ -151,7 +151,8 @@ class Engine:
         self.deviceid = deviceid
         self._now = now or dt.datetime.now
         self._plan = Plan.of(form)
-        self._labels: dict[str, dict[str, str]] = {}
+        # (list, column) -> choices grouped by that column, for cascades (see _cascade).
+        self._groups: dict[tuple[str, str], dict[str, tuple[Choice, ...]] | None] = {}
         # Expression failures while surveying (a form bug): treated as false/empty so the
         # interview goes on; kept here so the UI can log or show them.
         self.expression_errors: list[str] = []
@@ -515,6 +516,9 @@ class Engine:
         ctx = _Ctx(self, st, self._plan.rpath[name], idx, current, columns, own)
         try:
             return ex.evaluate(expr, ctx)
+        except ex.LimitExceeded as exc:
+            # Not an answer the interview can go on without: the form computes too much.
+            raise InvalidInput(f"question '{name}': {key}: {exc.message}") from None
         except ex.ExpressionError as exc:
             self._log(f"question '{name}': {key}: {exc.message}")
             return None
@@ -611,9 +615,11 @@ class Engine:
                 return self._text(q.required_message) or t("required", self.lang)
             return None
         if q.base_type in SELECT_TYPES and (q.name, "choice_filter") in self._plan.exprs:
-            allowed = {c.name for c in self._choices(st, q, idx)}
+            # Only the chosen rows are put through the filter, not the whole list.
+            index = self.form.choice_index(q.list_name)
             for item in value if isinstance(value, list) else [value]:
-                if item not in allowed:
+                choice = index.get(item)
+                if choice is None or not self._offered(st, q, idx, choice):
                     shown = item if names else self._choice_label(q, item)
                     return t("choice_filtered_out", self.lang, value=shown)
         if (q.name, "constraint") in self._plan.exprs:
@@ -624,23 +630,43 @@ class Engine:
         return None
 
     def _choice_label(self, q: Question, choice: str) -> str:
-        labels = self._labels.get(q.list_name or "")
-        if labels is None:
-            labels = self._labels[q.list_name or ""] = {
-                c.name: self._text(c.label) or c.name for c in self.form.choice_list(q.list_name)
-            }
-        return labels.get(choice, choice)
+        found = self.form.choice_index(q.list_name).get(choice)
+        return (self._text(found.label) if found is not None else "") or choice
 
     def _choices(self, st: SurveyState, q: Question, idx: Idx) -> tuple[Choice, ...]:
         choices = self.form.choice_list(q.list_name)
         if (q.name, "choice_filter") not in self._plan.exprs:
             return tuple(choices)
-        offered = []
-        for c in choices:
-            columns = {**c.columns(), "name": c.name, "label": self._text(c.label)}
-            if ex.to_bool(self._eval(st, q.name, "choice_filter", idx, columns=columns)):
-                offered.append(c)
-        return tuple(offered)
+        looked_up = self._cascade(st, q, idx)
+        if looked_up is not None:
+            return looked_up
+        return tuple(c for c in choices if self._offered(st, q, idx, c))
+
+    def _cascade(self, st: SurveyState, q: Question, idx: Idx) -> tuple[Choice, ...] | None:
+        """A cascade filter ``column = ${question}`` answered by a lookup in the list grouped
+        by that column, instead of evaluating it on every row; None for other filters (and
+        for values that are not text, which compare as numbers)."""
+        root = self._plan.exprs[(q.name, "choice_filter")].root
+        if not isinstance(root, ex.Chain) or root.ops != ("=",):
+            return None
+        column, ref = root.items
+        if isinstance(column, ex.Ref):
+            column, ref = ref, column
+        if not isinstance(column, ex.Column) or not isinstance(ref, ex.Ref):
+            return None
+        key = (q.list_name or "", column.name)
+        if key not in self._groups:
+            self._groups[key] = _group_by_column(self.form.choice_list(q.list_name), column.name)
+        groups = self._groups[key]
+        value = _Ctx(self, st, self._plan.rpath[q.name], idx).value(ref.name)
+        if groups is None or not (value is None or isinstance(value, str)):
+            return None
+        return groups.get(value or "", ())
+
+    def _offered(self, st: SurveyState, q: Question, idx: Idx, choice: Choice) -> bool:
+        """Whether q's choice_filter keeps this choice (its row's columns, name and label)."""
+        columns = {**choice.columns(), "name": choice.name, "label": self._text(choice.label)}
+        return ex.to_bool(self._eval(st, q.name, "choice_filter", idx, columns=columns))
 
     def _render(self, st: SurveyState, text: Any, q: Question, idx: Idx) -> str:
         """A label or hint in the engine's language with ${refs} replaced by answers."""
@@ -906,6 +932,20 @@ class Engine:
         )
 
 
+def _group_by_column(choices: list[Choice], column: str) -> dict[str, tuple[Choice, ...]] | None:
+    """Choices by the text of one column (a missing column is ''), in list order; None when
+    the column is the label (shown per language) or holds something other than text."""
+    if column == "label":
+        return None
+    groups: dict[str, list[Choice]] = {}
+    for c in choices:
+        value = c.name if column == "name" else (c.model_extra or {}).get(column)
+        if value is not None and not isinstance(value, str):
+            return None
+        groups.setdefault(value or "", []).append(c)
+    return {k: tuple(v) for k, v in groups.items()}
+
+
 def _node_path(rchain: tuple[str, ...], idx: Idx) -> NodePath:
     path: list[str | int] = []
     for r, k in zip(rchain, idx, strict=True):
@@ -936,12 +976,14 @@ def display_value(form: Form, q: Question, value: Any, lang: str | None) -> str:
     if is_empty(value):
         return ""
     if q.base_type in SELECT_TYPES:
-        labels = {
-            c.name: text_in(c.label, lang, form.language) or c.name
-            for c in form.choice_list(q.list_name)
-        }
+        index = form.choice_index(q.list_name)
         items = value if isinstance(value, list) else str(value).split()
-        return ", ".join(labels.get(str(v), str(v)) for v in items)
+        shown = []
+        for v in items:
+            choice = index.get(str(v))
+            label = text_in(choice.label, lang, form.language) if choice is not None else ""
+            shown.append(label or str(v))
+        return ", ".join(shown)
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     return ex.to_string(value)

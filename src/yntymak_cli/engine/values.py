@@ -6,6 +6,7 @@ Pure functions. Errors carry a catalog key so the survey can show them in ky/ru/
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import re
 from decimal import Decimal, InvalidOperation
@@ -46,9 +47,13 @@ def parse_value(form: Form, q: Question, raw: Any) -> Any:
 
 
 def _text(form: Form, q: Question, raw: Any) -> str:
-    if isinstance(raw, bool) or isinstance(raw, list | dict):
+    # Only a string is text. A number in an answers file would be stored as Python spells
+    # it: NaN as "nan", 0555 (YAML) as "555", 1e3 as "1000.0". The volunteer quotes it.
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        raise InvalidValue("text_not_number")
+    if not isinstance(raw, str):
         raise InvalidValue("invalid_text")
-    return str(raw)
+    return raw
 
 
 def _integer(form: Form, q: Question, raw: Any) -> int:
@@ -146,17 +151,23 @@ def _num_text(n: float) -> str:
     return str(int(n)) if n.is_integer() else repr(n)
 
 
-def _choice_names(form: Form, q: Question) -> list[str]:
-    return [c.name for c in form.choice_list(q.list_name)]
+# An unknown choice's message lists the choices up to this many (a list may hold 100,000).
+MAX_CHOICES_SHOWN = 20
+
+
+def _choices_shown(form: Form, q: Question) -> str:
+    names = form.choice_index(q.list_name)
+    shown = ", ".join(itertools.islice(names, MAX_CHOICES_SHOWN))
+    more = len(names) - MAX_CHOICES_SHOWN
+    return f"{shown}, … (+{more})" if more > 0 else shown
 
 
 def _select_one(form: Form, q: Question, raw: Any) -> str:
     if isinstance(raw, list | dict | bool):
-        raise InvalidValue("invalid_choice", value=raw, choices=", ".join(_choice_names(form, q)))
+        raise InvalidValue("invalid_choice", value=raw, choices=_choices_shown(form, q))
     value = str(raw)
-    names = _choice_names(form, q)
-    if value not in names:
-        raise InvalidValue("invalid_choice", value=value, choices=", ".join(names))
+    if value not in form.choice_index(q.list_name):
+        raise InvalidValue("invalid_choice", value=value, choices=_choices_shown(form, q))
     return value
 
 
@@ -167,16 +178,18 @@ def _select_multiple(form: Form, q: Question, raw: Any) -> list[str] | None:
         items = raw
     else:
         raise InvalidValue("invalid_choices_list")
-    names = _choice_names(form, q)
+    names = form.choice_index(q.list_name)
     out: list[str] = []
+    seen: set[str] = set()
     for item in items:
         if isinstance(item, list | dict | bool) or item is None:
             raise InvalidValue("invalid_choices_list")
         value = str(item)
         if value not in names:
-            raise InvalidValue("invalid_choice", value=value, choices=", ".join(names))
-        if value in out:
+            raise InvalidValue("invalid_choice", value=value, choices=_choices_shown(form, q))
+        if value in seen:
             raise InvalidValue("duplicate_choice", value=value)
+        seen.add(value)
         out.append(value)
     return out or None
 

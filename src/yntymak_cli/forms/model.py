@@ -153,6 +153,11 @@ class Form(BaseModel):
 
     _index: dict[str, Question] = PrivateAttr(default_factory=dict)
     _ancestors: dict[str, tuple[Question, ...]] = PrivateAttr(default_factory=dict)
+    # Per choice list, built on first use: name -> choice, and the columns of its rows.
+    # A 100,000-choice list is looked up by name, never scanned, once per answer.
+    _choice_index: dict[str, dict[str, Choice]] = PrivateAttr(default_factory=dict)
+    _choice_columns: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
+    _hash: str | None = PrivateAttr(default=None)
 
     _coerce_text = field_validator("id", "version", "instance_name", mode="before")(_text_or_none)
 
@@ -190,6 +195,27 @@ class Form(BaseModel):
     def choice_list(self, name: str | None) -> list[Choice]:
         return self.choices.get(name or "", [])
 
+    def choice_index(self, name: str | None) -> dict[str, Choice]:
+        """A choice list by choice name (the first of duplicates, which validation reports)."""
+        index = self._choice_index.get(name or "")
+        if index is None:
+            index = {}
+            for choice in self.choice_list(name):
+                index.setdefault(choice.name, choice)
+            self._choice_index[name or ""] = index
+        return index
+
+    def choice_columns(self, name: str | None) -> frozenset[str]:
+        """Columns a choice_filter may use on a list: name, label and every extra key."""
+        columns = self._choice_columns.get(name or "")
+        if columns is None:
+            found = {"name", "label"}
+            for choice in self.choice_list(name):
+                if choice.model_extra:
+                    found.update(choice.model_extra)
+            columns = self._choice_columns[name or ""] = frozenset(found)
+        return columns
+
     @property
     def language(self) -> str | None:
         return self.default_language or (self.languages[0] if self.languages else None)
@@ -204,9 +230,13 @@ class Form(BaseModel):
         return data
 
     def definition_hash(self) -> str:
-        from yntymak_cli.canonical import sha256_hex
+        """SHA-256 of the definition, worked out once: a Form is not changed once built (the
+        caches above and the store, which keys definitions by this hash, rely on it)."""
+        if self._hash is None:
+            from yntymak_cli.canonical import sha256_hex
 
-        return sha256_hex(self.definition_dict())
+            self._hash = sha256_hex(self.definition_dict())
+        return self._hash
 
 
 def text_in(value: LangText | None, lang: str | None, fallback: str | None = None) -> str:

@@ -95,9 +95,9 @@ def _check_choices(loaded: Any, form: Form) -> None:
                     (*where, "name"), f"choice list '{list_name}': duplicate choice '{choice.name}'"
                 )
             names.add(choice.name)
-            _check_translations(
-                loaded, form, choice.label, (*where, "label"), f"choice '{list_name}/{choice.name}'"
-            )
+            if isinstance(choice.label, dict):  # the only labels with translations to check
+                what = f"choice '{list_name}/{choice.name}'"
+                _check_translations(loaded, form, choice.label, (*where, "label"), what)
 
 
 def _check_question(
@@ -226,6 +226,19 @@ def _check_expression(
             Problem(loaded.path, line, col + exc.offset, f"{who}: {key}: {exc.message}")
         )
         return
+    for offset, pattern in ex.slow_regex_patterns(expr):
+        line, col = loaded.positions.text_start(path)
+        loaded.problems.append(
+            Problem(
+                loaded.path,
+                line,
+                col + offset,
+                f"{who}: {key}: regular expression '{pattern}' repeats a group that holds a "
+                "repeat: ODK Collect and Enketo may freeze on an answer that almost matches "
+                "(yntymak is not affected); write it without the nested repeat",
+                "warning",
+            )
+        )
     for ref in sorted(expr.refs()):
         target = form.index.get(ref)
         if target is None:
@@ -240,9 +253,7 @@ def _check_expression(
             )
     bare = expr.bare_names()
     if key == "choice_filter" and q is not None:
-        columns = {"name", "label"}
-        for choice in form.choice_list(q.list_name):
-            columns.update(choice.columns())
+        columns = form.choice_columns(q.list_name)  # gathered once per list, not per question
         for name in sorted(bare - columns):
             loaded.problem(
                 path,
