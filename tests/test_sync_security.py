@@ -56,6 +56,24 @@ def test_flipped_bytes_are_refused_and_write_nothing(sent: tuple[Field, Path]) -
     assert "2 new" in f.import_(bundle)
 
 
+def record_refused(f: Field, path: Path, reason: str) -> str:
+    """The bundle is imported, but its records are refused one by one: none is merged,
+    and the receipt lists them so that the device stops sending them."""
+    before = snapshot(f.hq)
+    out = f.import_(path, code=2)
+    assert f"{path}: 0 new, 0 updated, 0 unchanged" in out and reason in out, out
+    after = snapshot(f.hq)
+    for table in ("submissions", "revisions"):
+        assert after[table] == before[table]
+    hq_public = keys.load_hq_identity(f.hq).public()
+    header = container.inspect_bundle(path.read_bytes())
+    name = f"{header['device_id']}-{header['seq']}.ykr"
+    receipt = container.open_receipt((f.receipts / name).read_bytes(), hq_public)
+    assert receipt["accepted"] == [] and receipt["refused"]
+    assert all(reason in r["reason"] for r in receipt["refused"])
+    return out
+
+
 def test_good_bundles_import_beside_a_refused_one(sent: tuple[Field, Path]) -> None:
     f, bundle = sent
     bad = f.tmp / "bad.ykb"
@@ -190,7 +208,7 @@ def test_record_naming_another_device_is_refused(field: Field) -> None:
     def other_device(records: list[dict]) -> None:
         records[0]["device_id"] = device_id(f.b)
 
-    refused(f, _resign(f, f.a, other_device, "x.ykb"), "signed by")
+    record_refused(f, _resign(f, f.a, other_device, "x.ykb"), "signed by")
 
 
 def test_answers_not_matching_the_revision_hash_are_refused(field: Field) -> None:
@@ -200,7 +218,7 @@ def test_answers_not_matching_the_revision_hash_are_refused(field: Field) -> Non
     def tamper(records: list[dict]) -> None:
         records[0]["answers"]["village"] = "Ош"
 
-    refused(f, _resign(f, f.a, tamper, "x.ykb"), "do not match")
+    record_refused(f, _resign(f, f.a, tamper, "x.ykb"), "do not match")
 
 
 def test_device_cannot_overwrite_another_devices_submission(field: Field) -> None:
@@ -216,7 +234,7 @@ def test_device_cannot_overwrite_another_devices_submission(field: Field) -> Non
         rec.update(uuid=uid, revision=2)
         rec["hash"] = revision_hash(rec)
 
-    refused(f, _resign(f, f.a, hijack, "x.ykb"), "belongs to device")
+    record_refused(f, _resign(f, f.a, hijack, "x.ykb"), "belongs to device")
     (row,) = rows(f.hq, "SELECT * FROM submissions WHERE uuid = ?", uid)
     assert row["revision"] == 1 and json.loads(row["answers"])["village"] == "Нарын"
 
@@ -329,7 +347,7 @@ def _select_without_list(payload: dict) -> None:
 def test_form_definition_failing_validation_is_refused(field: Field) -> None:
     f = field
     collect(f.a, f.tmp, "Ак-Суу")
-    out = refused(f, _reseal(f, f.a, "form.ykb", _select_without_list), "definition")
+    out = record_refused(f, _reseal(f, f.a, "form.ykb", _select_without_list), "definition")
     assert "no_such_list" in out
 
 

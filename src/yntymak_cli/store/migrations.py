@@ -129,9 +129,45 @@ def _002_sync(conn: sqlite3.Connection) -> None:
     )
 
 
+def _003_laptop_hardening(conn: sqlite3.Connection) -> None:
+    # Before this step, finalising an edit opened before a purge left `purged_at` set on a
+    # submission holding the new revision's answers: export hid it and purge never erased
+    # it. Such a submission is not purged; the next purge erases it once HQ has it.
+    conn.execute(
+        "UPDATE submissions SET purged_at = NULL "
+        "WHERE purged_at IS NOT NULL AND answers IS NOT NULL"
+    )
+
+
+def _004_hq_hardening(conn: sqlite3.Connection) -> None:
+    # HQ side: records of an imported bundle that HQ refused one by one (the rest of the
+    # bundle was merged), so a replayed bundle gets the same receipt.
+    # Device side: what a receipt said HQ refused, so that `bundle create` stops sending it
+    # (a revision, or the void of a submission) and the volunteer can see why.
+    _run(
+        conn,
+        """
+        CREATE TABLE hq_refused (
+            bundle_id TEXT NOT NULL REFERENCES hq_bundles (bundle_id),
+            uuid TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            reason TEXT NOT NULL,
+            refused_at TEXT NOT NULL,
+            PRIMARY KEY (bundle_id, uuid, revision)
+        );
+        ALTER TABLE revisions ADD COLUMN refused_at TEXT;
+        ALTER TABLE revisions ADD COLUMN refused_reason TEXT;
+        ALTER TABLE submissions ADD COLUMN void_refused_at TEXT;
+        ALTER TABLE submissions ADD COLUMN void_refused_reason TEXT
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
     ("002_sync", _002_sync),
+    ("003_laptop_hardening", _003_laptop_hardening),
+    ("004_hq_hardening", _004_hq_hardening),
 ]
 
 

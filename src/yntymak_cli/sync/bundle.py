@@ -7,6 +7,7 @@ bundle chain (seq, prev_hash) and what each bundle carried live in `sync_bundles
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import secrets
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from yntymak_cli.errors import InvalidInput, YntymakError
+from yntymak_cli.outputs import check_overwrite
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
 
@@ -33,8 +35,9 @@ SELECT r.uuid, r.revision, r.form_hash, r.submission_time, r.enumerator, r.devic
 FROM revisions r
 JOIN submissions s ON s.uuid = r.uuid
 JOIN forms f ON f.hash = r.form_hash
-WHERE r.synced_at IS NULL
-   OR (s.status = 'void' AND s.void_synced = 0 AND r.revision = s.revision)
+WHERE (r.synced_at IS NULL AND r.refused_at IS NULL)
+   OR (s.status = 'void' AND s.void_synced = 0 AND s.void_refused_at IS NULL
+       AND r.revision = s.revision)
 ORDER BY r.uuid, r.revision
 """
 
@@ -54,12 +57,26 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
     file is hard-linked into place, and a link, unlike a rename, fails if the name exists.
     """
     path = Path(path)
+    _publish(_write_temp(path, data), path, overwrite=overwrite)
+
+
+def _write_temp(path: Path, data: bytes) -> Path:
+    """`data` in a hidden file beside `path` (".NAME.RANDOM.tmp"), on disk before we return."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "xb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise YntymakError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return tmp
+
+
+def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
+    """Give a temp file of _write_temp its name; the temp name is gone afterwards."""
+    try:
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -92,7 +109,20 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
 def read_sync_file(path: Path, what: str, limit: int | None = None) -> bytes:
     try:
         with open(path, "rb") as f:
-            data = f.read() if limit is None else f.read(limit + 1)
+            if limit is None:
+                data = f.read()
+            else:
+                # f.read(limit + 1) would allocate the whole limit (1 GB for a bundle) up
+                # front, whatever the file's size: read a megabyte at a time instead.
+                chunks: list[bytes] = []
+                size = 0
+                while size <= limit:
+                    chunk = f.read(min(1024 * 1024, limit + 1 - size))
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                data = b"".join(chunks)
     except FileNotFoundError:
         raise InvalidInput(f"{path}: file not found (expected {what})") from None
     except OSError as exc:
@@ -141,6 +171,16 @@ class CreatedBundle:
     voids: int
     forms: int
     size: int
+    # Finished from the hidden temp file of a run killed after recording this bundle:
+    # nothing new was packed (run `bundle create` again for data collected since).
+    resumed: bool = False
+
+
+_EXISTS = (
+    "{path} already exists; refusing to replace it (it may hold data that is not in this"
+    " database: was it restored from a backup?). Take that file to HQ or move it, then run"
+    " `bundle create` again"
+)
 
 
 def create_bundle(
@@ -149,63 +189,86 @@ def create_bundle(
     """Write `<device-id>-<seq>.ykb` into out_dir; None when there is nothing to send.
 
     Runs in one write transaction: two `bundle create` at once cannot take the same seq, and
-    the records read are a consistent snapshot. The file is complete under its name before
-    the bundle is recorded; if recording fails the next run reuses the seq.
+    the records read are a consistent snapshot. The file appears under its name only after
+    the bundle is recorded (committed): a run killed before that leaves a hidden temp file
+    and no trace in the database; one killed between the two leaves the recorded bundle as
+    a temp file, which the next run into the same folder finishes instead of packing anew.
+    So a `.ykb` this database does not know is never left behind to collide later.
     """
     from yntymak_cli.sync import container
 
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise InvalidInput(f"{out_dir}: no such folder")
-    with store.write() as conn:
-        records = pending_records(store)
-        if not records:
-            return None
-        last = conn.execute(
-            "SELECT seq, file_hash FROM sync_bundles ORDER BY seq DESC LIMIT 1"
-        ).fetchone()
-        seq = last["seq"] + 1 if last else 1
-        prev_hash = last["file_hash"] if last else None
-        form_hashes = sorted({r["form_hash"] for r in records})
-        forms = store.form_definitions(form_hashes)
-        header = {
-            "seq": seq,
-            "prev_hash": prev_hash,
-            "bundle_id": str(uuid.uuid4()),
-            "created_at": utcnow()[:19] + "Z",
-        }
-        try:
-            data = container.build_bundle(
-                header, {"forms": forms, "submissions": records}, device, hq
-            )
-        except ValueError as exc:  # e.g. a payload beyond the section limit
-            raise YntymakError(f"cannot build the bundle: {exc}") from None
-        path = out_dir / bundle_name(device.device_id, seq)
-        try:
+    tmp: Path | None = None
+    try:
+        with store.write() as conn:
+            last = conn.execute(
+                "SELECT seq, file_name, file_hash, contents, acked_at FROM sync_bundles "
+                "ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            if last is not None and last["acked_at"] is None:
+                resumed = _finish_interrupted(store, out_dir, last)
+                if resumed is not None:
+                    return resumed
+            records = pending_records(store)
+            if not records:
+                return None
+            seq = last["seq"] + 1 if last else 1
+            prev_hash = last["file_hash"] if last else None
+            form_hashes = sorted({r["form_hash"] for r in records})
+            forms = store.form_definitions(form_hashes)
+            header = {
+                "seq": seq,
+                "prev_hash": prev_hash,
+                "bundle_id": str(uuid.uuid4()),
+                "created_at": utcnow()[:19] + "Z",
+            }
+            try:
+                data = container.build_bundle(
+                    header, {"forms": forms, "submissions": records}, device, hq
+                )
+            except ValueError as exc:  # e.g. a payload beyond the section limit
+                raise YntymakError(f"cannot build the bundle: {exc}") from None
+            path = out_dir / bundle_name(device.device_id, seq)
+            check_overwrite(path, "bundle")  # a database or key renamed to this name: refused
             # Never replace a file of that name: after a restore from a backup the seq is
             # reused, and the older bundle there may hold data that is nowhere else.
-            write_atomic(path, data, overwrite=False)
-        except FileExistsError:
-            raise YntymakError(
-                f"{path} already exists; refusing to replace it (it may hold data that is not"
-                " in this database: was it restored from a backup?). Take that file to HQ or"
-                " move it, then run `bundle create` again"
-            ) from None
-        contents = [[r["uuid"], r["revision"], r["status"]] for r in records]
-        conn.execute(
-            "INSERT INTO sync_bundles (seq, bundle_id, file_name, file_hash, prev_hash, "
-            "hq_fingerprint, created_at, contents) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                seq,
-                header["bundle_id"],
-                path.name,
-                container.bundle_file_hash(data),
-                prev_hash,
-                hq.fingerprint,
-                header["created_at"],
-                json.dumps(contents, separators=(",", ":")),
-            ],
-        )
+            if os.path.lexists(path):
+                raise YntymakError(_EXISTS.format(path=path))
+            # Temp files of this seq are from runs killed before they recorded it: garbage.
+            for stale in out_dir.glob(f".{glob.escape(path.name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
+            tmp = _write_temp(path, data)
+            contents = [[r["uuid"], r["revision"], r["status"]] for r in records]
+            conn.execute(
+                "INSERT INTO sync_bundles (seq, bundle_id, file_name, file_hash, prev_hash, "
+                "hq_fingerprint, created_at, contents) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    seq,
+                    header["bundle_id"],
+                    path.name,
+                    container.bundle_file_hash(data),
+                    prev_hash,
+                    hq.fingerprint,
+                    header["created_at"],
+                    json.dumps(contents, separators=(",", ":")),
+                ],
+            )
+    except BaseException:
+        if tmp is not None:  # not recorded: the temp file is nobody's
+            tmp.unlink(missing_ok=True)
+        raise
+    assert tmp is not None
+    try:
+        _publish(tmp, path, overwrite=False)
+    except (FileExistsError, YntymakError) as exc:
+        # The file never appeared: forget the bundle, so the next run reuses the seq.
+        with store.write() as conn:
+            conn.execute("DELETE FROM sync_bundles WHERE seq = ? AND acked_at IS NULL", [seq])
+        if isinstance(exc, FileExistsError):
+            raise YntymakError(_EXISTS.format(path=path)) from None
+        raise
     return CreatedBundle(
         path=path,
         seq=seq,
@@ -218,12 +281,67 @@ def create_bundle(
     )
 
 
+def _finish_interrupted(store: Store, out_dir: Path, last: Any) -> CreatedBundle | None:
+    """Publish the recorded bundle `last` if it is still a hidden temp file in out_dir.
+
+    The temp file is recognised by its hash, which the database recorded; anything else
+    of a similar name is left alone. A temp file that duplicates the published bundle
+    (a run killed just after publishing) is removed.
+    """
+    from yntymak_cli.sync import container
+
+    path = out_dir / last["file_name"]
+    published = os.path.lexists(path)
+    for tmp in sorted(out_dir.glob(f".{glob.escape(last['file_name'])}.*.tmp")):
+        try:
+            data = tmp.read_bytes()
+        except OSError:
+            continue
+        if container.bundle_file_hash(data) != last["file_hash"]:
+            continue
+        if published:
+            # Killed after the link, before the temp name went: the same bytes twice.
+            try:
+                if os.path.samefile(tmp, path) or path.read_bytes() == data:
+                    tmp.unlink()
+            except OSError:
+                pass
+            continue
+        try:
+            _publish(tmp, path, overwrite=False)
+        except FileExistsError:
+            return None
+        contents = json.loads(last["contents"])
+        form_hashes = {
+            row[0]
+            for u, r, _status in contents
+            for row in store.conn.execute(
+                "SELECT form_hash FROM revisions WHERE uuid = ? AND revision = ?", [u, r]
+            )
+        }
+        bundle_id = container.inspect_bundle(data)["bundle_id"]
+        return CreatedBundle(
+            path=path,
+            seq=last["seq"],
+            bundle_id=bundle_id,
+            submissions=len({u for u, _r, _s in contents}),
+            revisions=len(contents),
+            voids=sum(1 for _u, _r, status in contents if status == "void"),
+            forms=len(form_hashes),
+            size=len(data),
+            resumed=True,
+        )
+    return None
+
+
 @dataclass(frozen=True)
 class AckResult:
     seq: int
     acknowledged: int  # revisions newly marked as synced
     voids: int  # voids newly marked as synced
     already: int  # listed entries that were acknowledged before (a receipt applied twice)
+    # What HQ refused of this bundle, as (uuid, revision, reason): never sent again.
+    refused: tuple[tuple[str, int, str], ...] = ()
 
 
 def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes) -> AckResult:
@@ -285,8 +403,41 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
             voids += void_new
             if not rev_new and not void_new:
                 already += 1
+        refused = _mark_refused(conn, receipt.get(container.RECEIPT_REFUSED_KEY, []), carried, now)
         conn.execute(
             "UPDATE sync_bundles SET acked_at = COALESCE(acked_at, ?) WHERE bundle_id = ?",
             [now, receipt["bundle_id"]],
         )
-    return AckResult(seq=row["seq"], acknowledged=acknowledged, voids=voids, already=already)
+    return AckResult(
+        seq=row["seq"], acknowledged=acknowledged, voids=voids, already=already, refused=refused
+    )
+
+
+def _mark_refused(
+    conn: Any, entries: list[dict[str, Any]], carried: dict[tuple[str, int], str], now: str
+) -> tuple[tuple[str, int, str], ...]:
+    """Mark what HQ refused so that `bundle create` stops sending it; returns the entries.
+
+    Only entries this bundle carried count. A refused revision (or void) is kept on the
+    laptop, never purged (it is not acknowledged), and is not sent again: HQ would refuse
+    it again. A later edit or void of the submission is new data and travels as usual.
+    """
+    out = []
+    for entry in entries:
+        key = (entry["uuid"], entry["revision"])
+        status = carried.get(key)
+        if status is None:
+            continue
+        conn.execute(
+            "UPDATE revisions SET refused_at = COALESCE(refused_at, ?), refused_reason = ? "
+            "WHERE uuid = ? AND revision = ? AND synced_at IS NULL",
+            [now, entry["reason"], *key],
+        )
+        if status == "void":
+            conn.execute(
+                "UPDATE submissions SET void_refused_at = COALESCE(void_refused_at, ?), "
+                "void_refused_reason = ? WHERE uuid = ? AND status = 'void' AND void_synced = 0",
+                [now, entry["reason"], key[0]],
+            )
+        out.append((key[0], key[1], entry["reason"]))
+    return tuple(out)

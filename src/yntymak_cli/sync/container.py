@@ -326,6 +326,10 @@ _RECEIPT_KEYS = {
     "imported_at",
     "accepted",
 }
+# A receipt may also list what HQ refused; the key is present only when the list is not
+# empty, so a receipt without refusals reads the same to older devices.
+RECEIPT_REFUSED_KEY = "refused"
+MAX_REFUSAL_REASON = 500  # characters of one refusal reason in a receipt
 
 
 def _check_version(doc: Any, kind: str) -> None:
@@ -384,18 +388,38 @@ def _validate_manifest(payload: dict[str, Any]) -> None:
 def _validate_receipt(receipt: Any) -> None:
     kind = "receipt"
     _check_version(receipt, kind)
-    _check_keys(receipt, _RECEIPT_KEYS, "receipt", kind)
+    keys = _RECEIPT_KEYS | ({RECEIPT_REFUSED_KEY} if RECEIPT_REFUSED_KEY in receipt else set())
+    _check_keys(receipt, keys, "receipt", kind)
     _check_common(receipt, kind)
     if not isinstance(receipt["imported_at"], str):
         raise _fail(kind, "imported_at is not a string")
-    accepted = receipt["accepted"]
-    if not isinstance(accepted, list):
-        raise _fail(kind, "accepted is not a list")
-    for i, entry in enumerate(accepted):
-        _check_keys(entry, {"uuid", "revision"}, f"accepted[{i}]", kind)
-        _check_uuid(entry["uuid"], f"accepted[{i}].uuid", kind)
-        if not _is_int(entry["revision"]) or not 1 <= entry["revision"] <= MAX_COUNTER:
-            raise _fail(kind, f"accepted[{i}].revision must be an integer from 1 to {MAX_COUNTER}")
+    seen: set[tuple[str, int]] = set()
+    for name in ("accepted", RECEIPT_REFUSED_KEY):
+        entries = receipt.get(name, [])
+        if not isinstance(entries, list):
+            raise _fail(kind, f"{name} is not a list")
+        if name == RECEIPT_REFUSED_KEY and name in receipt and not entries:
+            raise _fail(kind, "refused is present but empty (leave it out)")
+        fields = {"uuid", "revision"} | ({"reason"} if name == RECEIPT_REFUSED_KEY else set())
+        for i, entry in enumerate(entries):
+            where = f"{name}[{i}]"
+            _check_keys(entry, fields, where, kind)
+            _check_uuid(entry["uuid"], f"{where}.uuid", kind)
+            if not _is_int(entry["revision"]) or not 1 <= entry["revision"] <= MAX_COUNTER:
+                raise _fail(kind, f"{where}.revision must be an integer from 1 to {MAX_COUNTER}")
+            if name == RECEIPT_REFUSED_KEY:
+                reason = entry["reason"]
+                if not isinstance(reason, str) or not 0 < len(reason) <= MAX_REFUSAL_REASON:
+                    raise _fail(
+                        kind, f"{where}.reason must be text of 1 to {MAX_REFUSAL_REASON} characters"
+                    )
+                # A revision HQ refused is not one it accepted: each entry once, in one list.
+                key = (entry["uuid"], entry["revision"])
+                if key in seen:
+                    raise _fail(kind, f"{where} repeats {key[0]} revision {key[1]}")
+                seen.add(key)
+            elif name == "accepted":
+                seen.add((entry["uuid"], entry["revision"]))
 
 
 def _parse_document(body: bytes, kind: str) -> Any:
@@ -511,25 +535,48 @@ def _check_payload(payload: Any, text: str | None = None) -> list[str | None]:
     return answers_texts
 
 
+_INFLATE_IN = 64 * 1024  # compressed bytes fed to zlib at a time
+_INFLATE_OUT = 1024 * 1024  # decompressed bytes asked of zlib at a time (then dropped)
+
+
 def _decompress(data: bytes, max_payload: int) -> bytes:
-    """zlib inflate with a hard ceiling: never allocates more than max_payload (+1) bytes."""
-    inflater = zlib.decompressobj()
+    """zlib inflate with a hard ceiling, in two passes so that a bomb costs no memory.
+
+    The first pass only measures: it inflates a megabyte at a time, drops each piece and
+    stops at the ceiling. Asking zlib for max_payload bytes at once, as before, let a
+    600 KB bomb cost HQ the whole limit (and more, as zlib grows its buffer) before the
+    refusal. The second pass inflates a stream known to be sound into one buffer of the
+    measured size. Twice the CPU for a good bundle; zlib inflates ~1 GB/s.
+    """
     too_large = BundleError(
         "too-large", f"the bundle payload expands to more than {max_payload} bytes; refused"
     )
+    inflater = zlib.decompressobj()
+    view = memoryview(data)
+    total = 0
+    fed = 0
     try:
-        out = inflater.decompress(data, max_payload)
-        if not inflater.eof:
-            # Either input is left over (more output would follow) or zlib holds pending
-            # output: asking for one more byte tells the two apart without a big buffer.
-            if inflater.unconsumed_tail or inflater.decompress(b"", 1):
+        # Input goes in small slices: unconsumed_tail copies what is left of the input.
+        while fed < len(view) and not inflater.eof:
+            tail: bytes | memoryview = view[fed : fed + _INFLATE_IN]
+            fed += len(tail)
+            while tail:
+                total += len(inflater.decompress(tail, _INFLATE_OUT))
+                if total > max_payload:
+                    raise too_large
+                tail = inflater.unconsumed_tail
+        while not inflater.eof:  # output zlib still holds after the last input
+            produced = len(inflater.decompress(b"", _INFLATE_OUT))
+            total += produced
+            if total > max_payload:
                 raise too_large
-            raise _fail("bundle payload", "the compressed stream is incomplete")
+            if not produced:
+                raise _fail("bundle payload", "the compressed stream is incomplete")
+        if inflater.unused_data or fed < len(view):
+            raise _fail("bundle payload", "data after the end of the compressed stream")
+        return zlib.decompress(data, bufsize=max(total, 1))
     except zlib.error as exc:
         raise _fail("bundle payload", f"cannot decompress ({exc})") from None
-    if inflater.unused_data:
-        raise _fail("bundle payload", "data after the end of the compressed stream")
-    return out
 
 
 # -- bundles -------------------------------------------------------------------------------

@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from yntymak_cli.canonical import canonical_json
-from yntymak_cli.errors import InvalidInput, NotFound, ProblemsError
+from yntymak_cli.errors import InvalidInput, NotFound, ProblemsError, YntymakError
+from yntymak_cli.forms.model import Form
 from yntymak_cli.store.db import Store, utcnow
+from yntymak_cli.sync.answers import AnswerError, AnswerSchema
 from yntymak_cli.sync.bundle import read_sync_file, receipt_name, write_atomic
 from yntymak_cli.sync.keys import DevicePublic, HqIdentity
 
@@ -30,6 +32,20 @@ _CHUNK = 400  # bound on SQL parameters per query (SQLite's default limit is 999
 
 # Decompressed payload bound; a module global so tests can lower it.
 MAX_PAYLOAD = 512 * 1024 * 1024
+# Characters of refusal reasons in one receipt, all entries together (a receipt's body is
+# at most 16 MiB): a bundle of many refused records gets shorter reasons, never no receipt.
+_REASONS_BUDGET = 4 * 1024 * 1024
+# Record metadata: ids, versions, timestamps and names are short; instance names and void
+# reasons are text a person typed or a form computed (bounded like a text answer).
+_META_LIMITS = {
+    **dict.fromkeys(
+        ("form_id", "form_version", "created_at", "updated_at", "submission_time", "voided_at"),
+        1000,
+    ),
+    "enumerator": 1000,
+    "instance_name": 1_000_000,
+    "void_reason": 1_000_000,
+}
 
 _RECORD_KEYS = {
     "uuid",
@@ -139,6 +155,10 @@ class OpenedBundle:
     device_name: str
     forms: dict[str, tuple[str, str, str]]  # definitions in the bundle: hash -> id, version, JSON
     answers_json: list[str | None]  # canonical JSON of each record's answers, computed once
+    # Records refused on their own ((uuid, revision) -> reason): the rest is still imported.
+    refused: dict[tuple[str, int], str] = field(default_factory=dict)
+    # Definitions that are in the bundle but unusable: hash -> reason.
+    bad_forms: dict[str, str] = field(default_factory=dict)
 
     @property
     def device_id(self) -> str:
@@ -157,38 +177,87 @@ def open_bundle(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
         data, device_lookup(store), hq, max_payload=MAX_PAYLOAD
     )
     header, payload = opened.header, opened.payload
-    forms = _check_forms(payload["forms"])
-    known: dict[str, tuple[str, str]] = {h: (f[0], f[1]) for h, f in forms.items()}
-    answers_json = []
+    forms, parsed, bad_forms = _check_forms(payload["forms"])
+    schemas: dict[str, AnswerSchema | str] = {}  # form hash -> schema, or why it has none
+    answers_json: list[str | None] = []
+    refused: dict[tuple[str, int], str] = {}
     for record, answers_text in zip(payload["submissions"], opened.answers_json, strict=True):
-        answers_json.append(_check_record(record, header["device_id"], answers_text))
-        if record["form_hash"] not in known:
-            row = store.conn.execute(
-                "SELECT form_id, version FROM forms WHERE hash = ?", [record["form_hash"]]
-            ).fetchone()
-            if row is None:
-                raise _refuse(
-                    f"submission {record['uuid']} uses form {record['form_hash'][:12]}, whose"
-                    " definition is neither in the bundle nor at HQ"
-                )
-            known[record["form_hash"]] = (row["form_id"], row["version"])
-        form_id, version = known[record["form_hash"]]
-        if (record["form_id"], record["form_version"]) != (form_id, version):
-            raise _refuse(
-                f"submission {record['uuid']} names form {record['form_id']}"
-                f" {record['form_version']}, but its definition is {form_id} {version}"
-            )
+        key = (record["uuid"], record["revision"])  # shapes checked by the container
+        try:
+            text = _check_record(record, header["device_id"], answers_text)
+            schema = _schema_for(store, record, parsed, bad_forms, schemas)
+            if text is not None:
+                try:
+                    schema.check(record["answers"])
+                except AnswerError as exc:
+                    raise _refuse(f"submission {record['uuid']} revision {key[1]}: {exc}") from None
+        except InvalidInput as exc:
+            refused[key] = exc.message
+            answers_json.append(None)
+            continue
+        answers_json.append(text)
     name = store.conn.execute(
         "SELECT name FROM hq_devices WHERE device_id = ?", [header["device_id"]]
     ).fetchone()["name"]
     return OpenedBundle(
-        header, payload, container.bundle_file_hash(data), name, forms, answers_json
+        header,
+        payload,
+        container.bundle_file_hash(data),
+        name,
+        forms,
+        answers_json,
+        refused,
+        bad_forms,
     )
 
 
-def _check_forms(definitions: list[dict[str, Any]]) -> dict[str, tuple[str, str, str]]:
-    """hash -> (form_id, version, canonical definition); every definition must load.
+def _schema_for(
+    store: Store,
+    record: dict[str, Any],
+    parsed: dict[str, Form],
+    bad_forms: dict[str, str],
+    schemas: dict[str, AnswerSchema | str],
+) -> AnswerSchema:
+    """The answer schema of the definition a record names; refuses the record without one."""
+    form_hash = record["form_hash"]
+    if form_hash not in schemas:
+        form = parsed.get(form_hash)
+        if form_hash in bad_forms:
+            schemas[form_hash] = bad_forms[form_hash]
+        elif (
+            form is None
+            and store.conn.execute("SELECT 1 FROM forms WHERE hash = ?", [form_hash]).fetchone()
+            is None
+        ):
+            schemas[form_hash] = (
+                f"uses form {form_hash[:12]}, whose definition is neither in the bundle nor at HQ"
+            )
+        else:
+            if form is None:
+                form = store.form_by_hash(form_hash)
+            try:
+                schemas[form_hash] = AnswerSchema.of(form)
+            except AnswerError as exc:
+                schemas[form_hash] = f"form {form.id} {form.version}: {exc}"
+    schema = schemas[form_hash]
+    if isinstance(schema, str):
+        raise _refuse(f"submission {record['uuid']} {schema}")
+    form = schema.form
+    if (record["form_id"], record["form_version"]) != (form.id, form.version):
+        raise _refuse(
+            f"submission {record['uuid']} names form {record['form_id']}"
+            f" {record['form_version']}, but its definition is {form.id} {form.version}"
+        )
+    return schema
 
+
+def _check_forms(
+    definitions: list[dict[str, Any]],
+) -> tuple[dict[str, tuple[str, str, str]], dict[str, Form], dict[str, str]]:
+    """(hash -> (form_id, version, canonical definition), hash -> Form, hash -> reason).
+
+    Each definition is identified by the sha256 of its canonical JSON. One that does not
+    "load" lands in the third map with the reason, and the records using it are refused.
     "Load" means what `forms validate` and `collect` demand of a YAML file (build, then the
     semantic checks): a definition HQ stores is later read by export and status, and a
     device can only have collected with a form that passed them.
@@ -197,13 +266,19 @@ def _check_forms(definitions: list[dict[str, Any]]) -> dict[str, tuple[str, str,
     from yntymak_cli.forms.validate import validate_form
 
     out: dict[str, tuple[str, str, str]] = {}
+    parsed: dict[str, Form] = {}
+    bad: dict[str, str] = {}
     for definition in definitions:
         text = canonical_json(definition)
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        if digest in out or digest in bad:
+            continue
         if len(text) > MAX_FORM_BYTES:
-            raise _refuse(
-                f"a form definition in the bundle is {len(text)} characters, above the form"
-                f" size limit of {MAX_FORM_BYTES}"
+            bad[digest] = (
+                f"uses a form definition of {len(text)} characters, above the form size limit"
+                f" of {MAX_FORM_BYTES}"
             )
+            continue
         try:
             form = form_from_dict(definition)
             loaded = LoadedForm(f"<form {form.id}>", form)
@@ -212,11 +287,18 @@ def _check_forms(definitions: list[dict[str, Any]]) -> dict[str, tuple[str, str,
         except ProblemsError as exc:
             problems = exc.problems
         except Exception as exc:  # pydantic and friends: any failure is a refusal
-            raise _refuse(f"a form definition in the bundle is invalid ({exc})") from None
+            bad[digest] = f"uses an invalid form definition ({_short(str(exc))})"
+            continue
         if problems:
-            raise _refuse(f"a form definition in the bundle is invalid ({problems[0]})")
-        out[hashlib.sha256(text.encode("utf-8")).hexdigest()] = (form.id, form.version, text)
-    return out
+            bad[digest] = f"uses an invalid form definition ({_short(str(problems[0]))})"
+            continue
+        out[digest] = (form.id, form.version, text)
+        parsed[digest] = form
+    return out, parsed, bad
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def revision_hash(record: dict[str, Any], answers_json: str | None = None) -> str:
@@ -261,6 +343,9 @@ def _check_record(
     for key in ("instance_name", "void_reason", "voided_at"):
         if rec[key] is not None and not isinstance(rec[key], str):
             raise _refuse(f"submission {uid}: {key} is not a string")
+    for key, limit in _META_LIMITS.items():  # metadata is short; bounded like answers
+        if rec[key] is not None and len(rec[key]) > limit:
+            raise _refuse(f"submission {uid}: {key} is longer than {limit} characters")
     if (rec["status"] == "void") != isinstance(rec["voided_at"], str):
         raise _refuse(f"submission {uid}: voided_at does not match its status")
     for key in ("form_hash", "hash"):
@@ -295,6 +380,8 @@ class ImportResult:
     unchanged: int = 0  # already at HQ (replays, re-sent after a lost receipt)
     accepted: list[dict[str, Any]] = field(default_factory=list)
     replay: bool = False
+    # Records not imported, each {"uuid", "revision", "reason"}; the receipt lists them.
+    refused: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _chunks(items: list[str]) -> list[list[str]]:
@@ -330,7 +417,6 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
     header, payload = opened.header, opened.payload
     result = ImportResult(opened.device_id, opened.seq, header["bundle_id"])
     records = payload["submissions"]
-    result.accepted = [{"uuid": r["uuid"], "revision": r["revision"]} for r in records]
 
     seen = conn.execute(
         "SELECT file_hash FROM hq_bundles WHERE bundle_id = ?", [header["bundle_id"]]
@@ -340,15 +426,35 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
             raise _refuse(
                 f"bundle id {header['bundle_id']} was already imported with other content"
             )
-        result.unchanged = len(records)
+        # The same receipt again: what was refused then is read back, not worked out anew.
+        refused_then = {
+            (r["uuid"], r["revision"]): r["reason"]
+            for r in conn.execute(
+                "SELECT uuid, revision, reason FROM hq_refused WHERE bundle_id = ?",
+                [header["bundle_id"]],
+            )
+        }
+        for r in records:
+            key = (r["uuid"], r["revision"])
+            if key in refused_then:
+                result.refused.append(_refusal(key, refused_then[key]))
+            else:
+                result.accepted.append({"uuid": key[0], "revision": key[1]})
+        result.unchanged = len(result.accepted)
         result.replay = True
         return result
 
     now = utcnow()
+    refused = dict(opened.refused)
+    conflicts = _form_conflicts(conn, opened.forms)
     conn.executemany(
         "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, registered_at) "
         "VALUES (?, ?, ?, ?, ?)",
-        [(h, fid, ver, text, now) for h, (fid, ver, text) in opened.forms.items()],
+        [
+            (h, fid, ver, text, now)
+            for h, (fid, ver, text) in opened.forms.items()
+            if h not in conflicts
+        ],
     )
 
     subs, revs = _load_state(conn, sorted({r["uuid"] for r in records}))
@@ -357,16 +463,23 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
     updates: dict[str, dict[str, Any]] = {}  # known submissions whose row changes
     for rec, answers_text in zip(records, opened.answers_json, strict=True):
         uid, rev = rec["uuid"], rec["revision"]
+        if (uid, rev) in refused:
+            continue
+        if rec["form_hash"] in conflicts:
+            refused[(uid, rev)] = f"submission {uid} revision {rev}: {conflicts[rec['form_hash']]}"
+            continue
         sub = subs.get(uid)
         if sub is not None and sub["device_id"] != opened.device_id:
-            raise _refuse(f"submission {uid} belongs to device {sub['device_id']} at HQ")
+            refused[(uid, rev)] = f"submission {uid} belongs to device {sub['device_id']} at HQ"
+            continue
         known_hash = revs.get((uid, rev))
         if known_hash is not None:
             if known_hash != rec["hash"]:
-                raise _refuse(
+                refused[(uid, rev)] = (
                     f"submission {uid} revision {rev} differs from the one HQ already holds"
                     " (a device database restored from an old backup?)"
                 )
+                continue
             if rec["status"] == "void" and sub["status"] != "void":
                 _apply_void(sub, rec)
                 if uid not in inserts:
@@ -376,7 +489,8 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
                 result.unchanged += 1
             continue
         if rec["answers"] is None:
-            raise _refuse(f"submission {uid} revision {rev} arrived without its answers")
+            refused[(uid, rev)] = f"submission {uid} revision {rev} arrived without its answers"
+            continue
         new_revisions.append(
             (
                 uid,
@@ -445,7 +559,54 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
                 [s["status"], s["void_reason"], s["voided_at"], s["updated_at"], s["uuid"]],
             )
     _record_bundle(conn, opened, len(records), now)
+    for rec in records:
+        key = (rec["uuid"], rec["revision"])
+        if key in refused:
+            result.refused.append(_refusal(key, refused[key]))
+        else:
+            result.accepted.append({"uuid": key[0], "revision": key[1]})
+    conn.executemany(
+        "INSERT INTO hq_refused (bundle_id, uuid, revision, reason, refused_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [(header["bundle_id"], r["uuid"], r["revision"], r["reason"], now) for r in result.refused],
+    )
     return result
+
+
+def _refusal(key: tuple[str, int], reason: str) -> dict[str, Any]:
+    from yntymak_cli.sync.container import MAX_REFUSAL_REASON
+
+    return {"uuid": key[0], "revision": key[1], "reason": _short(reason, MAX_REFUSAL_REASON)}
+
+
+def _form_conflicts(conn: Any, forms: dict[str, tuple[str, str, str]]) -> dict[str, str]:
+    """Definitions of the bundle that reuse a form id and version HQ knows with other content.
+
+    hash -> reason. The first definition HQ accepted for an (id, version) stays the only
+    one: a device must not relabel the answers other devices collected with that version.
+    Within one bundle, the first definition of an (id, version) new to HQ wins. Runs under
+    the write lock, so two imports cannot both bring a "first" definition.
+    """
+    out: dict[str, str] = {}
+    first: dict[tuple[str, str], str] = {}
+    for digest, (form_id, version, _text) in forms.items():
+        if (form_id, version) not in first:
+            row = conn.execute(
+                "SELECT hash FROM forms WHERE form_id = ? AND version = ? "
+                "ORDER BY registered_at, rowid LIMIT 1",
+                [form_id, version],
+            ).fetchone()
+            first[(form_id, version)] = row["hash"] if row else digest
+        held = first[(form_id, version)]
+        if (
+            held != digest
+            and conn.execute("SELECT 1 FROM forms WHERE hash = ?", [digest]).fetchone() is None
+        ):
+            out[digest] = (
+                f"form {form_id} version {version}: definition differs from the one HQ"
+                f" already has (hash {held[:12]}); give the changed form a new version"
+            )
+    return out
 
 
 def _apply_void(sub: dict[str, Any], rec: dict[str, Any]) -> None:
@@ -503,21 +664,52 @@ def import_bundle(store: Store, hq: HqIdentity, data: bytes) -> ImportResult:
 def build_receipt(hq: HqIdentity, result: ImportResult) -> bytes:
     from yntymak_cli.sync import container
 
-    return container.build_receipt(
-        {
-            "bundle_id": result.bundle_id,
-            "device_id": result.device_id,
-            "seq": result.seq,
-            "accepted": result.accepted,
-        },
-        hq,
-    )
+    receipt: dict[str, Any] = {
+        "bundle_id": result.bundle_id,
+        "device_id": result.device_id,
+        "seq": result.seq,
+        "accepted": result.accepted,
+    }
+    if result.refused:  # absent when empty: such a receipt reads the same to older devices
+        # Many refusals get shorter reasons, so the receipt stays far below its size limit.
+        per = max(60, min(container.MAX_REFUSAL_REASON, _REASONS_BUDGET // len(result.refused)))
+        receipt[container.RECEIPT_REFUSED_KEY] = [
+            {**r, "reason": _short(r["reason"], per)} for r in result.refused
+        ]
+    try:
+        return container.build_receipt(receipt, hq)
+    except ValueError as exc:  # more records than one receipt can list
+        raise YntymakError(f"cannot build the receipt: {exc}") from None
 
 
 def write_receipt(hq: HqIdentity, result: ImportResult, out_dir: Path) -> Path:
+    from yntymak_cli.outputs import check_overwrite
+
     path = Path(out_dir) / receipt_name(result.device_id, result.seq)
+    check_overwrite(path, "receipt")  # the same receipt again, never a key or a database
     write_atomic(path, build_receipt(hq, result))
     return path
+
+
+def check_receipts_dir(out_dir: Path) -> None:
+    """Refuse a receipts folder that is missing or cannot be written, before any import.
+
+    Tried by creating (and removing) a hidden file there, not from permission bits: those
+    say nothing for root, a read-only mount or a full disk.
+    """
+    import tempfile
+
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        raise InvalidInput(f"{out_dir}: no such folder (for --receipts)")
+    try:
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".yntymak-probe-"):
+            pass
+    except OSError as exc:
+        raise InvalidInput(
+            f"{out_dir}: cannot write receipts there ({exc.strerror or exc}); nothing was"
+            " imported. Pick a writable folder with --receipts"
+        ) from None
 
 
 def read_bundle_file(path: Path) -> bytes:
@@ -653,7 +845,8 @@ def summarise(opened: OpenedBundle) -> dict[str, Any]:
     records = opened.payload["submissions"]
     by_form: dict[str, int] = defaultdict(int)
     for r in records:
-        by_form[r["form_id"]] += 1
+        if (r["uuid"], r["revision"]) not in opened.refused:  # a refused one may lack form_id
+            by_form[r["form_id"]] += 1
     return {
         "device_id": opened.device_id,
         "device_name": opened.device_name,
@@ -667,6 +860,9 @@ def summarise(opened: OpenedBundle) -> dict[str, Any]:
         "submissions": len({r["uuid"] for r in records}),
         "voids": sum(1 for r in records if r["status"] == "void"),
         "by_form": dict(sorted(by_form.items())),
+        # Records HQ would refuse on their own (more may be refused at import, where they
+        # are compared with what HQ holds).
+        "refused": [_refusal(k, reason) for k, reason in opened.refused.items()],
     }
 
 
