@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from pathlib import Path
 
 ENV_HOME = "YNTYMAK_HOME"
 DB_NAME = "yntymak.db"
 
 _override: Path | None = None
+_noted: set[Path] = set()  # homes tightened in this process (the note is printed once)
 
 
 def set_home(path: Path | None) -> None:
@@ -28,8 +31,36 @@ def home_dir(create: bool = True) -> Path:
         path = Path(platformdirs.user_data_dir("yntymak", appauthor=False))
     path = path.expanduser()
     if create:
+        existed = path.is_dir()
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if existed:
+            _owner_only(path)
     return path
+
+
+def _owner_only(path: Path) -> None:
+    """Tighten a home that already existed to 0700: it holds the database and the keys.
+
+    mkdir's mode applies only to a folder it creates; a home made by hand (or by an older
+    version) may be open to every user of the laptop. Only our own folder is changed.
+    """
+    if os.name == "nt":
+        return
+    try:
+        info = path.stat()
+        mode = stat.S_IMODE(info.st_mode)
+        if info.st_uid != os.geteuid() or not mode & 0o077:
+            return
+        os.chmod(path, 0o700)
+    except OSError:
+        return  # not ours to change (or a read-only medium): the files inside are 0600
+    if path not in _noted:
+        _noted.add(path)
+        print(
+            f"note: {path} could be read by other users (mode {mode:o}); made it 700 (owner"
+            " only), as it holds the database and keys",
+            file=sys.stderr,
+        )
 
 
 def db_path() -> Path:

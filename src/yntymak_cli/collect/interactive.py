@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.i18n import LANGUAGES, t
+from yntymak_cli.plain import plain
 
 if TYPE_CHECKING:
     from yntymak_cli.collect.prompts import Prompter
@@ -21,7 +22,11 @@ EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C
 
 
 class _Out:
-    """What the survey prints besides prompts (rich, imported on first use)."""
+    """What the survey prints besides prompts (rich, imported on first use).
+
+    Labels, hints, answers and constraint messages are the form's or the volunteer's text:
+    always `Text` made plain, never rich markup, never a raw escape sequence.
+    """
 
     def __init__(self, lang: str) -> None:
         from rich.console import Console
@@ -33,7 +38,7 @@ class _Out:
         from rich.text import Text
 
         # soft_wrap: a "yntymak resume UUID" line must stay copyable, not be broken by rich.
-        self.console.print(Text(text, style=style or ""), soft_wrap=True)
+        self.console.print(Text(plain(text, keep_newlines=True), style=style or ""), soft_wrap=True)
 
     def error(self, message: str) -> None:
         self.line(f"✗ {message}", "bold red")
@@ -45,11 +50,11 @@ class _Out:
         from rich.panel import Panel
         from rich.text import Text
 
-        body = Text(step.label or "", style="bold")
+        body = Text(plain(step.label or "", keep_newlines=True), style="bold")
         if value:  # a read_only question shows its value
-            body.append(f"\n{value}", style="cyan")
+            body.append(f"\n{plain(value, keep_newlines=True)}", style="cyan")
         if step.hint:
-            body.append(f"\n{step.hint}", style="italic")
+            body.append(f"\n{plain(step.hint, keep_newlines=True)}", style="italic")
         self.console.print(Panel(body, expand=False))
 
     def review(self, rows: list[tuple[str, str]], problems: list[tuple[str, str]]) -> None:
@@ -61,7 +66,8 @@ class _Out:
         table.add_column(t("review_answer", self.lang))
         for label, value in rows:
             table.add_row(
-                Text(label), Text(value) if value else Text(t("no_answer", self.lang), style="dim")
+                Text(plain(label)),
+                Text(plain(value)) if value else Text(t("no_answer", self.lang), style="dim"),
             )
         self.console.print(table)
         if problems:
@@ -94,6 +100,8 @@ class _Survey:
 
     def run(self, resume: bool) -> int:
         from yntymak_cli.collect.prompts import BACK
+        from yntymak_cli.errors import EXIT_FAILURE
+        from yntymak_cli.store.db import DiskFull
 
         uuid = self.session.uuid
         self.out.line(t("draft_resumed" if resume else "draft_started", self.lang, uuid=uuid))
@@ -120,6 +128,11 @@ class _Survey:
             self.out.line("")
             self.out.line(t("interrupted", self.lang, uuid=uuid), "bold yellow")
             return EXIT_INTERRUPTED
+        except DiskFull:
+            # Each save is one transaction: the failed one left the draft as it was.
+            self.out.line("")
+            self.out.line(t("disk_full_draft", self.lang, uuid=uuid), "bold red")
+            return EXIT_FAILURE
 
     # -- one step --------------------------------------------------------------------------
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import shlex
 import sqlite3
+import stat
 import uuid as uuid_mod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +27,16 @@ from yntymak_cli.forms.model import Form
 from yntymak_cli.store.migrations import migrate
 
 BUSY_TIMEOUT_MS = 30_000
+_SQLITE_FULL = 13  # the result code (sqlite3.SQLITE_FULL exists from Python 3.11 only)
+_SQLITE_READONLY = 8
+# SQLite gives a new -wal or -shm the mode of the database file: one 0600 file keeps the
+# three owner-only, as the keys beside them are.
+_DB_MODE = 0o600
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+class DiskFull(YntymakError):
+    """The disk (or SQLite's page limit) is full: the transaction was rolled back whole."""
 
 
 def utcnow() -> str:
@@ -34,8 +47,56 @@ def _natural(version: str) -> tuple:
     return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", version))
 
 
+def _is_readonly(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF == _SQLITE_READONLY
+    return "readonly database" in str(exc)
+
+
+def _owner_only(path: Path) -> None:
+    """Create the database 0600; tighten an existing one and its -wal/-shm to 0600.
+
+    Tightening also makes writable again a -wal/-shm left 0444 by a read-only spell (SQLite
+    opens such a database read-only). Only our own files are changed; any failure is left
+    for SQLite to report when it opens or writes the file.
+    """
+    if os.name == "nt":  # no owner/group/other bits to speak of
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _DB_MODE))
+    except OSError:
+        pass  # it exists, or its folder does not: sqlite3.connect says which
+    for name in (path, *(path.with_name(path.name + s) for s in _COMPANIONS)):
+        try:
+            info = os.stat(name)
+            if (
+                stat.S_ISREG(info.st_mode)
+                and info.st_uid == os.geteuid()
+                and stat.S_IMODE(info.st_mode) != _DB_MODE
+            ):
+                os.chmod(name, _DB_MODE)
+        except OSError:
+            continue
+
+
 def _loads(text: str | None) -> Any:
-    return json.loads(text) if text else None
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        # An integer of more than 4,300 digits (int() refuses it) cannot be stored by
+        # this program, but a hand-edited row may hold one: keep its digits as text
+        # rather than fail every command that reads the row. Bad JSON still raises.
+        return json.loads(text, parse_int=_int_or_digits)
+
+
+def _int_or_digits(digits: str) -> int | str:
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
 
 
 @dataclass
@@ -57,6 +118,7 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        _owner_only(self.path)
         try:
             self.conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
@@ -68,6 +130,8 @@ class Store:
             self.conn.execute("PRAGMA foreign_keys = ON")
             migrate(self.conn)
         except sqlite3.DatabaseError as exc:
+            if _is_readonly(exc):
+                raise YntymakError(self._readonly_message(exc)) from None
             raise YntymakError(f"cannot open database {self.path}: {exc}") from None
         self._forms: dict[str, Form] = {}
 
@@ -83,14 +147,53 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A short write transaction that takes the lock up front (no deadlock on upgrade)."""
-        self.conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self._rollback()
+                raise
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.OperationalError as exc:
+            # sqlite_errorcode is Python 3.11+; older ones only have the message.
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code == _SQLITE_FULL or (code is None and "disk is full" in str(exc)):
+                raise DiskFull(
+                    f"disk full: {self.path} ({exc}); nothing of this change was saved. Free"
+                    " some space and run the command again"
+                ) from None
+            if _is_readonly(exc):
+                raise YntymakError(self._readonly_message(exc)) from None
             raise
-        else:
-            self.conn.execute("COMMIT")
+
+    def _readonly_message(self, exc: sqlite3.Error) -> str:
+        """Say which file stops SQLite from writing, and the command that fixes it."""
+        candidates = [self.path.parent, self.path]
+        candidates += [self.path.with_name(self.path.name + s) for s in _COMPANIONS]
+        stuck = [p for p in candidates if p.exists() and not os.access(p, os.W_OK)]
+        if not stuck:  # e.g. a read-only file system or medium
+            return f"cannot write database {self.path} ({exc}): is the disk mounted read-only?"
+        names = " ".join(shlex.quote(str(p)) for p in stuck)
+        return (
+            f"cannot write database {self.path}: read-only for this user: {names} (left by a"
+            f" read-only copy or another user?). Make them writable: `chmod u+w {names}` (or"
+            f' `sudo chown "$USER" {names}` if another user owns them), then run the command'
+            " again. Do not delete a -wal file: it may hold answers not yet in the database"
+        )
+
+    def _rollback(self) -> None:
+        # SQLite rolls a transaction back by itself after some errors (SQLITE_FULL, I/O
+        # errors): a second ROLLBACK would fail and hide the real cause.
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     # -- settings ---------------------------------------------------------------------
 
@@ -111,7 +214,7 @@ class Store:
     def register_form(self, form: Form, conn: sqlite3.Connection | None = None) -> str:
         """Keep the exact definition of this version; returns its hash. Idempotent."""
         definition = form.definition_dict()
-        form_hash = sha256_hex(definition)
+        form_hash = form.definition_hash()  # sha256_hex(definition), once per form
         params = [form_hash, form.id, form.version, canonical_json(definition), utcnow()]
         sql = (
             "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, registered_at) "
@@ -142,12 +245,17 @@ class Store:
         if version is None:
             versions = self.form_versions(form_id)
             return versions[0] if versions else None
+        form_hash = self.form_hash(form_id, version)
+        return self.form_by_hash(form_hash) if form_hash else None
+
+    def form_hash(self, form_id: str, version: str) -> str | None:
+        """The definition hash of that version as last registered (without rebuilding it)."""
         row = self.conn.execute(
             "SELECT hash FROM forms WHERE form_id = ? AND version = ? "
             "ORDER BY registered_at DESC, rowid DESC LIMIT 1",
             [form_id, version],
         ).fetchone()
-        return self.form_by_hash(row[0]) if row else None
+        return row[0] if row else None
 
     def form_ids(self) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT DISTINCT form_id FROM forms ORDER BY 1")]
@@ -322,10 +430,14 @@ class Store:
                     ],
                 )
             else:
+                # The new revision's answers are here in clear again: no longer purged (an
+                # edit opened before a purge), so export shows it and purge erases it once
+                # HQ acknowledges it.
                 conn.execute(
                     "UPDATE submissions SET revision = ?, form_id = ?, form_version = ?, "
                     "form_hash = ?, enumerator = ?, device_id = ?, updated_at = ?, "
-                    "submission_time = ?, instance_name = ?, answers = ? WHERE uuid = ?",
+                    "submission_time = ?, instance_name = ?, answers = ?, purged_at = NULL "
+                    "WHERE uuid = ?",
                     [
                         revision,
                         draft.form.id,

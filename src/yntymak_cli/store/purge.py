@@ -1,19 +1,32 @@
 """Erase the answers HQ already holds from this laptop, so a lost or seized laptop holds less.
 
-Only submissions whose every revision (and void) HQ acknowledged with a signed receipt are
-purged; drafts and anything unsynced are untouched. Ids, revision numbers, hashes and
-metadata stay, so sync and `submissions list` still work. SQLite keeps deleted content in
-free pages and in the WAL, so the purge runs with `secure_delete`, then truncates the WAL
-and rebuilds the file with VACUUM.
+Purge works revision by revision and can be run again at any time:
+
+- every revision HQ acknowledged with a signed receipt loses its answers, paradata and
+  instance name (computed from answers), whatever came before or after it;
+- a submission's own copy of its latest answers goes, and `purged_at` is set, once that
+  latest revision (and its void, if any) is acknowledged;
+- nothing HQ has not acknowledged is touched: unacknowledged revisions, unsent voids and
+  every draft. An edit in progress is a draft holding the answers being edited; it is kept
+  (the edit is not at HQ yet) and reported, and once it is finalised and acknowledged the
+  next purge erases that new revision too (finalising clears `purged_at`).
+
+Ids, revision numbers, hashes and metadata stay, so sync and `submissions list` still work.
+SQLite keeps deleted content in free pages and in the WAL, so the purge runs with
+`secure_delete`, then truncates the WAL and rebuilds the file with VACUUM. That clean-up
+comes after the erasure is committed: if it fails (a full disk), the answers are erased
+all the same, the result says what is left to do, and the next run finishes it.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.store.db import Store, utcnow
 
+# Submissions whose own copy of the answers can go: every revision, and the void, acked.
 _PURGEABLE = """
 SELECT s.uuid FROM submissions s
 WHERE s.purged_at IS NULL
@@ -23,22 +36,54 @@ WHERE s.purged_at IS NULL
   AND NOT EXISTS (SELECT 1 FROM revisions r WHERE r.uuid = s.uuid AND r.synced_at IS NULL)
 """
 
+# Acknowledged revisions still holding answers. A submission's latest revision goes with
+# the submission (above): while the submission keeps its copy (an unsent void), erasing
+# the revision's identical copy would protect nothing.
+_ERASABLE_REVISIONS = """
+FROM revisions r JOIN submissions s ON s.uuid = r.uuid
+WHERE r.synced_at IS NOT NULL
+  AND (r.answers IS NOT NULL OR r.paradata IS NOT NULL OR r.instance_name IS NOT NULL)
+  AND (r.revision < s.revision OR s.purged_at IS NOT NULL)
+"""
+
+# Set in the transaction that erases, removed once the clean-up after it succeeded.
+_CLEANUP_PENDING = "purge_cleanup_pending"
+
+_KEPT = "SELECT COUNT(*) FROM submissions WHERE purged_at IS NULL AND status IN ('final', 'void')"
+
+# Edits in progress of a submission HQ holds: the draft keeps answers (see above).
+_EDIT_DRAFTS = """
+SELECT COUNT(*) FROM drafts d JOIN submissions s ON s.uuid = d.uuid
+WHERE d.base_revision > 0 AND s.purged_at IS NOT NULL
+"""
+
 
 @dataclass(frozen=True)
 class PurgeResult:
     submissions: int  # submissions whose answers were erased
-    revisions: int  # revision rows erased with them
+    revisions: int  # revision rows erased (with those submissions or on their own)
     kept: int  # finalised submissions kept because HQ has not acknowledged all of them
     wal_truncated: bool  # False when another connection kept the WAL busy (run again)
+    edit_drafts: int = 0  # edits in progress of purged submissions: kept, hold answers
+    # Why the clean-up after the (committed) erasure failed, e.g. "database or disk is
+    # full": erased text may remain in free pages or the WAL until a later run.
+    cleanup_error: str | None = None
 
 
 def count_purgeable(store: Store) -> tuple[int, int]:
-    """(submissions that would be purged, finalised submissions that would be kept)."""
-    purgeable = len(store.conn.execute(_PURGEABLE).fetchall())
-    total = store.conn.execute(
-        "SELECT COUNT(*) FROM submissions WHERE purged_at IS NULL AND status IN ('final', 'void')"
-    ).fetchone()[0]
-    return purgeable, total - purgeable
+    """(submissions with answers to erase, finalised submissions that would be kept)."""
+    conn = store.conn
+    rows = {row[0] for row in conn.execute(_PURGEABLE)}
+    revisions = {row[0] for row in conn.execute("SELECT DISTINCT r.uuid " + _ERASABLE_REVISIONS)}
+    return len(rows | revisions), conn.execute(_KEPT).fetchone()[0] - len(rows)
+
+
+def needs_cleanup(store: Store) -> bool:
+    """An earlier purge did not finish its clean-up, or deleted drafts left free pages."""
+    return (
+        store.get_setting(_CLEANUP_PENDING) is not None
+        or store.conn.execute("PRAGMA freelist_count").fetchone()[0] > 0
+    )
 
 
 def purge(store: Store, synced_only: bool = True) -> PurgeResult:
@@ -55,35 +100,40 @@ def purge(store: Store, synced_only: bool = True) -> PurgeResult:
         with store.write() as c:
             uuids = [row[0] for row in c.execute(_PURGEABLE)]
             now = utcnow()
-            params = [(u,) for u in uuids]
             # instance_name is computed from answers (e.g. the village), so it goes too.
             c.executemany(
                 "UPDATE submissions SET answers = NULL, instance_name = NULL, purged_at = ? "
                 "WHERE uuid = ?",
                 [(now, u) for u in uuids],
             )
-            revisions = 0
-            for chunk_start in range(0, len(params), 5000):
-                cur = c.executemany(
-                    "UPDATE revisions SET answers = NULL, paradata = NULL, instance_name = NULL "
-                    "WHERE uuid = ?",
-                    params[chunk_start : chunk_start + 5000],
+            # After the submissions above: their latest revisions are now erasable too.
+            revisions = c.execute(
+                "UPDATE revisions SET answers = NULL, paradata = NULL, instance_name = NULL "
+                "WHERE rowid IN (SELECT r.rowid " + _ERASABLE_REVISIONS + ")"
+            ).rowcount
+            kept = c.execute(_KEPT).fetchone()[0]
+            edit_drafts = c.execute(_EDIT_DRAFTS).fetchone()[0]
+            if uuids or revisions:
+                c.execute(
+                    "INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                    [_CLEANUP_PENDING, now],
                 )
-                revisions += cur.rowcount
-            kept = c.execute(
-                "SELECT COUNT(*) FROM submissions WHERE purged_at IS NULL "
-                "AND status IN ('final', 'void')"
-            ).fetchone()[0]
     finally:
         conn.execute(f"PRAGMA secure_delete = {int(previous)}")
     truncated = True
-    if uuids:
+    error = None
+    if uuids or revisions or needs_cleanup(store):
         # Old page images live on in the WAL until it is checkpointed and truncated; VACUUM
         # rebuilds the file without free pages, then a second checkpoint empties the WAL.
-        truncated = _checkpoint(store)
-        conn.execute("VACUUM")
-        truncated = _checkpoint(store) and truncated
-    return PurgeResult(len(uuids), revisions, kept, truncated)
+        try:
+            truncated = _checkpoint(store)
+            conn.execute("VACUUM")
+            with store.write() as c:
+                c.execute("DELETE FROM settings WHERE key = ?", [_CLEANUP_PENDING])
+            truncated = _checkpoint(store) and truncated
+        except (sqlite3.Error, OSError) as exc:
+            error = str(exc)
+    return PurgeResult(len(uuids), revisions, kept, truncated, edit_drafts, error)
 
 
 def _checkpoint(store: Store) -> bool:
