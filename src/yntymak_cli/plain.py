@@ -61,3 +61,12 @@ def text(value: Any, *, style: str = "", keep_newlines: bool = False):
     from rich.text import Text
 
     return Text(plain(value, keep_newlines=keep_newlines), style=style)
+
+
+def json_text(dumped: str) -> str:
+    """JSON from `json.dumps(..., ensure_ascii=False)`, safe to print: every character
+    `plain()` would make visible is written as a `\\uXXXX` escape, which reads back as the
+    same string (JSON escapes C0 controls itself, but not C1, bidi controls or surrogates)."""
+    if dumped.isprintable():
+        return dumped
+    return "".join(ch if ch == "\n" or _visible(ch) == ch else f"\\u{ord(ch):04x}" for ch in dumped)

@@ -29,7 +29,7 @@ class _Group(TyperGroup):
         except Exception as exc:
             if not _is_usage_error(exc):
                 raise
-            typer.echo(f"Error: {exc.format_message()} (see 'yntymak --help')", err=True)
+            typer.echo(f"Error: {_plain(exc.format_message())} (see 'yntymak --help')", err=True)
             sys.exit(2)
 
     def invoke(self, ctx: typer.Context) -> Any:
@@ -42,7 +42,9 @@ class _Group(TyperGroup):
         except YntymakError as exc:
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
-            message = exc.message
+            # Messages quote names and values from forms, answers and bundles: shown as
+            # text, control characters visible, line breaks kept.
+            message = _plain(exc.message)
             # Located problems (FILE:LINE:COL: ...) and multi-line lists print as they are.
             if "\n" in message or _LOCATED.match(message):
                 typer.echo(message, err=True)
@@ -53,18 +55,20 @@ class _Group(TyperGroup):
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
             where = f": {exc.filename}" if exc.filename else ""
-            typer.echo(f"Error: {exc.strerror or exc}{where}", err=True)
+            typer.echo(_plain(f"Error: {exc.strerror or exc}{where}"), err=True)
             ctx.exit(1)
         except sqlite3.Error as exc:
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
-            typer.echo(f"Error: database: {exc}", err=True)
+            typer.echo(_plain(f"Error: database: {exc}"), err=True)
             ctx.exit(1)
         except (RuntimeError, Exception) as exc:
             if _is_usage_error(exc):
                 # One line instead of click's usage block: volunteers read the last line only.
                 where = exc.ctx.command_path if exc.ctx is not None else "yntymak"
-                typer.echo(f"Error: {exc.format_message()} (see '{where} --help')", err=True)
+                typer.echo(
+                    _plain(f"Error: {exc.format_message()} (see '{where} --help')"), err=True
+                )
                 ctx.exit(2)
             # typer's own exits pass through; anything else is our bug, reported in one
             # line (YNTYMAK_DEBUG=1 shows the traceback).
@@ -73,11 +77,19 @@ class _Group(TyperGroup):
             ):
                 raise
             typer.echo(
-                f"Internal error: {type(exc).__name__}: {exc} (run with YNTYMAK_DEBUG=1 for "
-                "details and please report it)",
+                _plain(
+                    f"Internal error: {type(exc).__name__}: {exc} (run with YNTYMAK_DEBUG=1"
+                    " for details and please report it)"
+                ),
                 err=True,
             )
             ctx.exit(1)
+
+
+def _plain(message: str) -> str:
+    from yntymak_cli.plain import plain
+
+    return plain(message, keep_newlines=True)
 
 
 def _is_usage_error(exc: BaseException) -> bool:

@@ -67,7 +67,9 @@ def collect(
     store = Store.open()
     warning = changed_without_new_version(store, the_form)
     if warning:
-        typer.echo(f"warning: {warning}", err=True)
+        from yntymak_cli.plain import plain
+
+        typer.echo(f"warning: {plain(warning)}", err=True)
     if answers is not None:
         from yntymak_cli.collect.answers_file import read_answers
         from yntymak_cli.collect.session import submit_answers
@@ -94,6 +96,7 @@ def drafts() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from yntymak_cli.plain import text
     from yntymak_cli.store.db import Store
 
     rows = Store.open().list_drafts()
@@ -110,7 +113,10 @@ def drafts() -> None:
         form = r["form_id"]
         if r["base_revision"]:
             form += f" (edit of rev {r['base_revision']})"
-        table.add_row(r["uuid"], form, r["enumerator"], _local_minute(r["updated_at"]))
+        # Form ids and names came from forms and answers: plain text cells, never markup.
+        table.add_row(
+            *map(text, (r["uuid"], form, r["enumerator"], _local_minute(r["updated_at"])))
+        )
     Console().print(table)
 
 

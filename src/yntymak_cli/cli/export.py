@@ -29,7 +29,13 @@ def export(
         False, "--summary", help="xlsx: a first sheet with counts and a bar chart."
     ),
 ) -> None:
-    """Export a form's submissions in the layout KoboToolbox users know."""
+    """Export a form's submissions in the layout KoboToolbox users know.
+
+    One sheet (or CSV file) for the form and one per repeat. An xlsx sheet holds up to
+    1,048,576 rows and 16,384 columns: more rows continue on a sheet named "TABLE (2)",
+    more columns on "TABLE (c2)", each part ending with the key columns to join them on
+    (_uuid and _index; a repeat's _index and link columns).
+    """
     import datetime as dt
 
     from yntymak_cli.errors import InvalidInput
@@ -81,6 +87,9 @@ def export(
             )
     else:  # not a terminal (a script, a log file): stay quiet
         result = run_export(forms, records, output, options)
-    for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    typer.echo(f"{result.submissions} submission(s) -> {', '.join(map(str, result.paths))}")
+    from yntymak_cli.plain import plain
+
+    for warning in result.warnings:  # may quote the form's text (summary_by)
+        typer.echo(f"warning: {plain(warning)}", err=True)
+    paths = ", ".join(plain(p) for p in result.paths)  # named after the form and its repeats
+    typer.echo(f"{result.submissions} submission(s) -> {paths}")

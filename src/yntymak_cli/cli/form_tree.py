@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from rich.text import Text
 from rich.tree import Tree
 
 from yntymak_cli.forms.model import EXPRESSION_KEYS, Form, Question, text_in
+from yntymak_cli.plain import plain
+
+# Every name, label and expression is the form author's text: Text objects, never markup.
 
 
 def form_tree(form: Form, lang: str | None = None) -> Tree:
     lang = lang or form.language
     title = text_in(form.title, lang, form.language) or form.id
-    root = Tree(f"[bold]{escape(title)}[/] [dim]{escape(form.id)} v{escape(form.version)}[/]")
+    root = Tree(
+        Text.assemble(
+            (plain(title, keep_newlines=True), "bold"),
+            " ",
+            (f"{plain(form.id)} v{plain(form.version)}", "dim"),
+        )
+    )
     _add(root, form, form.questions, lang)
     return root
 
@@ -19,9 +28,9 @@ def form_tree(form: Form, lang: str | None = None) -> Tree:
 def _add(parent: Tree, form: Form, questions: list[Question], lang: str | None) -> None:
     for q in questions:
         label = text_in(q.label, lang, form.language)
-        head = f"[bold cyan]{escape(q.name)}[/] [magenta]{escape(q.type)}[/]"
+        head = Text.assemble((plain(q.name), "bold cyan"), " ", (plain(q.type), "magenta"))
         if label:
-            head += f"  {escape(label)}"
+            head.append(f"  {plain(label, keep_newlines=True)}")
         flags = [
             f
             for f, on in (
@@ -32,19 +41,23 @@ def _add(parent: Tree, form: Form, questions: list[Question], lang: str | None) 
             if on
         ]
         if flags:
-            head += f" [yellow]({', '.join(flags)})[/]"
+            head.append(f" ({', '.join(flags)})", style="yellow")
         node = parent.add(head)
         for key in EXPRESSION_KEYS:
             value = getattr(q, key)
             if value:
-                node.add(f"[dim]{key}:[/] {escape(value)}")
+                node.add(_keyed(key, value))
         if isinstance(q.required, str):
-            node.add(f"[dim]required:[/] {escape(q.required)}")
+            node.add(_keyed("required", q.required))
         if q.list_name:
             choices = ", ".join(
                 f"{c.name}={text_in(c.label, lang, form.language)}"
                 for c in form.choice_list(q.list_name)
             )
-            node.add(f"[dim]choices ({escape(q.list_name)}):[/] {escape(choices)}")
+            node.add(_keyed(f"choices ({q.list_name})", choices))
         if q.questions:
             _add(node, form, q.questions, lang)
+
+
+def _keyed(key: str, value: str) -> Text:
+    return Text.assemble((f"{plain(key)}:", "dim"), f" {plain(value, keep_newlines=True)}")

@@ -15,18 +15,19 @@ def validate(
 ) -> None:
     """Check forms: exit 0 when all are valid, else 2 with one FILE:LINE:COL line per problem."""
     from yntymak_cli.forms.loader import load_form
+    from yntymak_cli.plain import plain
 
     failed = False
     for path in paths:
         loaded = load_form(path)
         for problem in sorted(loaded.problems, key=lambda p: (p.line, p.col)):
-            typer.echo(str(problem), err=True)
+            typer.echo(plain(problem, keep_newlines=True), err=True)  # quotes the file's text
         if not loaded.ok:
             failed = True
         elif not loaded.problems:
-            typer.echo(f"{path}: ok")
+            typer.echo(f"{plain(path)}: ok")
         else:
-            typer.echo(f"{path}: ok ({len(loaded.warnings)} warning(s))")
+            typer.echo(f"{plain(path)}: ok ({len(loaded.warnings)} warning(s))")
     if failed:
         raise typer.Exit(2)
 
@@ -62,15 +63,22 @@ def import_xlsform(
     output: Path = typer.Option(..., "-o", "--output", help="The YAML form to write."),
 ) -> None:
     """Convert an ODK/KoboToolbox XLSForm (read by pyxform) into a YAML form."""
+    from yntymak_cli.export.output import temp_file
+    from yntymak_cli.outputs import check_overwrite
+    from yntymak_cli.plain import plain
     from yntymak_cli.xlsform import import_xlsform as run_import
 
+    check_overwrite(output, "yaml-form")
     result = run_import(file)
     for warning in result.warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(result.yaml_text, encoding="utf-8")
-    tmp.replace(output)
-    typer.echo(f"{output}: written ({len(result.warnings)} warning(s))")
+        typer.echo(f"warning: {plain(warning)}", err=True)
+    tmp = temp_file(output)  # a new file of its own: never through a link left there
+    try:
+        tmp.write_text(result.yaml_text, encoding="utf-8")
+        tmp.replace(output)
+    finally:
+        tmp.unlink(missing_ok=True)
+    typer.echo(f"{plain(output)}: written ({len(result.warnings)} warning(s))")
 
 
 @app.command("export-xlsform")
@@ -79,16 +87,20 @@ def export_xlsform(
     output: Path = typer.Option(..., "-o", "--output", help="The .xlsx XLSForm to write."),
 ) -> None:
     """Write a YAML form as an XLSForm that ODK Central and KoboToolbox accept."""
+    from yntymak_cli.export.output import temp_file
     from yntymak_cli.forms.loader import load_form
+    from yntymak_cli.outputs import check_overwrite
+    from yntymak_cli.plain import plain
     from yntymak_cli.xlsform import export_xlsform as run_export
 
+    check_overwrite(output, "xlsform")
     the_form = load_form(form).require()
-    tmp = output.with_name(f".{output.name}.tmp")  # no half-written file under the real name
+    tmp = temp_file(output)  # no half-written file under the real name
     try:
         warnings = run_export(the_form, tmp)
         tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
     for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
-    typer.echo(f"{output}: written")
+        typer.echo(f"warning: {plain(warning)}", err=True)
+    typer.echo(f"{plain(output)}: written")

@@ -39,28 +39,37 @@ def list_(
 ) -> None:
     """List submissions and drafts, oldest first."""
     from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.plain import json_text, text
     from yntymak_cli.store.db import Store
 
     if status not in (None, "draft", "final", "void"):
         raise InvalidInput(f"--status must be draft, final or void, not '{status}'")
     records = Store.open().list_records(form, status)
     if as_json:
-        typer.echo(json.dumps([_public(r) for r in records], ensure_ascii=False, indent=2))
+        typer.echo(
+            json_text(json.dumps([_public(r) for r in records], ensure_ascii=False, indent=2))
+        )
         return
     from rich.console import Console
     from rich.table import Table
 
     table = Table("uuid", "form", "version", "rev", "status", "name", "enumerator", "updated")
     for r in records:
+        # Names and values came from forms and answers: cells of plain text, never markup.
         table.add_row(
-            r["uuid"][:8],
-            r["form_id"],
-            r["form_version"],
-            str(r["revision"]),
-            r["status"],
-            r.get("instance_name") or "",
-            r["enumerator"],
-            r["updated_at"][:19],
+            *map(
+                text,
+                (
+                    r["uuid"][:8],
+                    r["form_id"],
+                    r["form_version"],
+                    str(r["revision"]),
+                    r["status"],
+                    r.get("instance_name") or "",
+                    r["enumerator"],
+                    r["updated_at"][:19],
+                ),
+            )
         )
     Console().print(table)
     typer.echo(f"{len(records)} submission(s)")
@@ -72,6 +81,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
     """Show one submission: metadata, answers and its revision history."""
+    from yntymak_cli.plain import json_text, plain, text
     from yntymak_cli.store.db import Store
 
     store = Store.open()
@@ -83,7 +93,7 @@ def show(
     out = _public(record)
     out["revisions"] = store.revisions(record["uuid"])
     if as_json:
-        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        typer.echo(json_text(json.dumps(out, ensure_ascii=False, indent=2)))
         return
     from rich.console import Console
     from rich.pretty import Pretty
@@ -104,7 +114,8 @@ def show(
         "void_reason",
     ):
         if out.get(key) not in (None, ""):
-            console.print(f"[bold]{key}[/]: {out[key]}", highlight=False)
+            console.print(text(key, style="bold").append(f": {plain(out[key])}"))
+    # Pretty shows strings as Python reprs: escapes and markup stay inert.
     console.print(Pretty(out["answers"]))
     console.print(f"{len(out['revisions'])} revision(s)")
 

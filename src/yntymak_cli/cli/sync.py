@@ -85,11 +85,16 @@ def keys_export(
     ),
 ) -> None:
     """Write this device's public key file, for HQ to enrol it."""
+    from yntymak_cli.outputs import check_overwrite
+    from yntymak_cli.plain import plain
     from yntymak_cli.sync.keys import load_or_create_device_identity, write_device_public
 
+    check_overwrite(output, "device-pub")  # an earlier device.pub, never a key or a database
     device = load_or_create_device_identity(_home())
     write_device_public(output, device.public())
-    typer.echo(f"Wrote {output} (device {device.device_id}, fingerprint {device.fingerprint}).")
+    typer.echo(
+        f"Wrote {plain(output)} (device {device.device_id}, fingerprint {device.fingerprint})."
+    )
     typer.echo("Read the fingerprint to HQ by phone when they enrol this laptop.")
 
 
@@ -106,6 +111,7 @@ def keys_trust_hq(
     with HQ by phone.
     """
     from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.plain import plain
     from yntymak_cli.sync.keys import load_trusted_hq, read_hq_public, trust_hq
 
     home = _home()
@@ -113,7 +119,7 @@ def keys_trust_hq(
     current = load_trusted_hq(home)
     if current is not None and current != hq and not replace:
         raise InvalidInput(
-            f"this device already trusts HQ {current.fingerprint}; {path} is HQ"
+            f"this device already trusts HQ {current.fingerprint}; {plain(path)} is HQ"
             f" {hq.fingerprint}. Check with HQ by phone, then use --replace to switch"
         )
     trust_hq(home, hq, replace=replace)
@@ -135,6 +141,7 @@ def bundle_create(
     Writes DEVICE-SEQ.ykb (signed, encrypted to the trusted HQ) with every revision and
     void HQ has not acknowledged; says so and writes nothing when there is none.
     """
+    from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync.bundle import create_bundle
     from yntymak_cli.sync.keys import load_or_create_device_identity
@@ -150,8 +157,13 @@ def bundle_create(
         typer.echo("Nothing to send: HQ has acknowledged every submission.")
         return
     voids = f", {created.voids} void(s)" if created.voids else ""
+    if created.resumed:
+        typer.echo(
+            f"Finished bundle {created.seq}, left unfinished by an interrupted `bundle create`;"
+            " run `bundle create` again for anything collected since."
+        )
     typer.echo(
-        f"Wrote {created.path} (bundle {created.seq}): {created.submissions} submission(s),"
+        f"Wrote {plain(created.path)} (bundle {created.seq}): {created.submissions} submission(s),"
         f" {created.revisions} revision(s){voids}, {created.size} bytes."
     )
     typer.echo("Take it to HQ; run `yntymak bundle ack RECEIPT` with the receipt HQ sends back.")
@@ -166,6 +178,7 @@ def bundle_verify(
 
     Prints what it holds; exit 2 with the reason when it would be refused.
     """
+    from yntymak_cli.plain import json_text, plain
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
     from yntymak_cli.sync.keys import load_hq_identity
@@ -178,18 +191,19 @@ def bundle_verify(
     finally:
         store.close()
     if as_json:
-        typer.echo(hq_mod.dumps(summary))
+        typer.echo(json_text(hq_mod.dumps(summary)))
         return
+    # The device's name and the form ids came with the bundle: printed as plain text.
     typer.echo(
-        f"{path}: ok: bundle {summary['seq']} from device {summary['device_id']}"
-        f" ({summary['device_name']}), created {summary['created_at']}"
+        f"{plain(path)}: ok: bundle {summary['seq']} from device {summary['device_id']}"
+        f" ({plain(summary['device_name'])}), created {plain(summary['created_at'])}"
     )
     typer.echo(
         f"  {summary['submissions']} submission(s), {summary['records']} revision(s),"
         f" {summary['voids']} void(s), {summary['forms']} form definition(s)"
     )
     for form_id, n in summary["by_form"].items():
-        typer.echo(f"  {form_id}: {n}")
+        typer.echo(f"  {plain(form_id)}: {n}")
 
 
 @bundle_app.command("ack")
@@ -217,6 +231,12 @@ def bundle_ack(
     typer.echo(
         f"Acknowledged {result.acknowledged} revision(s){voids} from bundle {result.seq}{again}."
     )
+    if result.refused:  # HQ kept the rest; these stay on this laptop and are not sent again
+        from yntymak_cli.plain import plain
+
+        typer.echo(f"HQ refused {len(result.refused)} record(s); they will not be sent again:")
+        for uuid, revision, reason in result.refused:
+            typer.echo(f"  {uuid} revision {revision}: {plain(reason)}")
 
 
 # -- hq ------------------------------------------------------------------------------------
@@ -233,6 +253,8 @@ def hq_init(
     The public file goes to every device (`yntymak keys trust-hq`). Run again to rewrite
     it; an existing HQ key is never replaced.
     """
+    from yntymak_cli.outputs import check_overwrite
+    from yntymak_cli.plain import plain
     from yntymak_cli.sync.keys import (
         HQ_KEY_FILE,
         create_hq_identity,
@@ -241,14 +263,18 @@ def hq_init(
     )
 
     home = _home()
+    # Before the key is created: -o HOME/hq.key must not create the key, then replace it.
+    check_overwrite(output, "hq-pub")
     existed = (home / HQ_KEY_FILE).exists()
     hq = load_hq_identity(home) if existed else create_hq_identity(home)
     write_hq_public(output, hq.public())
     if existed:
-        typer.echo(f"HQ identity already exists in {home}; wrote its public key again.")
+        typer.echo(f"HQ identity already exists in {plain(home)}; wrote its public key again.")
     else:
-        typer.echo(f"Created the HQ identity in {home}. Back up {home / HQ_KEY_FILE} safely.")
-    typer.echo(f"Wrote {output}: HQ {hq.hq_id}, fingerprint {hq.fingerprint}.")
+        typer.echo(
+            f"Created the HQ identity in {plain(home)}. Back up {plain(home / HQ_KEY_FILE)} safely."
+        )
+    typer.echo(f"Wrote {plain(output)}: HQ {hq.hq_id}, fingerprint {hq.fingerprint}.")
 
 
 @hq_app.command("enroll")
@@ -258,6 +284,7 @@ def hq_enroll(
     district: str | None = typer.Option(None, "--district", help="District it works in."),
 ) -> None:
     """Enrol a device from its device.pub: its bundles will be accepted."""
+    from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync.hq import enroll
     from yntymak_cli.sync.keys import read_device_public
@@ -269,7 +296,7 @@ def hq_enroll(
     finally:
         store.close()
     verb = "Enrolled" if created else "Updated"
-    typer.echo(f"{verb} device {pub.device_id} ({name}), fingerprint {pub.fingerprint}.")
+    typer.echo(f"{verb} device {pub.device_id} ({plain(name)}), fingerprint {pub.fingerprint}.")
     if created:
         typer.echo("Check the fingerprint with the volunteer by phone.")
 
@@ -282,6 +309,7 @@ def hq_revoke(
 
     What was imported from it stays.
     """
+    from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync.hq import revoke
 
@@ -290,7 +318,7 @@ def hq_revoke(
         row = revoke(store, device_id)
     finally:
         store.close()
-    typer.echo(f"Revoked device {device_id} ({row['name']}) at {row['revoked_at']}.")
+    typer.echo(f"Revoked device {plain(device_id)} ({plain(row['name'])}) at {row['revoked_at']}.")
 
 
 @hq_app.command("import")
@@ -303,11 +331,15 @@ def hq_import(
     """Verify and merge bundles; write a receipt for each.
 
     Each bundle is merged in one transaction and gets a signed receipt DEVICE-SEQ.ykr.
+    The receipts folder is tried first: if it cannot be written, nothing is imported.
 
-    Prints `FILE: N new, N updated, N unchanged` or `FILE: refused: REASON`; exit 2 if any
-    bundle was refused (the others are still imported).
+    Prints `FILE: N new, N updated, N unchanged[, N refused]` or `FILE: refused: REASON`,
+    and a line per record HQ refused (the rest of its bundle is imported, and the receipt
+    tells the device to stop sending it). Exit 2 if any bundle or record was refused (the
+    others are still imported), 1 if a receipt could not be written.
     """
-    from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.errors import InvalidInput, YntymakError
+    from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
     from yntymak_cli.sync.keys import load_hq_identity
@@ -316,9 +348,9 @@ def hq_import(
     files = hq_mod.bundle_paths(paths)
     if not files:
         raise InvalidInput(f"no bundles (*.ykb) in {', '.join(str(p) for p in paths)}")
-    if not receipts.is_dir():
-        raise InvalidInput(f"{receipts}: no such folder (for --receipts)")
-    refused = written = 0
+    hq_mod.check_receipts_dir(receipts)
+    refused = written = records_refused = 0
+    unwritten: list[str] = []
     store = Store.open()
     try:
         for path in files:
@@ -326,18 +358,42 @@ def hq_import(
                 result = hq_mod.import_bundle(store, hq, hq_mod.read_bundle_file(path))
             except InvalidInput as exc:
                 refused += 1
-                typer.echo(f"{path}: refused: {exc.message}")
+                typer.echo(f"{plain(path)}: refused: {plain(exc.message)}")
                 continue
-            hq_mod.write_receipt(hq, result, receipts)
-            written += 1
-            typer.echo(
-                f"{path}: {result.new} new, {result.updated} updated, {result.unchanged} unchanged"
-            )
+            counts = f"{result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+            if result.refused:
+                counts += f", {len(result.refused)} refused"
+            try:
+                hq_mod.write_receipt(hq, result, receipts)
+            except YntymakError as exc:
+                # Merged, but the device will not hear of it: say so and go on, so every
+                # bundle of the call is reported (importing it again rewrites the receipt).
+                unwritten.append(str(path))
+                typer.echo(f"{plain(path)}: {counts}; receipt NOT written: {plain(exc.message)}")
+            else:
+                written += 1
+                typer.echo(f"{plain(path)}: {counts}")
+            for r in result.refused:
+                records_refused += 1
+                typer.echo(f"  refused {r['uuid']} revision {r['revision']}: {plain(r['reason'])}")
     finally:
         store.close()
     if written:
         typer.echo(f"Wrote {written} receipt(s) (.ykr) to {receipts}: send each to its device.")
-    if refused:
+    if records_refused:
+        typer.echo(
+            f"{records_refused} record(s) refused; the receipts tell the devices not to send"
+            " them again."
+        )
+    if unwritten:
+        typer.echo(
+            f"Error: {len(unwritten)} receipt(s) could not be written to {receipts}; their"
+            " bundles are imported. Fix the folder and run `hq import` again with the same"
+            " files to write them.",
+            err=True,
+        )
+        raise typer.Exit(1)
+    if refused or records_refused:
         raise typer.Exit(2)
 
 
@@ -350,6 +406,7 @@ def hq_status(
     Per device: enumerators, last bundle, submissions by form, missing bundles (gaps) and
     chain breaks; totals by form and district.
     """
+    from yntymak_cli.plain import json_text, plain, text
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
 
@@ -359,7 +416,7 @@ def hq_status(
     finally:
         store.close()
     if as_json:
-        typer.echo(hq_mod.dumps(data))
+        typer.echo(json_text(hq_mod.dumps(data)))
         return
     from rich.console import Console
     from rich.table import Table
@@ -389,11 +446,15 @@ def hq_status(
         if d["repeated_seqs"]:
             problems.append("seq reused: " + ", ".join(map(str, d["repeated_seqs"])))
         last = f"#{d['last_seq']}\n{d['last_received_at'][:10]}" if d["last_seq"] else "-"
-        subs = "\n".join(f"{f}: {n}" for f, n in d["submissions_by_form"].items()) or "-"
+        # Names, districts, enumerators and form ids came from devices and bundles: each
+        # made plain on its own line, the cells given as Text so rich reads no markup.
+        subs = "\n".join(f"{plain(f)}: {n}" for f, n in d["submissions_by_form"].items()) or "-"
         if d["void"]:
             subs += f"\nvoid: {d['void']}"
-        who = "\n".join(x for x in (d["name"], d["district"], d["device_id"]) if x)
-        table.add_row(who, "\n".join(d["enumerators"]), last, subs, "\n".join(problems) or "ok")
+        who = "\n".join(plain(x) for x in (d["name"], d["district"], d["device_id"]) if x)
+        enumerators = "\n".join(plain(e) for e in d["enumerators"])
+        cells = (who, enumerators, last, subs, "\n".join(problems) or "ok")
+        table.add_row(*(text(c, keep_newlines=True) for c in cells))
     console.print(table)
     totals = data["totals"]
     t = Table(
@@ -403,10 +464,10 @@ def hq_status(
     t.add_column("Form")
     t.add_column("Submissions", justify="right")
     for form_id, n in totals["by_form"].items():
-        t.add_row(form_id, str(n))
+        t.add_row(text(form_id), str(n))
     t.add_section()
     for district, n in totals["by_district"].items():
-        t.add_row(f"district {district or '(none)'}", str(n))
+        t.add_row(text(f"district {district or '(none)'}"), str(n))
     console.print(t)
 
 
@@ -426,7 +487,7 @@ def purge_command(
     """
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.store.db import Store
-    from yntymak_cli.store.purge import count_purgeable, purge
+    from yntymak_cli.store.purge import count_purgeable, needs_cleanup, purge
 
     if not synced:
         raise InvalidInput(
@@ -436,10 +497,10 @@ def purge_command(
     store = Store.open()
     try:
         n, kept = count_purgeable(store)
-        if n == 0:
+        if n == 0 and not needs_cleanup(store):
             typer.echo(f"Nothing to purge ({kept} submission(s) not yet acknowledged by HQ).")
             return
-        if not yes:
+        if n and not yes:
             if not sys.stdin.isatty():
                 raise InvalidInput("refusing to purge without confirmation: add --yes")
             typer.confirm(
@@ -449,10 +510,28 @@ def purge_command(
         result = purge(store, synced_only=True)
     finally:
         store.close()
-    typer.echo(
-        f"Purged the answers of {result.submissions} submission(s) ({result.revisions}"
-        f" revision(s)); kept {result.kept} not yet acknowledged."
-    )
+    if n:
+        typer.echo(
+            f"Purged the answers of {result.submissions} submission(s) ({result.revisions}"
+            f" revision(s)); kept {result.kept} not yet acknowledged."
+        )
+    elif not result.cleanup_error:
+        # Nothing new: an earlier purge's clean-up (or deleted drafts' free pages) finished.
+        typer.echo(f"Nothing new to purge ({kept} not yet acknowledged); database compacted.")
+    if result.edit_drafts:
+        typer.echo(
+            f"Note: {result.edit_drafts} edit(s) in progress of purged submissions keep their"
+            " answers until finalised, acknowledged by HQ and purged (see `yntymak drafts`).",
+            err=True,
+        )
+    if result.cleanup_error:
+        # The erasure is committed; only the compaction after it failed (a full disk).
+        typer.echo(
+            f"Warning: the answers are erased, but the database could not be compacted"
+            f" afterwards ({result.cleanup_error}), so erased text may remain in its free"
+            " space; free some disk space and run `yntymak submissions purge --synced` again.",
+            err=True,
+        )
     if not result.wal_truncated:
         typer.echo(
             "Warning: another yntymak process kept the database busy, so erased data may"
