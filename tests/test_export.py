@@ -786,11 +786,13 @@ def test_write_errors_name_the_output_not_a_temporary_file(village, tmp_path, mo
     from yntymak_cli.errors import YntymakError
 
     def full(*args: Any, **kwargs: Any) -> None:
-        raise OSError(28, "No space left on device", str(tmp_path / ".x.xlsx.1234.part"))
+        raise OSError(5, "Input/output error", str(tmp_path / ".x.xlsx.1234.part"))
 
-    monkeypatch.setattr(openpyxl.Workbook, "save", full)
+    from openpyxl.writer.excel import ExcelWriter
+
+    monkeypatch.setattr(ExcelWriter, "save", full)
     out = tmp_path / "x.xlsx"
-    with pytest.raises(YntymakError, match=r"writing .*x\.xlsx failed: No space left") as err:
+    with pytest.raises(YntymakError, match=r"writing .*x\.xlsx failed: Input/output") as err:
         run([village], [record(FULL)], out)
     assert ".part" not in err.value.message and err.value.exit_code == 1
     assert list(tmp_path.iterdir()) == []

@@ -8,6 +8,7 @@ file without ever holding the whole dataset, so memory stays flat as data grows:
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,11 @@ from yntymak_cli.export.output import (
     temp_file,
 )
 from yntymak_cli.forms.model import Form
+from yntymak_cli.outputs import check_overwrite
 
 FORMATS = ("xlsx", "csv", "json", "jsonl")
+# Write errors that mean "no room": told as such, with what to do, not as an errno.
+_DISK_FULL = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}
 PROGRESS_EVERY = 1000  # submissions between progress callbacks
 
 __all__ = ["FORMATS", "ExportOptions", "ExportResult", "Layout", "build_layout", "export"]
@@ -72,6 +76,10 @@ def export(
     layout = build_layout(forms, options.lang, options.no_sensitive, names=names)
 
     folder = is_folder_output(out, options.fmt)
+    if folder:  # each file of the CSV folder, and its temporary name, replaces what is there
+        for table in layout.tables:
+            check_overwrite(out / f"{table.name}.csv", "csv")
+            check_overwrite(out / f"{table.name}.csv.part", "csv")
     created: list[Path] = []
     try:
         created += make_dirs(out if folder else out.parent)
@@ -80,11 +88,15 @@ def export(
         temp_file(out / "probe" if folder else out).unlink()
     except OSError as exc:
         remove_dirs(created)
+        if exc.errno in _DISK_FULL:
+            raise _disk_full(out, exc) from None
         raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from None
     try:
         result = _write(forms, layout, names, records, out, options, progress)
     except OSError as exc:
         remove_dirs(created)
+        if exc.errno in _DISK_FULL:
+            raise _disk_full(out, exc) from None
         raise YntymakError(f"writing {out} failed: {exc.strerror or exc}") from None
     except BaseException:
         remove_dirs(created)
@@ -148,12 +160,38 @@ def _write(
             f"{truncated} text value(s) longer than 32,767 characters were cut to fit an"
             " Excel cell; use --format csv or json for the full text"
         )
+    for name in getattr(sink, "split", ()):
+        warnings.append(
+            f"{name!r} has more columns than an Excel sheet holds (16,384): they continue on"
+            f" sheets named '{name} (c2)' and so on, each ending with the key columns"
+            f" {', '.join(next(t.keys for t in layout.tables if t.name == name))};"
+            " --format csv keeps them in one file"
+        )
     if counter is not None and counter.field is None and forms[0].summary_by:
         warnings.append(
             f"summary_by: {forms[0].summary_by!r} is not a question of the main form"
             " (or is sensitive): the summary counts by enumerator only"
         )
     return ExportResult(options.fmt, paths, n, dict(sink.rows), warnings)
+
+
+def _disk_full(out: Path, exc: OSError) -> YntymakError:
+    # Where the space ran out: the output's disk, unless the error names the temporary
+    # folder, where openpyxl stages xlsx sheets until they are packed (see xlsx.py).
+    import tempfile
+
+    staging = Path(tempfile.gettempdir()).absolute()
+    where = Path(exc.filename or out).absolute()
+    if staging in (where, where.parent) and staging != out.absolute().parent:
+        return YntymakError(
+            f"{_DISK_FULL[exc.errno]}: {staging} (the temporary folder, where xlsx sheets are"
+            f" staged); {out} was not written. Free some space there, or set TMPDIR to a"
+            " folder on a disk with room"
+        )
+    return YntymakError(
+        f"{_DISK_FULL[exc.errno]}: {out} was not written (any earlier export there is kept)."
+        " Free some space on that disk, or choose another -o"
+    )
 
 
 def _check(forms: Sequence[Form], options: ExportOptions) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 Converter = Callable[[Any], Any]
@@ -21,6 +21,13 @@ Converter = Callable[[Any], Any]
 # Excel keeps 15 significant digits: longer integers (phone or ID numbers typed into an
 # integer question) would lose their last digits, so they are written as text.
 _BIG_INT = 10**15
+
+# A value of a shape no question stores (a dict, nested lists: a hand-edited or foreign
+# record) is written as its JSON text, cut to this many characters ending in "…" (the
+# JSON export keeps it whole), with containers deeper than ODD_DEPTH_MAX shown as "…".
+ODD_TEXT_MAX = 1000
+ODD_DEPTH_MAX = 32
+_SCALARS = (str, int, float, bool, type(None))
 
 # Control characters XML 1.0 (and so xlsx) cannot hold; tab, LF and CR are fine.
 ILLEGAL_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -38,7 +45,7 @@ def plain(value: Any) -> Any:
     if value is None or cls is str:
         return value
     if cls is int:
-        return value if -_BIG_INT < value < _BIG_INT else str(value)
+        return value if -_BIG_INT < value < _BIG_INT else int_text(value)
     if cls is float:
         # NaN and infinities have no cell representation (value - value is NaN for them).
         return value if value - value == 0 else str(value)
@@ -49,9 +56,49 @@ def plain(value: Any) -> Any:
     if isinstance(value, float):
         return plain(float(value))
     if isinstance(value, list | tuple):
-        return " ".join(str(plain(v)) for v in value)
+        if all(isinstance(v, _SCALARS) for v in value):
+            return " ".join(str(plain(v)) for v in value)
+        return odd_text(value)
     if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
+        return odd_text(value)
+    return str(value)
+
+
+def int_text(value: int) -> str:
+    """An int in decimal digits, however many (str() refuses more than 4,300)."""
+    try:
+        return str(value)
+    except ValueError:
+        import decimal
+
+        return str(decimal.Decimal(value))  # exact, and not subject to that limit
+
+
+def odd_text(value: Any) -> str:
+    """The JSON text of a value no question stores, for one cell: never raises, never
+    longer than ODD_TEXT_MAX characters, and starts with { or [ so it is never a formula."""
+    text = json.dumps(json_safe(value, ODD_DEPTH_MAX), ensure_ascii=False)
+    return text if len(text) <= ODD_TEXT_MAX else text[: ODD_TEXT_MAX - 1] + "…"
+
+
+def json_safe(value: Any, depth: int) -> Any:
+    """A copy of `value` that json.dumps encodes as valid JSON whatever it holds: ints
+    too long for str() become digit strings, NaN and infinities the strings "nan" and
+    "inf", other objects their str(), and containers nested deeper than `depth` "…"
+    (which also bounds the recursion)."""
+    cls = value.__class__
+    if value is None or cls is str or cls is bool:
+        return value
+    if isinstance(value, int):
+        return int(value) if value.bit_length() < 13_000 else int_text(value)  # ~3,900 digits
+    if isinstance(value, float):
+        return float(value) if value - value == 0 else str(value)
+    if isinstance(value, dict | list | tuple):
+        if depth <= 0:
+            return "…"
+        if isinstance(value, dict):
+            return {str(k): json_safe(v, depth - 1) for k, v in value.items()}
+        return [json_safe(v, depth - 1) for v in value]
     return str(value)
 
 
@@ -114,25 +161,41 @@ def multi_joined(labels: Mapping[str, str] | None) -> Converter:
         selected = _selected(value)
         if selected is None:
             return None
-        if labels is None:
-            return " ".join(str(v) for v in selected)
-        return " ".join(labels.get(v, str(v)) for v in selected)
+        try:
+            if labels is None:
+                return " ".join(selected)
+            return " ".join([labels.get(v, v) for v in selected])
+        except TypeError:  # not all names: numbers joined as text, objects as JSON
+            return plain(value)
 
     return convert
 
 
-def multi_flag(choice: str) -> Converter:
-    """select_multiple value -> 1/0 for one choice; blank when nothing was answered."""
+def multi_flags(choices: Iterable[str]) -> list[Converter]:
+    """select_multiple value -> 1/0 for each choice; blank when nothing was answered.
 
-    def convert(value: Any) -> Any:
-        if value.__class__ is list:
-            return (1 if choice in value else 0) if value else None
+    The converters share a one-entry cache of the selected names as a set, so a row
+    costs one set, not a scan of the answer per choice (150,000 choices with thousands
+    selected would take minutes).
+    """
+    last: list[Any] = [None, None]
+
+    def chosen(value: Any) -> set[Any] | None:
+        if value is last[0]:
+            return last[1]
         selected = _selected(value)
-        if selected is None:
-            return None
-        return 1 if choice in selected else 0
+        names = None if selected is None else {v for v in selected if v.__class__ is str}
+        last[0], last[1] = value, names
+        return names
 
-    return convert
+    def flag(choice: str) -> Converter:
+        def convert(value: Any) -> Any:
+            names = chosen(value)
+            return None if names is None else 1 if choice in names else 0
+
+        return convert
+
+    return [flag(choice) for choice in choices]
 
 
 GEO_PARTS = ("latitude", "longitude", "altitude", "precision")

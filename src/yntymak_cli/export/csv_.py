@@ -53,14 +53,18 @@ class CsvSink:
         self._files: dict[str, IO[str]] = {}
         self._writers: dict[str, Any] = {}
         self._paths: dict[str, Path] = {}
-        for table in layout.tables:
-            path = self._dir / f"{table.name}.csv.part"
-            f = path.open("w", encoding="utf-8-sig", newline="")
-            self._files[table.name] = f
-            self._paths[table.name] = path
-            writer = self._writers[table.name] = csv.writer(f)
-            writer.writerow([csv_text(h) for h in table.headers])
-            self.rows[table.name] = 0
+        try:
+            for table in layout.tables:
+                path = self._dir / f"{table.name}.csv.part"
+                self._paths[table.name] = path
+                f = path.open("w", encoding="utf-8-sig", newline="")
+                self._files[table.name] = f
+                writer = self._writers[table.name] = csv.writer(f)
+                writer.writerow([csv_text(h) for h in table.headers])
+                self.rows[table.name] = 0
+        except BaseException:
+            self.abort()  # the caller has no sink to abort yet
+            raise
 
     def write(self, table: Table, row: list[Any]) -> None:
         self._writers[table.name].writerow([csv_text(v) for v in row])
@@ -89,7 +93,10 @@ class CsvSink:
 
     def abort(self) -> None:
         for f in self._files.values():
-            f.close()
+            try:
+                f.close()  # flushes: fails again on a full disk, but closes the file
+            except OSError:
+                pass
         if self.zip:
             shutil.rmtree(self._dir, ignore_errors=True)
         else:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from yntymak_cli.export.cells import json_safe
 from yntymak_cli.export.layout import Layout
 from yntymak_cli.export.output import temp_file
 
@@ -39,23 +40,34 @@ class AnswersView:
         self.dropped = layout.dropped
         self.repeats = layout.repeats
         self.labels: dict[str, dict[str, str]] = {}
+        # Per definition (form hash): each record is shown with the labels it was collected
+        # with, so a later version cannot relabel answers collected with an earlier one.
+        self.by_form: dict[str, dict[str, dict[str, str]]] = {}
+        self._mixed: dict[tuple[str, str], dict[str, str]] = {}
         if layout.lang:
             for name, info in layout.questions.items():
                 if info.question.list_name:
                     self.labels[name] = info.choices
+                    self.by_form[name] = info.by_form
         self.identity = not self.dropped and not self.labels
 
-    def __call__(self, answers: dict[str, Any]) -> dict[str, Any]:
-        if self.identity:
+    def __call__(self, answers: dict[str, Any], form_hash: Any = None) -> dict[str, Any]:
+        if self.identity or answers.__class__ is not dict:
             return answers
         out: dict[str, Any] = {}
         for key, value in answers.items():
             if key in self.dropped:
                 continue
             if key in self.repeats and isinstance(value, list):
-                value = [self(v) if isinstance(v, dict) else v for v in value]
+                value = [self(v, form_hash) if isinstance(v, dict) else v for v in value]
             elif key in self.labels:
                 labels = self.labels[key]
+                if form_hash.__class__ is str and form_hash in self.by_form[key]:
+                    mixed = self._mixed.get((key, form_hash))
+                    if mixed is None:
+                        mixed = {**labels, **self.by_form[key][form_hash]}
+                        self._mixed[(key, form_hash)] = mixed
+                    labels = mixed
                 if isinstance(value, list):
                     value = [labels.get(v, v) if isinstance(v, str) else v for v in value]
                 elif isinstance(value, str):
@@ -68,8 +80,24 @@ def submission(record: dict[str, Any], view: AnswersView) -> dict[str, Any]:
     item: dict[str, Any] = {"form_id": record.get("form_id")}
     for name in SUBMISSION_FIELDS:
         item[name] = record.get(name)
-    item["answers"] = view(record.get("answers") or {})
+    item["answers"] = view(record.get("answers") or {}, record.get("form_hash"))
     return item
+
+
+# ensure_ascii=False: Kyrgyz and Russian stay readable; default=str: an odd object
+# (never from the store) as text rather than a crash.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str)
+# Nesting kept in full when a submission must be tamed (see _encode); deeper is "…".
+JSON_DEPTH_MAX = 400
+
+
+def _encode(item: dict[str, Any]) -> str:
+    try:
+        return _ENCODER.encode(item)
+    except (ValueError, RecursionError):
+        # NaN or an infinity (JSON has none: it would write an invalid file), an int
+        # too long for str(), or nesting deeper than the encoder's recursion allows.
+        return _ENCODER.encode(json_safe(item, JSON_DEPTH_MAX))
 
 
 def write_json(
@@ -96,7 +124,7 @@ def write_json(
                 # The head is a complete object; reopen it to stream the submissions list.
                 f.write(json.dumps(head, ensure_ascii=False)[:-1] + ', "submissions": [')
             for record in records:
-                text = json.dumps(submission(record, view), ensure_ascii=False, default=str)
+                text = _encode(submission(record, view))
                 if lines:
                     f.write(text + "\n")
                 else:

@@ -10,7 +10,7 @@ existing scripts and VLOOKUPs keep working.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,8 @@ _RESERVED = {"history"}
 # Metadata columns closing the main table (Kobo puts them after the questions).
 MAIN_META = ("_uuid", "_submission_time", "_enumerator", "_device_id", "_form_version", "_status")
 REPEAT_LINKS = ("_index", "_parent_table_name", "_parent_index", "_submission__uuid")
+# What a main row is joined on when its columns are spread over several sheets.
+MAIN_KEYS = ("_uuid", "_index")
 
 
 class SheetNames:
@@ -48,9 +50,13 @@ class SheetNames:
         self._used.add(name.lower())
         return name
 
-    def continuation(self, base: str, part: int) -> str:
-        """The name of part `part` (2, 3, ...) of a table too long for one sheet."""
-        suffix = f" ({part})"
+    def continuation(self, base: str, part: int, column_part: int = 1) -> str:
+        """The name of a further sheet of a table too big for one: rows continue on
+        "<table> (2)", columns on "<table> (c2)", both on "<table> (2, c2)"."""
+        labels = [str(part)] if part > 1 else []
+        if column_part > 1:
+            labels.append(f"c{column_part}")
+        suffix = f" ({', '.join(labels)})"
         return self.take(base[: SHEET_NAME_MAX - len(suffix)] + suffix)
 
 
@@ -59,6 +65,10 @@ class Column:
     key: str  # answers key (question name)
     header: str
     convert: Converter
+    # A column showing choice labels: makes its converter from another label map, so a
+    # record is shown with the labels of the form version it was collected with.
+    relabel: Callable[[Mapping[str, str]], Converter] | None = None
+    info: QuestionInfo | None = None
 
 
 @dataclass
@@ -71,8 +81,17 @@ class Table:
 
     @property
     def headers(self) -> list[str]:
-        tail = (*MAIN_META, "_index") if self.parent is None else REPEAT_LINKS
-        return [c.header for c in self.columns] + list(tail)
+        return [c.header for c in self.columns] + list(self.tail)
+
+    @property
+    def tail(self) -> tuple[str, ...]:
+        """The metadata / link headers closing each row."""
+        return (*MAIN_META, "_index") if self.parent is None else REPEAT_LINKS
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Headers that identify a row: every sheet of a table split by columns has them."""
+        return MAIN_KEYS if self.parent is None else REPEAT_LINKS
 
 
 @dataclass
@@ -84,6 +103,8 @@ class QuestionInfo:
     form: Form  # the form version that definition comes from
     table: str | None  # enclosing repeat (innermost), None for the main table
     choices: dict[str, str] = field(default_factory=dict)  # name -> label (or name)
+    # With --lang: form definition hash -> that definition's choice labels (name -> label).
+    by_form: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -117,6 +138,7 @@ def build_layout(
     repeat_parent: dict[str, str | None] = {}  # repeat name -> enclosing repeat
     infos: dict[tuple[str | None, str], QuestionInfo] = {}  # insertion order = column order
     for form in forms:
+        form_hash = form.definition_hash() if lang else ""
         for question, ancestors in form.walk():
             if question.sensitive or any(a.sensitive for a in ancestors):
                 sensitive.add(question.name)
@@ -132,10 +154,14 @@ def build_layout(
             if info is None:
                 info = infos[key] = QuestionInfo(question.name, question, form, enclosing)
             if question.list_name:
+                own: dict[str, str] = {}
                 for choice in form.choice_list(question.list_name):
-                    if choice.name not in info.choices:  # newest label wins
-                        shown = text_in(choice.label, lang, form.language) if lang else ""
-                        info.choices[choice.name] = shown or choice.name
+                    shown = text_in(choice.label, lang, form.language) if lang else ""
+                    own[choice.name] = shown or choice.name
+                    if choice.name not in info.choices:  # newest label wins (headers)
+                        info.choices[choice.name] = own[choice.name]
+                if lang:  # each record's cells: the labels of its own definition
+                    info.by_form.setdefault(form_hash, own)
 
     dropped = frozenset(sensitive) if no_sensitive else frozenset()
 
@@ -197,10 +223,12 @@ def _columns(info: QuestionInfo, lang: str | None) -> list[Column]:
     labels = info.choices if lang else None
 
     if base == "select_multiple":
-        cols = [Column(q.name, label, cells.multi_joined(labels))]
-        for name, shown in info.choices.items():
+        relabel = cells.multi_joined if lang else None
+        cols = [Column(q.name, label, cells.multi_joined(labels), relabel, info)]
+        flags = cells.multi_flags(info.choices)
+        for (name, shown), flag in zip(info.choices.items(), flags, strict=True):
             header = f"{label}/{shown}" if lang else f"{path}/{name}"
-            cols.append(Column(q.name, header, cells.multi_flag(name)))
+            cols.append(Column(q.name, header, flag))
         return cols
     if base == "geopoint":
         # Kobo's spelling: group/_name_latitude (or _Label_latitude with labels).
@@ -210,7 +238,8 @@ def _columns(info: QuestionInfo, lang: str | None) -> list[Column]:
         for part, convert in zip(cells.GEO_PARTS, cells.geo_parts(), strict=True):
             cols.append(Column(q.name, f"{prefix}_{stem}_{part}", convert))
         return cols
-    return [Column(q.name, label, cells.converter_for(base, labels))]
+    one = cells.choice_label if lang and base == "select_one" else None
+    return [Column(q.name, label, cells.converter_for(base, labels), one, info)]
 
 
 class RowBuilder:
@@ -220,11 +249,50 @@ class RowBuilder:
         self.layout = layout
         self.counts: dict[str, int] = {t.name: 0 for t in layout.tables}
         self._getters = {t.name: [(c.key, c.convert) for c in t.columns] for t in layout.tables}
+        # With labels, each record is shown with its own definition's (form_hash) labels:
+        # a later version, even a hostile one, cannot relabel what others collected.
+        self._merged = self._getters
+        self._by_hash: dict[Any, dict[str, list[tuple[str, Converter]]]] = {}
+        self._relabel = any(
+            c.relabel is not None and c.info is not None and c.info.by_form
+            for t in layout.tables
+            for c in t.columns
+        )
+
+    def _getters_for(self, form_hash: Any) -> dict[str, list[tuple[str, Converter]]]:
+        """Getters using the labels of definition `form_hash` (merged ones where it has none)."""
+        if form_hash.__class__ is not str:
+            return self._merged
+        found = self._by_hash.get(form_hash)
+        if found is None:
+            changed = False
+            found = {}
+            for t in self.layout.tables:
+                getters = []
+                for c in t.columns:
+                    convert = c.convert
+                    own = c.info.by_form.get(form_hash) if c.info is not None else None
+                    if c.relabel is not None and own:
+                        merged = c.info.choices  # type: ignore[union-attr]
+                        labels = {n: own.get(n, shown) for n, shown in merged.items()}
+                        if labels != merged:
+                            convert, changed = c.relabel(labels), True
+                    getters.append((c.key, convert))
+                found[t.name] = getters
+            if not changed:
+                found = self._merged
+            if len(self._by_hash) < 1000:  # definitions of one form: a handful
+                self._by_hash[form_hash] = found
+        return found
 
     def rows(self, record: dict[str, Any]) -> Iterator[tuple[Table, list[Any]]]:
         """The main row of `record`, then its repeat rows (parents before children)."""
+        if self._relabel:  # _repeat_rows reads self._getters too, for this record's rows
+            self._getters = self._getters_for(record.get("form_hash"))
         main = self.layout.main
-        answers = record.get("answers") or {}
+        answers = record.get("answers")
+        if answers.__class__ is not dict:  # missing, or a foreign record's odd shape
+            answers = {}
         index = self.counts[main.name] = self.counts[main.name] + 1
         get = answers.get
         row = [convert(get(key)) for key, convert in self._getters[main.name]]

@@ -13,6 +13,7 @@ import secrets
 from pathlib import Path
 
 from yntymak_cli.errors import InvalidInput
+from yntymak_cli.outputs import check_overwrite
 
 # Room for the random suffix within the usual 255-byte file name limit.
 _TEMP_NAME_KEEP = 200
@@ -33,6 +34,7 @@ def check_output(out: Path, fmt: str, form_id: str) -> None:
             f"-o {out} is a folder: name the file to write, such as {out / f'{form_id}.{fmt}'}"
         )
     if folder:
+        check_overwrite(out, "csv-folder")  # not named like a database or a key, either
         if out.exists() and not out.is_dir():
             raise InvalidInput(
                 f"-o {out} is a file: CSV export writes a folder of .csv files; "
@@ -42,6 +44,9 @@ def check_output(out: Path, fmt: str, form_id: str) -> None:
         raise InvalidInput(
             f"-o {out} is a folder: name the file to write, such as {out / f'{form_id}.{fmt}'}"
         )
+    else:
+        # Never a database, a key, a bundle: only an earlier export of this format.
+        check_overwrite(out, "csv-zip" if fmt == "csv" else fmt)
     ancestor = (out if folder else out.parent).absolute()
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent

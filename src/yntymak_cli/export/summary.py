@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from yntymak_cli.export.cells import xml_safe
+from yntymak_cli.export.cells import plain, xml_safe
 from yntymak_cli.forms.model import Form, text_in
 from yntymak_cli.i18n import t
 
@@ -62,14 +62,15 @@ class SummaryCounter:
         self.by_enumerator[str(record.get("enumerator") or BLANK)] += 1
         if self.field is None:
             return
-        value = (record.get("answers") or {}).get(self.field)
+        answers = record.get("answers")
+        value = answers.get(self.field) if isinstance(answers, dict) else None
         if value is None or value == "" or value == []:
             self.by_field[BLANK] += 1
         elif isinstance(value, list):  # select_multiple: one count per choice selected
             for v in value:
-                self.by_field[str(v)] += 1
+                self.by_field[v if v.__class__ is str else str(plain(v))] += 1
         else:
-            self.by_field[str(value)] += 1
+            self.by_field[value if value.__class__ is str else str(plain(value))] += 1
 
     def tables(self) -> list[CountTable]:
         enumerators = sorted(self.by_enumerator.items(), key=lambda kv: (kv[0] == BLANK, kv[0]))

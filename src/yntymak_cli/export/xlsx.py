@@ -8,8 +8,11 @@ as explicit inline-string cells.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,10 @@ from yntymak_cli.export.summary import SUMMARY_SHEET, SummaryCounter, write_summ
 # Rows per sheet, header included (Excel's limit). A longer table continues on a
 # further sheet named "<table> (2)". Tests monkeypatch this to a small number.
 MAX_SHEET_ROWS = 1_048_576
+# Columns per sheet (Excel's limit). A wider table continues on sheets named
+# "<table> (c2)", "<table> (c3)"..., each closing with the table's key columns
+# (Table.keys) so the parts join row by row. Tests monkeypatch this too.
+MAX_SHEET_COLUMNS = 16_384
 
 # Strings openpyxl would not store as plain text, or that Excel cannot hold: a leading
 # "=" (formula), a leading "#" (maybe an error code such as #N/A), control characters.
@@ -31,15 +38,49 @@ _ROW_CARE = re.compile(r"^[=#]|[\x00-\x08\x0b\x0c\x0e-\x1f]", re.MULTILINE)
 _ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
 
 
+def _staging_error(exc: Exception, streaming: bool) -> OSError | None:
+    """A failed write to openpyxl's sheet files, which live in the temporary folder
+    until finish() packs them, as an OSError naming that folder (so a full disk there is
+    not blamed on the output's); None for any other error.
+
+    lxml, openpyxl's XML writer when installed, reports these as
+    SerialisationError("IO_ENOSPC") rather than OSError. While rows stream, any OSError
+    is one of these; in finish() an OSError is the output's own.
+    """
+    text = str(exc)
+    if type(exc).__name__ == "SerialisationError" and text.startswith("IO_"):
+        code = getattr(errno, text[3:], errno.EIO)
+        return OSError(code, os.strerror(code), tempfile.gettempdir())
+    if streaming and isinstance(exc, OSError):
+        if exc.filename is None:
+            exc.filename = tempfile.gettempdir()
+        return exc
+    return None
+
+
 class _Part:
-    """One physical sheet of a table."""
+    """The sheets holding one run of a table's rows: one sheet, or one per column part."""
 
-    __slots__ = ("ws", "rows", "part")
+    __slots__ = ("sheets", "rows", "part")
 
-    def __init__(self, ws: Any, part: int) -> None:
-        self.ws = ws
-        self.rows = 0  # header included
+    def __init__(self, sheets: list[Any], part: int) -> None:
+        self.sheets = sheets
+        self.rows = 1  # header included
         self.part = part
+
+
+def column_parts(table: Table, limit: int) -> list[list[int]] | None:
+    """Positions (in a full row) of the columns on each sheet of a table wider than
+    `limit`: its other columns in order, cut to fit, each part closed by its keys.
+    None when the table fits one sheet."""
+    headers = table.headers
+    if len(headers) <= limit:
+        return None
+    first_tail = len(headers) - len(table.tail)
+    keys = [first_tail + table.tail.index(key) for key in table.keys]
+    rest = [i for i in range(len(headers)) if i not in keys]
+    size = limit - len(keys)
+    return [rest[i : i + size] + keys for i in range(0, len(rest), size)]
 
 
 class XlsxSink:
@@ -61,10 +102,30 @@ class XlsxSink:
         self._wb = Workbook(write_only=True)
         self._summary_ws = self._wb.create_sheet(SUMMARY_SHEET) if summary else None
         self._parts: dict[str, _Part] = {}
+        self._columns = {t.name: column_parts(t, MAX_SHEET_COLUMNS) for t in layout.tables}
+        # Tables spread over several sheets by columns (for a warning).
+        self.split = [name for name, parts in self._columns.items() if parts]
         for table in layout.tables:
-            self._parts[table.name] = self._open(table, table.name, 1)
+            self._parts[table.name] = self._open(table, 1)
 
-    def _open(self, table: Table, title: str, part: int, index: int | None = None) -> _Part:
+    def _open(self, table: Table, part: int, index: int | None = None) -> _Part:
+        """The sheets of run `part` of a table's rows, created at `index` (None: last)."""
+        columns = self._columns[table.name]
+        headers = table.headers
+        if columns is None:
+            title = table.name if part == 1 else self.names.continuation(table.name, part)
+            return _Part([self._sheet(title, headers, index)], part)
+        sheets = []
+        for c, positions in enumerate(columns, 1):
+            if part == 1 and c == 1:
+                title = table.name
+            else:
+                title = self.names.continuation(table.name, part, c)
+            at = None if index is None else index + c - 1
+            sheets.append(self._sheet(title, [headers[i] for i in positions], at))
+        return _Part(sheets, part)
+
+    def _sheet(self, title: str, headers: list[str], index: int | None) -> Any:
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.styles import Font
         from openpyxl.utils import get_column_letter
@@ -72,7 +133,6 @@ class XlsxSink:
         ws = self._wb.create_sheet(title, index)
         # Sheet properties must be set before the first row is written.
         ws.freeze_panes = "A2"
-        headers = table.headers
         for i, header in enumerate(headers, 1):
             width = min(max(len(header) + 2, 9), 40)
             ws.column_dimensions[get_column_letter(i)].width = width
@@ -85,25 +145,35 @@ class XlsxSink:
             row.append(cell)
         ws.append(row)
         self.rows[title] = 0
-        p = _Part(ws, part)
-        p.rows = 1
-        return p
+        return ws
 
     def write(self, table: Table, row: list[Any]) -> None:
         p = self._parts[table.name]
         if p.rows >= MAX_SHEET_ROWS:
-            title = self.names.continuation(table.name, p.part + 1)
-            p = self._parts[table.name] = self._open(
-                table, title, p.part + 1, self._wb.index(p.ws) + 1
-            )
+            after = self._wb.index(p.sheets[-1]) + 1
+            p = self._parts[table.name] = self._open(table, p.part + 1, after)
+        columns = self._columns[table.name]
+        try:
+            if columns is None:
+                self._append(p.sheets[0], row)
+            else:
+                for ws, positions in zip(p.sheets, columns, strict=True):
+                    self._append(ws, [row[i] for i in positions])
+        except Exception as exc:
+            error = _staging_error(exc, streaming=True)
+            if error is None:
+                raise
+            raise error from None
+        p.rows += 1
+
+    def _append(self, ws: Any, row: list[Any]) -> None:
         text = "\n".join([v for v in row if v.__class__ is str])
         if len(text) > EXCEL_TEXT_MAX or _ROW_CARE.search(text):
             for i, value in enumerate(row):
                 if value.__class__ is str and (_CARE.search(value) or len(value) > EXCEL_TEXT_MAX):
-                    row[i] = self._text_cell(p.ws, value)
-        p.ws.append(row)
-        p.rows += 1
-        self.rows[p.ws.title] += 1
+                    row[i] = self._text_cell(ws, value)
+        ws.append(row)
+        self.rows[ws.title] += 1
 
     def _text_cell(self, ws: Any, value: str) -> Any:
         from openpyxl.cell import WriteOnlyCell
@@ -121,10 +191,21 @@ class XlsxSink:
     def finish(self) -> list[Path]:
         if self._summary_ws is not None and self.summary is not None:
             write_summary(self._summary_ws, self.summary)
+        from openpyxl.writer.excel import ExcelWriter
+
         tmp = temp_file(self.out)
         try:
-            self._wb.save(tmp)
+            # Workbook.save() would leave its zip open when a write fails, and the zip's
+            # __del__ would later retry on the full disk and print "Exception ignored":
+            # this `with` closes it, whatever happens.
+            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+                ExcelWriter(self._wb, archive).save()
             os.replace(tmp, self.out)
+        except Exception as exc:
+            error = _staging_error(exc, streaming=False)
+            if error is None:
+                raise
+            raise error from None
         finally:
             tmp.unlink(missing_ok=True)
         return [self.out]
