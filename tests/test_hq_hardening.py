@@ -258,6 +258,10 @@ def test_malformed_answers_are_refused_one_by_one(f: Field) -> None:
             records.append(rec)
 
     bundle = _resign(f, f.a, poison, "poison.ykb")
+    # `bundle verify` tells HQ beforehand which records import would refuse.
+    checked = yn(f.hq, "bundle", "verify", bundle)
+    assert f"{len(names)} record(s) would be refused on import:" in checked
+    assert "150000 choices selected, list source has 3" in checked
     out = f.import_(bundle, code=2)
     assert f"{bundle}: 1 new, 0 updated, 0 unchanged, {len(names)} refused" in out
     for name in names:

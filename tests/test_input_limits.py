@@ -341,3 +341,33 @@ def test_text_just_under_the_limit_is_still_computed(tmp_path):
     shown = runner.invoke(app, ["submissions", "show", uuid, "--json"])
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)["answers"]["c19"] == "x" * 2**19
+
+
+@posix_only
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+@pytest.mark.parametrize(
+    ("command", "what"),
+    [
+        (("bundle", "verify"), "a bundle"),
+        (("hq", "import"), "a bundle"),
+        (("bundle", "ack"), "a receipt"),
+        (("keys", "trust-hq"), "an HQ public key"),
+        (("hq", "enroll"), "a device public key"),
+    ],
+)
+def test_sync_files_must_be_regular_files(kind, command, what, fifo, tmp_path):
+    # A key, bundle or receipt named by a FIFO used to block the command for ever, and
+    # /dev/zero was read up to the size limit (1 GB for a bundle).
+    path = fifo if kind == "fifo" else Path("/dev/zero")
+    home = tmp_path / "home"
+    # One home that is both HQ and a device trusting it, so each command reaches the file.
+    hq_pub = tmp_path / "hq.pub"
+    assert yntymak("--home", home, "hq", "init", "-o", hq_pub).returncode == 0
+    if command != ("keys", "trust-hq"):
+        assert yntymak("--home", home, "keys", "trust-hq", hq_pub).returncode == 0
+    extra = ("--name", "x") if command == ("hq", "enroll") else ()
+    result = yntymak("--home", home, *command, path, *extra)
+    out = result.stdout + result.stderr
+    assert result.returncode == 2, (result.returncode, out[-2000:])
+    assert "Traceback" not in out and "Internal error" not in out
+    assert "not a regular file" in out and what in out, out

@@ -547,7 +547,8 @@ def test_zip_bomb_is_refused_without_inflating_it_into_memory(
     [
         ("NaN", "name: must be text, not a number"),
         ("Infinity", "name: must be text, not a number"),
-        ("555", "name: must be text, not a number"),
+        ("1.10", "name: must be text, not a number"),
+        ('"a\\udcffb"', "name: must be text in valid Unicode"),
         ("true", "name: must be text"),
         ('{"a": 1}', "name: must be text"),
     ],
@@ -575,3 +576,43 @@ def test_a_text_answer_that_is_not_a_string_is_refused(
     uid = yn(tmp_path / "home", "collect", form, "--answers", answers).strip().splitlines()[-1]
     (sub,) = rows(tmp_path / "home", "SELECT answers FROM submissions WHERE uuid = ?", uid)
     assert json.loads(sub["answers"]) == {"name": "NaN"}
+
+
+def test_a_json_integer_for_a_text_answer_keeps_its_digits(make_form, tmp_path: Path) -> None:
+    form = make_form(
+        """
+        id: t
+        version: "1"
+        title: T
+        questions:
+          - {name: name, type: text, label: Name}
+        """
+    )
+    answers = tmp_path / "answers.json"
+    answers.write_text('{"name": 12345678901234567890}', encoding="utf-8")
+    uid = yn(tmp_path / "home", "collect", form, "--answers", answers).strip().splitlines()[-1]
+    (sub,) = rows(tmp_path / "home", "SELECT answers FROM submissions WHERE uuid = ?", uid)
+    assert json.loads(sub["answers"]) == {"name": "12345678901234567890"}
+
+
+def test_a_non_utf8_argument_is_refused_before_anything_is_written(
+    make_form, tmp_path: Path
+) -> None:
+    # On Linux, argv bytes that are not UTF-8 arrive as lone surrogates; SQLite cannot store
+    # them. The command must refuse (exit 2) in one line and write nothing.
+    form = make_form(
+        """
+        id: t
+        version: "1"
+        title: T
+        questions:
+          - {name: name, type: text, label: Name}
+        """
+    )
+    answers = tmp_path / "answers.json"
+    answers.write_text('{"name": "ok"}', encoding="utf-8")
+    home = tmp_path / "home"
+    out = yn(home, "collect", form, "--answers", answers, "--enumerator", "\udcff\udcfe", code=2)
+    assert "not valid Unicode" in out and "Traceback" not in out
+    assert rows(home, "SELECT * FROM submissions") == []
+    assert rows(home, "SELECT * FROM drafts") == []

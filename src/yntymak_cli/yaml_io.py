@@ -101,7 +101,8 @@ def load_yaml(text: str) -> tuple[Any, Positions]:
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
         raise YamlSyntaxError(f"YAML syntax error: {problem}", line, col) from None
-    except (YAMLError, ValueError, RecursionError) as exc:
+    except (YAMLError, ValueError, RecursionError, NotImplementedError) as exc:
+        # NotImplementedError: ruamel.yaml raises it on some broken comment layouts.
         raise YamlSyntaxError(f"YAML syntax error: {exc}".splitlines()[0], 1, 1) from None
     if node is None:
         return None, positions

@@ -62,6 +62,17 @@ class _Group(TyperGroup):
                 raise
             typer.echo(_plain(f"Error: database: {exc}"), err=True)
             ctx.exit(1)
+        except UnicodeEncodeError:
+            if os.environ.get("YNTYMAK_DEBUG"):
+                raise
+            # A lone surrogate (from a non-UTF-8 argument, a JSON "\udcff", a file name):
+            # nothing can store or print it, so it is refused before anything is written.
+            typer.echo(
+                "Error: an argument or a value is not valid Unicode text (a lone surrogate); "
+                "retype it or fix the file's encoding",
+                err=True,
+            )
+            ctx.exit(2)
         except (RuntimeError, Exception) as exc:
             if _is_usage_error(exc):
                 # One line instead of click's usage block: volunteers read the last line only.

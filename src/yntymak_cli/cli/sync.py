@@ -204,6 +204,10 @@ def bundle_verify(
     )
     for form_id, n in summary["by_form"].items():
         typer.echo(f"  {plain(form_id)}: {n}")
+    if summary["refused"]:
+        typer.echo(f"  {len(summary['refused'])} record(s) would be refused on import:")
+        for r in summary["refused"]:
+            typer.echo(f"    {r['uuid']} revision {r['revision']}: {plain(r['reason'])}")
 
 
 @bundle_app.command("ack")

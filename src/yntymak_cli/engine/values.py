@@ -47,13 +47,27 @@ def parse_value(form: Form, q: Question, raw: Any) -> Any:
 
 
 def _text(form: Form, q: Question, raw: Any) -> str:
-    # Only a string is text. A number in an answers file would be stored as Python spells
-    # it: NaN as "nan", 0555 (YAML) as "555", 1e3 as "1000.0". The volunteer quotes it.
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
+    # A JSON integer is exact, so it is kept as its digits. A JSON float is not: NaN would be
+    # stored as "nan", 1.10 as "1.1", 1e3 as "1000.0"; the volunteer quotes it. (YAML answers
+    # files keep every scalar as written, so this only concerns JSON.)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    if isinstance(raw, float):
         raise InvalidValue("text_not_number")
     if not isinstance(raw, str):
         raise InvalidValue("invalid_text")
+    if not _encodable(raw):
+        raise InvalidValue("invalid_unicode")
     return raw
+
+
+def _encodable(text: str) -> bool:
+    """False for a lone surrogate (JSON's "\\udcff"): no database or terminal can store it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _integer(form: Form, q: Question, raw: Any) -> int:

@@ -106,30 +106,17 @@ def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
         pass
 
 
-def read_sync_file(path: Path, what: str, limit: int | None = None) -> bytes:
+def read_sync_file(path: Path, what: str, limit: int) -> bytes:
+    """A bundle or receipt file: a regular file (a FIFO would hang) of at most `limit` bytes,
+    read a megabyte at a time (one read of the limit would allocate it all up front)."""
+    from yntymak_cli.files import FileRefused, read_limited
+
     try:
-        with open(path, "rb") as f:
-            if limit is None:
-                data = f.read()
-            else:
-                # f.read(limit + 1) would allocate the whole limit (1 GB for a bundle) up
-                # front, whatever the file's size: read a megabyte at a time instead.
-                chunks: list[bytes] = []
-                size = 0
-                while size <= limit:
-                    chunk = f.read(min(1024 * 1024, limit + 1 - size))
-                    if not chunk:
-                        break
-                    chunks.append(chunk)
-                    size += len(chunk)
-                data = b"".join(chunks)
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: file not found (expected {what})") from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
-    if limit is not None and len(data) > limit:
-        raise InvalidInput(f"{path}: too large to be {what}")
-    return data
+        return read_limited(path, limit, what)
+    except FileRefused as exc:
+        if exc.missing:
+            raise InvalidInput(f"{path}: file not found (expected {what})") from None
+        raise
 
 
 def _row_record(row: Any) -> dict[str, Any]:

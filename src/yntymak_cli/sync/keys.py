@@ -213,14 +213,14 @@ def _check_derived(data: dict[str, Any], field: str, expected: str, source: str)
 
 
 def _read_small(path: Path, what: str) -> bytes:
+    from yntymak_cli.files import FileRefused, read_limited
+
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_KEY_FILE_SIZE + 1)
-    except FileNotFoundError:
-        raise InvalidInput(f"{path}: file not found (expected {what})") from None
-    except OSError as exc:
-        raise InvalidInput(f"{path}: cannot read {what} ({exc.strerror})") from None
-    return raw
+        return read_limited(path, MAX_KEY_FILE_SIZE, what)
+    except FileRefused as exc:
+        if exc.missing:
+            raise InvalidInput(f"{path}: file not found (expected {what})") from None
+        raise InvalidInput(f"{path}: cannot read {what} ({exc.reason})") from None
 
 
 # -- file writing --------------------------------------------------------------------------
