@@ -34,3 +34,30 @@ def t(key: str, lang: str | None = None, /, **params: object) -> str:
 
 def missing_keys(lang: str) -> set[str]:
     return set(catalog(FALLBACK)) - {k for k, v in catalog(lang).items() if v}
+
+
+# -- the language of the tool's own messages ------------------------------------------------
+# Chosen once per process by the CLI (`--lang` > YNTYMAK_LANG > config > form default > en);
+# core modules format their messages with `t(key, current_lang(), ...)`.
+_chosen: str | None = None
+
+
+def set_lang(lang: str | None) -> None:
+    """Fix the message language for this process (None: back to the environment/default)."""
+    global _chosen
+    _chosen = lang if lang in LANGUAGES else None
+
+
+def current_lang(form_default: str | None = None) -> str:
+    """The language for messages now: the CLI's choice, else YNTYMAK_LANG, else the form's
+    default language when one is known, else English."""
+    import os
+
+    if _chosen:
+        return _chosen
+    env = os.environ.get("YNTYMAK_LANG", "")
+    if env in LANGUAGES:
+        return env
+    if form_default in LANGUAGES:
+        return form_default  # type: ignore[return-value]
+    return FALLBACK
