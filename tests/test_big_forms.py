@@ -25,6 +25,7 @@ from yntymak_cli.forms.loader import load_form_text
 from yntymak_cli.forms.model import Form
 
 from .conftest import DATA, FORMS, SHARED
+from .test_interactive import press
 
 runner = CliRunner()
 REGIONS = 10
@@ -181,17 +182,6 @@ questions:
 # -- the interactive prompt for a long list -------------------------------------------------
 
 ENTER, DOWN, CTRL_B, BACKSPACE = "\r", "\x1b[B", "\x02", "\x7f"
-
-
-def press(keys: str, ask):
-    from prompt_toolkit.application import create_app_session
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
-
-    with create_pipe_input() as pipe:
-        pipe.send_text(keys)
-        with create_app_session(input=pipe, output=DummyOutput()):
-            return ask()
 
 
 @pytest.fixture

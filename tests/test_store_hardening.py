@@ -541,6 +541,14 @@ def test_zip_bomb_is_refused_without_inflating_it_into_memory(
 
 # -- 6. a text answer is text ---------------------------------------------------------------
 
+TEXT_FORM = """
+id: t
+version: "1"
+title: T
+questions:
+  - {name: name, type: text, label: Name}
+"""
+
 
 @pytest.mark.parametrize(
     ("value", "message"),
@@ -556,15 +564,7 @@ def test_zip_bomb_is_refused_without_inflating_it_into_memory(
 def test_a_text_answer_that_is_not_a_string_is_refused(
     make_form, tmp_path: Path, value: str, message: str
 ) -> None:
-    form = make_form(
-        """
-        id: t
-        version: "1"
-        title: T
-        questions:
-          - {name: name, type: text, label: Name}
-        """
-    )
+    form = make_form(TEXT_FORM)
     answers = tmp_path / "answers.json"
     answers.write_text(f'{{"name": {value}}}', encoding="utf-8")
     out = yn(tmp_path / "home", "collect", form, "--answers", answers, code=2)
@@ -579,15 +579,7 @@ def test_a_text_answer_that_is_not_a_string_is_refused(
 
 
 def test_a_json_integer_for_a_text_answer_keeps_its_digits(make_form, tmp_path: Path) -> None:
-    form = make_form(
-        """
-        id: t
-        version: "1"
-        title: T
-        questions:
-          - {name: name, type: text, label: Name}
-        """
-    )
+    form = make_form(TEXT_FORM)
     answers = tmp_path / "answers.json"
     answers.write_text('{"name": 12345678901234567890}', encoding="utf-8")
     uid = yn(tmp_path / "home", "collect", form, "--answers", answers).strip().splitlines()[-1]
@@ -600,15 +592,7 @@ def test_a_non_utf8_argument_is_refused_before_anything_is_written(
 ) -> None:
     # On Linux, argv bytes that are not UTF-8 arrive as lone surrogates; SQLite cannot store
     # them. The command must refuse (exit 2) in one line and write nothing.
-    form = make_form(
-        """
-        id: t
-        version: "1"
-        title: T
-        questions:
-          - {name: name, type: text, label: Name}
-        """
-    )
+    form = make_form(TEXT_FORM)
     answers = tmp_path / "answers.json"
     answers.write_text('{"name": "ok"}', encoding="utf-8")
     home = tmp_path / "home"
