@@ -286,3 +286,86 @@ def test_an_unrelated_file_is_not_replaced(world: World, tmp_path: Path, content
     result = yn(world.device, "export", "village_safety", "-o", victim)
     assert result.exit_code == 2 and "refusing to write over" in result.output
     assert victim.read_bytes() == content
+
+
+# -- what an adversarial review found: links, pipes, devices, look-alike outputs ------------
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs")
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_fifo_or_device_at_o_is_refused_not_replaced(
+    world: World, tmp_path: Path, command: str
+) -> None:
+    # A FIFO used to hang the write; a device node (as root) was replaced by a regular file.
+    fifo = tmp_path / ("pipe" + Path(COMMANDS[command][1]).suffix)
+    os.mkfifo(fifo)
+    result = yn(world.device, *_args(world, command), "-o", fifo)
+    assert result.exit_code == 2 and "not a regular file" in result.output, result.output
+    assert fifo.is_fifo()
+    if os.geteuid() == 0:
+        node = tmp_path / ("null" + Path(COMMANDS[command][1]).suffix)
+        os.mknod(node, 0o666 | 0o020000, os.makedev(1, 3))  # a character device, as /dev/null
+        result = yn(world.device, *_args(world, command), "-o", node)
+        assert result.exit_code == 2 and "not a regular file" in result.output, result.output
+        assert node.is_char_device()
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_symlink_at_o_is_refused_and_left_alone(
+    world: World, tmp_path: Path, command: str
+) -> None:
+    # The write renames a temporary file over the name: it would replace the link itself.
+    name = COMMANDS[command][1]
+    first = tmp_path / ("first-" + name)
+    ok(world.device, *_args(world, command), "-o", first)
+    link = tmp_path / name
+    link.symlink_to(first)
+    before = first.read_bytes()
+    result = yn(world.device, *_args(world, command), "-o", link)
+    assert result.exit_code == 2 and "symbolic link" in result.output, result.output
+    assert link.is_symlink() and first.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("args", "name", "content"),
+    [
+        (["export", "village_safety", "--format", "json"], "answers.json", '{"village": "x"}\n'),
+        (["export", "village_safety", "--format", "jsonl"], "notes.jsonl", '{"a": 1}\n'),
+        (["export", "village_safety", "--format", "csv"], "budget.csv", "item,cost\nrice,10\n"),
+        (["forms", "import-xlsform", "XLSFORM"], ".bashrc", "export PATH=$PATH:~/bin\n"),
+        (
+            ["forms", "import-xlsform", "XLSFORM"],
+            "other_form.yaml",
+            "id: other_form\nversion: '1'\nquestions:\n  - {name: a, type: text}\n",
+        ),
+    ],
+)
+def test_a_hand_made_file_is_not_taken_for_an_earlier_output(
+    world: World, tmp_path: Path, args: list[str], name: str, content: str
+) -> None:
+    victim = tmp_path / name
+    victim.write_text(content, encoding="utf-8")
+    args = [str(world.xlsform) if a == "XLSFORM" else a for a in args]
+    result = yn(world.device, *args, "-o", victim)
+    assert result.exit_code == 2 and "refusing to write over" in result.output, result.output
+    assert victim.read_text(encoding="utf-8") == content
+
+
+def test_another_laptops_trusted_hq_or_public_key_is_never_replaced(
+    world: World, tmp_path: Path
+) -> None:
+    # `hq init -o laptop/trusted_hq.pub` would silently switch that laptop to another HQ.
+    laptop = tmp_path / "laptop"
+    ok(laptop, "keys", "trust-hq", world.tmp / "hq.pub")
+    trusted = laptop / "trusted_hq.pub"
+    before = trusted.read_bytes()
+    result = yn(tmp_path / "hq2", "hq", "init", "-o", trusted)
+    assert result.exit_code == 2 and "refusing to write over" in result.output, result.output
+    assert trusted.read_bytes() == before
+    # Laptop B's device.pub is not laptop A's to replace; A's own may be written again.
+    b_pub = tmp_path / "b.pub"
+    ok(tmp_path / "b", "keys", "export", "-o", b_pub)
+    b_before = b_pub.read_bytes()
+    result = yn(world.device, "keys", "export", "-o", b_pub)
+    assert result.exit_code == 2 and "another device" in result.output, result.output
+    assert b_pub.read_bytes() == b_before

@@ -72,11 +72,15 @@ _SIDE_FILES = {
 }
 
 
-def check_overwrite(path: Path, kind: str) -> None:
+def check_overwrite(path: Path, kind: str, same_id: str | None = None) -> None:
     """Raise InvalidInput (exit 2) unless writing `kind` at `path` destroys nothing.
 
     Fine: a path that does not exist yet, an empty file, or an earlier output of this
-    kind. Refused: anything protected (see the module docstring) and any other file.
+    kind. Refused: anything protected (see the module docstring), a symbolic link (the
+    write would replace the link, not what it points to), anything that is not a regular
+    file (a FIFO would hang the write, a device would be replaced), and any other file.
+    `same_id`, once known, narrows "earlier output" for public keys and YAML forms to one
+    of the same device, HQ or form id: another laptop's `device.pub` is not ours to replace.
     """
     assert kind in KINDS, kind
     path = Path(path)
@@ -90,17 +94,34 @@ def check_overwrite(path: Path, kind: str) -> None:
         what = _reserved(place) or _protected_name(place, kind)
         if what:
             _refuse(path, via, what)
+    link = os.path.islink(path)  # a write would replace the link, not what it points to
     if not target.exists():
+        if link:
+            _refuse_link(path)
         return
     if target.is_dir():
-        if kind == "csv-folder":
+        if kind == "csv-folder" and not link:
             return
         raise InvalidInput(f"{plain(path)} is a folder{plain(via)}: name a file to write")
-    what, same = _content(target, kind)
+    if not target.is_file():
+        raise InvalidInput(
+            f"{plain(path)}{plain(via)} is not a regular file (a pipe or a device): name a"
+            " file to write"
+        )
+    what, same = _content(target, kind, same_id)
     if what is not None and not same:
         _refuse(path, via, what)
+    if link:
+        _refuse_link(path)
     if not same and kind not in _CALLER_REFUSES:
         _refuse(path, via, f"not {KINDS[kind]} written earlier")
+
+
+def _refuse_link(path: Path) -> NoReturn:
+    raise InvalidInput(
+        f"{plain(path)} is a symbolic link (to {plain(os.readlink(path))}): give the real"
+        " path, or a new name"
+    )
 
 
 def _refuse(path: Path, via: str, what: str) -> NoReturn:
@@ -139,10 +160,12 @@ def _protected_name(path: Path, kind: str) -> str | None:
     for side, what in _SIDE_FILES.items():
         if name.endswith(side) and path.with_name(path.name[: -len(side)]).exists():
             return what
+    if name == "trusted_hq.pub":  # in any home: replacing it would switch a laptop's HQ
+        return "the HQ key a device trusts (trusted_hq.pub)"
     return None
 
 
-def _content(path: Path, kind: str) -> tuple[str | None, bool]:
+def _content(path: Path, kind: str, same_id: str | None = None) -> tuple[str | None, bool]:
     """(what protected thing the file is, or None; whether it is an output of `kind`)."""
     try:
         with open(path, "rb") as f:
@@ -165,11 +188,40 @@ def _content(path: Path, kind: str) -> tuple[str | None, bool]:
     found = _KEY_FORMAT.search(head)
     if found:
         what, same = _KEY_WHAT[found.group(1)]
+        if same == kind and same_id is not None and _key_id(head) != same_id:
+            return f"{what} of another {'HQ' if kind == 'hq-pub' else 'device'}", False
         return what, same == kind
-    return None, _is_output(path, head, kind)
+    return None, _is_output(path, head, kind, same_id)
 
 
-def _is_output(path: Path, head: bytes, kind: str) -> bool:
+def _key_id(head: bytes) -> str | None:
+    import json
+
+    try:
+        data = json.loads(head.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    found = data.get("device_id") or data.get("hq_id")
+    return found if isinstance(found, str) else None
+
+
+# What our own exports start with: a re-export replaces an export, not a hand-made file.
+_JSON_EXPORT = re.compile(r'^\s*\{"format_version":\s*\d+,\s*"form_id":')
+_JSONL_EXPORT = re.compile(r'^\{"form_id":')
+_CSV_KEYS = {"_uuid", "_index", "_submission__uuid"}
+_FORM_ID = re.compile(r"""^id:[ \t]*["']?([^\s"'#]+)""", re.MULTILINE)
+_FORM_QUESTIONS = re.compile(r"^questions:", re.MULTILINE)
+
+
+def form_id_of(yaml_text: str) -> str | None:
+    """The top-level `id:` of a YAML form's text (for `same_id`)."""
+    found = _FORM_ID.search(yaml_text)
+    return found.group(1) if found else None
+
+
+def _is_output(path: Path, head: bytes, kind: str, same_id: str | None = None) -> bool:
     if kind in ("xlsx", "xlsform", "csv-zip"):
         if not head.startswith(b"PK"):
             return False
@@ -190,7 +242,44 @@ def _is_output(path: Path, head: bytes, kind: str) -> bool:
             if exc.start < len(head) - 4:  # not only a character cut at the sniff limit
                 return False
             text = head[: exc.start].decode("utf-8-sig")
-        if kind in ("json", "jsonl"):
-            return text.lstrip()[:1] in ("{", "[", "")
-        return True
+        if kind == "json":
+            return _JSON_EXPORT.match(text) is not None
+        if kind == "jsonl":
+            return _JSONL_EXPORT.match(text) is not None
+        if kind == "csv":
+            header = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r").split(",")
+            return bool(_CSV_KEYS & {h.strip('"') for h in header})
+        # yaml-form: a yntymak form (of the same id, once known), not any text file
+        found = form_id_of(text)
+        if found is None or _FORM_QUESTIONS.search(text) is None:
+            return False
+        return same_id is None or found == same_id
     return False  # keys, bundles, receipts: recognised in _content
+
+
+def ensure_folder(folder: Path) -> None:
+    """`mkdir -p` for an output folder (`bundle create -o DIR`, `hq import --receipts DIR`),
+    as `export` does; InvalidInput (exit 2) when the path is a file or cannot be created."""
+    from yntymak_cli.i18n import current_lang, t
+
+    folder = Path(folder)
+    if folder.is_dir():
+        return
+    if folder.exists():
+        raise InvalidInput(t("output_not_a_folder", current_lang(), folder=plain(folder)))
+    try:
+        folder.mkdir(parents=True, mode=0o777)
+    except FileExistsError:
+        if not folder.is_dir():  # made by someone else meanwhile: fine if it is a folder
+            raise InvalidInput(
+                t("output_not_a_folder", current_lang(), folder=plain(folder))
+            ) from None
+    except OSError as exc:
+        raise InvalidInput(
+            t(
+                "output_folder_not_created",
+                current_lang(),
+                folder=plain(folder),
+                error=exc.strerror or exc,
+            )
+        ) from None

@@ -185,9 +185,12 @@ def _include_target(base_dir: Path, rel: str) -> Path | None:
     try:
         home = base_dir.resolve()
         target = (home / rel).resolve()
+        # A `shared` folder beside the form (or beside its folder) may itself be a symlink
+        # to where the lists really live: its resolved place is allowed too.
+        shared = [(p / SHARED_DIR).resolve() for p in (Path(base_dir), Path(base_dir).parent)]
     except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
         return None
-    for allowed in (home, home.parent / SHARED_DIR):
+    for allowed in (home, home.parent / SHARED_DIR, *shared):
         if target.is_relative_to(allowed):
             return target
     return None

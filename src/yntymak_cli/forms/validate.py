@@ -144,6 +144,10 @@ def _check_question(
         loaded.problem((*qpath, "repeat_count"), f"{who}: repeat_count is only for repeats")
     if q.choice_filter is not None and base not in SELECT_TYPES:
         loaded.problem((*qpath, "choice_filter"), f"{who}: choice_filter is only for selects")
+    if q.latin_lookalikes and base != "text":
+        loaded.problem(
+            (*qpath, "latin_lookalikes"), f"{who}: latin_lookalikes is only for text questions"
+        )
     if base == "calculate" and not q.calculation:
         loaded.problem(qpath, f"{who}: a calculate needs a calculation")
     if base == "range":
@@ -280,28 +284,35 @@ def _check_cycles(loaded: Any, form: Form) -> None:
     state: dict[str, int] = {}  # 1 = on the stack, 2 = done
     reported: set[str] = set()
 
-    def visit(node: str, stack: list[str]) -> None:
-        state[node] = 1
-        stack.append(node)
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == 1:
-                cycle = stack[stack.index(nxt) :] + [nxt]
-                if not reported & set(cycle):
-                    reported.update(cycle)
-                    where = _question_path(form, nxt)
-                    loaded.problem(
-                        (*where, "calculation"),
-                        f"question '{nxt}': calculations form a cycle: "
-                        + " -> ".join(f"${{{n}}}" for n in cycle),
-                    )
-            elif nxt not in state:
-                visit(nxt, stack)
-        stack.pop()
-        state[node] = 2
+    def report(cycle: list[str]) -> None:
+        if not reported & set(cycle):
+            reported.update(cycle)
+            first = cycle[0]
+            loaded.problem(
+                (*_question_path(form, first), "calculation"),
+                f"question '{first}': calculations form a cycle: "
+                + " -> ".join(f"${{{n}}}" for n in cycle),
+            )
 
-    for node in sorted(graph):
-        if node not in state:
-            visit(node, [])
+    # Depth-first with an explicit stack: a chain of 20,000 calculations is a valid form,
+    # and Python's recursion limit must not turn it into a crash.
+    for root in sorted(graph):
+        if root in state:
+            continue
+        state[root] = 1
+        stack = [root]
+        todo = [iter(sorted(graph.get(root, ())))]
+        while todo:
+            nxt = next(todo[-1], None)
+            if nxt is None:
+                todo.pop()
+                state[stack.pop()] = 2
+            elif state.get(nxt) == 1:
+                report(stack[stack.index(nxt) :] + [nxt])
+            elif nxt not in state:
+                state[nxt] = 1
+                stack.append(nxt)
+                todo.append(iter(sorted(graph.get(nxt, ()))))
 
 
 def _question_path(form: Form, name: str) -> QPath:

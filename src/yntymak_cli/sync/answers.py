@@ -19,10 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yntymak_cli.forms.model import Form, Question
+from yntymak_cli.i18n import t
+from yntymak_cli.limits import MAX_INT, MAX_REPEAT_DEPTH, MAX_TEXT_CHARS, MIN_INT
 
-MAX_TEXT_CHARS = 1_000_000  # one answer's text; a form answer is at most a few pages
-MAX_REPEAT_DEPTH = 32  # repeats inside repeats; real forms nest two or three
-MIN_INT, MAX_INT = -(2**63), 2**63 - 1  # SQLite's INTEGER range, and every analysis tool's
 _NAME_SHOWN = 60  # characters of an unknown name quoted in a reason
 
 _STRING_TYPES = frozenset(
@@ -32,7 +31,15 @@ _STRING_TYPES = frozenset(
 
 
 class AnswerError(ValueError):
-    """An answer that does not fit its question; the message is the refusal reason."""
+    """An answer that does not fit its question; the message is the refusal reason.
+
+    Worded in English on purpose (catalog keys `refusal_*` with "en"): HQ stores the reason
+    and sends it in the receipt; sync.reasons.localize shows it in the reader's language.
+    """
+
+
+def _bad(path: str, detail: str) -> AnswerError:
+    return AnswerError(t("refusal_answer", "en", path=path, detail=detail))
 
 
 @dataclass
@@ -81,24 +88,29 @@ class AnswerSchema:
             if quick is not None:
                 if not quick(value):
                     self._check_value(level.fields[name], value, where + name)
-                    raise AnswerError(f"answer {where}{name}: does not fit its question")
+                    raise _bad(where + name, t("refusal_answer_misfit", "en"))
                 continue
             sub = level.repeats.get(name)
             if sub is not None:
                 path = where + name
                 if value.__class__ is not list:
-                    raise AnswerError(f"answer {path}: a repeat must be a list of instances")
+                    raise _bad(path, t("refusal_answer_repeat_not_list", "en"))
                 for i, instance in enumerate(value):
                     if instance.__class__ is not dict:
-                        raise AnswerError(f"answer {path}[{i}]: a repeat instance is not an object")
+                        raise _bad(f"{path}[{i}]", t("refusal_answer_instance_not_object", "en"))
                     self._check_level(sub, instance, f"{path}[{i}]/")
                 continue
             if name in level.silent:
-                raise AnswerError(f"answer {where}{name}: this question holds no value")
+                raise _bad(where + name, t("refusal_answer_no_value", "en"))
             shown = name if len(name) <= _NAME_SHOWN else name[:_NAME_SHOWN] + "…"
-            raise AnswerError(
-                f"answer {where}{shown!r}: no such question here in form"
-                f" {self.form.id} {self.form.version}"
+            raise _bad(
+                f"{where}{shown!r}",
+                t(
+                    "refusal_answer_no_question",
+                    "en",
+                    form=self.form.id,
+                    version=self.form.version,
+                ),
             )
 
     def _check_value(self, q: Question, value: Any, path: str) -> None:
@@ -106,48 +118,54 @@ class AnswerSchema:
         cls = value.__class__
         if base in _STRING_TYPES or base == "select_one":
             if cls is not str:
-                raise AnswerError(f"answer {path}: a {base} answer must be text")
+                raise _bad(path, t("refusal_answer_not_text", "en", type=base))
             if len(value) > MAX_TEXT_CHARS:
-                raise AnswerError(
-                    f"answer {path}: {len(value)} characters, above the limit of {MAX_TEXT_CHARS}"
+                raise _bad(
+                    path,
+                    t("refusal_answer_too_long", "en", n=len(value), limit=MAX_TEXT_CHARS),
                 )
             if base == "select_one" and value not in self.choices.get(q.list_name or "", ()):
-                raise AnswerError(f"answer {path}: not a choice of list {q.list_name}")
+                raise _bad(path, t("refusal_answer_not_choice", "en", list=q.list_name))
         elif base == "integer":
             if cls is not int or not MIN_INT <= value <= MAX_INT:
-                raise AnswerError(f"answer {path}: an integer answer must be a whole number"
-                                  " from -2**63 to 2**63-1")  # fmt: skip
+                raise _bad(path, t("refusal_answer_not_integer", "en"))
         elif base in ("decimal", "range"):
             if cls is int:
                 if not MIN_INT <= value <= MAX_INT:
-                    raise AnswerError(f"answer {path}: the number is out of range")
+                    raise _bad(path, t("refusal_answer_out_of_range", "en"))
             elif cls is not float or not math.isfinite(value):
-                raise AnswerError(f"answer {path}: a {base} answer must be a finite number")
+                raise _bad(path, t("refusal_answer_not_number", "en", type=base))
         elif base == "select_multiple":
             names = self.choices.get(q.list_name or "", frozenset())
             if cls is not list:
-                raise AnswerError(f"answer {path}: a select_multiple answer must be a list")
+                raise _bad(path, t("refusal_answer_not_list", "en"))
             if len(value) > len(names):
-                raise AnswerError(
-                    f"answer {path}: {len(value)} choices selected, list {q.list_name} has"
-                    f" {len(names)}"
+                raise _bad(
+                    path,
+                    t(
+                        "refusal_answer_too_many",
+                        "en",
+                        n=len(value),
+                        list=q.list_name,
+                        size=len(names),
+                    ),
                 )
             if not all(v.__class__ is str and v in names for v in value):
-                raise AnswerError(f"answer {path}: holds something not a choice of {q.list_name}")
+                raise _bad(path, t("refusal_answer_not_choices", "en", list=q.list_name))
             if len(set(value)) != len(value):
-                raise AnswerError(f"answer {path}: a choice is selected twice")
+                raise _bad(path, t("refusal_answer_twice", "en"))
         elif base == "calculate":
             # A calculation keeps numbers as numbers and everything else as text.
             if cls is str:
                 if len(value) > MAX_TEXT_CHARS:
-                    raise AnswerError(f"answer {path}: text above the limit of {MAX_TEXT_CHARS}")
+                    raise _bad(path, t("refusal_answer_text_too_long", "en", limit=MAX_TEXT_CHARS))
             elif cls is float:
                 if not math.isfinite(value):
-                    raise AnswerError(f"answer {path}: not a finite number")
+                    raise _bad(path, t("refusal_answer_not_finite", "en"))
             elif cls is not int:
-                raise AnswerError(f"answer {path}: a calculation is a number or text")
+                raise _bad(path, t("refusal_answer_calculation", "en"))
         else:  # a value type added to the model without a rule here: refuse, never guess
-            raise AnswerError(f"answer {path}: HQ cannot check answers of type {base}")
+            raise _bad(path, t("refusal_answer_unknown_type", "en", type=base))
 
 
 def _quick(q: Question, names: frozenset[str]) -> Callable[[Any], bool]:
@@ -202,7 +220,7 @@ def _quick(q: Question, names: frozenset[str]) -> Callable[[Any], bool]:
 
 def _level(questions: list[Question], depth: int) -> _Level:
     if depth > MAX_REPEAT_DEPTH:
-        raise AnswerError(f"the form nests repeats more than {MAX_REPEAT_DEPTH} levels deep")
+        raise AnswerError(t("refusal_form_too_deep", "en", depth=MAX_REPEAT_DEPTH))
     level = _Level()
     _fill(level, questions, depth)
     return level
