@@ -1,6 +1,9 @@
 """Typed answer values: parsing what was typed (or written in an answers file) per question type.
 
 Pure functions. Errors carry a catalog key so the survey can show them in ky/ru/en.
+Numbers, dates and times are read by one rule wherever they are typed (prompts, answers
+files, defaults): see `read_numbers`, `read_number` and `read_date`. Stored values are
+always ISO dates and times and numbers with a decimal point.
 """
 
 from __future__ import annotations
@@ -9,14 +12,33 @@ import datetime as dt
 import itertools
 import math
 import re
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from yntymak_cli.forms.model import Form, Question
 from yntymak_cli.i18n import t
+from yntymak_cli.limits import MAX_INT, MAX_TEXT_CHARS, MIN_INT
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
-_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+# 14:30, 14.30, 14:30:15 or 14.30.15 (one separator throughout).
+_TIME_RE = re.compile(r"^(\d{1,2})([:.])(\d{2})(?:\2(\d{2}))?$")
+# A date as ISO writes it (checked before fromisoformat, which also takes "2026-W01-1").
+_ISO_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+# The local form: DD.MM.YYYY or D.M.YYYY.
+_LOCAL_DATE_RE = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+# A date and a time typed with a space (or ISO's T) between them, without an offset.
+_DATE_TIME_RE = re.compile(r"^(\S+?)(?:\s+|T)(\d{1,2}[:.]\S*)$")
+
+# One number: a sign, digits and at most one decimal mark (a point, or a comma between digits).
+_NUMBER_RE = re.compile(r"^[+-]?(?:\d+(?:[.,]\d+)?|\.\d+)$")
+# Spaces grouping thousands in one number: "1 234 567,5" (also the no-break spaces a
+# spreadsheet in a Russian locale writes).
+_GROUPED_RE = re.compile(r"^[+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?$")
+# What stands between the numbers of a geopoint: ";", a comma that is not between two
+# digits, or whitespace.
+_SEPARATOR_RE = re.compile(r"\s*(?:;|(?<!\d),|,(?!\d))\s*|\s+")
+_DIGIT_COMMA_RE = re.compile(r"\d,\d")
 
 
 class InvalidValue(ValueError):
@@ -58,7 +80,20 @@ def _text(form: Form, q: Question, raw: Any) -> str:
         raise InvalidValue("invalid_text")
     if not _encodable(raw):
         raise InvalidValue("invalid_unicode")
+    if len(raw) > MAX_TEXT_CHARS:  # HQ refuses longer answers (limits.py)
+        raise InvalidValue("text_too_long", limit=f"{MAX_TEXT_CHARS:,}")
+    if q.latin_lookalikes:
+        return raw.translate(LATIN_LOOKALIKES)
     return raw
+
+
+# Cyrillic letters drawn like Latin ones: on a Cyrillic keyboard a volunteer types `Р-017`
+# for `P-017` and cannot see the difference. Questions with `latin_lookalikes: true` (ID codes)
+# get the Latin letter, so the constraint checks and the stored value are the intended code.
+LATIN_LOOKALIKES = str.maketrans(
+    "АВЕКМНОРСТУХавекмнорстух",
+    "ABEKMHOPCTYXabekmhopctyx",
+)
 
 
 def _encodable(text: str) -> bool:
@@ -70,86 +105,204 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def _integer(form: Form, q: Question, raw: Any) -> int:
+class UnreadableNumbers(ValueError):
+    """Text that is not numbers by the rule of `read_numbers`. `ambiguous` when a comma in
+    it could be read two ways (the message then says how to write it)."""
+
+    def __init__(self, text: str, ambiguous: bool) -> None:
+        super().__init__(text)
+        self.ambiguous = ambiguous
+
+
+def read_numbers(text: str) -> list[Decimal]:
+    """The numbers typed in `text`. One rule for every number a volunteer or a form writes
+    (prompts, `--answers` files, form and XLSForm defaults), so that a decimal comma is
+    never read as a separator and no answer is stored as something else than was meant:
+
+    * A number is an optional sign, digits, and at most one decimal mark: a point, or a
+      comma between two digits (the decimal comma of Kyrgyz and Russian). `40,53` is
+      40.53, exactly as `40.53` is. No exponents, no `nan` or `inf`.
+    * Numbers are separated by whitespace, by `;`, or by a comma that is not between two
+      digits (`40.53, 72.80`), with any spaces around it. A comma between two digits never
+      separates numbers.
+    * One text uses one kind of separator: `40, 53 72, 80` (commas and spaces) is refused.
+    * What this rule cannot split into numbers is refused, as ambiguous when a comma
+      between two digits is involved: `40,53,72,80` (four integers? two decimals?),
+      `40.53,72.80` and `1.234,5` are refused, not guessed.
+    * Integers separated only by commas (`40, 53, 72, 80`) are refused as ambiguous too:
+      they are what `40,53 72,80` turns into when its decimal commas are taken for
+      separators. Separated by spaces (`40 53 72 80`) they are read as written.
+
+    So `40,53 72,80`, `40,53; 72,80`, `40.53, 72.80` and `40.53 72.80` are the same two
+    numbers, 40.53 and 72.8. Where one number is asked for, see `read_number` for the
+    spaces that group thousands. Raises UnreadableNumbers.
+    """
+    stripped = text.strip()
+    parts = _SEPARATOR_RE.split(stripped)
+    kinds = {m.group().strip() or " " for m in _SEPARATOR_RE.finditer(stripped)}
+    ambiguous = bool(_DIGIT_COMMA_RE.search(stripped))
+    if len(kinds) > 1:
+        raise UnreadableNumbers(text, ambiguous=True)
+    if not all(_NUMBER_RE.match(part) for part in parts):
+        raise UnreadableNumbers(text, ambiguous=ambiguous)
+    if kinds == {","} and not any(mark in part for part in parts for mark in ".,"):
+        raise UnreadableNumbers(text, ambiguous=True)
+    return [Decimal(part.replace(",", ".")) for part in parts]
+
+
+def read_number(text: str) -> Decimal:
+    """One number by the rule of `read_numbers`; spaces (also no-break spaces) may group
+    thousands in groups of exactly three digits (`1 234 567,5`). Any other space means
+    several numbers, so `12 5` is refused, not read as 125. A comma is never a thousands
+    separator: `1,234` is 1.234. Raises UnreadableNumbers."""
+    stripped = text.strip()
+    if _GROUPED_RE.match(stripped):
+        stripped = re.sub(r"[ \u00a0\u202f]", "", stripped)
+    numbers = read_numbers(stripped)
+    if len(numbers) != 1:
+        raise UnreadableNumbers(text, ambiguous=True)
+    return numbers[0]
+
+
+def _integer(raw: Any) -> int:
     if isinstance(raw, bool):
         raise InvalidValue("invalid_integer")
     if isinstance(raw, int):
-        return raw
+        return _in_range(raw)
     if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    text = str(raw).strip().replace(" ", "")
+        return _in_range(int(raw))
+    text = str(raw).strip()
+    if _GROUPED_RE.match(text):  # "1 234", as for decimals (read_number)
+        text = re.sub(r"[ \u00a0\u202f]", "", text)
     if not _INT_RE.match(text):
         raise InvalidValue("invalid_integer")
-    return int(text)
+    if len(text.lstrip("+-0")) > 19:  # beyond 64 bits; and int() of 5000 digits raises
+        raise InvalidValue("integer_out_of_range")
+    return _in_range(int(text))
 
 
-def _decimal(form: Form, q: Question, raw: Any) -> float:
+def _in_range(value: int) -> int:
+    # HQ refuses integers beyond 64 bits (limits.py): never store one it would refuse.
+    if not MIN_INT <= value <= MAX_INT:
+        raise InvalidValue("integer_out_of_range")
+    return value
+
+
+def _decimal(raw: Any) -> float:
     if isinstance(raw, bool):
         raise InvalidValue("invalid_decimal")
     if isinstance(raw, int | float):
         value = float(raw)
     else:
-        # Kyrgyz and Russian write a decimal comma; accept both.
-        text = str(raw).strip().replace(" ", "").replace(",", ".")
         try:
-            value = float(Decimal(text))
-        except (InvalidOperation, ValueError):
-            raise InvalidValue("invalid_decimal") from None
+            value = float(read_number(str(raw)))
+        except UnreadableNumbers as exc:
+            raise InvalidValue("ambiguous_number" if exc.ambiguous else "invalid_decimal") from None
     if not math.isfinite(value):
         raise InvalidValue("invalid_decimal")
     return value
 
 
-def _date(form: Form, q: Question, raw: Any) -> str:
+def read_date(text: str) -> dt.date:
+    """A date typed as ISO `YYYY-MM-DD` or in the local form `DD.MM.YYYY` / `D.M.YYYY`
+    (day first, as Kyrgyz and Russian write it). Raises ValueError."""
+    text = text.strip()
+    if match := _ISO_DATE_RE.match(text):
+        year, month, day = match[1], match[2], match[3]
+    elif match := _LOCAL_DATE_RE.match(text):
+        day, month, year = match[1], match[2], match[3]
+    else:
+        raise ValueError(text)
+    return dt.date(int(year), int(month), int(day))
+
+
+def _read_time(text: str) -> tuple[int, int, int | None]:
+    """(hour, minute, second or None) of `14:30`, `14.30`, `14:30:15` or `14.30.15`."""
+    match = _TIME_RE.match(text.strip())
+    if not match:
+        raise ValueError(text)
+    hour, minute, second = int(match[1]), int(match[3]), match[4]
+    if hour > 23 or minute > 59 or (second is not None and int(second) > 59):
+        raise ValueError(text)
+    return hour, minute, None if second is None else int(second)
+
+
+def _date(raw: Any) -> str:
     if isinstance(raw, dt.datetime):
         return raw.date().isoformat()
     if isinstance(raw, dt.date):
         return raw.isoformat()
-    text = str(raw).strip()
     try:
-        if len(text) != 10:
-            raise ValueError
-        return dt.date.fromisoformat(text).isoformat()
+        return read_date(str(raw)).isoformat()
     except ValueError:
         raise InvalidValue("invalid_date") from None
 
 
-def _time(form: Form, q: Question, raw: Any) -> str:
-    match = _TIME_RE.match(str(raw).strip())
-    if not match:
-        raise InvalidValue("invalid_time")
-    hour, minute, second = int(match[1]), int(match[2]), int(match[3] or 0)
-    if hour > 23 or minute > 59 or second > 59:
-        raise InvalidValue("invalid_time")
-    if match[3] is None:
+def _time(raw: Any) -> str:
+    try:
+        hour, minute, second = _read_time(str(raw))
+    except ValueError:
+        raise InvalidValue("invalid_time") from None
+    if second is None:
         return f"{hour:02d}:{minute:02d}"
     return f"{hour:02d}:{minute:02d}:{second:02d}"
 
 
-def _datetime(form: Form, q: Question, raw: Any) -> str:
+def _datetime(raw: Any) -> str:
     if isinstance(raw, dt.datetime):
         return raw.isoformat(timespec="seconds")
-    text = str(raw).strip().replace(" ", "T", 1)
+    text = str(raw).strip()
+    # A date and a time as typed (`31.12.2026 14.30`, `2026-12-31 14:30`), no offset...
+    if local := _DATE_TIME_RE.match(text):
+        try:
+            day = read_date(local[1])
+            hour, minute, second = _read_time(local[2])
+        except ValueError:
+            pass
+        else:
+            moment = dt.datetime.combine(day, dt.time(hour, minute, second or 0))
+            return moment.isoformat(timespec="seconds")
+    # ...or ISO 8601 with seconds, fractions or an offset.
+    text = text.replace(" ", "T", 1)
+    if len(text) < 16 or not _ISO_DATE_RE.match(text[:10]):  # a bare date is not a datetime
+        raise InvalidValue("invalid_datetime")
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise InvalidValue("invalid_datetime") from None
-    if len(text) < 16:  # a bare date is not a datetime
-        raise InvalidValue("invalid_datetime")
     return value.isoformat(timespec="seconds")
 
 
-def _geopoint(form: Form, q: Question, raw: Any) -> str:
-    if isinstance(raw, list | tuple):
-        parts = [str(p) for p in raw]
-    else:
-        parts = str(raw).replace(",", " ").split()
-    if not 2 <= len(parts) <= 4:
+def _geopoint_number(item: Any) -> float:
+    """One number of a geopoint given as a list (`[40.53, 72.8]` in an answers file)."""
+    if isinstance(item, int | float) and not isinstance(item, bool):
+        return float(item)
+    if not isinstance(item, str):
         raise InvalidValue("invalid_geopoint")
     try:
-        numbers = [float(p) for p in parts]
-    except ValueError:
-        raise InvalidValue("invalid_geopoint") from None
+        return float(read_number(item))
+    except UnreadableNumbers as exc:
+        raise _geopoint_refused(exc) from None
+
+
+def _geopoint_refused(exc: UnreadableNumbers) -> InvalidValue:
+    return InvalidValue("ambiguous_geopoint" if exc.ambiguous else "invalid_geopoint")
+
+
+def _geopoint(raw: Any) -> str:
+    if isinstance(raw, list | tuple):
+        numbers = [_geopoint_number(item) for item in raw]
+        ambiguous = False
+    else:
+        text = str(raw)
+        ambiguous = bool(_DIGIT_COMMA_RE.search(text))
+        try:
+            numbers = [float(n) for n in read_numbers(text)]
+        except UnreadableNumbers as exc:
+            raise _geopoint_refused(exc) from None
+    if not 2 <= len(numbers) <= 4:
+        # `40,72` is one number, 40.72; maybe latitude 40 and longitude 72 were meant.
+        raise InvalidValue("ambiguous_geopoint" if ambiguous else "invalid_geopoint")
     if not all(math.isfinite(n) for n in numbers):
         raise InvalidValue("invalid_geopoint")
     if not -90 <= numbers[0] <= 90:
@@ -170,7 +323,11 @@ MAX_CHOICES_SHOWN = 20
 
 
 def _choices_shown(form: Form, q: Question) -> str:
-    names = form.choice_index(q.list_name)
+    return names_shown(list(form.choice_index(q.list_name)))
+
+
+def names_shown(names: list[str]) -> str:
+    """Choice names for a message, the first MAX_CHOICES_SHOWN and how many more."""
     shown = ", ".join(itertools.islice(names, MAX_CHOICES_SHOWN))
     more = len(names) - MAX_CHOICES_SHOWN
     return f"{shown}, … (+{more})" if more > 0 else shown
@@ -229,7 +386,7 @@ def range_is_integer(q: Question) -> bool:
 
 def _range(form: Form, q: Question, raw: Any) -> int | float:
     start, end, step = range_bounds(q)
-    value = _decimal(form, q, raw)
+    value = _decimal(raw)
     low, high = min(start, end), max(start, end)
     steps = (value - start) / step
     shown = {"start": _num_text(start), "end": _num_text(end), "step": _num_text(step)}
@@ -238,14 +395,39 @@ def _range(form: Form, q: Question, raw: Any) -> int | float:
     return int(value) if range_is_integer(q) else value
 
 
-_PARSERS = {
-    "text": _text,
+# The types whose values are read from the text alone, the form aside: numbers, dates,
+# times and points (see read_numbers and read_date for what is accepted).
+_READERS: dict[str, Callable[[Any], Any]] = {
     "integer": _integer,
     "decimal": _decimal,
     "date": _date,
     "time": _time,
     "datetime": _datetime,
     "geopoint": _geopoint,
+}
+
+
+def stored_text(base_type: str, text: str) -> str:
+    """`text` as an answer of `base_type` is stored (`05.10.2026` -> `2026-10-05`,
+    `40,53 72,80` -> `40.53 72.8`), for a default imported from an XLSForm; `text`
+    unchanged for other types or when it is not such a value (validation says why)."""
+    reader = _READERS.get(base_type)
+    if reader is None:
+        return text
+    try:
+        value = reader(text)
+    except InvalidValue:
+        return text
+    return _num_text(value) if isinstance(value, float) else str(value)
+
+
+def _form_free(reader: Callable[[Any], Any]) -> Callable[[Form, Question, Any], Any]:
+    return lambda form, q, raw: reader(raw)
+
+
+_PARSERS: dict[str, Callable[[Form, Question, Any], Any]] = {
+    "text": _text,
+    **{base: _form_free(reader) for base, reader in _READERS.items()},
     "select_one": _select_one,
     "select_multiple": _select_multiple,
     "acknowledge": _acknowledge,

@@ -35,6 +35,9 @@ ROW_KEY = "_yntymak_row"
 # Ours in XLSForm terms: pyxform passes `bind::` columns to the XForm (with the namespace
 # declared in settings) and ignores unknown settings columns.
 SENSITIVE_BIND = "yntymak:sensitive"
+# `latin_lookalikes: true` travels as the column bind::yntymak:latin-lookalikes (XLSForm has no
+# such column; a namespaced bind attribute is kept by pyxform and ignored by ODK tools).
+LOOKALIKES_BIND = "yntymak:latin-lookalikes"
 NAMESPACE = 'yntymak="urn:yntymak-cli:xforms"'
 SUMMARY_SETTING = "yntymak_summary_by"
 
@@ -70,6 +73,7 @@ KEY_ORDER = (
     "choice_filter",
     "read_only",
     "sensitive",
+    "latin_lookalikes",
     "appearance",
     "parameters",
     "repeat_count",
@@ -141,6 +145,7 @@ _CONSUMED_PAIRS = {
     ("bind", "readonly"),
     ("bind", "calculate"),
     ("bind", SENSITIVE_BIND),
+    ("bind", LOOKALIKES_BIND),
     ("control", "appearance"),
     ("control", "jr:count"),
 }
@@ -870,6 +875,8 @@ class _Importer:
                 q["read_only"] = True
         if _flag(bind.get(SENSITIVE_BIND)):
             q["sensitive"] = True
+        if _flag(bind.get(LOOKALIKES_BIND)) and base == "text":
+            q["latin_lookalikes"] = True
         for key, value in (
             ("relevant", bind.get("relevant")),
             ("constraint", bind.get("constraint")),
@@ -904,7 +911,12 @@ class _Importer:
             return
         if base == "date" and re.fullmatch(r"\d{4}-\d{2}-\d{2} 00:00:00", text):
             text = text[:10]  # an Excel date cell
-        q["default"] = text
+        # Typed as a volunteer types (`05.10.2026`, `40,53 72,80`): kept as the answer
+        # would be stored, so the form (and an XLSForm exported from it) holds ISO dates
+        # and decimal points. What does not read is kept as written, for validation.
+        from yntymak_cli.engine.values import stored_text
+
+        q["default"] = stored_text(base, text)
 
     def _container(self, node: dict, q: dict, counts: dict) -> None:
         children = [c for c in node.get("children") or [] if isinstance(c, dict)]
