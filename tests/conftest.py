@@ -21,6 +21,10 @@ def yntymak_home(tmp_path_factory, monkeypatch) -> Path:
     from yntymak_cli import home as home_mod
 
     home_mod.set_home(None)
+    from yntymak_cli.i18n import set_lang
+
+    set_lang(None)  # no --lang of an earlier test's command line carries over
+    monkeypatch.delenv("YNTYMAK_LANG", raising=False)
     return home
 
 

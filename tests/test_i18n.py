@@ -22,8 +22,8 @@ SURVEY_MODULES = (
     "engine/survey.py",
     "engine/values.py",
 )
-# Latin words allowed in ky/ru survey texts: key names, the command to type, OK.
-LATIN_OK = {"Ctrl", "Enter", "yntymak", "resume", "OK"}
+# Latin words allowed in ky/ru survey texts: key names, the command and option to type, OK.
+LATIN_OK = {"Ctrl", "Alt", "Enter", "yntymak", "resume", "enumerator", "OK"}
 
 
 def _constants(node: ast.expr, assigned: dict[str, list[ast.expr]]) -> list[str] | None:
@@ -60,7 +60,7 @@ def used_keys(path: Path) -> set[str]:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Name)
-                and node.func.id in ("t", "InvalidValue")
+                and node.func.id in ("t", "_t", "InvalidValue")
                 and node.args
             ):
                 found = _constants(node.args[0], assigned)

@@ -41,20 +41,24 @@ def read_limited(path: Path | str, limit: int, what: str = "a file") -> bytes:
 
     `what` names the file in messages, with its article: "an answers file".
     """
+    from yntymak_cli.i18n import current_lang, os_error_text, t
+
+    lang = current_lang()
+    kind = t(_KINDS[what], lang) if what in _KINDS else what
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         missing = isinstance(exc, FileNotFoundError)
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise FileRefused(path, f"cannot read file: {reason}", missing) from None
+        reason = os_error_text(exc, lang)
+        raise FileRefused(path, t("file_cannot_read", lang, reason=reason), missing) from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise FileRefused(path, f"is a folder, not {what}")
+            raise FileRefused(path, t("file_is_folder", lang, what=kind))
         if not stat.S_ISREG(info.st_mode):
-            raise FileRefused(path, f"not a regular file (a pipe or device cannot be {what})")
+            raise FileRefused(path, t("file_not_regular", lang, what=kind))
         if info.st_size > limit:
-            raise FileRefused(path, _too_large(what, limit))
+            raise FileRefused(path, _too_large(kind, limit))
         chunks: list[bytes] = []
         size = 0
         while size <= limit:  # st_size can be 0 for files that still have content (/proc)
@@ -64,13 +68,24 @@ def read_limited(path: Path | str, limit: int, what: str = "a file") -> bytes:
             chunks.append(chunk)
             size += len(chunk)
     except OSError as exc:
-        raise FileRefused(path, f"cannot read file: {exc.strerror or exc}") from None
+        reason = os_error_text(exc, lang)
+        raise FileRefused(path, t("file_cannot_read", lang, reason=reason)) from None
     finally:
         os.close(fd)
     if size > limit:
-        raise FileRefused(path, _too_large(what, limit))
+        raise FileRefused(path, _too_large(kind, limit))
     return b"".join(chunks)
 
 
+# The files this module names in messages, by the `what` callers give (others as given).
+_KINDS = {
+    "an answers file": "file_kind_answers",
+    "a form file": "file_kind_form",
+    "a choice list file": "file_kind_choices",
+}
+
+
 def _too_large(what: str, limit: int) -> str:
-    return f"too large for {what} (more than {limit // MB} MB)"
+    from yntymak_cli.i18n import current_lang, t
+
+    return t("file_too_large", current_lang(), what=what, mb=limit // MB)

@@ -6,6 +6,7 @@ so `yntymak --help` stays fast.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import sys
@@ -17,6 +18,13 @@ from typer.core import TyperGroup
 
 from yntymak_cli import __version__
 
+# The command line as given, kept so that a usage error found before any option is parsed
+# is still told in the language its `--lang` asks for.
+_argv: list[str] = []
+
+
+_PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError)
+
 
 class _Group(TyperGroup):
     """Catches the core's errors once, for every subcommand: message + documented exit code."""
@@ -24,18 +32,24 @@ class _Group(TyperGroup):
     def make_context(
         self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any
     ) -> Any:
+        if parent is None:  # a new command line: no language chosen yet
+            from yntymak_cli.i18n import set_lang
+
+            set_lang(None)
+            _argv[:] = args
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
         except Exception as exc:
             if not _is_usage_error(exc):
                 raise
-            typer.echo(f"Error: {_plain(exc.format_message())} (see 'yntymak --help')", err=True)
+            typer.echo(_usage_line(exc, "yntymak"), err=True)
             sys.exit(2)
 
     def invoke(self, ctx: typer.Context) -> Any:
         import sqlite3
 
         from yntymak_cli.errors import YntymakError
+        from yntymak_cli.i18n import os_error_text, t
 
         try:
             return super().invoke(ctx)
@@ -49,37 +63,43 @@ class _Group(TyperGroup):
             if "\n" in message or _LOCATED.match(message):
                 typer.echo(message, err=True)
             else:
-                typer.echo(f"Error: {message}", err=True)
+                typer.echo(t("error", _message_lang(), message=message), err=True)
             ctx.exit(exc.exit_code)
+        except BrokenPipeError:
+            # `yntymak submissions list | head -1`: the reader has gone; nothing to report.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(1)
         except OSError as exc:
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
+            lang = _message_lang()
             where = f": {exc.filename}" if exc.filename else ""
-            typer.echo(_plain(f"Error: {exc.strerror or exc}{where}"), err=True)
-            ctx.exit(1)
+            message = f"{os_error_text(exc, lang)}{where}"
+            typer.echo(_plain(t("error", lang, message=message)), err=True)
+            # A path the user named that is missing or of the wrong kind is invalid input
+            # (2); anything else the system refused (permissions, I/O) is a failure (1).
+            invalid = isinstance(exc, _PATH_ERRORS) or exc.errno == errno.ENAMETOOLONG
+            ctx.exit(2 if invalid else 1)
         except sqlite3.Error as exc:
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
-            typer.echo(_plain(f"Error: database: {exc}"), err=True)
+            lang = _message_lang()
+            detail = t("os_disk_full", lang) if _home_disk_full() else exc
+            typer.echo(_plain(t("error_database", lang, detail=detail)), err=True)
             ctx.exit(1)
         except UnicodeEncodeError:
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
             # A lone surrogate (from a non-UTF-8 argument, a JSON "\udcff", a file name):
             # nothing can store or print it, so it is refused before anything is written.
-            typer.echo(
-                "Error: an argument or a value is not valid Unicode text (a lone surrogate); "
-                "retype it or fix the file's encoding",
-                err=True,
-            )
+            typer.echo(t("error_surrogate", _message_lang()), err=True)
             ctx.exit(2)
         except (RuntimeError, Exception) as exc:
             if _is_usage_error(exc):
                 # One line instead of click's usage block: volunteers read the last line only.
                 where = exc.ctx.command_path if exc.ctx is not None else "yntymak"
-                typer.echo(
-                    _plain(f"Error: {exc.format_message()} (see '{where} --help')"), err=True
-                )
+                typer.echo(_usage_line(exc, where), err=True)
                 ctx.exit(2)
             # typer's own exits pass through; anything else is our bug, reported in one
             # line (YNTYMAK_DEBUG=1 shows the traceback).
@@ -87,13 +107,8 @@ class _Group(TyperGroup):
                 "YNTYMAK_DEBUG"
             ):
                 raise
-            typer.echo(
-                _plain(
-                    f"Internal error: {type(exc).__name__}: {exc} (run with YNTYMAK_DEBUG=1"
-                    " for details and please report it)"
-                ),
-                err=True,
-            )
+            message = t("error_internal", _message_lang(), type=type(exc).__name__, detail=exc)
+            typer.echo(_plain(message), err=True)
             ctx.exit(1)
 
 
@@ -101,6 +116,97 @@ def _plain(message: str) -> str:
     from yntymak_cli.plain import plain
 
     return plain(message, keep_newlines=True)
+
+
+def _given_lang() -> str | None:
+    """The last valid `--lang` on the command line (a command's own `--lang` comes after
+    the global one, so it wins), read before the options are parsed: messages raised
+    before a command reads its options are already in that language."""
+    from yntymak_cli.i18n import LANGUAGES
+
+    given = None
+    for i, arg in enumerate(_argv):
+        if arg == "--":
+            break
+        value = _argv[i + 1] if arg == "--lang" and i + 1 < len(_argv) else None
+        if arg.startswith("--lang="):
+            value = arg.partition("=")[2]
+        if value in LANGUAGES:
+            given = value
+    return given
+
+
+def _message_lang() -> str:
+    from yntymak_cli.i18n import chosen_lang, current_lang
+
+    return _given_lang() or chosen_lang() or current_lang()
+
+
+def _usage_line(exc: Any, where: str) -> str:
+    """click's usage error as one line in the message language (its English words are
+    rebuilt from the exception's fields; an unknown kind keeps click's text)."""
+    from yntymak_cli.i18n import t
+
+    lang = _message_lang()
+    kind = type(exc).__name__
+    message = exc.format_message()
+    if kind == "NoSuchOption":
+        message = t("usage_no_such_option", lang, name=exc.option_name)
+        if exc.possibilities:
+            names = ", ".join(sorted(exc.possibilities))
+            message += " " + t("usage_did_you_mean", lang, names=names)
+    elif kind == "MissingParameter":
+        kind_name = exc.param_type or getattr(exc.param, "param_type_name", "")
+        key = "usage_missing_option" if kind_name == "option" else "usage_missing_argument"
+        message = t(key, lang, name=_param_hint(exc))
+    elif match := _CLICK_TEXTS.match(exc.message):
+        groups = match.groupdict()
+        if groups["command"] is not None:
+            message = t("usage_no_such_command", lang, name=groups["command"])
+            if groups["near"]:
+                message += " " + t("usage_did_you_mean", lang, names=groups["near"])
+        elif groups["extra"] is not None:
+            message = t("usage_extra_arguments", lang, args=groups["extra"])
+        elif groups["needs"] is not None:
+            message = t("usage_option_needs_value", lang, name=groups["needs"])
+        elif groups["missing_command"] is not None:
+            message = t("usage_missing_command", lang)
+    elif kind == "BadParameter":
+        message = t("usage_bad_value", lang, name=_param_hint(exc), detail=exc.message)
+    return _plain(t("error_usage", lang, message=message, command=where))
+
+
+def _param_hint(exc: Any) -> str:
+    """How click names the parameter in its messages: '-o' / '--output', or 'FORM'."""
+    hint = exc.param_hint
+    if hint is None and exc.param is not None:
+        hint = exc.param.get_error_hint()
+    if isinstance(hint, list | tuple):
+        hint = " / ".join(f"'{h}'" for h in hint)
+    return str(hint or "")
+
+
+# The first line of click's own usage errors that come without fields of their own.
+_CLICK_TEXTS = re.compile(
+    r"^(?:No such command '(?P<command>.*)'\.(?: Did you mean (?P<near>.*)\?)?"
+    r"|Got unexpected extra arguments?(?:\(s\))? \((?P<extra>.*)\)"
+    r"|Option '(?P<needs>[^']*)' requires an? (?:argument|arguments|value)\."
+    r"|(?P<missing_command>Missing command\.))$",
+    re.DOTALL,
+)
+
+
+def _home_disk_full() -> bool:
+    """SQLite says "disk I/O error" or "unable to open" when the disk has no room left even
+    to open the database: name the real cause when the home's disk is full."""
+    import shutil
+
+    from yntymak_cli import home as home_mod
+
+    try:
+        return shutil.disk_usage(home_mod.home_dir(create=False)).free < 64 * 1024
+    except (OSError, ValueError, RuntimeError):
+        return False
 
 
 def _is_usage_error(exc: BaseException) -> bool:
@@ -144,17 +250,31 @@ def _root(
         help="Folder holding the database and keys (default: $YNTYMAK_HOME, else the user "
         "data dir).",
     ),
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        metavar="LANG",
+        help="Language of every message: ky, ru or en (default: $YNTYMAK_LANG, else "
+        "'yntymak config set lang', else the form's, else en).",
+    ),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
 ) -> None:
     from yntymak_cli import home as home_mod
+    from yntymak_cli.i18n import LANGUAGES, current_lang, set_lang, t
 
     home_mod.set_home(home)
+    if lang is not None and lang not in LANGUAGES:
+        from yntymak_cli.errors import InvalidInput
+
+        langs = ", ".join(LANGUAGES)
+        raise InvalidInput(t("lang_unknown", current_lang(), lang=lang, langs=langs))
+    set_lang(_given_lang() or lang)
 
 
 def _register() -> None:
-    from yntymak_cli.cli import collect, export, forms, submissions, sync
+    from yntymak_cli.cli import collect, config, export, forms, submissions, sync
 
     app.add_typer(forms.app, name="forms")
     app.command()(collect.collect)
@@ -168,6 +288,7 @@ def _register() -> None:
     app.add_typer(sync.bundle_app, name="bundle")
     sync.hq_app.command("export")(export.export)  # the same exporter over HQ's merged data
     app.add_typer(sync.hq_app, name="hq")
+    app.add_typer(config.app, name="config")
 
 
 _register()

@@ -7,6 +7,9 @@ from pathlib import Path
 import typer
 
 ENUMERATOR_KEY = "enumerator"
+# UUIDs in tables: their first 8 characters, which every command taking a UUID accepts
+# back (the store resolves a unique prefix, as git does with hashes).
+SHORT_UUID = 8
 
 
 def _device_id() -> str:
@@ -19,6 +22,13 @@ def _device_id() -> str:
 def _enumerator(store, given: str | None, interactive: bool, lang: str | None = None) -> str:
     """--enumerator wins and is remembered; else the remembered one; else ask once."""
     if given:
+        from yntymak_cli.limits import MAX_NAME_CHARS
+
+        if len(given) > MAX_NAME_CHARS:  # HQ refuses longer names: never store one
+            from yntymak_cli.errors import InvalidInput
+            from yntymak_cli.i18n import current_lang, t
+
+            raise InvalidInput(t("enumerator_too_long", current_lang(), limit=MAX_NAME_CHARS))
         if given != store.get_setting(ENUMERATOR_KEY):
             store.set_setting(ENUMERATOR_KEY, given)
         return given
@@ -26,7 +36,9 @@ def _enumerator(store, given: str | None, interactive: bool, lang: str | None = 
     if remembered:
         return remembered
     if not interactive:
-        typer.echo("warning: no enumerator given (use --enumerator NAME)", err=True)
+        from yntymak_cli.i18n import current_lang, t
+
+        typer.echo(t("warning_no_enumerator", current_lang()), err=True)
         return ""
     from yntymak_cli.collect.interactive import ask_enumerator
 
@@ -35,27 +47,57 @@ def _enumerator(store, given: str | None, interactive: bool, lang: str | None = 
     return name
 
 
-def _check_lang(form, lang: str | None) -> str:
+def _check_lang(form, lang: str | None, previous: str | None = None) -> str:
+    """The survey's language: this command's --lang > the global --lang > `previous` (the
+    draft's) > YNTYMAK_LANG > `config set lang` > the form's default > en. One the form
+    does not have is refused when given with --lang, else the form's default is used."""
     from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.i18n import LANGUAGES, chosen_lang, current_lang, set_lang, t
 
-    if lang and form.languages and lang not in form.languages:
-        raise InvalidInput(
-            f"--lang {lang}: form '{form.id}' has languages {', '.join(form.languages)}"
-        )
-    return lang or form.language or "en"
+    explicit = lang or chosen_lang()
+    if explicit:
+        if explicit not in LANGUAGES or (form.languages and explicit not in form.languages):
+            raise InvalidInput(
+                t(
+                    "lang_not_in_form",
+                    current_lang() if explicit not in LANGUAGES else explicit,
+                    lang=explicit,
+                    form=form.id,
+                    langs=", ".join(form.languages or LANGUAGES),
+                )
+            )
+        set_lang(explicit)  # the command's own --lang wins for its messages too
+        return explicit
+    wanted = previous or current_lang(form.language)
+    if form.languages and wanted not in form.languages:
+        return form.language or "en"
+    return wanted
 
 
 def collect(
-    form: str = typer.Argument(..., help="Path to a YAML form, or the id of a registered form."),
+    form: str = typer.Argument(
+        ..., help="Path to a YAML form, or a form id (see `yntymak forms list`)."
+    ),
     lang: str | None = typer.Option(None, "--lang", help="ky, ru or en (default: the form's)."),
     enumerator: str | None = typer.Option(
         None, "--enumerator", help="Your name; remembered for next time."
     ),
-    answers: Path | None = typer.Option(
+    answers: list[Path] | None = typer.Option(
         None,
         "--answers",
-        help="Fill non-interactively from a YAML/JSON file of question name -> value; prints "
-        "the new submission's UUID.",
+        help="Fill non-interactively from a YAML/JSON file of question name -> value, a .jsonl "
+        "file (one submission per line) or a .csv file (one row per submission, columns named "
+        "like the export's); more files may follow. Nothing is saved unless all are valid. "
+        "Prints the new submissions' UUIDs, one per line.",
+    ),
+    more_answers: list[Path] | None = typer.Argument(
+        None,
+        metavar="[FILE…]",
+        help="More answers files, after --answers FILE.",
+        show_default=False,
+    ),
+    keep_going: bool = typer.Option(
+        False, "--keep-going", help="With --answers: save the valid submissions, report the rest."
     ),
 ) -> None:
     """Run a survey. Every answer is saved the moment it is given."""
@@ -67,19 +109,13 @@ def collect(
     store = Store.open()
     warning = changed_without_new_version(store, the_form)
     if warning:
+        from yntymak_cli.i18n import current_lang, t
         from yntymak_cli.plain import plain
 
-        typer.echo(f"warning: {plain(warning)}", err=True)
-    if answers is not None:
-        from yntymak_cli.collect.answers_file import read_answers
-        from yntymak_cli.collect.session import submit_answers
-
-        data = read_answers(answers)
-        name = _enumerator(store, enumerator, interactive=False)
-        uuid = submit_answers(
-            store, the_form, data, lang=language, enumerator=name, device_id=_device_id()
-        )
-        typer.echo(uuid)
+        typer.echo(t("warning", current_lang(), message=plain(warning)), err=True)
+    if answers or more_answers:
+        files = [*(answers or ()), *(more_answers or ())]
+        _collect_files(store, the_form, files, language, enumerator, keep_going, bool(answers))
         return
     from yntymak_cli.collect import prompts
     from yntymak_cli.collect.interactive import run_survey
@@ -91,31 +127,75 @@ def collect(
     raise typer.Exit(run_survey(session, language, prompter=prompter))
 
 
+def _collect_files(
+    store,
+    form,
+    paths: list[Path],
+    lang: str,
+    enumerator: str | None,
+    keep_going: bool,
+    given_answers: bool,
+) -> None:
+    """`--answers FILE [FILE…]`: UUIDs to stdout; refused submissions to stderr, exit 2."""
+    from yntymak_cli.collect.bulk import collect_many
+    from yntymak_cli.errors import EXIT_INVALID, InvalidInput
+    from yntymak_cli.i18n import t
+    from yntymak_cli.plain import plain
+
+    if not given_answers:
+        raise InvalidInput(t("bulk_needs_answers", lang, file=paths[0]))
+    name = _enumerator(store, enumerator, interactive=False)
+    device_id = _device_id()
+    result = collect_many(
+        store, form, paths, lang=lang, enumerator=name, device_id=device_id, keep_going=keep_going
+    )
+    for uuid in result.uuids:
+        typer.echo(uuid)
+    if result.refused:
+        for line in result.problems:
+            typer.echo(plain(line), err=True)
+        saved, total = len(result.uuids), result.total
+        summary = t("bulk_summary", lang, saved=saved, total=total, refused=result.refused)
+        typer.echo(summary, err=True)
+        raise typer.Exit(EXIT_INVALID)
+
+
 def drafts() -> None:
     """List unfinished surveys (new ones and edits in progress)."""
     from rich.console import Console
     from rich.table import Table
 
+    from yntymak_cli.i18n import current_lang, t
     from yntymak_cli.plain import text
     from yntymak_cli.store.db import Store
 
+    lang = current_lang()
     rows = Store.open().list_drafts()
     if not rows:
-        typer.echo("no drafts")
+        typer.echo(t("no_drafts", lang))
         return
-    # The UUID is what `yntymak resume` needs: never shortened, even on an 80-column screen.
+    # `yntymak resume` takes the first 8 characters of the UUID (as every command does):
+    # shown short and never broken, the line fits 80 columns.
     table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0), header_style="bold")
-    table.add_column("uuid", no_wrap=True, min_width=36)
-    table.add_column("form", overflow="fold")
-    table.add_column("enumerator", overflow="fold")
-    table.add_column("updated", no_wrap=True)
+    table.add_column("UUID", no_wrap=True, min_width=SHORT_UUID)
+    table.add_column(t("col_form", lang), overflow="fold")
+    table.add_column(t("col_enumerator", lang), overflow="fold")
+    table.add_column(t("col_updated", lang), no_wrap=True)
     for r in rows:
         form = r["form_id"]
         if r["base_revision"]:
-            form += f" (edit of rev {r['base_revision']})"
+            form += " " + t("draft_edit_of", lang, revision=r["base_revision"])
         # Form ids and names came from forms and answers: plain text cells, never markup.
         table.add_row(
-            *map(text, (r["uuid"], form, r["enumerator"], _local_minute(r["updated_at"])))
+            *map(
+                text,
+                (
+                    r["uuid"][:SHORT_UUID],
+                    form,
+                    r["enumerator"],
+                    _local_minute(r["updated_at"]),
+                ),
+            )
         )
     Console().print(table)
 
@@ -146,7 +226,7 @@ def resume(
     store = Store.open()
     draft = store.get_draft(uuid)
     # Without --lang, continue in the language the draft was being filled in.
-    language = _check_lang(draft.form, lang or draft_language(draft.paradata))
+    language = _check_lang(draft.form, lang, draft_language(draft.paradata))
     prompter = prompts.make_prompter(language)
     session = Session.resume(store, draft.uuid, lang=language)
     raise typer.Exit(run_survey(session, language, resume=True, prompter=prompter))
@@ -165,6 +245,7 @@ def edit(
     store = Store.open()
     record = store.get_record(uuid)
     form = store.form_by_hash(record["form_hash"])
+    previous = None
     if lang is None:  # continue in the language of the edit in progress, or of the last revision
         existing = store.get_draft(record["uuid"], missing_ok=True)
         paradata = (
@@ -172,8 +253,8 @@ def edit(
             if existing is not None
             else store.revision_paradata(record["uuid"], record["revision"])
         )
-        lang = draft_language(paradata)
-    language = _check_lang(form, lang)
+        previous = draft_language(paradata)
+    language = _check_lang(form, lang, previous)
     from yntymak_cli.collect import prompts
 
     prompter = prompts.make_prompter(language)
@@ -181,4 +262,5 @@ def edit(
     session = Session.edit(
         store, record["uuid"], lang=language, enumerator=name, device_id=_device_id()
     )
-    raise typer.Exit(run_survey(session, language, prompter=prompter))
+    # On the review: the volunteer picks the answer to change, no walk from the first.
+    raise typer.Exit(run_survey(session, language, prompter=prompter, review_first=True))

@@ -12,7 +12,10 @@ def export(
     form_id: str = typer.Argument(..., help="Id of a registered form."),
     fmt: str = typer.Option("xlsx", "--format", help="xlsx, csv, json or jsonl."),
     output: Path = typer.Option(
-        ..., "-o", "--output", help="File to write (a folder or .zip for csv)."
+        ...,
+        "-o",
+        "--output",
+        help="File to write; for csv a folder, a .zip, or a .csv file (forms without repeats).",
     ),
     lang: str | None = typer.Option(
         None, "--lang", help="Headers and choices as labels in ky, ru or en (default: names)."
@@ -41,17 +44,19 @@ def export(
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.export import ExportOptions
     from yntymak_cli.export import export as run_export
+    from yntymak_cli.i18n import current_lang, t
     from yntymak_cli.store.db import Store
 
+    words = current_lang()  # messages (`--lang` also names the language of the data)
     if status not in ("final", "all"):
-        raise InvalidInput(f"--status must be final or all, not '{status}'")
+        raise InvalidInput(
+            t("bad_option_value", words, option="--status", value=status, allowed="final, all")
+        )
     if since is not None:
         try:
             day = dt.date.fromisoformat(since)
         except ValueError:
-            raise InvalidInput(
-                f"--since must be a date written YYYY-MM-DD, not '{since}'"
-            ) from None
+            raise InvalidInput(t("bad_since", words, option="--since", value=since)) from None
         # DATE is a day on this computer's clock (Bishkek is UTC+6), while submission
         # times are stored in UTC: compare from local midnight, expressed in UTC.
         try:
@@ -62,8 +67,8 @@ def export(
     store = Store.open()
     forms = store.form_versions(form_id)
     if not forms:
-        known = ", ".join(store.form_ids()) or "none yet"
-        raise InvalidInput(f"no form '{form_id}' in the database (known: {known})")
+        known = ", ".join(store.form_ids()) or t("none_yet", words)
+        raise InvalidInput(t("export_no_form", words, form=form_id, known=known))
     # Format, --summary and --lang are checked by the exporter before any record is read.
     records = store.iter_records(
         form_id, include_drafts=status == "all", include_void=include_void, since=since
@@ -75,7 +80,8 @@ def export(
         total = store.count_records(
             form_id, include_drafts=status == "all", include_void=include_void, since=since
         )
-        columns = (TextColumn("submissions written"), BarColumn(), MofNCompleteColumn())
+        progress_text = t("export_progress", words).replace("[", "\\[")  # never markup
+        columns = (TextColumn(progress_text), BarColumn(), MofNCompleteColumn())
         with Progress(*columns, transient=True) as bar:
             task = bar.add_task("export", total=total)
             result = run_export(
@@ -90,6 +96,10 @@ def export(
     from yntymak_cli.plain import plain
 
     for warning in result.warnings:  # may quote the form's text (summary_by)
-        typer.echo(f"warning: {plain(warning)}", err=True)
+        typer.echo(t("warning", words, message=plain(warning)), err=True)
     paths = ", ".join(plain(p) for p in result.paths)  # named after the form and its repeats
-    typer.echo(f"{result.submissions} submission(s) -> {paths}")
+    typer.echo(t("export_done", words, n=result.submissions, paths=paths))
+    # Counted apart: erased here after HQ's receipt, so not in the files (HQ exports them).
+    purged = store.count_purged(form_id, include_void=include_void, since=since)
+    if purged:
+        typer.echo(t("export_purged_apart", words, n=purged))

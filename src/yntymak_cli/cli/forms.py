@@ -15,6 +15,7 @@ def validate(
 ) -> None:
     """Check forms: exit 0 when all are valid, else 2 with one FILE:LINE:COL line per problem."""
     from yntymak_cli.forms.loader import load_form
+    from yntymak_cli.i18n import current_lang, t
     from yntymak_cli.plain import plain
 
     failed = False
@@ -25,16 +26,17 @@ def validate(
         if not loaded.ok:
             failed = True
         elif not loaded.problems:
-            typer.echo(f"{plain(path)}: ok")
+            typer.echo(t("forms_valid", current_lang(), path=plain(path)))
         else:
-            typer.echo(f"{plain(path)}: ok ({len(loaded.warnings)} warning(s))")
+            n = len(loaded.warnings)
+            typer.echo(t("forms_valid_warnings", current_lang(), path=plain(path), n=n))
     if failed:
         raise typer.Exit(2)
 
 
 @app.command()
 def show(
-    path: Path = typer.Argument(..., help="A form file or the id of a registered form."),
+    path: Path = typer.Argument(..., help="A form file, or a form id (see `yntymak forms list`)."),
     lang: str | None = typer.Option(None, "--lang", help="ky, ru or en."),
 ) -> None:
     """Print the question tree with types, conditions and choices."""
@@ -42,9 +44,41 @@ def show(
 
     from yntymak_cli.cli.form_tree import form_tree
     from yntymak_cli.forms.library import resolve_form
+    from yntymak_cli.i18n import current_lang
 
     form = resolve_form(str(path))
-    Console().print(form_tree(form, lang))
+    shown = lang or current_lang(form.language)  # --lang > YNTYMAK_LANG > config > form's
+    Console().print(form_tree(form, shown, current_lang(form.language)))
+
+
+@app.command("list")
+def list_(
+    lang: str | None = typer.Option(None, "--lang", help="ky, ru or en (titles and headers)."),
+) -> None:
+    """Forms a bare id can name: the forms folder's, then those used on this laptop."""
+    from yntymak_cli.forms.library import available_forms, forms_dir
+    from yntymak_cli.i18n import LANGUAGES, current_lang, set_lang, t
+    from yntymak_cli.plain import plain
+
+    if lang in LANGUAGES:
+        set_lang(lang)
+    forms = available_forms(lang if lang in LANGUAGES else None)
+    words = current_lang()
+    if not forms:
+        folder, _ = forms_dir()
+        typer.echo(t("forms_list_empty", words, folder=plain(folder)))
+        return
+    rows = [
+        (f.id, f.version, f.title, str(f.path) if f.path else t("forms_list_laptop", words))
+        for f in forms
+    ]
+    head = tuple(t(f"forms_list_{k}", words) for k in ("form", "version", "title", "where"))
+    widths = [max(len(plain(r[i])) for r in [head, *rows]) for i in range(3)]
+    for row in [head, *rows]:
+        cells = [
+            plain(cell).ljust(widths[i]) if i < 3 else plain(cell) for i, cell in enumerate(row)
+        ]
+        typer.echo("  ".join(cells).rstrip())
 
 
 @app.command()
@@ -64,21 +98,27 @@ def import_xlsform(
 ) -> None:
     """Convert an ODK/KoboToolbox XLSForm (read by pyxform) into a YAML form."""
     from yntymak_cli.export.output import temp_file
-    from yntymak_cli.outputs import check_overwrite
+    from yntymak_cli.outputs import check_overwrite, ensure_folder, form_id_of
     from yntymak_cli.plain import plain
     from yntymak_cli.xlsform import import_xlsform as run_import
 
     check_overwrite(output, "yaml-form")
     result = run_import(file)
+    # Only a YAML form of the same id may be replaced: never a hand-written form of another.
+    check_overwrite(output, "yaml-form", same_id=form_id_of(result.yaml_text) or "")
+    ensure_folder(output.parent)  # created if missing; a file there is refused (exit 2)
+    from yntymak_cli.i18n import current_lang, t
+
     for warning in result.warnings:
-        typer.echo(f"warning: {plain(warning)}", err=True)
+        typer.echo(t("warning", current_lang(), message=plain(warning)), err=True)
     tmp = temp_file(output)  # a new file of its own: never through a link left there
     try:
         tmp.write_text(result.yaml_text, encoding="utf-8")
         tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
-    typer.echo(f"{plain(output)}: written ({len(result.warnings)} warning(s))")
+    n = len(result.warnings)
+    typer.echo(t("written_warnings", current_lang(), path=plain(output), n=n))
 
 
 @app.command("export-xlsform")
@@ -89,18 +129,21 @@ def export_xlsform(
     """Write a YAML form as an XLSForm that ODK Central and KoboToolbox accept."""
     from yntymak_cli.export.output import temp_file
     from yntymak_cli.forms.loader import load_form
-    from yntymak_cli.outputs import check_overwrite
+    from yntymak_cli.outputs import check_overwrite, ensure_folder
     from yntymak_cli.plain import plain
     from yntymak_cli.xlsform import export_xlsform as run_export
 
     check_overwrite(output, "xlsform")
     the_form = load_form(form).require()
+    ensure_folder(output.parent)
     tmp = temp_file(output)  # no half-written file under the real name
     try:
         warnings = run_export(the_form, tmp)
         tmp.replace(output)
     finally:
         tmp.unlink(missing_ok=True)
+    from yntymak_cli.i18n import current_lang, t
+
     for warning in warnings:
-        typer.echo(f"warning: {plain(warning)}", err=True)
-    typer.echo(f"{plain(output)}: written")
+        typer.echo(t("warning", current_lang(), message=plain(warning)), err=True)
+    typer.echo(t("written", current_lang(), path=plain(output)))

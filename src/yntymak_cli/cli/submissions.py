@@ -39,11 +39,16 @@ def list_(
 ) -> None:
     """List submissions and drafts, oldest first."""
     from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.i18n import current_lang, t
     from yntymak_cli.plain import json_text, text
     from yntymak_cli.store.db import Store
 
+    lang = current_lang()
     if status not in (None, "draft", "final", "void"):
-        raise InvalidInput(f"--status must be draft, final or void, not '{status}'")
+        allowed = "draft, final, void"
+        raise InvalidInput(
+            t("bad_option_value", lang, option="--status", value=status, allowed=allowed)
+        )
     records = Store.open().list_records(form, status)
     if as_json:
         typer.echo(
@@ -53,26 +58,58 @@ def list_(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("uuid", "form", "version", "rev", "status", "name", "enumerator", "updated")
+    from yntymak_cli.cli.collect import SHORT_UUID, _local_minute
+
+    # 80 columns: no borders, one space between columns; the short UUID (accepted back by
+    # every command) and the revision are never cut, the other cells wrap at spaces (the
+    # version under the form id), and fold only a word longer than its column.
+    table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
+    table.add_column("UUID", no_wrap=True, min_width=SHORT_UUID)
+    longest_id = max((len(r["form_id"]) for r in records), default=0)
+    table.add_column(
+        f"{t('col_form', lang)} ({t('col_version', lang)})",
+        overflow="fold",
+        min_width=min(longest_id, 20),  # a form id whole, unless it is very long
+    )
+    table.add_column(t("col_rev", lang), no_wrap=True, justify="right")
+    for key in ("status", "name", "enumerator"):
+        table.add_column(t(f"col_{key}", lang), overflow="fold")
+    table.add_column(t("col_updated", lang), overflow="fold", min_width=10)
     for r in records:
         # Names and values came from forms and answers: cells of plain text, never markup.
         table.add_row(
             *map(
                 text,
                 (
-                    r["uuid"][:8],
-                    r["form_id"],
-                    r["form_version"],
+                    r["uuid"][:SHORT_UUID],
+                    f"{r['form_id']} ({r['form_version']})",
                     str(r["revision"]),
-                    r["status"],
+                    _list_status(r, lang),
                     r.get("instance_name") or "",
                     r["enumerator"],
-                    r["updated_at"][:19],
+                    _local_minute(r["updated_at"]),
                 ),
             )
         )
     Console().print(table)
-    typer.echo(f"{len(records)} submission(s)")
+    typer.echo(t("submissions_count", lang, n=len(records)))
+
+
+def _list_status(record: dict, lang: str) -> str:
+    """The status cell: `purged` once the answers were erased here after HQ's receipt."""
+    if not record.get("purged_at"):
+        return _status(record["status"], lang)
+    if record["status"] == "void":
+        return f"{_status('void', lang)}, {_status('purged', lang)}"
+    return _status("purged", lang)
+
+
+def _status(status: str, lang: str) -> str:
+    from yntymak_cli.i18n import t
+
+    key = f"status_{status}"
+    shown = t(key, lang)
+    return status if shown == key else shown
 
 
 @app.command()
@@ -96,28 +133,115 @@ def show(
         typer.echo(json_text(json.dumps(out, ensure_ascii=False, indent=2)))
         return
     from rich.console import Console
-    from rich.pretty import Pretty
+    from rich.table import Table
 
+    from yntymak_cli.i18n import current_lang, t
+
+    form = draft.form if record["status"] == "draft" and draft is not None else None
+    form = form or store.form_by_hash(record["form_hash"])
+    lang = current_lang(form.language)  # messages; labels fall back to the form's default
     console = Console()
-    for key in (
-        "uuid",
-        "form_id",
-        "form_version",
-        "revision",
-        "status",
-        "enumerator",
-        "device_id",
-        "created_at",
-        "updated_at",
-        "submission_time",
-        "instance_name",
-        "void_reason",
-    ):
-        if out.get(key) not in (None, ""):
-            console.print(text(key, style="bold").append(f": {plain(out[key])}"))
-    # Pretty shows strings as Python reprs: escapes and markup stay inert.
-    console.print(Pretty(out["answers"]))
-    console.print(f"{len(out['revisions'])} revision(s)")
+    for key in SHOW_FIELDS:
+        value = out.get(key)
+        if value in (None, ""):
+            continue
+        if key == "status":
+            value = _status(value, lang)
+        elif key.endswith(("_at", "_time")):
+            value = str(value)[:19].replace("T", " ")  # UTC, to the second
+        label = "UUID" if key == "uuid" else t(f"field_{key}", lang)
+        console.print(text(label, style="bold").append(f": {plain(value)}"))
+    if record.get("purged_at"):  # no answers to show: say why, not an empty table alone
+        when = plain(record["purged_at"][:19].replace("T", " "))
+        console.print(text(t("show_purged", lang, when=when), style="bold yellow"))
+    # Every cell is the form's or the volunteer's text: plain Text, never markup.
+    answers = Table(t("review_question", lang), t("review_answer", lang))
+    for label, value in answer_rows(form, record["answers"] or {}, lang):
+        answers.add_row(text(label), text(value))  # cells wrap: nothing is cut
+    console.print(answers)
+    history = Table(
+        *(t(f"col_{k}", lang) for k in ("rev", "time", "enumerator", "changed")),
+        title=t("revisions_title", lang),
+    )
+    stored = store.revision_answers(record["uuid"])
+    previous: dict | None = None
+    for rev in out["revisions"]:
+        current = stored.get(rev["revision"])
+        if current is None:  # erased after HQ acknowledged it
+            what = t("revision_erased", lang)
+        elif rev is out["revisions"][0]:
+            what = t("revision_first", lang)
+        else:
+            changed = changed_labels(form, previous or {}, current, lang)
+            what = "; ".join(changed) if changed else t("revision_no_change", lang)
+        previous = current
+        history.add_row(
+            str(rev["revision"]),
+            text((rev["submission_time"] or "")[:19].replace("T", " ")),
+            text(rev["enumerator"] or ""),
+            text(what),
+        )
+    if out["revisions"]:
+        console.print(history)
+    else:
+        console.print(t("revisions_none", lang))
+
+
+SHOW_FIELDS = (
+    "uuid",
+    "form_id",
+    "form_version",
+    "revision",
+    "status",
+    "enumerator",
+    "device_id",
+    "created_at",
+    "updated_at",
+    "submission_time",
+    "instance_name",
+    "void_reason",
+)
+
+
+def answer_rows(form, answers: dict, lang: str) -> list[tuple[str, str]]:
+    """(question label, answer label) in `lang` for every answered question: choice labels,
+    not codes; repeat instances numbered ("Incident 2 › Date")."""
+    return [(label, value) for _, label, value in _flat(form, form.questions, answers, lang, "")]
+
+
+def changed_labels(form, before: dict, after: dict, lang: str) -> list[str]:
+    """Labels of the questions whose answers differ between two revisions."""
+
+    def shown(answers: dict) -> dict[str, tuple[str, str]]:
+        rows = _flat(form, form.questions, answers, lang, "")
+        return {key: (label, value) for key, label, value in rows}
+
+    old, new = shown(before), shown(after)
+    changed = [key for key in dict.fromkeys([*new, *old]) if old.get(key) != new.get(key)]
+    return [(new.get(key) or old[key])[0] for key in changed]
+
+
+def _flat(form, questions, answers: dict, lang: str, prefix: str) -> list[tuple[str, str, str]]:
+    """(stable key, label, displayed value) of the answered questions, depth first."""
+    from yntymak_cli.engine.survey import display_value
+    from yntymak_cli.forms.model import METADATA_TYPES, text_in
+
+    rows: list[tuple[str, str, str]] = []
+    for q in questions:
+        label = text_in(q.label, lang, form.language) or q.name
+        if q.base_type == "group":
+            rows += _flat(form, q.questions, answers, lang, prefix)
+        elif q.base_type == "repeat":
+            for n, instance in enumerate(answers.get(q.name) or [], 1):
+                if isinstance(instance, dict):
+                    inner = f"{prefix}{label} {n} › "
+                    rows += _flat(form, q.questions, instance, lang, inner)
+        elif q.base_type in METADATA_TYPES:
+            continue  # today, username, ...: the record's own fields above say it
+        elif q.holds_value and answers.get(q.name) not in (None, "", []):
+            shown = display_value(form, q, answers[q.name], lang)
+            rows.append((f"{prefix}{q.name}", f"{prefix}{label}", shown))
+    return rows
 
 
 @app.command()
@@ -126,9 +250,10 @@ def void(
     reason: str = typer.Option(..., "--reason", help="Why it is void (kept with the record)."),
 ) -> None:
     """Mark a submission void: kept, but left out of exports by default. Nothing is deleted."""
+    from yntymak_cli.i18n import current_lang, t
     from yntymak_cli.store.db import Store
 
     store = Store.open()
     row = store.get_submission_row(uuid)
     store.void(row["uuid"], reason)
-    typer.echo(f"{row['uuid']} void")
+    typer.echo(t("voided", current_lang(), uuid=row["uuid"]))

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import typer
 
+from yntymak_cli.i18n import current_lang, t
+
 keys_app = typer.Typer(
     help="This laptop's signing key, and the HQ it sends bundles to.", no_args_is_help=True
 )
@@ -37,10 +39,7 @@ def _trusted_hq():
 
     hq = load_trusted_hq(_home())
     if hq is None:
-        raise InvalidInput(
-            "this device trusts no HQ yet; get hq.pub from HQ and run `yntymak keys trust-hq"
-            " hq.pub` (check the fingerprint by phone)"
-        )
+        raise InvalidInput(t("sync_no_trusted_hq", current_lang()))
     return hq
 
 
@@ -72,10 +71,15 @@ def keys_show(
         }
         typer.echo(json.dumps(data, indent=2))
         return
-    typer.echo(f"Device id:    {device.device_id}")
-    typer.echo(f"Public key:   {public_key}")
-    typer.echo(f"Fingerprint:  {device.fingerprint}")
-    typer.echo(f"Trusted HQ:   {hq.fingerprint if hq else 'none (see `yntymak keys trust-hq`)'}")
+    lang = current_lang()
+    trusted = hq.fingerprint if hq else t("keys_show_no_hq", lang)
+    for key, value in (
+        ("keys_show_device_id", device.device_id),
+        ("keys_show_public_key", public_key),
+        ("keys_show_fingerprint", device.fingerprint),
+        ("keys_show_trusted_hq", trusted),
+    ):
+        typer.echo(t(key, lang, value=value))
 
 
 @keys_app.command("export")
@@ -91,11 +95,19 @@ def keys_export(
 
     check_overwrite(output, "device-pub")  # an earlier device.pub, never a key or a database
     device = load_or_create_device_identity(_home())
+    check_overwrite(output, "device-pub", same_id=device.device_id)  # not another laptop's
     write_device_public(output, device.public())
+    lang = current_lang()
     typer.echo(
-        f"Wrote {plain(output)} (device {device.device_id}, fingerprint {device.fingerprint})."
+        t(
+            "keys_exported",
+            lang,
+            path=plain(output),
+            device=device.device_id,
+            fingerprint=device.fingerprint,
+        )
     )
-    typer.echo("Read the fingerprint to HQ by phone when they enrol this laptop.")
+    typer.echo(t("keys_exported_next", lang))
 
 
 @keys_app.command("trust-hq")
@@ -119,12 +131,17 @@ def keys_trust_hq(
     current = load_trusted_hq(home)
     if current is not None and current != hq and not replace:
         raise InvalidInput(
-            f"this device already trusts HQ {current.fingerprint}; {plain(path)} is HQ"
-            f" {hq.fingerprint}. Check with HQ by phone, then use --replace to switch"
+            t(
+                "trust_hq_other",
+                current_lang(),
+                current=current.fingerprint,
+                path=plain(path),
+                new=hq.fingerprint,
+            )
         )
     trust_hq(home, hq, replace=replace)
-    typer.echo(f"Trusted HQ {hq.hq_id}, fingerprint {hq.fingerprint}.")
-    typer.echo("Check this fingerprint with HQ by phone before sending any bundle.")
+    typer.echo(t("trust_hq_done", current_lang(), hq_id=hq.hq_id, fingerprint=hq.fingerprint))
+    typer.echo(t("trust_hq_next", current_lang()))
 
 
 # -- bundle --------------------------------------------------------------------------------
@@ -133,7 +150,11 @@ def keys_trust_hq(
 @bundle_app.command("create")
 def bundle_create(
     output: Path = typer.Option(
-        Path("."), "-o", "--output", metavar="DIR", help="Folder to write the bundle into."
+        Path("."),
+        "-o",
+        "--output",
+        metavar="DIR",
+        help="Folder to write the bundle into (created if missing).",
     ),
 ) -> None:
     """Pack all unacknowledged data into one bundle.
@@ -153,20 +174,26 @@ def bundle_create(
         created = create_bundle(store, device, hq, output)
     finally:
         store.close()
+    lang = current_lang()
     if created is None:
-        typer.echo("Nothing to send: HQ has acknowledged every submission.")
+        typer.echo(t("bundle_nothing_to_send", lang))
         return
-    voids = f", {created.voids} void(s)" if created.voids else ""
+    voids = t("bundle_created_voids", lang, voids=created.voids) if created.voids else ""
     if created.resumed:
-        typer.echo(
-            f"Finished bundle {created.seq}, left unfinished by an interrupted `bundle create`;"
-            " run `bundle create` again for anything collected since."
-        )
+        typer.echo(t("bundle_resumed", lang, seq=created.seq))
     typer.echo(
-        f"Wrote {plain(created.path)} (bundle {created.seq}): {created.submissions} submission(s),"
-        f" {created.revisions} revision(s){voids}, {created.size} bytes."
+        t(
+            "bundle_created",
+            lang,
+            path=plain(created.path),
+            seq=created.seq,
+            submissions=created.submissions,
+            revisions=created.revisions,
+            voids=voids,
+            size=created.size,
+        )
     )
-    typer.echo("Take it to HQ; run `yntymak bundle ack RECEIPT` with the receipt HQ sends back.")
+    typer.echo(t("bundle_created_next", lang))
 
 
 @bundle_app.command("verify")
@@ -193,21 +220,43 @@ def bundle_verify(
     if as_json:
         typer.echo(json_text(hq_mod.dumps(summary)))
         return
+    from yntymak_cli.sync.reasons import localize
+
+    lang = current_lang()
     # The device's name and the form ids came with the bundle: printed as plain text.
     typer.echo(
-        f"{plain(path)}: ok: bundle {summary['seq']} from device {summary['device_id']}"
-        f" ({plain(summary['device_name'])}), created {plain(summary['created_at'])}"
+        t(
+            "bundle_verify_ok",
+            lang,
+            path=plain(path),
+            seq=summary["seq"],
+            device=summary["device_id"],
+            name=plain(summary["device_name"]),
+            created=plain(summary["created_at"]),
+        )
     )
     typer.echo(
-        f"  {summary['submissions']} submission(s), {summary['records']} revision(s),"
-        f" {summary['voids']} void(s), {summary['forms']} form definition(s)"
+        "  "
+        + t(
+            "bundle_verify_counts",
+            lang,
+            submissions=summary["submissions"],
+            revisions=summary["records"],
+            voids=summary["voids"],
+            forms=summary["forms"],
+        )
     )
     for form_id, n in summary["by_form"].items():
-        typer.echo(f"  {plain(form_id)}: {n}")
+        typer.echo("  " + t("sync_form_submissions", lang, form=plain(form_id), submissions=n))
     if summary["refused"]:
-        typer.echo(f"  {len(summary['refused'])} record(s) would be refused on import:")
+        typer.echo("  " + t("bundle_verify_refused", lang, n=len(summary["refused"])))
         for r in summary["refused"]:
-            typer.echo(f"    {r['uuid']} revision {r['revision']}: {plain(r['reason'])}")
+            reason = plain(localize(r["reason"], lang))
+            typer.echo(
+                "    "
+                + t("record_refused", lang, uuid=r["uuid"], revision=r["revision"])
+                + f": {reason}"
+            )
 
 
 @bundle_app.command("ack")
@@ -230,17 +279,30 @@ def bundle_ack(
         result = ack_receipt(store, device, hq, data)
     finally:
         store.close()
-    voids = f" and {result.voids} void(s)" if result.voids else ""
-    again = f" ({result.already} were already acknowledged)" if result.already else ""
+    lang = current_lang()
+    voids = t("bundle_ack_voids", lang, voids=result.voids) if result.voids else ""
+    again = t("bundle_ack_already", lang, already=result.already) if result.already else ""
     typer.echo(
-        f"Acknowledged {result.acknowledged} revision(s){voids} from bundle {result.seq}{again}."
+        t(
+            "bundle_acked",
+            lang,
+            acknowledged=result.acknowledged,
+            voids=voids,
+            seq=result.seq,
+            already=again,
+        )
     )
     if result.refused:  # HQ kept the rest; these stay on this laptop and are not sent again
         from yntymak_cli.plain import plain
+        from yntymak_cli.sync.reasons import localize
 
-        typer.echo(f"HQ refused {len(result.refused)} record(s); they will not be sent again:")
+        typer.echo(t("bundle_ack_refused", lang, n=len(result.refused)))
         for uuid, revision, reason in result.refused:
-            typer.echo(f"  {uuid} revision {revision}: {plain(reason)}")
+            # HQ words its reasons in English (the receipt's language); shown in ours.
+            shown = plain(localize(reason, lang))
+            typer.echo(
+                "  " + t("record_refused", lang, uuid=uuid, revision=revision) + f": {shown}"
+            )
 
 
 # -- hq ------------------------------------------------------------------------------------
@@ -271,14 +333,16 @@ def hq_init(
     check_overwrite(output, "hq-pub")
     existed = (home / HQ_KEY_FILE).exists()
     hq = load_hq_identity(home) if existed else create_hq_identity(home)
+    check_overwrite(output, "hq-pub", same_id=hq.hq_id)  # not another HQ's hq.pub
     write_hq_public(output, hq.public())
+    lang = current_lang()
     if existed:
-        typer.echo(f"HQ identity already exists in {plain(home)}; wrote its public key again.")
+        typer.echo(t("hq_init_exists", lang, home=plain(home)))
     else:
-        typer.echo(
-            f"Created the HQ identity in {plain(home)}. Back up {plain(home / HQ_KEY_FILE)} safely."
-        )
-    typer.echo(f"Wrote {plain(output)}: HQ {hq.hq_id}, fingerprint {hq.fingerprint}.")
+        typer.echo(t("hq_init_created", lang, home=plain(home), key=plain(home / HQ_KEY_FILE)))
+    typer.echo(
+        t("hq_init_wrote", lang, path=plain(output), hq_id=hq.hq_id, fingerprint=hq.fingerprint)
+    )
 
 
 @hq_app.command("enroll")
@@ -299,10 +363,18 @@ def hq_enroll(
         created = enroll(store, pub, name, district)
     finally:
         store.close()
-    verb = "Enrolled" if created else "Updated"
-    typer.echo(f"{verb} device {pub.device_id} ({plain(name)}), fingerprint {pub.fingerprint}.")
+    lang = current_lang()
+    typer.echo(
+        t(
+            "hq_enrolled" if created else "hq_enroll_updated",
+            lang,
+            device=pub.device_id,
+            name=plain(name),
+            fingerprint=pub.fingerprint,
+        )
+    )
     if created:
-        typer.echo("Check the fingerprint with the volunteer by phone.")
+        typer.echo(t("hq_enrolled_next", lang))
 
 
 @hq_app.command("revoke")
@@ -322,22 +394,35 @@ def hq_revoke(
         row = revoke(store, device_id)
     finally:
         store.close()
-    typer.echo(f"Revoked device {plain(device_id)} ({plain(row['name'])}) at {row['revoked_at']}.")
+    typer.echo(
+        t(
+            "hq_revoked",
+            current_lang(),
+            device=plain(device_id),
+            name=plain(row["name"]),
+            at=row["revoked_at"],
+        )
+    )
 
 
 @hq_app.command("import")
 def hq_import(
     paths: list[Path] = typer.Argument(..., help="Bundle files, or folders holding *.ykb."),
     receipts: Path = typer.Option(
-        Path("."), "--receipts", metavar="DIR", help="Folder for the receipts (.ykr)."
+        Path("."),
+        "--receipts",
+        metavar="DIR",
+        help="Folder for the receipts (.ykr); created if missing.",
     ),
 ) -> None:
     """Verify and merge bundles; write a receipt for each.
 
     Each bundle is merged in one transaction and gets a signed receipt DEVICE-SEQ.ykr.
-    The receipts folder is tried first: if it cannot be written, nothing is imported.
+    The receipts folder is created if missing and tried first: if it cannot be written,
+    nothing is imported.
 
-    Prints `FILE: N new, N updated, N unchanged[, N refused]` or `FILE: refused: REASON`,
+    Prints `FILE: N new, N updated, N unchanged[, N refused] (N submission(s), N revision(s))`
+    or `FILE: refused: REASON`,
     and a line per record HQ refused (the rest of its bundle is imported, and the receipt
     tells the device to stop sending it). Exit 2 if any bundle or record was refused (the
     others are still imported), 1 if a receipt could not be written.
@@ -347,11 +432,15 @@ def hq_import(
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
     from yntymak_cli.sync.keys import load_hq_identity
+    from yntymak_cli.sync.reasons import localize
 
+    lang = current_lang()
     hq = load_hq_identity(_home())
     files = hq_mod.bundle_paths(paths)
     if not files:
-        raise InvalidInput(f"no bundles (*.ykb) in {', '.join(str(p) for p in paths)}")
+        raise InvalidInput(
+            t("hq_import_no_bundles", lang, paths=", ".join(plain(p) for p in paths))
+        )
     hq_mod.check_receipts_dir(receipts)
     refused = written = records_refused = 0
     unwritten: list[str] = []
@@ -362,38 +451,70 @@ def hq_import(
                 result = hq_mod.import_bundle(store, hq, hq_mod.read_bundle_file(path))
             except InvalidInput as exc:
                 refused += 1
-                typer.echo(f"{plain(path)}: refused: {plain(exc.message)}")
+                typer.echo(
+                    t("hq_import_refused", lang, path=plain(path), reason=plain(exc.message))
+                )
                 continue
-            counts = f"{result.new} new, {result.updated} updated, {result.unchanged} unchanged"
+            # What became of its revisions (new + updated + unchanged + refused = revisions),
+            # then the totals in the words `bundle create` and `bundle verify` use.
+            totals = t(
+                "sync_counts",
+                lang,
+                submissions=result.submissions,
+                revisions=result.revisions,
+            )
+            if result.voids:
+                totals += t("sync_counts_voids", lang, voids=result.voids)
+            fates = t(
+                "hq_import_counts",
+                lang,
+                new=result.new,
+                updated=result.updated,
+                unchanged=result.unchanged,
+            )
             if result.refused:
-                counts += f", {len(result.refused)} refused"
+                fates += t("hq_import_counts_refused", lang, refused=len(result.refused))
+            counts = f"{fates} ({totals})"
             try:
                 hq_mod.write_receipt(hq, result, receipts)
             except YntymakError as exc:
                 # Merged, but the device will not hear of it: say so and go on, so every
                 # bundle of the call is reported (importing it again rewrites the receipt).
                 unwritten.append(str(path))
-                typer.echo(f"{plain(path)}: {counts}; receipt NOT written: {plain(exc.message)}")
+                typer.echo(
+                    t(
+                        "hq_import_receipt_unwritten",
+                        lang,
+                        path=plain(path),
+                        counts=counts,
+                        error=plain(exc.message),
+                    )
+                )
             else:
                 written += 1
                 typer.echo(f"{plain(path)}: {counts}")
             for r in result.refused:
                 records_refused += 1
-                typer.echo(f"  refused {r['uuid']} revision {r['revision']}: {plain(r['reason'])}")
+                # Stored and sent in English (the receipt's contract); printed in ours.
+                typer.echo(
+                    "  "
+                    + t(
+                        "hq_import_record_refused",
+                        lang,
+                        uuid=r["uuid"],
+                        revision=r["revision"],
+                        reason=plain(localize(r["reason"], lang)),
+                    )
+                )
     finally:
         store.close()
     if written:
-        typer.echo(f"Wrote {written} receipt(s) (.ykr) to {receipts}: send each to its device.")
+        typer.echo(t("hq_import_receipts_written", lang, n=written, folder=plain(receipts)))
     if records_refused:
-        typer.echo(
-            f"{records_refused} record(s) refused; the receipts tell the devices not to send"
-            " them again."
-        )
+        typer.echo(t("hq_import_records_refused", lang, n=records_refused))
     if unwritten:
         typer.echo(
-            f"Error: {len(unwritten)} receipt(s) could not be written to {receipts}; their"
-            " bundles are imported. Fix the folder and run `hq import` again with the same"
-            " files to write them.",
+            t("hq_import_receipts_failed", lang, n=len(unwritten), folder=plain(receipts)),
             err=True,
         )
         raise typer.Exit(1)
@@ -425,54 +546,61 @@ def hq_status(
     from rich.console import Console
     from rich.table import Table
 
+    lang = current_lang()
     console = Console()
     if not data["devices"]:
-        console.print("No devices enrolled (see `yntymak hq enroll`).")
+        console.print(text(t("hq_status_no_devices", lang)))
         return
     from rich import box
 
+    def seqs(numbers: list[int]) -> str:
+        return ", ".join(map(str, numbers))
+
     # Narrow columns with stacked lines: readable in an 80-column terminal.
-    table = Table(title="Devices", box=box.SIMPLE_HEAD, show_lines=True)
-    table.add_column("Device", no_wrap=True)
-    table.add_column("Enumerators")
-    table.add_column("Last bundle", no_wrap=True)
-    table.add_column("Submissions", no_wrap=True)
-    table.add_column("Problems")
+    table = Table(title=text(t("hq_status_devices", lang)), box=box.SIMPLE_HEAD, show_lines=True)
+    table.add_column(t("hq_status_device", lang), no_wrap=True)
+    # Kyrgyz and Russian headers are long: they wrap (or fold) rather than lose letters, and
+    # a date (10 characters) always fits.
+    table.add_column(t("hq_status_enumerators", lang), min_width=12, overflow="fold")
+    table.add_column(t("hq_status_last_bundle", lang), min_width=10)
+    table.add_column(t("hq_status_submissions", lang), no_wrap=True)
+    table.add_column(t("hq_status_problems", lang), min_width=10, overflow="fold")
     for d in data["devices"]:
         problems = []
         if d["revoked_at"]:
-            problems.append(f"revoked {d['revoked_at'][:10]}")
+            problems.append(t("hq_status_revoked", lang, date=d["revoked_at"][:10]))
         if d["gaps"]:
-            more = f" and {d['gaps_total'] - 20} more" if d["gaps_total"] > 20 else ""
-            problems.append("missing: " + ", ".join(map(str, d["gaps"][:20])) + more)
+            more = ""
+            if d["gaps_total"] > 20:
+                more = t("hq_status_gaps_more", lang, n=d["gaps_total"] - 20)
+            problems.append(t("hq_status_gaps", lang, seqs=seqs(d["gaps"][:20]), more=more))
         if d["chain_breaks"]:
-            problems.append("chain break: " + ", ".join(map(str, d["chain_breaks"])))
+            problems.append(t("hq_status_chain_break", lang, seqs=seqs(d["chain_breaks"])))
         if d["repeated_seqs"]:
-            problems.append("seq reused: " + ", ".join(map(str, d["repeated_seqs"])))
+            problems.append(t("hq_status_seq_reused", lang, seqs=seqs(d["repeated_seqs"])))
         last = f"#{d['last_seq']}\n{d['last_received_at'][:10]}" if d["last_seq"] else "-"
         # Names, districts, enumerators and form ids came from devices and bundles: each
         # made plain on its own line, the cells given as Text so rich reads no markup.
         subs = "\n".join(f"{plain(f)}: {n}" for f, n in d["submissions_by_form"].items()) or "-"
         if d["void"]:
-            subs += f"\nvoid: {d['void']}"
+            subs += "\n" + t("hq_status_void", lang, n=d["void"])
         who = "\n".join(plain(x) for x in (d["name"], d["district"], d["device_id"]) if x)
         enumerators = "\n".join(plain(e) for e in d["enumerators"])
-        cells = (who, enumerators, last, subs, "\n".join(problems) or "ok")
+        cells = (who, enumerators, last, subs, "\n".join(problems) or t("hq_status_ok", lang))
         table.add_row(*(text(c, keep_newlines=True) for c in cells))
     console.print(table)
     totals = data["totals"]
-    t = Table(
-        title=f"Totals: {totals['submissions']} submission(s), {totals['void']} void",
-        box=box.SIMPLE_HEAD,
-    )
-    t.add_column("Form")
-    t.add_column("Submissions", justify="right")
+    title = t("hq_status_totals", lang, submissions=totals["submissions"], void=totals["void"])
+    totals_table = Table(title=text(title), box=box.SIMPLE_HEAD)
+    totals_table.add_column(t("hq_status_form", lang))
+    totals_table.add_column(t("hq_status_submissions", lang), justify="right")
     for form_id, n in totals["by_form"].items():
-        t.add_row(text(form_id), str(n))
-    t.add_section()
+        totals_table.add_row(text(form_id), str(n))
+    totals_table.add_section()
     for district, n in totals["by_district"].items():
-        t.add_row(text(f"district {district or '(none)'}"), str(n))
-    console.print(t)
+        name = plain(district) if district else t("hq_status_no_district", lang)
+        totals_table.add_row(text(t("hq_status_district", lang, district=name)), str(n))
+    console.print(totals_table)
 
 
 # -- purge ---------------------------------------------------------------------------------
@@ -493,52 +621,72 @@ def purge_command(
     from yntymak_cli.store.db import Store
     from yntymak_cli.store.purge import count_purgeable, needs_cleanup, purge
 
+    lang = current_lang()
     if not synced:
-        raise InvalidInput(
-            "say what to purge: `yntymak submissions purge --synced` erases the answers HQ"
-            " has acknowledged (nothing else can be purged)"
-        )
+        raise InvalidInput(t("purge_say_what", lang))
     store = Store.open()
     try:
         n, kept = count_purgeable(store)
         if n == 0 and not needs_cleanup(store):
-            typer.echo(f"Nothing to purge ({kept} submission(s) not yet acknowledged by HQ).")
+            typer.echo(t("purge_nothing", lang, kept=kept))
             return
         if n and not yes:
-            if not sys.stdin.isatty():
-                raise InvalidInput("refusing to purge without confirmation: add --yes")
-            typer.confirm(
-                f"Erase the answers of {n} submission(s) acknowledged by HQ? This cannot be undone",
-                abort=True,
-            )
+            if not _stdin_is_terminal():
+                raise InvalidInput(t("purge_needs_yes", lang))
+            if not _confirm(t("purge_question", lang, n=n), lang):
+                typer.echo(t("purge_cancelled", lang), err=True)
+                raise typer.Exit(1)
         result = purge(store, synced_only=True)
     finally:
         store.close()
     if n:
         typer.echo(
-            f"Purged the answers of {result.submissions} submission(s) ({result.revisions}"
-            f" revision(s)); kept {result.kept} not yet acknowledged."
+            t(
+                "purge_done",
+                lang,
+                submissions=result.submissions,
+                revisions=result.revisions,
+                kept=result.kept,
+            )
         )
     elif not result.cleanup_error:
         # Nothing new: an earlier purge's clean-up (or deleted drafts' free pages) finished.
-        typer.echo(f"Nothing new to purge ({kept} not yet acknowledged); database compacted.")
+        typer.echo(t("purge_compacted", lang, kept=kept))
     if result.edit_drafts:
-        typer.echo(
-            f"Note: {result.edit_drafts} edit(s) in progress of purged submissions keep their"
-            " answers until finalised, acknowledged by HQ and purged (see `yntymak drafts`).",
-            err=True,
-        )
+        typer.echo(t("purge_edit_drafts", lang, n=result.edit_drafts), err=True)
     if result.cleanup_error:
         # The erasure is committed; only the compaction after it failed (a full disk).
-        typer.echo(
-            f"Warning: the answers are erased, but the database could not be compacted"
-            f" afterwards ({result.cleanup_error}), so erased text may remain in its free"
-            " space; free some disk space and run `yntymak submissions purge --synced` again.",
-            err=True,
-        )
+        typer.echo(t("purge_not_compacted", lang, error=result.cleanup_error), err=True)
     if not result.wal_truncated:
-        typer.echo(
-            "Warning: another yntymak process kept the database busy, so erased data may"
-            " remain in the write-ahead log; close it and run the purge again.",
-            err=True,
-        )
+        typer.echo(t("purge_wal_busy", lang), err=True)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def _yes_no(answer: str, lang: str) -> bool | None:
+    """True or False for a yes/no answer in the message language; English y/n always work
+    (a volunteer may have the Latin keyboard on). None when it is neither."""
+    word = answer.strip().casefold()
+    for key, value in (("answer_yes", True), ("answer_no", False)):
+        words = f"{t(key, lang)}|{t(key, 'en')}".casefold().split("|")
+        if word in {w.strip() for w in words}:
+            return value
+    return None
+
+
+def _confirm(question: str, lang: str) -> bool:
+    """Ask a yes/no question with the local answer words (click's confirm knows only y/n).
+    Enter alone, or the end of input, is no."""
+    yes, no = t("answer_yes", lang).split("|")[0], t("answer_no", lang).split("|")[0]
+    while True:
+        typer.echo(f"{question} [{yes}/{no}]: ", nl=False)
+        line = sys.stdin.readline()
+        if not line.strip():
+            typer.echo("" if line else "\n", nl=False)
+            return False
+        answer = _yes_no(line, lang)
+        if answer is not None:
+            return answer
+        typer.echo(t("answer_yes_or_no", lang, yes=yes, no=no))

@@ -17,6 +17,7 @@ from typing import Any
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.export.layout import Layout, RowBuilder, SheetNames, build_layout
 from yntymak_cli.export.output import (
+    check_csv_tables,
     check_output,
     is_folder_output,
     make_dirs,
@@ -32,6 +33,13 @@ _DISK_FULL = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}
 PROGRESS_EVERY = 1000  # submissions between progress callbacks
 
 __all__ = ["FORMATS", "ExportOptions", "ExportResult", "Layout", "build_layout", "export"]
+
+
+def _t(key: str, **params: object) -> str:
+    """An exporter's message in the language of this command's messages."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,8 @@ def export(
     reserved = ("summary",) if options.summary else ()
     names = SheetNames(reserved)
     layout = build_layout(forms, options.lang, options.no_sensitive, names=names)
+    if options.fmt == "csv":  # `-o out.csv` is one file: refused, not a folder, with repeats
+        check_csv_tables(out, [table.name for table in layout.tables])
 
     folder = is_folder_output(out, options.fmt)
     if folder:  # each file of the CSV folder, and its temporary name, replaces what is there
@@ -90,14 +100,14 @@ def export(
         remove_dirs(created)
         if exc.errno in _DISK_FULL:
             raise _disk_full(out, exc) from None
-        raise InvalidInput(f"cannot write {out}: {exc.strerror or exc}") from None
+        raise InvalidInput(_t("cannot_write", path=out, reason=_reason(exc))) from None
     try:
         result = _write(forms, layout, names, records, out, options, progress)
     except OSError as exc:
         remove_dirs(created)
         if exc.errno in _DISK_FULL:
             raise _disk_full(out, exc) from None
-        raise YntymakError(f"writing {out} failed: {exc.strerror or exc}") from None
+        raise YntymakError(_t("export_write_failed", path=out, reason=_reason(exc))) from None
     except BaseException:
         remove_dirs(created)
         raise
@@ -156,22 +166,13 @@ def _write(
     warnings = []
     truncated = getattr(sink, "truncated", 0)
     if truncated:
-        warnings.append(
-            f"{truncated} text value(s) longer than 32,767 characters were cut to fit an"
-            " Excel cell; use --format csv or json for the full text"
-        )
+        warnings.append(_t("export_truncated", n=truncated, option="--format csv"))
     for name in getattr(sink, "split", ()):
-        warnings.append(
-            f"{name!r} has more columns than an Excel sheet holds (16,384): they continue on"
-            f" sheets named '{name} (c2)' and so on, each ending with the key columns"
-            f" {', '.join(next(t.keys for t in layout.tables if t.name == name))};"
-            " --format csv keeps them in one file"
-        )
+        keys = ", ".join(next(table.keys for table in layout.tables if table.name == name))
+        sheet, option = f"{name} (c2)", "--format csv"
+        warnings.append(_t("export_split", name=repr(name), sheet=sheet, keys=keys, option=option))
     if counter is not None and counter.field is None and forms[0].summary_by:
-        warnings.append(
-            f"summary_by: {forms[0].summary_by!r} is not a question of the main form"
-            " (or is sensitive): the summary counts by enumerator only"
-        )
+        warnings.append(_t("export_summary_by_unknown", name=repr(forms[0].summary_by)))
     return ExportResult(options.fmt, paths, n, dict(sink.rows), warnings)
 
 
@@ -184,29 +185,33 @@ def _disk_full(out: Path, exc: OSError) -> YntymakError:
     where = Path(exc.filename or out).absolute()
     if staging in (where, where.parent) and staging != out.absolute().parent:
         return YntymakError(
-            f"{_DISK_FULL[exc.errno]}: {staging} (the temporary folder, where xlsx sheets are"
-            f" staged); {out} was not written. Free some space there, or set TMPDIR to a"
-            " folder on a disk with room"
+            _t("export_disk_full_temp", reason=_reason(exc), folder=staging, path=out)
         )
-    return YntymakError(
-        f"{_DISK_FULL[exc.errno]}: {out} was not written (any earlier export there is kept)."
-        " Free some space on that disk, or choose another -o"
-    )
+    return YntymakError(_t("export_disk_full", reason=_reason(exc), path=out))
+
+
+def _reason(exc: OSError) -> str:
+    from yntymak_cli.i18n import current_lang, os_error_text
+
+    if exc.errno in _DISK_FULL:  # "disk full" / "disk quota exceeded", as said before
+        key = "os_disk_full" if exc.errno == errno.ENOSPC else "os_quota"
+        return _t(key)
+    return os_error_text(exc, current_lang())
 
 
 def _check(forms: Sequence[Form], options: ExportOptions) -> None:
     if not forms:
-        raise InvalidInput("nothing to export: no form definition given")
+        raise InvalidInput(_t("export_nothing"))
     if options.fmt not in FORMATS:
         raise InvalidInput(
-            f"unknown export format {options.fmt!r}: use one of {', '.join(FORMATS)}"
+            _t("export_unknown_format", format=repr(options.fmt), formats=", ".join(FORMATS))
         )
     if options.summary and options.fmt != "xlsx":
-        raise InvalidInput("--summary needs --format xlsx (it adds a sheet with a chart)")
+        raise InvalidInput(_t("export_summary_needs_xlsx"))
     ids = {f.id for f in forms}
     if len(ids) > 1:
-        raise InvalidInput(f"export one form at a time (got {', '.join(sorted(ids))})")
+        raise InvalidInput(_t("export_one_form", forms=", ".join(sorted(ids))))
     languages = [lang for f in forms for lang in f.languages]
     if options.lang and languages and options.lang not in languages:
         known = ", ".join(dict.fromkeys(languages))
-        raise InvalidInput(f"the form has no language {options.lang!r}: use one of {known}")
+        raise InvalidInput(_t("export_no_language", lang=repr(options.lang), langs=known))

@@ -132,7 +132,8 @@ def to_datetime(value: Any) -> Any:
 
 
 def choice_label(labels: Mapping[str, str]) -> Converter:
-    """select_one value -> its label (unknown names are kept as they are)."""
+    """select_one value -> its label (unknown names are kept as they are); also any text
+    value to its translation (calculated yes/no, a status)."""
 
     def convert(value: Any) -> Any:
         if value.__class__ is str:
@@ -154,8 +155,14 @@ def _selected(value: Any) -> Sequence[Any] | None:
     return [value]
 
 
+# Labels hold spaces ("Land dispute"), so a cell of several is joined with "; " to stay
+# readable and splittable; names (no spaces) are joined by spaces, as ODK stores them.
+LABELS_SEPARATOR = "; "
+
+
 def multi_joined(labels: Mapping[str, str] | None) -> Converter:
-    """select_multiple value -> selected names (or labels) joined by spaces, like Kobo."""
+    """select_multiple value -> selected names joined by spaces (like Kobo), or labels
+    joined by "; "."""
 
     def convert(value: Any) -> Any:
         selected = _selected(value)
@@ -164,7 +171,7 @@ def multi_joined(labels: Mapping[str, str] | None) -> Converter:
         try:
             if labels is None:
                 return " ".join(selected)
-            return " ".join([labels.get(v, v) for v in selected])
+            return LABELS_SEPARATOR.join([labels.get(v, v) for v in selected])
         except TypeError:  # not all names: numbers joined as text, objects as JSON
             return plain(value)
 

@@ -1,4 +1,5 @@
-"""Streaming CSV writer: one file per table of the xlsx layout, in a folder or a zip.
+"""Streaming CSV writer: one file per table of the xlsx layout, in a folder or a zip
+(or the one table of a form without repeats as a single .csv file).
 
 UTF-8 with a BOM so Excel opens Kyrgyz and Russian text correctly. Text that a
 spreadsheet would run as a formula (starting with = + - @ tab or CR) gets a leading
@@ -41,8 +42,12 @@ class CsvSink:
         self.out = out
         self.layout = layout
         self.zip = out.suffix.lower() == ".zip"
+        # `-o out.csv` for a form without repeats: its one table, as that file.
+        self.single = out.suffix.lower() == ".csv" and len(layout.tables) == 1
         self.rows: dict[str, int] = {}
-        if self.zip:
+        if self.single:
+            self._dir = out.parent
+        elif self.zip:
             # Members are written one at a time in a zip, but rows of all tables arrive
             # interleaved: stage the files next to the zip, then pack them.
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +60,8 @@ class CsvSink:
         self._paths: dict[str, Path] = {}
         try:
             for table in layout.tables:
-                path = self._dir / f"{table.name}.csv.part"
+                # The single file is staged under a unique name beside `out`.
+                path = temp_file(out) if self.single else self._dir / f"{table.name}.csv.part"
                 self._paths[table.name] = path
                 f = path.open("w", encoding="utf-8-sig", newline="")
                 self._files[table.name] = f
@@ -73,6 +79,10 @@ class CsvSink:
     def finish(self) -> list[Path]:
         for f in self._files.values():
             f.close()
+        if self.single:
+            (part,) = self._paths.values()
+            os.replace(part, self.out)
+            return [self.out]
         if not self.zip:
             written = []
             for name, part in self._paths.items():

@@ -78,6 +78,9 @@ class Table:
     parent: Table | None = None
     columns: list[Column] = field(default_factory=list)
     children: list[Table] = field(default_factory=list)
+    # With --lang: metadata headers in that language (_enumerator -> "Сурамжылоочу");
+    # the id and link columns (_uuid, _index, _parent_*) keep the names scripts join on.
+    meta: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def headers(self) -> list[str]:
@@ -86,12 +89,14 @@ class Table:
     @property
     def tail(self) -> tuple[str, ...]:
         """The metadata / link headers closing each row."""
-        return (*MAIN_META, "_index") if self.parent is None else REPEAT_LINKS
+        names = (*MAIN_META, "_index") if self.parent is None else REPEAT_LINKS
+        return tuple(self.meta.get(name, name) for name in names)
 
     @property
     def keys(self) -> tuple[str, ...]:
         """Headers that identify a row: every sheet of a table split by columns has them."""
-        return MAIN_KEYS if self.parent is None else REPEAT_LINKS
+        names = MAIN_KEYS if self.parent is None else REPEAT_LINKS
+        return tuple(self.meta.get(name, name) for name in names)
 
 
 @dataclass
@@ -116,6 +121,8 @@ class Layout:
     questions: dict[str, QuestionInfo]  # exported questions by name
     dropped: frozenset[str]  # questions left out (sensitive)
     repeats: frozenset[str]  # names of exported repeats
+    # With --lang: the _status cell's words in that language (final -> аякталган).
+    status_words: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def main(self) -> Table:
@@ -165,7 +172,7 @@ def build_layout(
 
     dropped = frozenset(sensitive) if no_sensitive else frozenset()
 
-    main = Table(names.take(forms[0].id), None)
+    main = Table(names.take(forms[0].id), None, meta=meta_headers(lang))
     by_repeat: dict[str | None, Table] = {None: main}
     for repeat, parent in repeat_parent.items():
         if _excluded(repeat, repeat_parent, dropped):
@@ -189,6 +196,7 @@ def build_layout(
 
     return Layout(
         form_id=forms[0].id,
+        status_words=translated_words(lang, ("draft", "final", "void"), "status_"),
         # One entry per version: a definition edited without a new version is stored
         # (and passed here) once per hash.
         versions=list(dict.fromkeys(f.version for f in forms)),
@@ -198,6 +206,37 @@ def build_layout(
         dropped=dropped,
         repeats=frozenset(t.repeat for t in tables if t.repeat),
     )
+
+
+# Metadata columns and the catalog words naming them in a translated export.
+_META_WORDS = {
+    "_submission_time": "field_submission_time",
+    "_enumerator": "field_enumerator",
+    "_device_id": "field_device_id",
+    "_form_version": "field_form_version",
+    "_status": "field_status",
+}
+# Values calculations give for a yes/no result, shown in the export's language.
+YES_NO = {"yes": "yes", "no": "no", "true": "yes", "false": "no"}
+
+
+def meta_headers(lang: str | None) -> dict[str, str]:
+    """Headers of the main table's metadata columns in `lang` ({} without --lang)."""
+    if not lang:
+        return {}
+    from yntymak_cli.i18n import t
+
+    words = {name: t(key, lang) for name, key in _META_WORDS.items()}
+    return {name: word[:1].upper() + word[1:] for name, word in words.items()}
+
+
+def translated_words(lang: str | None, values: Iterable[str], prefix: str) -> dict[str, str]:
+    """value -> the catalog's `prefix + value` in `lang` ({} without --lang)."""
+    if not lang:
+        return {}
+    from yntymak_cli.i18n import t
+
+    return {value: t(prefix + value, lang) for value in values}
 
 
 def _excluded(repeat: str, parents: dict[str, str | None], dropped: frozenset[str]) -> bool:
@@ -238,6 +277,10 @@ def _columns(info: QuestionInfo, lang: str | None) -> list[Column]:
         for part, convert in zip(cells.GEO_PARTS, cells.geo_parts(), strict=True):
             cols.append(Column(q.name, f"{prefix}_{stem}_{part}", convert))
         return cols
+    if base == "calculate" and lang:  # a yes/no result reads as a word of the language
+        yes_no = translated_words(lang, ("yes", "no"), "")
+        words = {value: yes_no[word] for value, word in YES_NO.items()}
+        return [Column(q.name, label, cells.choice_label(words))]
     one = cells.choice_label if lang and base == "select_one" else None
     return [Column(q.name, label, cells.converter_for(base, labels), one, info)]
 
@@ -258,6 +301,8 @@ class RowBuilder:
             for t in layout.tables
             for c in t.columns
         )
+        words = layout.status_words
+        self._status = cells.choice_label(words) if words else cells.plain
 
     def _getters_for(self, form_hash: Any) -> dict[str, list[tuple[str, Converter]]]:
         """Getters using the labels of definition `form_hash` (merged ones where it has none)."""
@@ -302,7 +347,7 @@ class RowBuilder:
             cells.plain(record.get("enumerator")),
             cells.plain(record.get("device_id")),
             cells.plain(record.get("form_version")),
-            cells.plain(record.get("status")),
+            self._status(record.get("status")),
             index,
         )
         yield main, row

@@ -19,39 +19,91 @@ from yntymak_cli.outputs import check_overwrite
 _TEMP_NAME_KEEP = 200
 
 
+# Names that ask for a file of another kind: `--format csv -o out.xlsx` is a slip, never
+# a folder to create under that name.
+_OTHER_FILE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".txt", ".tsv", ".ods"}
+
+
+def csv_target(out: Path) -> str:
+    """What a CSV export writes at `out`, as its name asks: "zip" (one .zip of every table),
+    "file" (one .csv: a form without repeats) or "folder" (one .csv file per table)."""
+    suffix = out.suffix.lower()
+    if suffix == ".zip":
+        return "zip"
+    if suffix == ".csv":
+        return "file"
+    return "folder"
+
+
 def is_folder_output(out: Path, fmt: str) -> bool:
-    """CSV goes to a folder of .csv files unless `out` names a .zip file."""
-    return fmt == "csv" and out.suffix.lower() != ".zip"
+    """CSV goes to a folder of .csv files unless `out` names a .zip or a .csv file."""
+    return fmt == "csv" and csv_target(out) == "folder"
+
+
+def check_csv_tables(out: Path, tables: list[str]) -> None:
+    """A single .csv file holds one table: a form with repeats needs a folder or a .zip."""
+    if csv_target(out) != "file" or len(tables) <= 1:
+        return
+    from yntymak_cli.i18n import current_lang, t
+
+    raise InvalidInput(
+        t(
+            "export_csv_needs_folder",
+            current_lang(),
+            out=out,
+            tables=", ".join(tables),
+            folder=out.with_suffix(""),
+            zip=out.with_suffix(".zip"),
+        )
+    )
 
 
 def check_output(out: Path, fmt: str, form_id: str) -> None:
     """Raise InvalidInput (exit 2) if `out` cannot take this export."""
+    if fmt == "csv" and out.suffix.lower() in _OTHER_FILE_SUFFIXES and not out.exists():
+        from yntymak_cli.i18n import current_lang, t
+
+        raise InvalidInput(
+            t(
+                "export_csv_wrong_name",
+                current_lang(),
+                out=out,
+                folder=out.with_suffix(""),
+                zip=out.with_suffix(".zip"),
+                csv=out.with_suffix(".csv"),
+            )
+        )
     folder = is_folder_output(out, fmt)
     if out.name in ("", ".", ".."):
         if folder:
             return  # the current folder (or its parent) as the CSV folder: fine
-        raise InvalidInput(
-            f"-o {out} is a folder: name the file to write, such as {out / f'{form_id}.{fmt}'}"
-        )
+        raise _is_folder(out, form_id, fmt)
     if folder:
         check_overwrite(out, "csv-folder")  # not named like a database or a key, either
         if out.exists() and not out.is_dir():
-            raise InvalidInput(
-                f"-o {out} is a file: CSV export writes a folder of .csv files; "
-                "name a folder, or a file ending in .zip"
-            )
+            from yntymak_cli.i18n import current_lang, t
+
+            raise InvalidInput(t("output_csv_is_file", current_lang(), path=out))
     elif out.is_dir():
-        raise InvalidInput(
-            f"-o {out} is a folder: name the file to write, such as {out / f'{form_id}.{fmt}'}"
-        )
+        raise _is_folder(out, form_id, fmt)
     else:
         # Never a database, a key, a bundle: only an earlier export of this format.
-        check_overwrite(out, "csv-zip" if fmt == "csv" else fmt)
+        kind = {"zip": "csv-zip", "file": "csv"}[csv_target(out)] if fmt == "csv" else fmt
+        check_overwrite(out, kind)
     ancestor = (out if folder else out.parent).absolute()
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise InvalidInput(f"cannot write {out}: {ancestor} is a file, not a folder")
+        from yntymak_cli.i18n import current_lang, t
+
+        raise InvalidInput(t("output_parent_is_file", current_lang(), path=out, parent=ancestor))
+
+
+def _is_folder(out: Path, form_id: str, fmt: str) -> InvalidInput:
+    from yntymak_cli.i18n import current_lang, t
+
+    example = out / f"{form_id}.{fmt}"
+    return InvalidInput(t("output_is_folder", current_lang(), path=out, example=example))
 
 
 def make_dirs(folder: Path) -> list[Path]:

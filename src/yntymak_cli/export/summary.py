@@ -9,7 +9,7 @@ from typing import Any
 
 from yntymak_cli.export.cells import plain, xml_safe
 from yntymak_cli.forms.model import Form, text_in
-from yntymak_cli.i18n import t
+from yntymak_cli.i18n import LANGUAGES, t
 
 SUMMARY_SHEET = "summary"
 BLANK = "(blank)"
@@ -31,7 +31,10 @@ class SummaryCounter:
         self, forms: Sequence[Form], lang: str | None, dropped: frozenset[str] = frozenset()
     ) -> None:
         newest = forms[0]
-        self.lang = lang or "en"  # the sheet's own words follow --lang (English otherwise)
+        # A sheet for people, not scripts: in --lang, else in the form's default language
+        # (its words in English when the catalogs lack that language).
+        lang = lang or newest.language
+        self.lang = lang if lang in LANGUAGES else "en"
         self.title = text_in(newest.title, lang, newest.language) or newest.id
         self.total = 0
         self.by_enumerator: Counter[str] = Counter()
@@ -46,15 +49,13 @@ class SummaryCounter:
         if question is None or name in dropped or newest.repeat_path(question.name):
             return
         self.field = question.name
-        self.field_header = (text_in(question.label, lang, newest.language) if lang else "") or (
-            question.name
-        )
+        self.field_header = text_in(question.label, lang, newest.language) or question.name
         for form in forms:
             q = form.index.get(question.name)
             for choice in form.choice_list(q.list_name if q else None):
                 if choice.name not in self._labels:
                     self._order.append(choice.name)
-                    shown = text_in(choice.label, lang, form.language) if lang else ""
+                    shown = text_in(choice.label, lang, form.language)
                     self._labels[choice.name] = shown or choice.name
 
     def add(self, record: dict[str, Any]) -> None:

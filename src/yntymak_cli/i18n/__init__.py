@@ -32,6 +32,33 @@ def t(key: str, lang: str | None = None, /, **params: object) -> str:
         return template
 
 
+_ERRNO_KEYS = {
+    "ENOENT": "os_not_found",
+    "EACCES": "os_permission",
+    "EPERM": "os_permission",
+    "EISDIR": "os_is_folder",
+    "ENOTDIR": "os_not_folder",
+    "EEXIST": "os_exists",
+    "ENOSPC": "os_disk_full",
+    "EDQUOT": "os_disk_full",
+    "EROFS": "os_read_only",
+    "ENAMETOOLONG": "os_name_too_long",
+    "ELOOP": "os_loop",
+}
+
+
+def os_error_text(exc: BaseException, lang: str | None = None) -> str:
+    """The reason of an OSError in `lang` ("No such file or directory" comes from the C
+    library, in English): the common ones from the catalog, others as the system says."""
+    import errno
+
+    code = getattr(exc, "errno", None)
+    key = _ERRNO_KEYS.get(errno.errorcode.get(code, "")) if isinstance(code, int) else None
+    if key:
+        return t(key, lang)
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def missing_keys(lang: str) -> set[str]:
     return set(catalog(FALLBACK)) - {k for k, v in catalog(lang).items() if v}
 
@@ -48,9 +75,15 @@ def set_lang(lang: str | None) -> None:
     _chosen = lang if lang in LANGUAGES else None
 
 
+def chosen_lang() -> str | None:
+    """The language given with `--lang` for this command, if any."""
+    return _chosen
+
+
 def current_lang(form_default: str | None = None) -> str:
-    """The language for messages now: the CLI's choice, else YNTYMAK_LANG, else the form's
-    default language when one is known, else English."""
+    """The language for messages now: the CLI's choice (`--lang`), else YNTYMAK_LANG, else
+    the home's config (`yntymak config set lang ky`), else the form's default language when
+    one is known, else English."""
     import os
 
     if _chosen:
@@ -58,6 +91,11 @@ def current_lang(form_default: str | None = None) -> str:
     env = os.environ.get("YNTYMAK_LANG", "")
     if env in LANGUAGES:
         return env
+    from yntymak_cli.config import config_lang
+
+    configured = config_lang()
+    if configured:
+        return configured
     if form_default in LANGUAGES:
         return form_default  # type: ignore[return-value]
     return FALLBACK

@@ -26,6 +26,14 @@ from yntymak_cli.errors import InvalidInput, NotFound, YntymakError
 from yntymak_cli.forms.model import Form
 from yntymak_cli.store.migrations import migrate
 
+
+def _t(key: str, **params: object) -> str:
+    """A message of the store in the language of this command's messages."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
+
+
 BUSY_TIMEOUT_MS = 30_000
 _SQLITE_FULL = 13  # the result code (sqlite3.SQLITE_FULL exists from Python 3.11 only)
 _SQLITE_READONLY = 8
@@ -132,7 +140,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             if _is_readonly(exc):
                 raise YntymakError(self._readonly_message(exc)) from None
-            raise YntymakError(f"cannot open database {self.path}: {exc}") from None
+            raise YntymakError(_t("db_cannot_open", path=self.path, detail=exc)) from None
         self._forms: dict[str, Form] = {}
 
     @classmethod
@@ -146,7 +154,22 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """A short write transaction that takes the lock up front (no deadlock on upgrade)."""
+        """A short write transaction that takes the lock up front (no deadlock on upgrade).
+
+        A write inside a write nests as a SAVEPOINT of the outer transaction, which alone
+        commits (sqlite-utils' atomic()): a batch of submissions is saved all or nothing.
+        """
+        if self.conn.in_transaction:
+            self.conn.execute("SAVEPOINT nested_write")
+            try:
+                yield self.conn
+            except BaseException:
+                if self.conn.in_transaction:  # SQLite may have rolled back the whole of it
+                    self.conn.execute("ROLLBACK TO nested_write")
+                    self.conn.execute("RELEASE nested_write")
+                raise
+            self.conn.execute("RELEASE nested_write")
+            return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
@@ -163,10 +186,7 @@ class Store:
             # sqlite_errorcode is Python 3.11+; older ones only have the message.
             code = getattr(exc, "sqlite_errorcode", None)
             if code == _SQLITE_FULL or (code is None and "disk is full" in str(exc)):
-                raise DiskFull(
-                    f"disk full: {self.path} ({exc}); nothing of this change was saved. Free"
-                    " some space and run the command again"
-                ) from None
+                raise DiskFull(_t("db_disk_full", path=self.path, detail=exc)) from None
             if _is_readonly(exc):
                 raise YntymakError(self._readonly_message(exc)) from None
             raise
@@ -177,14 +197,9 @@ class Store:
         candidates += [self.path.with_name(self.path.name + s) for s in _COMPANIONS]
         stuck = [p for p in candidates if p.exists() and not os.access(p, os.W_OK)]
         if not stuck:  # e.g. a read-only file system or medium
-            return f"cannot write database {self.path} ({exc}): is the disk mounted read-only?"
+            return _t("db_read_only_disk", path=self.path, detail=exc)
         names = " ".join(shlex.quote(str(p)) for p in stuck)
-        return (
-            f"cannot write database {self.path}: read-only for this user: {names} (left by a"
-            f" read-only copy or another user?). Make them writable: `chmod u+w {names}` (or"
-            f' `sudo chown "$USER" {names}` if another user owns them), then run the command'
-            " again. Do not delete a -wal file: it may hold answers not yet in the database"
-        )
+        return _t("db_read_only_files", path=self.path, names=names)
 
     def _rollback(self) -> None:
         # SQLite rolls a transaction back by itself after some errors (SQLITE_FULL, I/O
@@ -208,6 +223,10 @@ class Store:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [key, value],
             )
+
+    def delete_setting(self, key: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM settings WHERE key = ?", [key])
 
     # -- forms ------------------------------------------------------------------------
 
@@ -234,7 +253,7 @@ class Store:
                 "SELECT definition FROM forms WHERE hash = ?", [form_hash]
             ).fetchone()
             if row is None:
-                raise NotFound(f"form definition {form_hash[:12]} is not in the database")
+                raise NotFound(_t("db_no_form_definition", hash=form_hash[:12]))
             from yntymak_cli.forms.loader import form_from_dict
 
             self._forms[form_hash] = form_from_dict(json.loads(row[0]))
@@ -319,9 +338,9 @@ class Store:
             return existing
         sub = self.get_submission_row(submission_uuid)
         if sub["status"] == "void":
-            raise InvalidInput(f"submission {submission_uuid} is void and cannot be edited")
+            raise InvalidInput(_t("db_void_not_editable", uuid=submission_uuid))
         if sub["answers"] is None and sub["purged_at"]:
-            raise InvalidInput(f"submission {submission_uuid} was purged from this device")
+            raise InvalidInput(_t("db_purged_not_editable", uuid=submission_uuid))
         now = utcnow()
         with self.write() as conn:
             conn.execute(
@@ -349,7 +368,7 @@ class Store:
                 [canonical_json(state), canonical_json(paradata), utcnow(), draft_uuid],
             )
             if cur.rowcount != 1:
-                raise NotFound(f"no draft {draft_uuid}")
+                raise NotFound(_t("db_no_draft", uuid=draft_uuid))
 
     def get_draft(self, draft_uuid: str, missing_ok: bool = False) -> Draft | None:
         row = self.conn.execute("SELECT * FROM drafts WHERE uuid = ?", [draft_uuid]).fetchone()
@@ -362,11 +381,8 @@ class Store:
                 "SELECT uuid FROM submissions WHERE uuid = ?", [draft_uuid]
             ).fetchone() or self._unique_prefix("submissions", draft_uuid)
             if final is not None:
-                raise NotFound(
-                    f"submission {final['uuid']} is finalised, not a draft: to change it, run "
-                    f"`yntymak submissions edit {final['uuid']}`"
-                )
-            raise NotFound(f"no draft {draft_uuid} (see `yntymak drafts`)")
+                raise NotFound(_t("db_final_not_draft", uuid=final["uuid"]))
+            raise NotFound(_t("db_no_draft_see", uuid=draft_uuid))
         return Draft(
             uuid=row["uuid"],
             form=self.form_by_hash(row["form_hash"]),
@@ -489,15 +505,15 @@ class Store:
             "SELECT * FROM submissions WHERE uuid = ?", [submission_uuid]
         ).fetchone() or self._unique_prefix("submissions", submission_uuid)
         if row is None:
-            raise NotFound(f"no submission {submission_uuid} (see `yntymak submissions list`)")
+            raise NotFound(_t("db_no_submission", uuid=submission_uuid))
         return row
 
     def void(self, submission_uuid: str, reason: str) -> None:
         if not reason.strip():
-            raise InvalidInput("a reason is required to void a submission (--reason TEXT)")
+            raise InvalidInput(_t("db_void_needs_reason", option="--reason"))
         row = self.get_submission_row(submission_uuid)
         if row["status"] == "void":
-            raise InvalidInput(f"submission {row['uuid']} is already void")
+            raise InvalidInput(_t("db_already_void", uuid=row["uuid"]))
         now = utcnow()
         with self.write() as conn:
             conn.execute(
@@ -523,6 +539,8 @@ class Store:
             "instance_name": row["instance_name"],
             "void_reason": row["void_reason"],
             "answers": _loads(row["answers"]) or {},
+            # Set when the answers were erased here after HQ acknowledged them (purge).
+            "purged_at": row["purged_at"],
         }
 
     @staticmethod
@@ -543,6 +561,7 @@ class Store:
             "instance_name": None,
             "void_reason": None,
             "answers": draft.state.get("answers", {}),
+            "purged_at": None,
         }
 
     def get_record(self, submission_uuid: str) -> dict:
@@ -573,12 +592,19 @@ class Store:
         return out
 
     def _export_query(
-        self, columns: str, form_id: str, include_void: bool, since: str | None
+        self,
+        columns: str,
+        form_id: str,
+        include_void: bool,
+        since: str | None,
+        purged: bool = False,
     ) -> tuple[str, list[Any]]:
-        # Purged submissions keep only ids and metadata on a laptop: nothing to export.
+        # Purged submissions keep only ids and metadata on a laptop: nothing to export
+        # (`purged=True` selects them instead, to be counted apart).
         statuses = ["final"] + (["void"] if include_void else [])
         sql = (
-            f"SELECT {columns} FROM submissions WHERE form_id = ? AND purged_at IS NULL "
+            f"SELECT {columns} FROM submissions WHERE form_id = ? "
+            f"AND purged_at IS {'NOT NULL' if purged else 'NULL'} "
             f"AND status IN ({', '.join('?' for _ in statuses)})"
         )
         params: list[Any] = [form_id, *statuses]
@@ -603,6 +629,13 @@ class Store:
                 1 for d in self.list_drafts() if d["form_id"] == form_id and not d["base_revision"]
             )
         return count
+
+    def count_purged(
+        self, form_id: str, *, include_void: bool = False, since: str | None = None
+    ) -> int:
+        """Submissions an export with these filters leaves out because purge erased them."""
+        sql, params = self._export_query("count(*)", form_id, include_void, since, purged=True)
+        return self.conn.execute(sql, params).fetchone()[0]
 
     def iter_records(
         self,
@@ -629,6 +662,14 @@ class Store:
             [submission_uuid, revision],
         ).fetchone()
         return _loads(row[0]) if row else None
+
+    def revision_answers(self, submission_uuid: str) -> dict[int, dict | None]:
+        """Each revision's answers (None once erased), for `submissions show`'s history."""
+        rows = self.conn.execute(
+            "SELECT revision, answers FROM revisions WHERE uuid = ? ORDER BY revision",
+            [submission_uuid],
+        ).fetchall()
+        return {r[0]: _loads(r[1]) for r in rows}
 
     def revisions(self, submission_uuid: str) -> list[dict]:
         rows = self.conn.execute(

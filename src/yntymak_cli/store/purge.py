@@ -88,10 +88,9 @@ def needs_cleanup(store: Store) -> bool:
 
 def purge(store: Store, synced_only: bool = True) -> PurgeResult:
     if not synced_only:
-        raise InvalidInput(
-            "only acknowledged submissions can be purged; use --synced (answers HQ has not"
-            " confirmed are never erased)"
-        )
+        from yntymak_cli.i18n import current_lang, t
+
+        raise InvalidInput(t("purge_synced_only", current_lang()))
     conn = store.conn
     previous = conn.execute("PRAGMA secure_delete").fetchone()[0]
     # Overwrite freed content with zeros while we erase; a connection setting, so restore it.

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from yntymak_cli.errors import InvalidInput, YntymakError
-from yntymak_cli.outputs import check_overwrite
+from yntymak_cli.i18n import current_lang, t
+from yntymak_cli.outputs import check_overwrite, ensure_folder
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
 
@@ -115,7 +116,11 @@ def read_sync_file(path: Path, what: str, limit: int) -> bytes:
         return read_limited(path, limit, what)
     except FileRefused as exc:
         if exc.missing:
-            raise InvalidInput(f"{path}: file not found (expected {what})") from None
+            from yntymak_cli.sync.keys import what_text
+
+            raise InvalidInput(
+                t("sync_file_not_found", current_lang(), path=path, what=what_text(what))
+            ) from None
         raise
 
 
@@ -163,11 +168,9 @@ class CreatedBundle:
     resumed: bool = False
 
 
-_EXISTS = (
-    "{path} already exists; refusing to replace it (it may hold data that is not in this"
-    " database: was it restored from a backup?). Take that file to HQ or move it, then run"
-    " `bundle create` again"
-)
+def _exists(path: Path) -> YntymakError:
+    # A file already there is never written over (it may be the only copy): refused, exit 2.
+    return InvalidInput(t("bundle_exists", current_lang(), path=path))
 
 
 def create_bundle(
@@ -185,8 +188,7 @@ def create_bundle(
     from yntymak_cli.sync import container
 
     out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise InvalidInput(f"{out_dir}: no such folder")
+    ensure_folder(out_dir)  # created when missing, like export's -o
     tmp: Path | None = None
     try:
         with store.write() as conn:
@@ -222,7 +224,7 @@ def create_bundle(
             # Never replace a file of that name: after a restore from a backup the seq is
             # reused, and the older bundle there may hold data that is nowhere else.
             if os.path.lexists(path):
-                raise YntymakError(_EXISTS.format(path=path))
+                raise _exists(path)
             # Temp files of this seq are from runs killed before they recorded it: garbage.
             for stale in out_dir.glob(f".{glob.escape(path.name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
@@ -254,7 +256,7 @@ def create_bundle(
         with store.write() as conn:
             conn.execute("DELETE FROM sync_bundles WHERE seq = ? AND acked_at IS NULL", [seq])
         if isinstance(exc, FileExistsError):
-            raise YntymakError(_EXISTS.format(path=path)) from None
+            raise _exists(path) from None
         raise
     return CreatedBundle(
         path=path,
@@ -342,8 +344,12 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
     receipt = container.open_receipt(data, hq)
     if receipt["device_id"] != device.device_id:
         raise InvalidInput(
-            f"the receipt is for device {receipt['device_id']}, this device is"
-            f" {device.device_id}; give it to that device"
+            t(
+                "receipt_other_device",
+                current_lang(),
+                device=receipt["device_id"],
+                this=device.device_id,
+            )
         )
     now = utcnow()
     with store.write() as conn:
@@ -353,15 +359,24 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
         ).fetchone()
         if row is None or row["seq"] != receipt["seq"]:
             raise InvalidInput(
-                f"the receipt names bundle {receipt['seq']} ({receipt['bundle_id']}), which this"
-                " device did not create (was the database restored from a backup?)"
+                t(
+                    "receipt_unknown_bundle",
+                    current_lang(),
+                    seq=receipt["seq"],
+                    bundle_id=receipt["bundle_id"],
+                )
             )
         if row["hq_fingerprint"] != receipt["hq_fingerprint"]:
             # Only the HQ a bundle was sealed to can have read it: a receipt from another
             # HQ (after `trust-hq --replace`) must not mark its data as safe to purge.
             raise InvalidInput(
-                f"the receipt is from HQ {receipt['hq_fingerprint']}, but bundle"
-                f" {receipt['seq']} was sent to HQ {row['hq_fingerprint']}; nothing acknowledged"
+                t(
+                    "receipt_other_hq",
+                    current_lang(),
+                    named=receipt["hq_fingerprint"],
+                    seq=receipt["seq"],
+                    sent=row["hq_fingerprint"],
+                )
             )
         carried = {(u, r): status for u, r, status in json.loads(row["contents"])}
         acknowledged = voids = already = 0

@@ -30,6 +30,7 @@ from nacl.signing import VerifyKey
 from yntymak_cli.canonical import canonical_bytes
 from yntymak_cli.canonical import canonical_json as _canonical_text
 from yntymak_cli.errors import InvalidInput
+from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.sync.keys import KEY_SIZE, DeviceIdentity, HqIdentity, HqPublic
 
 FORMAT_VERSION = 1
@@ -191,30 +192,63 @@ def _assemble(layout: _Layout, sections: list[bytes]) -> bytes:
     return b"".join(parts)
 
 
+_KIND_KEYS = {
+    "bundle": "sync_kind_bundle",
+    "receipt": "sync_kind_receipt",
+    "bundle header": "sync_kind_bundle_header",
+    "bundle payload": "sync_kind_bundle_payload",
+    "header": "sync_part_header",
+    "payload": "sync_part_payload",
+    "signature": "sync_part_signature",
+}
+
+
+def _kind(kind: str) -> str:
+    """A kind of file or part ("bundle", "receipt"...) in the message language; the
+    reason codes stay English."""
+    return t(_KIND_KEYS[kind], current_lang()) if kind in _KIND_KEYS else kind
+
+
 def _check_magic(data: bytes, layout: _Layout) -> None:
-    kind, magic = layout.kind, layout.magic
+    kind, magic = _kind(layout.kind), layout.magic
+    lang = current_lang()
     other = RECEIPT_MAGIC if layout is _BUNDLE else BUNDLE_MAGIC
     if not data:
-        raise BundleError("not-a-bundle", f"the file is empty, not a yntymak {kind}")
+        raise BundleError("not-a-bundle", t("bundle_err_empty", lang, kind=kind))
     head = data[:4]
     if head == magic:
         return
     if len(head) < 4 and magic.startswith(head):
-        raise BundleError("truncated", f"the {kind} is truncated ({len(data)} bytes)")
+        raise BundleError("truncated", t("bundle_err_truncated", lang, kind=kind, size=len(data)))
     if head[:3] == magic[:3]:
         version = head[3]
-        hint = "; upgrade yntymak" if version > FORMAT_VERSION else ""
+        hint = t("bundle_err_upgrade", lang) if version > FORMAT_VERSION else ""
         raise BundleError(
             "unsupported-version",
-            f"{kind} format version {version} is not supported (this yntymak reads version"
-            f" {FORMAT_VERSION}){hint}",
+            t(
+                "bundle_err_version",
+                lang,
+                kind=kind,
+                version=version,
+                supported=FORMAT_VERSION,
+                hint=hint,
+            ),
         )
     if head[:3] == other[:3]:
-        found = "receipt (.ykr)" if other is RECEIPT_MAGIC else "bundle (.ykb)"
-        raise BundleError("not-a-bundle", f"this is a yntymak {found}, not a {kind}")
+        found = "receipt" if other is RECEIPT_MAGIC else "bundle"
+        raise BundleError(
+            "not-a-bundle",
+            t(
+                "bundle_err_other_kind",
+                lang,
+                found=_kind(found),
+                ext=".ykr" if found == "receipt" else ".ykb",
+                kind=kind,
+            ),
+        )
     if head == _ZIP_MAGIC:
-        raise BundleError("not-a-bundle", f"this is a ZIP archive, not a yntymak {kind}")
-    raise BundleError("not-a-bundle", f"not a yntymak {kind} (unknown file signature)")
+        raise BundleError("not-a-bundle", t("bundle_err_zip", lang, kind=kind))
+    raise BundleError("not-a-bundle", t("bundle_err_unknown_file", lang, kind=kind))
 
 
 def _split(data: bytes, layout: _Layout) -> tuple[list[bytes], int]:
@@ -222,13 +256,15 @@ def _split(data: bytes, layout: _Layout) -> tuple[list[bytes], int]:
     if not isinstance(data, bytes):
         raise TypeError("expected bytes")
     _check_magic(data, layout)
-    kind = layout.kind
+    kind, lang = _kind(layout.kind), current_lang()
     pos = len(layout.magic)
     seen: list[int] = []
     bodies: list[bytes] = []
     for tag, name, limit in layout.sections:
         if len(data) - pos < 5:
-            raise BundleError("truncated", f"the {kind} is truncated before its {name}")
+            raise BundleError(
+                "truncated", t("bundle_err_truncated_before", lang, kind=kind, part=_kind(name))
+            )
         found, length = struct.unpack_from(">BI", data, pos)
         if found != tag:
             if found in seen:
@@ -237,24 +273,39 @@ def _split(data: bytes, layout: _Layout) -> tuple[list[bytes], int]:
                 detail = f"{_KNOWN_TAGS[found]} section where the {name} belongs"
             else:
                 detail = f"unknown section tag 0x{found:02x}"
-            raise BundleError("unexpected-member", f"malformed {kind}: {detail}")
+            raise BundleError(
+                "unexpected-member", t("bundle_err_malformed", lang, kind=kind, detail=detail)
+            )
         if length > limit:
             raise BundleError(
                 "too-large",
-                f"the {kind}'s {name} section is {length} bytes, above the limit of {limit}",
+                t(
+                    "bundle_err_section_too_large",
+                    lang,
+                    kind=kind,
+                    part=_kind(name),
+                    size=length,
+                    limit=limit,
+                ),
             )
         start = pos + 5
         if start + length > len(data):
-            raise BundleError("truncated", f"the {kind} is truncated inside its {name}")
+            raise BundleError(
+                "truncated", t("bundle_err_truncated_inside", lang, kind=kind, part=_kind(name))
+            )
         bodies.append(data[start : start + length])
         seen.append(tag)
         pos = start + length
     rest = len(data) - pos
     if rest < SIGNATURE_SIZE:
-        raise BundleError("truncated", f"the {kind} is truncated inside its signature")
+        raise BundleError(
+            "truncated",
+            t("bundle_err_truncated_inside", lang, kind=kind, part=_kind("signature")),
+        )
     if rest > SIGNATURE_SIZE:
         raise BundleError(
-            "corrupted", f"malformed {kind}: {rest - SIGNATURE_SIZE} unexpected trailing bytes"
+            "corrupted",
+            t("bundle_err_trailing", lang, kind=kind, n=rest - SIGNATURE_SIZE),
         )
     return bodies, pos
 
@@ -270,7 +321,11 @@ def _verify(data: bytes, signed_len: int, key: bytes, failure: BundleError) -> N
 
 
 def _fail(kind: str, detail: str) -> BundleError:
-    return BundleError("corrupted", f"malformed {kind}: {detail}")
+    # The frame is translated; the detail names fields of the format (for whoever debugs
+    # a damaged or forged file) and stays as written.
+    return BundleError(
+        "corrupted", t("bundle_err_malformed", current_lang(), kind=_kind(kind), detail=detail)
+    )
 
 
 def _is_int(value: Any) -> bool:
@@ -549,7 +604,7 @@ def _decompress(data: bytes, max_payload: int) -> bytes:
     measured size. Twice the CPU for a good bundle; zlib inflates ~1 GB/s.
     """
     too_large = BundleError(
-        "too-large", f"the bundle payload expands to more than {max_payload} bytes; refused"
+        "too-large", t("bundle_err_payload_expands", current_lang(), limit=max_payload)
     )
     inflater = zlib.decompressobj()
     view = memoryview(data)
@@ -703,11 +758,11 @@ def open_bundle_container(
     """open_bundle, also returning the canonical answers JSON of each record."""
     header, bodies, signed_len = _read_header(data)
     device_id = header["device_id"]
+    lang = current_lang()
     known = device_key_lookup(device_id)
     if known is None:
-        raise BundleError(
-            "unknown-device", f"bundle from unknown device {device_id}; register its device.pub"
-        )
+        # The real command, so HQ staff can act on it (issue 18 section 4).
+        raise BundleError("unknown-device", t("bundle_err_unknown_device", lang, device=device_id))
     revoked = isinstance(known, RevokedDevice)
     key = known.verify_key if isinstance(known, RevokedDevice) else known
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
@@ -716,32 +771,26 @@ def open_bundle_container(
         data,
         signed_len,
         key,
-        BundleError(
-            "bad-signature",
-            f"bundle signature does not match device {device_id}'s registered key; the file"
-            " was altered or was not made by that device",
-        ),
+        BundleError("bad-signature", t("bundle_err_bad_signature", lang, device=device_id)),
     )
     if revoked:
-        raise BundleError("revoked-device", f"device {device_id} is revoked; bundle refused")
+        raise BundleError("revoked-device", t("bundle_err_revoked", lang, device=device_id))
     if header["hq_fingerprint"] != hq.fingerprint:
         raise BundleError(
             "wrong-hq",
-            f"bundle is addressed to HQ {header['hq_fingerprint']}, this HQ is {hq.fingerprint}",
+            t("bundle_err_wrong_hq", lang, named=header["hq_fingerprint"], this=hq.fingerprint),
         )
     ciphertext = bodies[1]
     # A valid zlib stream of at most max_payload bytes is never much larger than that.
     ceiling = max_payload + max_payload // 100 + 1024 + DIGEST_SIZE + SEALED_BOX_OVERHEAD
     if len(ciphertext) > ceiling:
-        raise BundleError(
-            "too-large", f"the bundle payload is larger than the limit of {max_payload} bytes"
-        )
+        raise BundleError("too-large", t("bundle_err_payload_too_large", lang, limit=max_payload))
     try:
         plaintext = SealedBox(hq.box_key).decrypt(ciphertext)
     except (nacl.exceptions.CryptoError, ValueError, TypeError):
-        raise _fail("bundle", "the payload cannot be decrypted with this HQ's key") from None
+        raise BundleError("corrupted", t("bundle_err_cannot_decrypt", lang)) from None
     if plaintext[:DIGEST_SIZE] != hashlib.sha256(bodies[0]).digest():
-        raise _fail("bundle", "the payload does not belong to this header")
+        raise BundleError("corrupted", t("bundle_err_payload_mismatch", lang))
     text = _decode_utf8(_decompress(plaintext[DIGEST_SIZE:], max_payload), "bundle payload")
     del plaintext
     payload = _parse_json(text, "bundle payload")
@@ -781,15 +830,18 @@ def open_receipt(data: bytes, hq_public: HqPublic) -> dict[str, Any]:
         hq_public.sign_key,
         BundleError(
             "bad-signature",
-            f"receipt signature does not match the trusted HQ {hq_public.fingerprint}; the"
-            " file was altered or comes from another HQ",
+            t("receipt_err_bad_signature", current_lang(), fingerprint=hq_public.fingerprint),
         ),
     )
     _validate_receipt(receipt)
     if receipt["hq_fingerprint"] != hq_public.fingerprint:
         raise BundleError(
             "wrong-hq",
-            f"receipt names HQ {receipt['hq_fingerprint']}, the trusted HQ is"
-            f" {hq_public.fingerprint}",
+            t(
+                "receipt_err_wrong_hq",
+                current_lang(),
+                named=receipt["hq_fingerprint"],
+                trusted=hq_public.fingerprint,
+            ),
         )
     return receipt

@@ -21,6 +21,8 @@ from typing import Any
 from yntymak_cli.canonical import canonical_json
 from yntymak_cli.errors import InvalidInput, NotFound, ProblemsError, YntymakError
 from yntymak_cli.forms.model import Form
+from yntymak_cli.i18n import current_lang, t
+from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
 from yntymak_cli.sync.bundle import read_sync_file, receipt_name, write_atomic
@@ -40,11 +42,11 @@ _REASONS_BUDGET = 4 * 1024 * 1024
 _META_LIMITS = {
     **dict.fromkeys(
         ("form_id", "form_version", "created_at", "updated_at", "submission_time", "voided_at"),
-        1000,
+        MAX_NAME_CHARS,
     ),
-    "enumerator": 1000,
-    "instance_name": 1_000_000,
-    "void_reason": 1_000_000,
+    "enumerator": MAX_NAME_CHARS,
+    "instance_name": MAX_TEXT_CHARS,
+    "void_reason": MAX_TEXT_CHARS,
 }
 
 _RECORD_KEYS = {
@@ -83,15 +85,19 @@ def enroll(store: Store, pub: DevicePublic, name: str, district: str | None) -> 
     A revoked device stays revoked: enrolling it again is refused.
     """
     if not name.strip():
-        raise InvalidInput("a device needs a name (--name, e.g. the volunteer's name)")
+        raise InvalidInput(t("hq_enroll_needs_name", current_lang()))
     with store.write() as conn:
         row = conn.execute(
             "SELECT revoked_at FROM hq_devices WHERE device_id = ?", [pub.device_id]
         ).fetchone()
         if row is not None and row["revoked_at"]:
             raise InvalidInput(
-                f"device {pub.device_id} was revoked on {row['revoked_at']}; a revoked device"
-                " cannot be enrolled again (give the laptop a new key instead)"
+                t(
+                    "hq_enroll_revoked",
+                    current_lang(),
+                    device=pub.device_id,
+                    at=row["revoked_at"],
+                )
             )
         if row is None:
             conn.execute(
@@ -119,7 +125,7 @@ def revoke(store: Store, device_id: str) -> dict[str, Any]:
     with store.write() as conn:
         row = conn.execute("SELECT * FROM hq_devices WHERE device_id = ?", [device_id]).fetchone()
         if row is None:
-            raise NotFound(f"no enrolled device {device_id} (see `yntymak hq status`)")
+            raise NotFound(t("hq_revoke_unknown", current_lang(), device=device_id))
         if not row["revoked_at"]:
             conn.execute(
                 "UPDATE hq_devices SET revoked_at = ? WHERE device_id = ?", [utcnow(), device_id]
@@ -190,7 +196,9 @@ def open_bundle(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
                 try:
                     schema.check(record["answers"])
                 except AnswerError as exc:
-                    raise _refuse(f"submission {record['uuid']} revision {key[1]}: {exc}") from None
+                    raise _refuse(
+                        t("refusal_record", "en", uuid=record["uuid"], revision=key[1], detail=exc)
+                    ) from None
         except InvalidInput as exc:
             refused[key] = exc.message
             answers_json.append(None)
@@ -229,24 +237,31 @@ def _schema_for(
             and store.conn.execute("SELECT 1 FROM forms WHERE hash = ?", [form_hash]).fetchone()
             is None
         ):
-            schemas[form_hash] = (
-                f"uses form {form_hash[:12]}, whose definition is neither in the bundle nor at HQ"
-            )
+            schemas[form_hash] = t("refusal_no_definition", "en", hash=form_hash[:12])
         else:
             if form is None:
                 form = store.form_by_hash(form_hash)
             try:
                 schemas[form_hash] = AnswerSchema.of(form)
             except AnswerError as exc:
-                schemas[form_hash] = f"form {form.id} {form.version}: {exc}"
+                schemas[form_hash] = t(
+                    "refusal_form_unusable", "en", form=form.id, version=form.version, detail=exc
+                )
     schema = schemas[form_hash]
     if isinstance(schema, str):
-        raise _refuse(f"submission {record['uuid']} {schema}")
+        raise _refuse(t("refusal_submission", "en", uuid=record["uuid"], detail=schema))
     form = schema.form
     if (record["form_id"], record["form_version"]) != (form.id, form.version):
         raise _refuse(
-            f"submission {record['uuid']} names form {record['form_id']}"
-            f" {record['form_version']}, but its definition is {form.id} {form.version}"
+            t(
+                "refusal_form_mismatch",
+                "en",
+                uuid=record["uuid"],
+                form=record["form_id"],
+                version=record["form_version"],
+                real_form=form.id,
+                real_version=form.version,
+            )
         )
     return schema
 
@@ -274,10 +289,7 @@ def _check_forms(
         if digest in out or digest in bad:
             continue
         if len(text) > MAX_FORM_BYTES:
-            bad[digest] = (
-                f"uses a form definition of {len(text)} characters, above the form size limit"
-                f" of {MAX_FORM_BYTES}"
-            )
+            bad[digest] = t("refusal_form_too_large", "en", size=len(text), limit=MAX_FORM_BYTES)
             continue
         try:
             form = form_from_dict(definition)
@@ -287,10 +299,10 @@ def _check_forms(
         except ProblemsError as exc:
             problems = exc.problems
         except Exception as exc:  # pydantic and friends: any failure is a refusal
-            bad[digest] = f"uses an invalid form definition ({_short(str(exc))})"
+            bad[digest] = t("refusal_form_invalid", "en", detail=_short(str(exc)))
             continue
         if problems:
-            bad[digest] = f"uses an invalid form definition ({_short(str(problems[0]))})"
+            bad[digest] = t("refusal_form_invalid", "en", detail=_short(str(problems[0])))
             continue
         out[digest] = (form.id, form.version, text)
         parsed[digest] = form
@@ -323,6 +335,8 @@ def _check_record(
 
     `answers_text` is that JSON when the caller has it (the container computed it).
     """
+    # Refusal reasons in English on purpose: stored at HQ and sent in the receipt (see
+    # sync.reasons). Field-level details of a malformed record stay as written.
     uid = rec.get("uuid")
     if set(rec) != _RECORD_KEYS:
         missing = sorted(_RECORD_KEYS - set(rec))
@@ -330,8 +344,13 @@ def _check_record(
         raise _refuse(f"submission {uid}: missing {missing}, unexpected {extra}")
     if rec["device_id"] != device_id:
         raise _refuse(
-            f"submission {uid} names device {rec['device_id']!r}, but the bundle is signed by"
-            f" {device_id}"
+            t(
+                "refusal_signed_by_other",
+                "en",
+                uuid=uid,
+                named=repr(rec["device_id"]),
+                device=device_id,
+            )
         )
     if rec["status"] not in ("final", "void"):
         raise _refuse(f"submission {uid} has status {rec['status']!r}")
@@ -357,13 +376,13 @@ def _check_record(
     if answers is None:
         # Answers purged on the device after HQ acknowledged them: only a void can follow.
         if rec["status"] != "void":
-            raise _refuse(f"submission {uid} revision {rec['revision']} has no answers")
+            raise _refuse(t("refusal_no_answers", "en", uuid=uid, revision=rec["revision"]))
         return None
     if not isinstance(answers, dict):
         raise _refuse(f"submission {uid}: answers is not an object")
     text = canonical_json(answers) if answers_text is None else answers_text
     if revision_hash(rec, text) != rec["hash"]:
-        raise _refuse(f"submission {uid} revision {rec['revision']}: answers do not match hash")
+        raise _refuse(t("refusal_hash_mismatch", "en", uuid=uid, revision=rec["revision"]))
     return text
 
 
@@ -375,6 +394,12 @@ class ImportResult:
     device_id: str
     seq: int
     bundle_id: str
+    # What the bundle holds, counted as `bundle create` and `bundle verify` count it:
+    # distinct submissions, and revisions (records, voids included).
+    submissions: int = 0
+    revisions: int = 0
+    voids: int = 0
+    # Each revision is one of: new, updated, unchanged or refused.
     new: int = 0  # records of submissions HQ did not know
     updated: int = 0  # a new revision or a void of a known submission
     unchanged: int = 0  # already at HQ (replays, re-sent after a lost receipt)
@@ -417,15 +442,16 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
     header, payload = opened.header, opened.payload
     result = ImportResult(opened.device_id, opened.seq, header["bundle_id"])
     records = payload["submissions"]
+    result.submissions = len({r["uuid"] for r in records})
+    result.revisions = len(records)
+    result.voids = sum(1 for r in records if r["status"] == "void")
 
     seen = conn.execute(
         "SELECT file_hash FROM hq_bundles WHERE bundle_id = ?", [header["bundle_id"]]
     ).fetchone()
     if seen is not None:
         if seen["file_hash"] != opened.file_hash:
-            raise _refuse(
-                f"bundle id {header['bundle_id']} was already imported with other content"
-            )
+            raise _refuse(t("bundle_err_id_reused", current_lang(), bundle_id=header["bundle_id"]))
         # The same receipt again: what was refused then is read back, not worked out anew.
         refused_then = {
             (r["uuid"], r["revision"]): r["reason"]
@@ -466,19 +492,21 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
         if (uid, rev) in refused:
             continue
         if rec["form_hash"] in conflicts:
-            refused[(uid, rev)] = f"submission {uid} revision {rev}: {conflicts[rec['form_hash']]}"
+            refused[(uid, rev)] = t(
+                "refusal_record", "en", uuid=uid, revision=rev, detail=conflicts[rec["form_hash"]]
+            )
             continue
+        # Record refusals are worded in English on purpose: HQ stores them and the receipt
+        # carries them (a contract, read by devices of any language); printed through
+        # sync.reasons.localize in the reader's language.
         sub = subs.get(uid)
         if sub is not None and sub["device_id"] != opened.device_id:
-            refused[(uid, rev)] = f"submission {uid} belongs to device {sub['device_id']} at HQ"
+            refused[(uid, rev)] = t("refusal_other_device", "en", uuid=uid, device=sub["device_id"])
             continue
         known_hash = revs.get((uid, rev))
         if known_hash is not None:
             if known_hash != rec["hash"]:
-                refused[(uid, rev)] = (
-                    f"submission {uid} revision {rev} differs from the one HQ already holds"
-                    " (a device database restored from an old backup?)"
-                )
+                refused[(uid, rev)] = t("refusal_differs", "en", uuid=uid, revision=rev)
                 continue
             if rec["status"] == "void" and sub["status"] != "void":
                 _apply_void(sub, rec)
@@ -489,7 +517,7 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
                 result.unchanged += 1
             continue
         if rec["answers"] is None:
-            refused[(uid, rev)] = f"submission {uid} revision {rev} arrived without its answers"
+            refused[(uid, rev)] = t("refusal_no_answers", "en", uuid=uid, revision=rev)
             continue
         new_revisions.append(
             (
@@ -602,9 +630,8 @@ def _form_conflicts(conn: Any, forms: dict[str, tuple[str, str, str]]) -> dict[s
             held != digest
             and conn.execute("SELECT 1 FROM forms WHERE hash = ?", [digest]).fetchone() is None
         ):
-            out[digest] = (
-                f"form {form_id} version {version}: definition differs from the one HQ"
-                f" already has (hash {held[:12]}); give the changed form a new version"
+            out[digest] = t(
+                "refusal_form_differs", "en", form=form_id, version=version, held=held[:12]
             )
     return out
 
@@ -657,7 +684,9 @@ def import_bundle(store: Store, hq: HqIdentity, data: bytes) -> ImportResult:
         if row is None or row["revoked_at"]:
             from yntymak_cli.sync.container import BundleError
 
-            raise BundleError("revoked-device", f"device {opened.device_id} is revoked")
+            raise BundleError(
+                "revoked-device", t("bundle_err_revoked", current_lang(), device=opened.device_id)
+            )
         return _merge(conn, opened)
 
 
@@ -692,23 +721,29 @@ def write_receipt(hq: HqIdentity, result: ImportResult, out_dir: Path) -> Path:
 
 
 def check_receipts_dir(out_dir: Path) -> None:
-    """Refuse a receipts folder that is missing or cannot be written, before any import.
+    """Create a missing receipts folder (like export's -o); refuse one that cannot be
+    written, before any import.
 
     Tried by creating (and removing) a hidden file there, not from permission bits: those
     say nothing for root, a read-only mount or a full disk.
     """
     import tempfile
 
+    from yntymak_cli.outputs import ensure_folder
+
     out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise InvalidInput(f"{out_dir}: no such folder (for --receipts)")
+    ensure_folder(out_dir)
     try:
         with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".yntymak-probe-"):
             pass
     except OSError as exc:
         raise InvalidInput(
-            f"{out_dir}: cannot write receipts there ({exc.strerror or exc}); nothing was"
-            " imported. Pick a writable folder with --receipts"
+            t(
+                "hq_receipts_unwritable",
+                current_lang(),
+                folder=out_dir,
+                error=exc.strerror or exc,
+            )
         ) from None
 
 
@@ -721,7 +756,7 @@ def read_bundle_file(path: Path) -> bytes:
     except OSError:
         size = 0  # read_sync_file reports a missing or unreadable file
     if size > MAX_BUNDLE_FILE_SIZE:
-        raise BundleError("too-large", f"{size} bytes is larger than any bundle can be")
+        raise BundleError("too-large", t("bundle_err_file_too_large", current_lang(), size=size))
     return read_sync_file(path, "a bundle", MAX_BUNDLE_FILE_SIZE)
 
 
@@ -843,10 +878,12 @@ def status(store: Store) -> dict[str, Any]:
 def summarise(opened: OpenedBundle) -> dict[str, Any]:
     """What a bundle holds, for `bundle verify`."""
     records = opened.payload["submissions"]
-    by_form: dict[str, int] = defaultdict(int)
+    # Submissions (not revisions) per form, as `hq status` counts them.
+    uuids_by_form: dict[str, set[str]] = defaultdict(set)
     for r in records:
         if (r["uuid"], r["revision"]) not in opened.refused:  # a refused one may lack form_id
-            by_form[r["form_id"]] += 1
+            uuids_by_form[r["form_id"]].add(r["uuid"])
+    by_form = {form_id: len(uuids) for form_id, uuids in uuids_by_form.items()}
     return {
         "device_id": opened.device_id,
         "device_name": opened.device_name,

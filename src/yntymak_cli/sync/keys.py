@@ -43,6 +43,26 @@ _FORMAT_NAMES = {
     HQ_KEY_FORMAT: "an HQ secret key (hq.key)",
     HQ_PUB_FORMAT: "an HQ public key (hq.pub)",
 }
+# The same descriptions (and those of read_sync_file) in the message language.
+_WHAT_KEYS = {
+    _FORMAT_NAMES[DEVICE_KEY_FORMAT]: "sync_what_device_key_file",
+    _FORMAT_NAMES[DEVICE_PUB_FORMAT]: "sync_what_device_pub_file",
+    _FORMAT_NAMES[HQ_KEY_FORMAT]: "sync_what_hq_key_file",
+    _FORMAT_NAMES[HQ_PUB_FORMAT]: "sync_what_hq_pub_file",
+    "a device key": "sync_what_device_key",
+    "a device public key": "sync_what_device_pub",
+    "an HQ key": "sync_what_hq_key",
+    "an HQ public key": "sync_what_hq_pub",
+    "a bundle": "sync_what_bundle",
+    "a receipt": "sync_what_receipt",
+}
+
+
+def what_text(what: str) -> str:
+    """A file description ("a bundle", "an HQ public key (hq.pub)") in the message language."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(_WHAT_KEYS[what], current_lang()) if what in _WHAT_KEYS else what
 
 
 # -- identifiers ---------------------------------------------------------------------------
@@ -166,8 +186,26 @@ def _check_envelope(data: dict[str, Any], source: str, fmt: str, keys: set[str])
     what = _FORMAT_NAMES[fmt]
     found = data.get("format")
     if found != fmt:
-        hint = f"; this is {_FORMAT_NAMES[found]}" if found in _FORMAT_NAMES else ""
-        raise InvalidInput(f"{source}: not {what} (format is {found!r}{hint})")
+        from yntymak_cli.i18n import current_lang, t
+
+        lang = current_lang()
+        if found in _FORMAT_NAMES:  # another key file of ours: say which one it is
+            message = t(
+                "sync_key_file_is_other",
+                lang,
+                path=source,
+                what=what_text(what),
+                found=what_text(_FORMAT_NAMES[found]),
+            )
+        else:
+            message = t(
+                "sync_key_file_wrong_format",
+                lang,
+                path=source,
+                what=what_text(what),
+                found=repr(found),
+            )
+        raise InvalidInput(message)
     version = data.get("version")
     if type(version) is not int or version != KEY_FILE_VERSION:
         newer = type(version) is int and version > KEY_FILE_VERSION
@@ -218,8 +256,12 @@ def _read_small(path: Path, what: str) -> bytes:
     try:
         return read_limited(path, MAX_KEY_FILE_SIZE, what)
     except FileRefused as exc:
+        from yntymak_cli.i18n import current_lang, t
+
         if exc.missing:
-            raise InvalidInput(f"{path}: file not found (expected {what})") from None
+            raise InvalidInput(
+                t("sync_file_not_found", current_lang(), path=path, what=what_text(what))
+            ) from None
         raise InvalidInput(f"{path}: cannot read {what} ({exc.reason})") from None
 
 
@@ -403,7 +445,7 @@ def create_hq_identity(home: Path) -> HqIdentity:
         " fingerprint, and bundles sealed to it could no longer be opened)"
     )
     if path.exists():
-        raise YntymakError(exists_msg)
+        raise InvalidInput(exists_msg)  # refused: exit 2
     identity = _hq_from_secrets(bytes(SigningKey.generate()), bytes(PrivateKey.generate()))
     record = {
         "format": HQ_KEY_FORMAT,
@@ -412,14 +454,16 @@ def create_hq_identity(home: Path) -> HqIdentity:
         "box_secret": _b64(bytes(identity.box_key)),
     }
     if not _create_secret_file(path, json.dumps(record).encode("utf-8") + b"\n"):
-        raise YntymakError(exists_msg)
+        raise InvalidInput(exists_msg)  # refused: exit 2
     return identity
 
 
 def load_hq_identity(home: Path) -> HqIdentity:
     path = Path(home) / HQ_KEY_FILE
     if not path.exists():
-        raise YntymakError(f"{path}: no HQ key in this home; create the HQ identity first")
+        from yntymak_cli.i18n import current_lang, t
+
+        raise InvalidInput(t("sync_no_hq_key", current_lang(), path=path))
     source = str(path)
     raw = _read_small(path, "an HQ key")
     data = _load_json_object(raw, source, _FORMAT_NAMES[HQ_KEY_FORMAT])
@@ -447,7 +491,7 @@ def trust_hq(home: Path, hq: HqPublic, *, replace: bool = False) -> None:
     """
     current = None if replace else load_trusted_hq(home)
     if current is not None and current != hq:
-        raise YntymakError(
+        raise InvalidInput(  # refused: exit 2
             f"this device already trusts HQ {current.fingerprint}; refusing to switch to"
             f" {hq.fingerprint} without an explicit replace"
         )
