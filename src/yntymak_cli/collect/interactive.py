@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from yntymak_cli.engine.state import NodePath, Step
 
 EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C
+# Problems listed under each review page (the rest as "… (+N)"), so the page still fits.
+PROBLEMS_SHOWN = 3
+# Lines of a review page besides its rows: title, header, the menu (question, at most four
+# actions, a blank and "← back"), a line for the menu's instruction wrapping on 80 columns,
+# the "✔" line of the choice that showed this page, and one for the cursor.
+REVIEW_FRAME = 2 + 7 + 1 + 1 + 1
 
 
 class _Out:
@@ -37,8 +43,10 @@ class _Out:
     def line(self, text: str, style: str | None = None) -> None:
         from rich.text import Text
 
-        # soft_wrap: a "yntymak resume UUID" line must stay copyable, not be broken by rich.
-        self.console.print(Text(plain(text, keep_newlines=True), style=style or ""), soft_wrap=True)
+        # Wrapped by rich at spaces, never inside a word: a UUID stays whole and copyable
+        # (the terminal would cut it at column 80). The catalogs put each "yntymak resume
+        # UUID" on a line of its own, short enough for 80 columns.
+        self.console.print(Text(plain(text, keep_newlines=True), style=style or ""))
 
     def error(self, message: str) -> None:
         self.line(f"✗ {message}", "bold red")
@@ -57,33 +65,82 @@ class _Out:
             body.append(f"\n{plain(step.hint, keep_newlines=True)}", style="italic")
         self.console.print(Panel(body, expand=False))
 
-    def review(self, rows: list[tuple[str, str]], problems: list[tuple[str, str]]) -> None:
+    def _review_table(self, header: bool) -> Any:
+        """A two-column table of fixed widths, so that each row drawn alone lines up with
+        the header and the others (and its height can be measured alone)."""
         from rich.table import Table
+
+        width = self.console.width
+        question = max(10, (width - 2) * 11 // 20)
+        table = Table(
+            box=None,
+            show_header=header,
+            header_style="bold underline",
+            padding=(0, 1),
+            pad_edge=False,
+        )
+        table.add_column(t("review_question", self.lang), width=question, overflow="fold")
+        table.add_column(
+            t("review_answer", self.lang), width=max(10, width - 2 - question), overflow="fold"
+        )
+        return table
+
+    def review_pages(self, rows: list[tuple[str, str]], reserved: int) -> list[list[Any]]:
+        """The review's rows, one table each, in pages that fit the terminal together with
+        `reserved` lines (title, header, problems, the menu), so the title and the first
+        rows never scroll away on a 24-row screen. Not in a terminal: one page."""
         from rich.text import Text
 
-        table = Table(title=t("review_title", self.lang), show_lines=False)
-        table.add_column(t("review_question", self.lang), style="bold")
-        table.add_column(t("review_answer", self.lang))
+        room = self.console.size.height - reserved if self.console.is_terminal else None
+        pages: list[list[Any]] = [[]]
+        used = 0
         for label, value in rows:
+            table = self._review_table(header=False)
             table.add_row(
-                Text(plain(label)),
+                Text(plain(label), style="bold"),
                 Text(plain(value)) if value else Text(t("no_answer", self.lang), style="dim"),
             )
-        self.console.print(table)
+            if room is not None:
+                height = len(self.console.render_lines(table, pad=False))
+                if pages[-1] and used + height > room:
+                    pages.append([])
+                    used = 0
+                used += height
+            pages[-1].append(table)
+        return pages
+
+    def review(self, pages: list[list[Any]], page: int, problems: list[tuple[str, str]]) -> None:
+        title = t("review_title", self.lang)
+        if len(pages) > 1:
+            title += f" ({t('review_page', self.lang, n=page + 1, total=len(pages))})"
+        self.line(title, "bold")
+        self.console.print(self._review_table(header=True))
+        for table in pages[page]:
+            self.console.print(table)
         if problems:
             self.line(t("problems_title", self.lang), "bold red")
-            for label, message in problems:
+            for label, message in problems[:PROBLEMS_SHOWN]:
                 self.line(f"  • {label}: {message}", "red")
+            if len(problems) > PROBLEMS_SHOWN:
+                self.line(f"  … (+{len(problems) - PROBLEMS_SHOWN})", "red")
 
 
 def run_survey(
-    session: Session, lang: str, resume: bool = False, *, prompter: Prompter | None = None
+    session: Session,
+    lang: str,
+    resume: bool = False,
+    *,
+    prompter: Prompter | None = None,
+    review_first: bool = False,
 ) -> int:
-    """Run the survey to finalisation (exit code 0) or until stopped (130, draft kept)."""
+    """Run the survey to finalisation (exit code 0) or until stopped (130, draft kept).
+
+    `review_first` (an edit) opens on the review screen, where the volunteer picks the
+    answer to change, instead of walking every question from the first."""
     from yntymak_cli.collect import prompts
 
     survey = _Survey(session, lang, prompter or prompts.make_prompter(lang))
-    return survey.run(resume)
+    return survey.run(resume, review_first=review_first)
 
 
 class _Survey:
@@ -98,18 +155,24 @@ class _Survey:
         # only where something needs the volunteer (see `forward`), else back to the review.
         self.fixing = False
 
-    def run(self, resume: bool) -> int:
+    def run(self, resume: bool, review_first: bool = False) -> int:
         from yntymak_cli.collect.prompts import BACK
+        from yntymak_cli.engine.state import Step
         from yntymak_cli.errors import EXIT_FAILURE
         from yntymak_cli.store.db import DiskFull
 
         uuid = self.session.uuid
         self.out.line(t("draft_resumed" if resume else "draft_started", self.lang, uuid=uuid))
-        step = (
-            self.engine.first_unanswered(self.state)
-            if resume
-            else self.engine.first_step(self.state)
-        )
+        if not resume and self.engine.username:
+            # Remembered from the last run without a word otherwise: say whose name is
+            # recorded, and how to record another.
+            self.out.hint(t("enumerator_recorded", self.lang, name=self.engine.username))
+        if review_first:
+            step = self.engine.next_step(self.state, Step("end", ()))
+        elif resume:
+            step = self.engine.first_unanswered(self.state)
+        else:
+            step = self.engine.first_step(self.state)
         try:
             while True:
                 if step.kind == "end":
@@ -212,14 +275,30 @@ class _Survey:
         rows = self.engine.review(self.state)
         labels = {path: self._label(path, label) for path, label, _ in rows}
         problems = self.engine.problems(self.state, names=False)  # choice labels
-        self.out.review(
-            [(labels[path], value) for path, _, value in rows],
-            [(labels.get(path) or self._label(path, ""), message) for path, message in problems],
-        )
+        listed = [
+            (labels.get(path) or self._label(path, ""), message) for path, message in problems
+        ]
+        reserved = REVIEW_FRAME
+        if listed:
+            reserved += 1 + min(len(listed), PROBLEMS_SHOWN + 1)
+        pages = self.out.review_pages([(labels[path], value) for path, _, value in rows], reserved)
         first = t("review_fix", self.lang) if problems else t("review_finalise", self.lang)
-        # The list's own "← back" entry (and Ctrl-B) returns to the last question.
-        options = [(first, "finalise"), (t("review_change", self.lang), "change")]
-        action = self.prompter.choose("review", t("review_action", self.lang), options, "finalise")
+        page = 0
+        while True:
+            self.out.review(pages, page, listed)
+            # The list's own "← back" entry (and Ctrl-B) returns to the last question.
+            options = [(first, "finalise"), (t("review_change", self.lang), "change")]
+            more = page + 1 < len(pages)
+            if more:
+                options.append((t("review_next_page", self.lang), "next"))
+            if page > 0:
+                options.append((t("review_previous_page", self.lang), "previous"))
+            action = self.prompter.choose(
+                "review", t("review_action", self.lang), options, "next" if more else "finalise"
+            )
+            if action not in ("next", "previous"):
+                break
+            page += 1 if action == "next" else -1
         if action is BACK:
             return self.back(end)
         if action == "change":
@@ -227,7 +306,10 @@ class _Survey:
                 (f"{labels[path]}: {value}" if value else labels[path], path)
                 for path, _, value in rows
             ]
-            path = self.prompter.choose("jump", t("review_pick", self.lang), picks)
+            # The list starts at the first answer of the page being looked at.
+            first_shown = sum(len(p) for p in pages[:page])
+            start = picks[first_shown][1] if first_shown < len(picks) else None
+            path = self.prompter.choose("jump", t("review_pick", self.lang), picks, start)
             if path is BACK:
                 return end
             self.fixing = True

@@ -2,7 +2,9 @@
 
 `QuestionaryPrompter` draws real terminal prompts; `ScriptedPrompter` replays a list of
 answers so tests can drive the survey loop without a terminal. Every prompt returns the
-raw answer or `BACK` (Ctrl-B, or the "← back" entry of a list). Ctrl-C raises
+raw answer or `BACK` (Ctrl-B or Alt-←, the "← back" entry of a list, or `<` alone on a
+line of text: Ctrl-B never arrives inside tmux or screen, whose prefix key it is). A refused
+answer is reported on the lines under its prompt, which is then asked again. Ctrl-C raises
 KeyboardInterrupt and a closed input raises EOFError; the loop turns both into a saved
 draft and exit code 130.
 
@@ -46,6 +48,8 @@ BACK: Any = _Back()
 _BACK_VALUE = "\x00back"
 _SKIP_VALUE = "\x00skip"
 _CONTINUE_VALUE = "\x00continue"
+# Typed alone on a line of text (or in a search): go back. Works where no key does.
+BACK_TYPED = "<"
 
 # A range with at most this many steps is offered as a list, a longer one is typed.
 MAX_RANGE_CHOICES = 21
@@ -92,10 +96,7 @@ def make_prompter(lang: str) -> Prompter:
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         from yntymak_cli.errors import InvalidInput
 
-        raise InvalidInput(
-            "no terminal to ask the questions in: run it in a terminal, or fill the form "
-            "non-interactively with --answers FILE"
-        )
+        raise InvalidInput(t("no_terminal", lang, option="--answers"))
     return QuestionaryPrompter(lang)
 
 
@@ -250,6 +251,24 @@ class ChoiceSearch:
         return _Completer()
 
 
+def _list_control(app: Any) -> Any:
+    """The list (questionary's InquirerControl) of a select or checkbox prompt, or None."""
+    from questionary.prompts.common import InquirerControl
+
+    layout = getattr(app, "layout", None)  # tests may stand in a bare object
+    for control in layout.find_all_controls() if layout is not None else ():
+        if isinstance(control, InquirerControl):
+            return control
+    return None
+
+
+def _pointed_value(control: Any) -> Any:
+    try:
+        return control.get_pointed_at().value
+    except (IndexError, AttributeError):
+        return None
+
+
 def _shown(value: Any) -> str:
     """A stored value as the default text of an entry field."""
     if value is None:
@@ -333,17 +352,32 @@ class QuestionaryPrompter:
         return f"({fmt}; {keys})" if fmt else f"({keys})"
 
     def _run(self, question: Any, back: bool) -> Any:
-        """Add Ctrl-B, run, and map questionary's values back (Ctrl-C propagates)."""
+        """Add the back keys, run, and map questionary's values back (Ctrl-C propagates).
+
+        Ctrl-B is tmux's and screen's prefix key and never reaches us there, so Alt-← goes
+        back too (terminals send it as Escape + ←). In a list, Enter or Space on the
+        "← back" entry goes back (a checkbox list would otherwise tick it)."""
+        from prompt_toolkit.filters import Condition
         from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
 
         if back:
             kb = KeyBindings()
 
             @kb.add("c-b", eager=True)
+            @kb.add("escape", "left", eager=True)
             def _back(event: Any) -> None:
                 event.app.exit(result=_BACK_VALUE)
 
             app = question.application
+            pointer = _list_control(app)
+            if pointer is not None:
+                on_back = Condition(lambda: _pointed_value(pointer) == _BACK_VALUE)
+
+                @kb.add("enter", filter=on_back, eager=True)
+                @kb.add(" ", filter=on_back, eager=True)
+                def _back_entry(event: Any) -> None:
+                    event.app.exit(result=_BACK_VALUE)
+
             # Ours last: among equally specific bindings prompt_toolkit runs the last one.
             app.key_bindings = merge_key_bindings([app.key_bindings, kb])
         result = question.unsafe_ask()
@@ -360,6 +394,23 @@ class QuestionaryPrompter:
         line.append("  ")
         line.append(plain(answer), style="cyan")
         Console(highlight=False).print(line)
+
+    def _refused(self, message: str, answer: str, error: str) -> None:
+        """The lines that replace a refused prompt: what was given, and right under it why
+        it was refused; the prompt is asked again below them. (questionary's validation
+        line sits at the bottom of the terminal, far from its question on a tall screen.)"""
+        from rich.console import Console
+        from rich.text import Text
+
+        message = message.removesuffix(f" ({t('required_mark', self.lang)})")
+        line = Text("✗ ", style="bold red")
+        line.append(plain(message), style="bold")
+        if answer:
+            line.append("  ")
+            line.append(plain(answer), style="cyan")
+        console = Console(highlight=False)
+        console.print(line)
+        console.print(Text(f"  {plain(error)}", style="red"))  # may be the form's message
 
     def _select_value(
         self,
@@ -399,52 +450,66 @@ class QuestionaryPrompter:
                 questionary.Separator(" "),
                 questionary.Choice(t("back_choice", self.lang), _BACK_VALUE),
             ]
-        question = questionary.select(
-            plain(message),
-            choices=choices,
-            default=default if default in values else None,
-            instruction=self._instruction(t("keys_select", self.lang)),
-            qmark="?",
-            erase_when_done=True,
-        )
-        result = self._run(question, back)
-        if echo and result is not BACK:
+        while True:
+            question = questionary.select(
+                plain(message),
+                choices=choices,
+                default=default if default in values else None,
+                instruction=self._instruction(t("keys_select", self.lang)),
+                qmark="?",
+                erase_when_done=True,
+            )
+            result = self._run(question, back)
+            if result is BACK:
+                return result
             value = None if result == _SKIP_VALUE else result
-            # A refused answer gets no "✔" line: the loop prints "✗ why" and asks again.
-            if validate is None or validate(value) is None:
-                if value is None:
-                    shown = t("no_answer", self.lang)
-                else:
-                    shown = next((title for title, v in options if v == result), "")
-                self._echo(message, shown)
+            if value is None:
+                shown = t("no_answer", self.lang)
+            else:
+                shown = next((title for title, v in options if v == result), "")
+            error = validate(value) if validate is not None else None
+            if error is None:
+                break
+            # Refused (a constraint): "✗ why" under it, and the same list again.
+            self._refused(message, shown, error)
+            default = result
+        if echo:
+            self._echo(message, shown)
         return result
 
     def _checkbox(self, step: Step, title: str, validate: Validator | None) -> Any:
         import questionary
 
         current = step.value if isinstance(step.value, list) else []
-        choices = [
-            questionary.Choice(title=self._choice_title(c), value=c.name, checked=c.name in current)
-            for c in step.choices
-        ]
-
-        def check(values: list[str]) -> bool | str:
-            error = validate(values) if validate else None
-            return True if error is None else plain(error)  # may be the form's message
-
-        question = questionary.checkbox(
-            title,
-            choices=choices,
-            validate=check,
-            instruction=self._instruction(t("keys_checkbox", self.lang)),
-            qmark="?",
-            erase_when_done=True,
-        )
-        result = self._run(question, back=True)
-        if result is not BACK:
-            titles = {c.name: self._choice_title(c) for c in step.choices}
+        titles = {c.name: self._choice_title(c) for c in step.choices}
+        while True:
+            choices: list[Any] = [
+                questionary.Choice(title=titles[c.name], value=c.name, checked=c.name in current)
+                for c in step.choices
+            ]
+            # The "← back" entry, as in every other list (Enter or Space on it: see `_run`).
+            choices += [
+                questionary.Separator(" "),
+                questionary.Choice(t("back_choice", self.lang), _BACK_VALUE),
+            ]
+            question = questionary.checkbox(
+                title,
+                choices=choices,
+                instruction=self._instruction(t("keys_checkbox", self.lang)),
+                qmark="?",
+                erase_when_done=True,
+            )
+            result = self._run(question, back=True)
+            if result is BACK:
+                return BACK
+            result = [v for v in result if v != _BACK_VALUE]  # ticked by "a" (all)
             shown = ", ".join(titles[v] for v in result) or t("no_answer", self.lang)
-            self._echo(title, shown)
+            error = validate(result) if validate else None
+            if error is None:
+                break
+            self._refused(title, shown, error)
+            current = result
+        self._echo(title, shown)
         return result
 
     def _search(self, step: Step, title: str, validate: Validator | None) -> Any:
@@ -460,27 +525,27 @@ class QuestionaryPrompter:
         else:
             default = "" if step.value is None else str(step.value)
 
-        def check(text: str) -> bool | str:
-            value, error = search.read(text, multiple, self.lang)
+        keys = t("keys_search_multiple" if multiple else "keys_search", self.lang)
+        while True:
+            question = questionary.autocomplete(
+                f"{title} {self._instruction(keys)}",
+                choices=[],
+                default=default,
+                completer=search.completer(multiple),
+                qmark="?",
+                erase_when_done=True,
+            )
+            result = self._run(question, back=True)
+            if result is BACK or result.strip() == BACK_TYPED:
+                return BACK
+            # Checked on Enter; a refusal is shown under the prompt (see `_refused`).
+            value, error = search.read(result, multiple, self.lang)
             if error is None and validate is not None:
                 error = validate(value)
-            return True if error is None else plain(error)  # may be the form's message
-
-        keys = t("keys_search_multiple" if multiple else "keys_search", self.lang)
-        question = questionary.autocomplete(
-            f"{title} {self._instruction(keys)}",
-            choices=[],
-            default=default,
-            completer=search.completer(multiple),
-            qmark="?",
-            validate=check,
-            erase_when_done=True,
-            validate_while_typing=False,
-        )
-        result = self._run(question, back=True)
-        if result is BACK:
-            return BACK
-        value, _ = search.read(result, multiple, self.lang)
+            if error is None:
+                break
+            self._refused(title, result.strip(), error)
+            default = result
         names = value if isinstance(value, list) else [] if value is None else [value]
         shown = ", ".join(search.title(n) for n in names) or t("no_answer", self.lang)
         self._echo(title, shown)
@@ -491,23 +556,24 @@ class QuestionaryPrompter:
     ) -> Any:
         import questionary
 
-        def check(text: str) -> bool | str:
-            error = validate(text) if validate else None
-            return True if error is None else plain(error)  # may be the form's message
-
-        question = questionary.text(
-            plain(message),
-            default=default,
-            validate=check,
-            instruction=self._instruction(t("keys_text", self.lang), fmt) if back else None,
-            qmark="?",
-            erase_when_done=True,
-            # Complain on Enter, not while the first digit of "34" is being typed.
-            validate_while_typing=False,
-        )
-        result = self._run(question, back)
-        if result is not BACK:
-            self._echo(message, result if result.strip() else t("no_answer", self.lang))
+        while True:
+            question = questionary.text(
+                plain(message),
+                default=default,
+                instruction=self._instruction(t("keys_text", self.lang), fmt) if back else None,
+                qmark="?",
+                erase_when_done=True,
+            )
+            result = self._run(question, back)
+            if result is BACK or (back and result.strip() == BACK_TYPED):
+                return BACK
+            # Checked on Enter, not while the first digit of "34" is being typed.
+            error = validate(result) if validate else None
+            if error is None:
+                break
+            self._refused(message, result.strip(), error)
+            default = result  # to be corrected, not typed again
+        self._echo(message, result if result.strip() else t("no_answer", self.lang))
         return result
 
 

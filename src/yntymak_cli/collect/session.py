@@ -191,6 +191,19 @@ def submit_answers(
     final, problems = engine.fill(answers)
     if problems or final is None:
         raise ProblemsError(problems)
+    return save_filled(store, engine, final, lang=lang)
+
+
+def answers_engine(form: Form, *, lang: str | None, enumerator: str, device_id: str) -> Engine:
+    """The engine that checks answers files (one serves any number of submissions)."""
+    return _engine(form, lang, enumerator, device_id)
+
+
+def save_filled(store: Store, engine: Engine, final: dict[str, Any], *, lang: str | None) -> str:
+    """Store answers `engine.fill()` accepted as a new finalised submission; its UUID.
+
+    Inside `store.write()` it joins that transaction (a batch is saved all or nothing)."""
+    form, enumerator, device_id = engine.form, engine.username, engine.deviceid
     paradata = new_paradata(lang)
     paradata["source"] = "answers-file"
     state = engine.start(final)
