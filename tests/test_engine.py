@@ -279,15 +279,21 @@ def test_cascading_choice_filter():
     step = e.next_step(st, e.first_step(st))
     assert [c.name for c in step.choices] == ["kara_suu", "uzgen"]
     assert e.answer(st, ("district",), "at_bashy") == (
-        "'at_bashy' is not allowed here given the earlier answers"
+        "'at_bashy' is not allowed here given the earlier answers; choose one of: kara_suu, uzgen"
     )
     assert e.answer(st, ("district",), "uzgen") is None
     assert e.answer(st, ("districts",), "uzgen at_bashy") is None
     assert e.answer(st, ("districts",), ["kara_suu", "nope"]).startswith("'nope' is not one")
     e.answer(st, ("oblast",), "naryn")  # the earlier choice no longer fits
     assert e.problems(st) == [
-        (("district",), "'uzgen' is not allowed here given the earlier answers"),
-        (("districts",), "'uzgen' is not allowed here given the earlier answers"),
+        (
+            ("district",),
+            "'uzgen' is not allowed here given the earlier answers; choose one of: at_bashy",
+        ),
+        (
+            ("districts",),
+            "'uzgen' is not allowed here given the earlier answers; choose one of: at_bashy",
+        ),
     ]
 
 
@@ -599,7 +605,8 @@ def test_fill_reports_every_problem_kind(contract):
         "respondent: is a group: write its questions directly, without the group",
         "question 'resolved' belongs inside repeat 'incidents': give it in each instance",
         # ...then what the form's logic says, in form order.
-        "district: 'at_bashy' is not allowed here given the earlier answers",
+        "district: 'at_bashy' is not allowed here given the earlier answers;"
+        " choose one of: kara_suu",
         "village: This question requires an answer.",
         "age: Between 14 and 99",
         "incidents: 3 instances given but repeat_count is 2",

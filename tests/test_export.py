@@ -280,12 +280,12 @@ def test_select_multiple_and_geopoint_columns(village, tmp_path):
         (
             "ky",
             ("Облус", "Жашыңыз", "Себептери", "Себептери/Жер", "_Жайгашкан жери_latitude"),
-            ("Ош облусу", 34, "Жер Суу", 1, 40.53),
+            ("Ош облусу", 34, "Жер; Суу", 1, 40.53),
         ),
         (
             "ru",
             ("Область", "Возраст", "Причины", "Причины/Земля", "_Местоположение_latitude"),
-            ("Ошская область", 34, "Земля Вода", 1, 40.53),
+            ("Ошская область", 34, "Земля; Вода", 1, 40.53),
         ),
     ],
 )
@@ -436,7 +436,7 @@ def test_two_versions_column_order_and_form_version(tmp_path):
     # Labels merge over versions: newest label first, older labels for old-only choices.
     run([v2, v1], records, tmp_path / "ru.xlsx", lang="ru")
     ru = as_dicts(sheet_rows(tmp_path / "ru.xlsx", "survey"))
-    assert [ru[0]["mood"], ru[1]["mood"]] == ["Так себе", "great Хорошо"]
+    assert [ru[0]["mood"], ru[1]["mood"]] == ["Так себе", "great; Хорошо"]
     assert "Имя" in ru[0] and "mood/Так себе" in ru[0]
 
 
@@ -553,9 +553,10 @@ def test_summary_sheet_counts_and_chart(tmp_path):
     assert len(charts) == 2 and all(type(c).__name__ == "BarChart" for c in charts)
     assert result.rows == {"visits": 4}
 
-    run([form], records, tmp_path / "names.xlsx", summary=True)
-    names = sheet_rows(tmp_path / "names.xlsx", "summary")
-    assert ("kara_suu", 1) in names and ("submissions", 4) in names
+    # Without --lang the sheet (read by people, not scripts) is in the form's default language.
+    run([form], records, tmp_path / "default.xlsx", summary=True)
+    default = sheet_rows(tmp_path / "default.xlsx", "summary")
+    assert ("Кара-Суу району", 1) in default and ("анкеталар", 4) in default
 
 
 def test_sheet_names_are_excel_safe_and_unique():

@@ -506,7 +506,7 @@ def test_bundle_create_never_replaces_an_existing_file(field: Field) -> None:
     out.mkdir()
     older = out / f"{device_id(f.a)}-1.ykb"
     older.write_bytes(b"bundle 1 made before the database was restored")
-    msg = yn(f.a, "bundle", "create", "-o", out, code=1)
+    msg = yn(f.a, "bundle", "create", "-o", out, code=2)
     assert "already exists" in msg and "Traceback" not in msg
     assert older.read_bytes() == b"bundle 1 made before the database was restored"
     assert rows(f.a, "SELECT * FROM sync_bundles") == []

@@ -32,10 +32,43 @@ def home_dir(create: bool = True) -> Path:
     path = path.expanduser()
     if create:
         existed = path.is_dir()
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not existed:
+            _make_home(path)
         if existed:
             _owner_only(path)
     return path
+
+
+def _home_named(path: Path) -> str:
+    """The home as the user gave it: `--home DIR`, `YNTYMAK_HOME=DIR`, or the path."""
+    from yntymak_cli.plain import plain
+
+    if _override is not None:
+        return f"--home {plain(path)}"
+    if os.environ.get(ENV_HOME):
+        return f"{ENV_HOME}={plain(path)}"
+    return plain(path)
+
+
+def _make_home(path: Path) -> None:
+    """Create the home (0700), or InvalidInput (exit 2) saying why it cannot be one: a
+    `--home` naming a file is a slip to be told plainly, not an OSError."""
+    from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.i18n import current_lang, t
+
+    is_a_file = t("home_is_a_file", current_lang(), home=_home_named(path))
+    if path.exists():
+        raise InvalidInput(is_a_file)
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except FileExistsError:
+        if not path.is_dir():
+            raise InvalidInput(is_a_file) from None
+    except OSError as exc:
+        error = exc.strerror or str(exc)
+        raise InvalidInput(
+            t("home_cannot_create", current_lang(), home=_home_named(path), error=error)
+        ) from None
 
 
 def _owner_only(path: Path) -> None:

@@ -78,6 +78,14 @@ class Question(BaseModel):
     choice_filter: str | None = None
     read_only: bool = False
     sensitive: bool = False
+    # For Latin ID codes (P-017, MC-2026-001) typed on a Cyrillic keyboard: the look-alike
+    # letters А В Е К М Н О Р С Т У Х (and lower case) become Latin before any check.
+    latin_lookalikes: bool = Field(
+        default=False,
+        description="text questions only: Cyrillic letters that look like Latin ones "
+        "(А В Е К М Н О Р С Т У Х, and lower case) are turned into those Latin letters "
+        "before the answer is checked and stored",
+    )
     appearance: str | None = None
     parameters: dict[str, str] | None = None
     repeat_count: str | None = None
