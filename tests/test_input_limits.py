@@ -113,7 +113,7 @@ def test_a_catastrophic_regex_is_checked_at_once(tmp_path):
     form = write(tmp_path / "f.yaml", REGEX_FORM)
     answers = write(tmp_path / "a.yaml", "code: " + "a" * 40 + "!\n")
     line = one_error(yntymak("collect", form, "--answers", answers, "--enumerator", "A"))
-    assert line.startswith("Error: code: "), line
+    assert line.startswith(f"Error: {answers}:1: code: "), line  # FILE:LINE: question: message
     # The same pattern still accepts what it should.
     ok = write(tmp_path / "ok.yaml", "code: " + "a" * 40 + "\n")
     result = yntymak("collect", form, "--answers", ok, "--enumerator", "A")

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.engine.plan import ROOT
 from yntymak_cli.engine.state import NodePath, format_path
-from yntymak_cli.engine.values import InvalidValue, is_empty, parse_value
+from yntymak_cli.engine.values import InvalidValue, is_empty, names_shown, parse_value
+from yntymak_cli.errors import YntymakError
 from yntymak_cli.forms.model import METADATA_TYPES
 from yntymak_cli.i18n import t
 
@@ -21,12 +22,22 @@ if TYPE_CHECKING:
 
 
 def fill(engine: Engine, answers: Any) -> tuple[dict[str, Any] | None, list[str]]:
+    final, located = fill_located(engine, answers)
+    return final, [f"{format_path(p)}: {m}" if p else m for p, m in located]
+
+
+def fill_located(
+    engine: Engine, answers: Any
+) -> tuple[dict[str, Any] | None, list[tuple[NodePath, str]]]:
+    """As `fill`, with each problem's node path kept apart (() when it concerns the whole
+    mapping), so a caller can name the line of the file it came from."""
     lang = engine.lang
     if not isinstance(answers, dict):
-        return None, [t("answers_not_mapping", lang)]
+        return None, [((), t("answers_not_mapping", lang))]
     checker = _Taker(engine)
     clean = checker.take(answers, ROOT, ())
     st = engine.start(clean)
+    checker.list_allowed(st)
     plan = engine._plan
 
     semantic: list[tuple[NodePath, str]] = []
@@ -52,7 +63,7 @@ def fill(engine: Engine, answers: Any) -> tuple[dict[str, Any] | None, list[str]
     semantic.extend(engine.problems(st))
     semantic.sort(key=lambda item: plan.key(item[0]))
 
-    problems = checker.problems + [f"{format_path(p)}: {m}" for p, m in semantic]
+    problems = checker.problems + semantic
     if problems:
         return None, problems
     return engine._finalise(st), []
@@ -92,12 +103,27 @@ class _Taker:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.lang = engine.lang
-        self.problems: list[str] = []
+        self.problems: list[tuple[NodePath, str]] = []
         self.given: list[NodePath] = []  # question paths with a non-empty value
         self.repeats: list[tuple[NodePath, int]] = []  # repeat paths and instances given
+        # Unknown choices of filtered selects: (index in problems, path, error), reworded
+        # by `list_allowed` to name only the choices the filter leaves.
+        self.unknown_filtered: list[tuple[int, NodePath, InvalidValue]] = []
+
+    def list_allowed(self, st: SurveyState) -> None:
+        engine = self.engine
+        for i, path, exc in self.unknown_filtered:
+            try:
+                q, idx = engine._node(path)
+                allowed = [c.name for c in engine._choices(st, q, idx)]
+            except (YntymakError, ValueError):  # keep the full list rather than fail the check
+                continue
+            if allowed:
+                params = {**exc.params, "choices": names_shown(allowed)}
+                self.problems[i] = (path, t("invalid_choice", self.lang, **params))
 
     def _problem(self, path: NodePath, message: str) -> None:
-        self.problems.append(f"{format_path(path)}: {message}" if path else message)
+        self.problems.append((path, message))
 
     def take(self, data: dict, container: str, prefix: NodePath) -> dict[str, Any]:
         engine, plan, lang = self.engine, self.engine._plan, self.lang
@@ -146,6 +172,9 @@ class _Taker:
                 try:
                     value = parse_value(engine.form, q, raw)
                 except InvalidValue as exc:
+                    if exc.key == "invalid_choice" and (key, "choice_filter") in plan.exprs:
+                        # Which choices the filter allows is known once every answer is in.
+                        self.unknown_filtered.append((len(self.problems), path, exc))
                     self._problem(path, exc.message(lang))
                     continue
                 if value is not None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from yntymak_cli.engine.plan import ROOT, EngineError, Plan
 from yntymak_cli.engine.state import NodePath, Step, SurveyState, format_path
-from yntymak_cli.engine.values import InvalidValue, is_empty, parse_value
+from yntymak_cli.engine.values import InvalidValue, is_empty, names_shown, parse_value
 from yntymak_cli.errors import InvalidInput, ProblemsError
 from yntymak_cli.forms import expressions as ex
 from yntymak_cli.forms.model import SELECT_TYPES, Choice, Form, Question, text_in
@@ -49,6 +49,11 @@ __all__ = [
 MAX_REPEAT_COUNT = 1000
 
 _LABEL_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+# A number put into a label or hint takes the reader's decimal mark: "12,5%" in Kyrgyz and
+# Russian. Only what is shown changes; stored values and expressions keep the point.
+DECIMAL_COMMA_LANGS = frozenset({"ky", "ru"})
+_DECIMAL_TEXT = re.compile(r"^-?\d+\.\d+$")
+_NUMBER_TYPES = frozenset({"decimal", "range", "calculate"})
 
 Idx = tuple[int, ...]
 # A slot is a step before it is dressed up for display: kind, path, question, instance idx.
@@ -621,6 +626,14 @@ class Engine:
                 choice = index.get(item)
                 if choice is None or not self._offered(st, q, idx, choice):
                     shown = item if names else self._choice_label(q, item)
+                    allowed = [c.name for c in self._choices(st, q, idx)] if names else []
+                    if allowed:  # --answers: name what the filter leaves, and only that
+                        return t(
+                            "choice_filtered_out_allowed",
+                            self.lang,
+                            value=shown,
+                            choices=names_shown(allowed),
+                        )
                     return t("choice_filtered_out", self.lang, value=shown)
         if (q.name, "constraint") in self._plan.exprs:
             own = (q.name, idx, value)
@@ -679,7 +692,15 @@ class Engine:
             name = m[1]
             if name not in self.form.index:
                 return m[0]
-            return display_value(self.form, self.form.index[name], ctx.value(name), self.lang)
+            ref = self.form.index[name]
+            shown = display_value(self.form, ref, ctx.value(name), self.lang)
+            if (
+                self.lang in DECIMAL_COMMA_LANGS
+                and ref.base_type in _NUMBER_TYPES
+                and _DECIMAL_TEXT.match(shown)
+            ):
+                return shown.replace(".", ",")
+            return shown
 
         return _LABEL_REF.sub(sub, out)
 
