@@ -21,7 +21,12 @@ from yntymak_cli.forms.model import (
     Question,
 )
 from yntymak_cli.xlsform import languages
-from yntymak_cli.xlsform.importer import NAMESPACE, SENSITIVE_BIND, SUMMARY_SETTING
+from yntymak_cli.xlsform.importer import (
+    LOOKALIKES_BIND,
+    NAMESPACE,
+    SENSITIVE_BIND,
+    SUMMARY_SETTING,
+)
 
 # Survey columns in the order they are written; kept `xlsform:` columns follow.
 _SURVEY_ORDER = (
@@ -42,6 +47,7 @@ _SURVEY_ORDER = (
     "parameters",
     "repeat_count",
     f"bind::{SENSITIVE_BIND}",
+    f"bind::{LOOKALIKES_BIND}",
 )
 _SHOWN = INPUT_TYPES | SELECT_TYPES | {"note"}
 _MEDIA = ("media", "image", "big-image", "audio", "video")
@@ -179,6 +185,9 @@ class _Writer:
         if q.sensitive:
             row[f"bind::{SENSITIVE_BIND}"] = "true()"
             self.sensitive = True
+        if q.latin_lookalikes:
+            row[f"bind::{LOOKALIKES_BIND}"] = "true()"
+            self.sensitive = True  # the same yntymak: namespace declaration is needed
         for header, value in kept.items():  # what an import kept: back to its column
             if value is None:
                 continue
