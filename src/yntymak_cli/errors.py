@@ -47,8 +47,13 @@ class Problem:
         return self.severity == "error"
 
     def __str__(self) -> str:
-        prefix = "" if self.is_error else "warning: "
-        return f"{self.file}:{self.line}:{self.col}: {prefix}{self.message}"
+        if self.is_error:
+            return f"{self.file}:{self.line}:{self.col}: {self.message}"
+        from yntymak_cli.i18n import current_lang, t  # "warning: " in the reader's language
+
+        return f"{self.file}:{self.line}:{self.col}: " + t(
+            "warning", current_lang(), message=self.message
+        )
 
 
 class ProblemsError(InvalidInput):

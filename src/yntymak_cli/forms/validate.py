@@ -27,6 +27,18 @@ from yntymak_cli.forms.model import (
 
 QPath = tuple[str | int, ...]
 
+
+def _m(key: str, **params: object) -> str:
+    """A problem text in the reader's language (keys, names and paths stay as written)."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
+
+
+def _q(name: str) -> str:
+    return _m("fv_who_question", name=name)
+
+
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -53,18 +65,21 @@ def validate_form(loaded: Any) -> None:
 
 def _check_settings(loaded: Any, form: Form) -> None:
     if not NAME_RE.match(form.id):
-        loaded.problem(("id",), f"form id '{form.id}' is not a valid name ({NAME_RE.pattern})")
+        loaded.problem(("id",), _m("fv_form_id", id=form.id, pattern=NAME_RE.pattern))
     if not form.version.strip():
-        loaded.problem(("version",), "version must not be empty")
+        loaded.problem(("version",), _m("fv_version_empty"))
     if len(set(form.languages)) != len(form.languages):
-        loaded.problem(("languages",), "languages are listed twice")
+        loaded.problem(("languages",), _m("fv_languages_twice"))
     if form.default_language and form.languages and form.default_language not in form.languages:
         loaded.problem(
             ("default_language",),
-            f"default_language '{form.default_language}' is not one of languages "
-            f"{', '.join(form.languages)}",
+            _m(
+                "fv_default_language",
+                lang=form.default_language,
+                languages=", ".join(form.languages),
+            ),
         )
-    _check_translations(loaded, form, form.title, ("title",), "form title")
+    _check_translations(loaded, form, form.title, ("title",), _m("fv_who_title"))
     if form.instance_name:
         _check_expression(
             loaded, form, None, "instance_name", form.instance_name, ("instance_name",)
@@ -72,8 +87,11 @@ def _check_settings(loaded: Any, form: Form) -> None:
     if form.summary_by and form.summary_by not in form.index:
         loaded.problem(
             ("summary_by",),
-            f"summary_by names unknown question '{form.summary_by}'"
-            + _did_you_mean(form.summary_by, form.index),
+            _m(
+                "fv_summary_by",
+                name=form.summary_by,
+                hint=_did_you_mean(form.summary_by, form.index),
+            ),
         )
 
 
@@ -81,22 +99,22 @@ def _check_choices(loaded: Any, form: Form) -> None:
     for list_name, items in form.choices.items():
         if not NAME_RE.match(list_name):
             loaded.problem(
-                ("choices", list_name), f"choice list name '{list_name}' is not valid", key=True
+                ("choices", list_name), _m("fv_list_name", list=list_name), key=True
             )
         if not items:
-            loaded.problem(("choices", list_name), f"choice list '{list_name}' is empty")
+            loaded.problem(("choices", list_name), _m("fv_list_empty", list=list_name))
         names: set[str] = set()
         for i, choice in enumerate(items):
             where = ("choices", list_name, i)
             if not choice.name.strip():
-                loaded.problem(where, f"choice list '{list_name}': choice #{i + 1} has no name")
+                loaded.problem(where, _m("fv_choice_no_name", list=list_name, n=i + 1))
             elif choice.name in names:
                 loaded.problem(
-                    (*where, "name"), f"choice list '{list_name}': duplicate choice '{choice.name}'"
+                    (*where, "name"), _m("fv_choice_twice", list=list_name, name=choice.name)
                 )
             names.add(choice.name)
             if isinstance(choice.label, dict):  # the only labels with translations to check
-                what = f"choice '{list_name}/{choice.name}'"
+                what = _m("fv_who_choice", name=f"{list_name}/{choice.name}")
                 _check_translations(loaded, form, choice.label, (*where, "label"), what)
 
 
