@@ -180,6 +180,12 @@ def test_a_pre_claimed_uuid_is_refused_alone_and_not_sent_again(f: Field) -> Non
                    b1)  # fmt: skip
     assert kept["refused_at"] and "belongs to device" in kept["refused_reason"]
     assert kept["answers"]  # the volunteer's data stays on the laptop
+    # ... and the volunteer sees it: marked in the list, with HQ's reason in `show`.
+    listed = yn(f.b, "submissions", "list", env={"COLUMNS": "200"})
+    line = next(x for x in listed.splitlines() if x.startswith(b1[:8]))
+    assert "refused by HQ" in line, listed
+    shown = yn(f.b, "--lang", "en", "submissions", "show", b1)
+    assert "HQ refused this revision" in shown and "belongs to device" in shown, shown
 
 
 def test_receipts_without_refusals_keep_their_old_shape(f: Field) -> None:

@@ -49,7 +49,9 @@ def list_(
         raise InvalidInput(
             t("bad_option_value", lang, option="--status", value=status, allowed=allowed)
         )
-    records = Store.open().list_records(form, status)
+    store = Store.open()
+    records = store.list_records(form, status)
+    refused = store.hq_refusals()
     if as_json:
         typer.echo(
             json_text(json.dumps([_public(r) for r in records], ensure_ascii=False, indent=2))
@@ -84,7 +86,7 @@ def list_(
                     r["uuid"][:SHORT_UUID],
                     f"{r['form_id']} ({r['form_version']})",
                     str(r["revision"]),
-                    _list_status(r, lang),
+                    _list_status(r, lang, r["uuid"] in refused),
                     r.get("instance_name") or "",
                     r["enumerator"],
                     _local_minute(r["updated_at"]),
@@ -95,13 +97,18 @@ def list_(
     typer.echo(t("submissions_count", lang, n=len(records)))
 
 
-def _list_status(record: dict, lang: str) -> str:
-    """The status cell: `purged` once the answers were erased here after HQ's receipt."""
-    if not record.get("purged_at"):
-        return _status(record["status"], lang)
-    if record["status"] == "void":
-        return f"{_status('void', lang)}, {_status('purged', lang)}"
-    return _status("purged", lang)
+def _list_status(record: dict, lang: str, refused: bool = False) -> str:
+    """The status cell: `purged` once the answers were erased here after HQ's receipt;
+    `refused by HQ` when HQ refused the latest revision (it is not sent again)."""
+    if record.get("purged_at"):
+        words = [_status("purged", lang)]
+        if record["status"] == "void":
+            words.insert(0, _status("void", lang))
+    else:
+        words = [_status(record["status"], lang)]
+    if refused:
+        words.append(_status("refused", lang))
+    return ", ".join(words)
 
 
 def _status(status: str, lang: str) -> str:
@@ -151,6 +158,12 @@ def show(
             value = str(value)[:19].replace("T", " ")  # UTC, to the second
         label = "UUID" if key == "uuid" else t(f"field_{key}", lang)
         console.print(text(label, style="bold").append(f": {plain(value)}"))
+    refusal = store.hq_refusals().get(record["uuid"])
+    if refusal is not None:
+        from yntymak_cli.sync.reasons import localize
+
+        reason = plain(localize(refusal, lang))
+        console.print(text(t("show_refused", lang, reason=reason), style="bold red"))
     if record.get("purged_at"):  # no answers to show: say why, not an empty table alone
         when = plain(record["purged_at"][:19].replace("T", " "))
         console.print(text(t("show_purged", lang, when=when), style="bold yellow"))

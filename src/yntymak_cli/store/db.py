@@ -567,6 +567,17 @@ class Store:
     def get_record(self, submission_uuid: str) -> dict:
         return self.record(self.get_submission_row(submission_uuid))
 
+    def hq_refusals(self) -> dict[str, str]:
+        """uuid -> HQ's reason, for submissions whose latest revision (or void) HQ refused:
+        the laptop no longer sends them, and the volunteer must see why."""
+        rows = self.conn.execute(
+            "SELECT s.uuid, COALESCE(s.void_refused_reason, r.refused_reason) AS reason"
+            " FROM submissions s LEFT JOIN revisions r"
+            " ON r.uuid = s.uuid AND r.revision = s.revision"
+            " WHERE r.refused_at IS NOT NULL OR s.void_refused_at IS NOT NULL"
+        )
+        return {row["uuid"]: row["reason"] or "" for row in rows}
+
     def list_records(self, form_id: str | None = None, status: str | None = None) -> list[dict]:
         """Submissions and drafts for `submissions list` (drafts appear with status 'draft')."""
         out: list[dict] = []
