@@ -519,3 +519,168 @@ def test_export_refusals_of_the_output_name_are_translated(field):
                 ["--lang", lang, "export", "village_safety", *map(str, args)], allow=allow
             )
             assert result.exit_code == 2 and not words, result.stderr
+
+
+# -- forms validate: every problem in the author's language ------------------------------------
+
+# One form with several kinds of problems (the alias and the duplicate key stop a file's
+# reading, so they have files of their own). Locations, keys, names and quoted expressions
+# stay as written; everything around them is translated.
+BAD_FORM = """\
+id: demo
+version: "1"
+languages: [ky, ru]
+title: {ky: Сынак, ru: Тест}
+questions:
+  - name: age
+    type: integer
+    label: {ky: Жашы}
+    relevant: ${agee} > 3
+    lable: x
+    constraint: . > 3 and
+    default: many
+  - name: age
+    type: text
+    label: {ky: Аты, ru: Имя}
+    constraint: regex(., '^(a+)+$')
+"""
+ALIAS_FORM = "id: demo\nversion: '1'\nquestions:\n  - &q {name: a, type: text}\n  - *q\n"
+DUPLICATE_KEY_FORM = "id: demo\nversion: '1'\nid: again\nquestions: []\n"
+
+# What the problems quote from the author's file, and the tools a warning names.
+PROBLEM_WORDS = {"age", "agee", "label", "lable", "relevant", "constraint", "default", "and", "id"}
+PROBLEM_WORDS |= {"ODK", "Collect", "Enketo"}
+
+ENGLISH_PROBLEMS = [
+    "bad.yaml:8:12: warning: question 'age' label: missing 'ru' translation",
+    "bad.yaml:9:15: question 'age': relevant refers to unknown question '${agee}'"
+    " (did you mean 'age'?)",
+    "bad.yaml:10:5: question 'age': unknown key 'lable' (did you mean 'label'?)",
+    "bad.yaml:11:23: question 'age': constraint: expected a value after 'and'",
+    "bad.yaml:12:14: question 'age': default must be a whole number",
+    "bad.yaml:13:11: question 'age': duplicate name (first used on line 6)",
+    "bad.yaml:16:26: warning: question 'age': constraint: regular expression '^(a+)+$' repeats"
+    " a group that holds a repeat: ODK Collect and Enketo may freeze on an answer that almost"
+    " matches (yntymak is not affected); write it without the nested repeat",
+    "alias.yaml:5:5: YAML aliases (*name) are not allowed here: write the value out in full",
+    "dup.yaml:3:1: duplicate key 'id'",
+]
+
+
+def _problem_files(tmp_path):
+    files = []
+    for name, text in (("bad", BAD_FORM), ("alias", ALIAS_FORM), ("dup", DUPLICATE_KEY_FORM)):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        files.append(str(path))
+    return files
+
+
+def test_forms_validate_problems_keep_their_english_wording(tmp_path):
+    result = yn("--lang", "en", "forms", "validate", *_problem_files(tmp_path))
+    assert result.exit_code == 2
+    shown = [line.replace(f"{tmp_path}/", "") for line in result.stderr.splitlines()]
+    assert shown == ENGLISH_PROBLEMS
+
+
+@pytest.mark.parametrize("lang", ["ky", "ru"])
+def test_forms_validate_problems_are_in_the_chosen_language(tmp_path, lang):
+    from yntymak_cli.i18n import t
+
+    result, words = run_words(
+        ["--lang", lang, "forms", "validate", *_problem_files(tmp_path)], allow=PROBLEM_WORDS
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    # The same problems at the same places, FILE:LINE:COL first.
+    where = [line.replace(f"{tmp_path}/", "").split(": ", 1)[0] for line in lines]
+    assert where == [line.split(": ", 1)[0] for line in ENGLISH_PROBLEMS]
+    assert not words, f"English {sorted(words)} in:\n{result.stderr}"
+    # The near-miss suggestions and the warning mark, in the reader's words.
+    assert t("did_you_mean", lang, name="label") in lines[2]
+    assert t("did_you_mean", lang, name="age") in lines[1]
+    assert sum(": " + t("warning", lang, message="") in line for line in lines) == 2
+
+
+@pytest.mark.parametrize("lang", ["ky", "ru"])
+def test_a_yaml_syntax_error_keeps_the_parser_detail_in_a_translated_frame(tmp_path, lang):
+    from yntymak_cli.i18n import t
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("id: demo\nquestions: [\n", encoding="utf-8")
+    result = yn("--lang", lang, "forms", "validate", broken)
+    assert result.exit_code == 2
+    assert t("yaml_syntax", lang, detail="") in result.stderr, result.stderr
+    assert "YAML syntax error" not in result.stderr
+
+
+# -- -o refusals: what a command will not write over, in the reader's language -----------------
+
+
+def _db_inside(path):
+    path.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)  # a database by its content
+
+
+def _symlink_nowhere(path):
+    path.symlink_to(path.with_name("nowhere.xlsx"))
+
+
+def _symlink_to_db(path):
+    target = path.with_name("survey.db")
+    _db_inside(target)
+    path.symlink_to(target)
+
+
+def _fifo(path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    os.mkfifo(path)
+
+
+REFUSALS = {
+    "database": (_db_inside, "refusing to write over {path}: it is a database."),
+    "database-name": (
+        lambda p: p.write_text("notes, not a database"),
+        "refusing to write over {path}: it is a database (by its name, .db).",
+    ),
+    "symlink": (_symlink_nowhere, "{path} is a symbolic link (to "),
+    "symlink-to-db": (_symlink_to_db, "refusing to write over {path} (a link to "),
+    "fifo": (_fifo, "{path} is not a regular file (a pipe or a device)"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(REFUSALS))
+@pytest.mark.parametrize("lang", ["en", "ky", "ru"])
+def test_output_refusals_are_in_the_chosen_language(tmp_path, lang, kind):
+    assert yn("collect", FORM, "--enumerator", "Aigul", "--answers", ANSWERS).exit_code == 0
+    make, english = REFUSALS[kind]
+    out = tmp_path / ("old.db" if kind == "database-name" else "report.xlsx")
+    make(out)
+    result, words = run_words(
+        ["--lang", lang, "export", "village_safety", "-o", str(out)],
+        allow={"db"},  # .db
+    )
+    assert result.exit_code == 2, result.output
+    if lang == "en":  # the English wording stays as it was
+        assert english.format(path=out) in result.stderr, result.stderr
+    else:
+        assert not words, f"{kind} ({lang}): English {sorted(words)} in:\n{result.stderr}"
+        assert str(out) in result.stderr
+    if kind == "database-name":  # nothing was written over it
+        assert out.read_text() == "notes, not a database"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
+@pytest.mark.parametrize("lang", ["ky", "ru"])
+def test_a_sync_file_that_is_a_pipe_is_refused_in_the_chosen_language(tmp_path, lang):
+    # files.read_limited names the file it refuses: "a bundle" in the reader's words too.
+    from yntymak_cli.i18n import t as t_
+
+    assert yn("hq", "init", "-o", tmp_path / "hq.pub").exit_code == 0
+    fifo = tmp_path / "b.ykb"
+    os.mkfifo(fifo)
+    result, words = run_words(["--lang", lang, "hq", "import", str(fifo)])
+    assert result.exit_code == 2, result.output
+    assert not words, f"English {sorted(words)} in:\n{result.output}"
+    # ("bundle" is a command name, so the helper alone would let "a bundle" through.)
+    assert "a bundle" not in result.output and t_("file_kind_bundle", lang) in result.output

@@ -25,7 +25,8 @@ runner = CliRunner()
 LANGS = ["ky", "ru"]
 
 # Words of commands a message names (`yntymak keys trust-hq`, `bundle ack`, `hq init`).
-SYNC_WORDS = {"trust-hq", "ack", "init", "revoke", "yntymak.db-wal", "ykb", "ykr"}
+# base64: the encoding a key file's field is refused for, named like JSON.
+SYNC_WORDS = {"trust-hq", "ack", "init", "revoke", "yntymak.db-wal", "ykb", "ykr", "base64"}
 # What the field fixture's devices and forms are called: data, not messages.
 FIELD_NAMES = {"Aida", "Bakyt", "aida", "bakyt", "kara_suu", "at_bashy", "village_safety"}
 _IDS = (
@@ -315,3 +316,148 @@ def _subs(home: Path) -> list[dict]:
     from .test_sync_flow import rows
 
     return rows(home, "SELECT uuid, answers FROM submissions ORDER BY created_at")
+
+
+# -- damaged and forged files: the frame is ours, field paths and parser words are data ----
+
+
+def _hq_pub(tmp_path: Path) -> dict:
+    yn(tmp_path / "hq", "hq", "init", "-o", tmp_path / "hq.pub")
+    return json.loads((tmp_path / "hq.pub").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_corrupted_key_files(lang: str, tmp_path: Path) -> None:
+    good = _hq_pub(tmp_path)
+    home = tmp_path / "d"
+    parse_error = "Expecting value: line 1 column 1 (char 0)"  # Python's words: data
+    cases = {
+        "list.pub": "[]",
+        "future.pub": json.dumps({**good, "version": 99}),
+        "extra.pub": json.dumps({**good, "extra_field": 1}),
+        "short.pub": json.dumps({k: v for k, v in good.items() if k != "box_key"}),
+        "b64.pub": json.dumps({**good, "sign_key": "not base64!"}),
+        "id.pub": json.dumps({**good, "hq_id": "aaaaaaaaaaaaaaaa"}),
+        "json.pub": "",
+        "twice.pub": '{"format": 1, "format": 2}',
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text, "utf-8")
+        out = run(home, lang, "keys", "trust-hq", tmp_path / name, code=2)
+        assert str(tmp_path / name) in out
+        assert_local(out.replace(parse_error, " ").replace("box_key", " "))
+    assert "99" in run(home, lang, "keys", "trust-hq", tmp_path / "future.pub", code=2)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_broken_device_key_says_restore_from_backup(lang: str, tmp_path: Path) -> None:
+    home = tmp_path / "d"
+    yn(home, "keys", "show")
+    key = home / "device.key"
+    data = json.loads(key.read_text("utf-8"))
+    for text in (json.dumps({**data, "sign_seed": "not base64!"}), "[1, 2]"):
+        key.write_text(text, "utf-8")
+        out = run(home, lang, "keys", "show", code=2)
+        assert "device.key" in out
+        assert_local(out)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_forged_bundle_details(lang: str, field: Field) -> None:  # noqa: F811
+    import struct
+
+    from yntymak_cli.sync import container, keys
+
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    bundle = bundle_of(f, f.a)
+    data = bundle.read_bytes()
+    # A header section twice: refused before the signature is checked.
+    (length,) = struct.unpack_from(">I", data, 5)
+    header_section = data[4 : 9 + length]
+    twice = f.tmp / "twice.ykb"
+    twice.write_bytes(data[: 9 + length] + header_section + data[9 + length :])
+    # A genuine device signs a manifest whose digest is no sha256.
+    hq_identity = keys.load_hq_identity(f.hq)
+    device = keys.load_or_create_device_identity(f.a)
+    header = container.inspect_bundle(data)
+    records = json.loads(yn(f.a, "submissions", "list", "--json"))
+    assert records  # the bundle's record is in the device's store
+    from yntymak_cli.store.db import Store
+    from yntymak_cli.sync import hq as hq_mod
+
+    store = Store(f.hq / "yntymak.db")
+    try:
+        _, payload = container.open_bundle(data, hq_mod.device_lookup(store), hq_identity)
+    finally:
+        store.close()
+    payload["manifest"][0]["sha256"] = "XYZ"
+    forged = f.tmp / "forged.ykb"
+    header = {**header, "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"}
+    forged.write_bytes(container._seal_bundle(header, payload, device, hq_identity.public()))
+    for path in (twice, forged):
+        out = run(f.hq, lang, "bundle", "verify", path, code=2)
+        assert_local(out.replace("manifest[0].sha256", " "))
+        out = run(f.hq, lang, "hq", "import", path, "--receipts", f.receipts, code=2)
+        assert_local(out.replace("manifest[0].sha256", " "))
+    assert "manifest[0].sha256" in out
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_record_missing_a_field_in_the_readers_language(lang: str, field: Field) -> None:  # noqa: F811
+    from .test_sync_flow import rows
+    from .test_sync_security import _resign
+
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+
+    def drop(records: list[dict]) -> None:
+        del records[0]["instance_name"]
+
+    forged = _resign(f, f.a, drop, "x.ykb")
+    out = run(f.hq, lang, "hq", "import", forged, "--receipts", f.receipts, code=2)
+    assert "instance_name" in out
+    assert_local(out)
+    (stored,) = rows(f.hq, "SELECT reason FROM hq_refused")
+    assert stored["reason"].endswith(": missing ['instance_name'], unexpected []")
+
+
+@pytest.mark.parametrize(
+    ("reason", "ky"),
+    [
+        ("submission {u} has status 'draft'", "анкета {u}: жараксыз статус 'draft'"),
+        ("submission {u}: enumerator is not a string", "анкета {u}: enumerator талаасы текст эмес"),
+        ("submission {u}: void_reason is longer than 500 characters", "500 белгиден узун"),
+        ("submission {u}: voided_at does not match its status", "статусуна туура келбейт"),
+        ("submission {u}: form_hash is not a sha256 digest", "form_hash талаасы хэш эмес"),
+        ("submission {u}: paradata is not an object", "paradata талаасы объект эмес"),
+        ("submission {u}: answers is not an object", "answers талаасы объект эмес"),
+        # An answer that is not an object stays an answer's reason.
+        (
+            "submission {u} revision 1: answer g[0]: a repeat instance is not an object",
+            "анкета {u}, редакция 1: жооп g[0]:",
+        ),
+    ],
+)
+def test_localize_reads_record_field_checks(reason: str, ky: str) -> None:
+    from yntymak_cli.sync.reasons import localize
+
+    uid = "0123abcd-0000-4000-8000-0123456789ab"
+    reason, ky = reason.format(u=uid), ky.format(u=uid)
+    assert ky in localize(reason, "ky")
+    fields = {"draft", "enumerator", "paradata", "answers"}  # field names and values: data
+    assert not english_words(localize(reason, "ru"), allow=fields)
+    assert localize(reason, "en") == reason
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_unwritable_bundle_output(lang: str, field: Field) -> None:  # noqa: F811
+    import os
+
+    f = field
+    collect(f.a, f.tmp, "Ак-Суу")
+    out = run(f.a, lang, "bundle", "create", "-o", "/proc", code=None)
+    assert "/proc" in out
+    for code in (2, 13, 30):  # the system's own words for why: data
+        out = out.replace(os.strerror(code), " ")
+    assert_local(out)

@@ -82,6 +82,13 @@ _KINDS = {
     "an answers file": "file_kind_answers",
     "a form file": "file_kind_form",
     "a choice list file": "file_kind_choices",
+    # sync files (sync.bundle.read_sync_file, sync.keys)
+    "a bundle": "file_kind_bundle",
+    "a receipt": "file_kind_receipt",
+    "a device key": "file_kind_device_key",
+    "a device public key": "file_kind_device_pub",
+    "an HQ key": "file_kind_hq_key",
+    "an HQ public key": "file_kind_hq_pub",
 }
 
 

@@ -21,21 +21,29 @@ from typing import NoReturn
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.plain import plain
 
-# What each command writes; the value names it in messages.
+# What each command writes; the value is the catalog key that names it in messages.
 KINDS = {
-    "xlsx": "an Excel export",
-    "csv": "a CSV export",
-    "csv-zip": "a zip of CSV files",
-    "csv-folder": "a folder of CSV files",
-    "json": "a JSON export",
-    "jsonl": "a JSON Lines export",
-    "yaml-form": "a YAML form",
-    "xlsform": "an XLSForm",
-    "device-pub": "a device public key (device.pub)",
-    "hq-pub": "an HQ public key (hq.pub)",
-    "bundle": "a sync bundle (.ykb)",
-    "receipt": "a sync receipt (.ykr)",
+    "xlsx": "out_kind_xlsx",
+    "csv": "out_kind_csv",
+    "csv-zip": "out_kind_csv_zip",
+    "csv-folder": "out_kind_csv_folder",
+    "json": "out_kind_json",
+    "jsonl": "out_kind_jsonl",
+    "yaml-form": "out_kind_yaml_form",
+    "xlsform": "out_kind_xlsform",
+    "device-pub": "out_kind_device_pub",
+    "hq-pub": "out_kind_hq_pub",
+    "bundle": "out_kind_bundle",
+    "receipt": "out_kind_receipt",
 }
+
+
+def _t(key: str, /, **params: object) -> str:
+    """A message or a description in the reader's language (paths stay as they are)."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
+
 
 # Outputs that never replace a file (a CSV folder; a bundle, which may be the only copy of
 # its data): the command refuses any existing file in its own words, after this check has
@@ -49,26 +57,27 @@ _WAL_MAGICS = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
 # The -shm file starts with the WAL index header; its version field is 3007000.
 _SHM_VERSIONS = ((3007000).to_bytes(4, "little"), (3007000).to_bytes(4, "big"))
 _KEY_FORMAT = re.compile(rb'"format"\s*:\s*"(yntymak-(?:device|hq)-(?:key|pub))"')
+# (catalog key of what it is, the kind of output that may replace it)
 _KEY_WHAT = {
-    b"yntymak-device-key": ("a device secret key", None),
-    b"yntymak-hq-key": ("an HQ secret key", None),
-    b"yntymak-device-pub": ("a device public key", "device-pub"),
-    b"yntymak-hq-pub": ("an HQ public key", "hq-pub"),
+    b"yntymak-device-key": ("out_what_device_key", None),
+    b"yntymak-hq-key": ("out_what_hq_key", None),
+    b"yntymak-device-pub": ("out_what_device_pub", "device-pub"),
+    b"yntymak-hq-pub": ("out_what_hq_pub", "hq-pub"),
 }
 # Names that say "not an export" even when the content is empty or damaged.
 _PROTECTED_SUFFIXES = {
-    ".db": ("a database", None),
-    ".sqlite": ("a database", None),
-    ".sqlite3": ("a database", None),
-    ".key": ("a secret key", None),
-    ".ykb": ("a sync bundle", "bundle"),
-    ".ykr": ("a sync receipt", "receipt"),
+    ".db": ("out_what_database", None),
+    ".sqlite": ("out_what_database", None),
+    ".sqlite3": ("out_what_database", None),
+    ".key": ("out_what_secret_key", None),
+    ".ykb": ("out_what_bundle", "bundle"),
+    ".ykr": ("out_what_receipt", "receipt"),
 }
-# SQLite's companions of a database file, recognised by name next to it.
+# SQLite's companions of a database file, recognised by name next to it (catalog keys).
 _SIDE_FILES = {
-    "-wal": "a database's write-ahead log",
-    "-shm": "a database's shared memory",
-    "-journal": "a database's rollback journal",
+    "-wal": "out_what_wal",
+    "-shm": "out_what_shm",
+    "-journal": "out_what_journal",
 }
 
 
@@ -88,8 +97,8 @@ def check_overwrite(path: Path, kind: str, same_id: str | None = None) -> None:
         named = path.parent.resolve() / path.name  # the name itself, which may be a link
         target = path.resolve()  # what a write through that name would reach
     except (OSError, RuntimeError):  # a loop of symlinks
-        raise InvalidInput(f"{plain(path)}: a link that leads nowhere; name a file") from None
-    via = f" (a link to {target})" if named != target else ""
+        raise InvalidInput(_t("out_link_nowhere", path=plain(path))) from None
+    via = _t("out_via_link", target=target) if named != target else ""
     for place in dict.fromkeys((named, target)):
         what = _reserved(place) or _protected_name(place, kind)
         if what:
@@ -102,33 +111,24 @@ def check_overwrite(path: Path, kind: str, same_id: str | None = None) -> None:
     if target.is_dir():
         if kind == "csv-folder" and not link:
             return
-        raise InvalidInput(f"{plain(path)} is a folder{plain(via)}: name a file to write")
+        raise InvalidInput(_t("out_is_folder", path=plain(path), via=plain(via)))
     if not target.is_file():
-        raise InvalidInput(
-            f"{plain(path)}{plain(via)} is not a regular file (a pipe or a device): name a"
-            " file to write"
-        )
+        raise InvalidInput(_t("out_not_regular", path=plain(path), via=plain(via)))
     what, same = _content(target, kind, same_id)
     if what is not None and not same:
         _refuse(path, via, what)
     if link:
         _refuse_link(path)
     if not same and kind not in _CALLER_REFUSES:
-        _refuse(path, via, f"not {KINDS[kind]} written earlier")
+        _refuse(path, via, _t("out_not_earlier", kind=_t(KINDS[kind])))
 
 
 def _refuse_link(path: Path) -> NoReturn:
-    raise InvalidInput(
-        f"{plain(path)} is a symbolic link (to {plain(os.readlink(path))}): give the real"
-        " path, or a new name"
-    )
+    raise InvalidInput(_t("out_symlink", path=plain(path), target=plain(os.readlink(path))))
 
 
 def _refuse(path: Path, via: str, what: str) -> NoReturn:
-    raise InvalidInput(
-        f"refusing to write over {plain(path)}{plain(via)}: it is {what}. Name a new file,"
-        " or move that one away first"
-    )
+    raise InvalidInput(_t("out_refuse", path=plain(path), via=plain(via), what=what))
 
 
 def _reserved(target: Path) -> str | None:
@@ -139,14 +139,16 @@ def _reserved(target: Path) -> str | None:
     if target.parent != home:
         return None
     names = {
-        DB_NAME: "this home's database",
-        "device.key": "this laptop's device secret key",
-        "hq.key": "the HQ secret key",
-        "trusted_hq.pub": "the HQ key this device trusts",
+        DB_NAME: "out_what_home_db",
+        "device.key": "out_what_home_device_key",
+        "hq.key": "out_what_home_hq_key",
+        "trusted_hq.pub": "out_what_home_trusted",
     }
     for side in _SIDE_FILES:
-        names[DB_NAME + side] = f"this home's database {side[1:]} file"
-    return names.get(target.name)
+        if target.name == DB_NAME + side:
+            return _t("out_what_home_db_side", side=side[1:])
+    found = names.get(target.name)
+    return _t(found) if found else None
 
 
 def _protected_name(path: Path, kind: str) -> str | None:
@@ -156,12 +158,12 @@ def _protected_name(path: Path, kind: str) -> str | None:
     name = path.name.lower()
     for suffix, (what, allowed) in _PROTECTED_SUFFIXES.items():
         if name.endswith(suffix) and kind != allowed:
-            return f"{what} (by its name, {suffix})"
+            return _t("out_what_by_name", what=_t(what), suffix=suffix)
     for side, what in _SIDE_FILES.items():
         if name.endswith(side) and path.with_name(path.name[: -len(side)]).exists():
-            return what
+            return _t(what)
     if name == "trusted_hq.pub":  # in any home: replacing it would switch a laptop's HQ
-        return "the HQ key a device trusts (trusted_hq.pub)"
+        return _t("out_what_trusted")
     return None
 
 
@@ -171,26 +173,27 @@ def _content(path: Path, kind: str, same_id: str | None = None) -> tuple[str | N
         with open(path, "rb") as f:
             head = f.read(_SNIFF)
     except OSError:
-        return "a file that cannot be read", False
+        return _t("out_what_unreadable"), False
     if not head:
         return None, True  # empty: nothing to lose
     if head.startswith(_SQLITE_MAGIC):
-        return "a database", False
+        return _t("out_what_database"), False
     if head[:4] in _WAL_MAGICS:
-        return "a database's write-ahead log", False
+        return _t("out_what_wal"), False
     if head[:4] in _SHM_VERSIONS:
-        return "a database's shared memory", False
+        return _t("out_what_shm"), False
     # Bundles and receipts by magic (any format version); keys by their JSON "format".
     if head.startswith(b"YKB"):
-        return "a sync bundle", kind == "bundle"
+        return _t("out_what_bundle"), kind == "bundle"
     if head.startswith(b"YKR"):
-        return "a sync receipt", kind == "receipt"
+        return _t("out_what_receipt"), kind == "receipt"
     found = _KEY_FORMAT.search(head)
     if found:
         what, same = _KEY_WHAT[found.group(1)]
         if same == kind and same_id is not None and _key_id(head) != same_id:
-            return f"{what} of another {'HQ' if kind == 'hq-pub' else 'device'}", False
-        return what, same == kind
+            other = "out_what_other_hq" if kind == "hq-pub" else "out_what_other_device"
+            return _t(other, what=_t(what)), False
+        return _t(what), same == kind
     return None, _is_output(path, head, kind, same_id)
 
 

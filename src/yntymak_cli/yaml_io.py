@@ -48,6 +48,13 @@ class Positions:
         return self.values.get((), (1, 1))
 
 
+def _t(key: str, /, **params: object) -> str:
+    """A message in the reader's language (ruamel.yaml's own detail stays as it says it)."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
+
+
 class YamlSyntaxError(InvalidInput):
     def __init__(self, message: str, line: int, col: int) -> None:
         super().__init__(message)
@@ -75,7 +82,7 @@ def _no_alias_composer():
             if self.parser.check_event(AliasEvent):
                 mark = self.parser.peek_event().start_mark
                 raise YamlSyntaxError(
-                    "YAML aliases (*name) are not allowed here: write the value out in full",
+                    _t("yaml_alias"),
                     mark.line + 1,
                     mark.column + 1,
                 )
@@ -99,18 +106,19 @@ def load_yaml(text: str) -> tuple[Any, Positions]:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlSyntaxError(f"YAML syntax error: {problem}", line, col) from None
+        problem = exc.problem or exc.context or _t("yaml_invalid")
+        raise YamlSyntaxError(_t("yaml_syntax", detail=problem), line, col) from None
     except (YAMLError, ValueError, RecursionError, NotImplementedError) as exc:
         # NotImplementedError: ruamel.yaml raises it on some broken comment layouts.
-        raise YamlSyntaxError(f"YAML syntax error: {exc}".splitlines()[0], 1, 1) from None
+        detail = (str(exc).splitlines() or [""])[0]
+        raise YamlSyntaxError(_t("yaml_syntax", detail=detail), 1, 1) from None
     if node is None:
         return None, positions
     duplicates: list[tuple[str, int, int]] = []
     data = _convert(node, (), positions, duplicates, depth=0)
     if duplicates:
         key, line, col = duplicates[0]
-        raise YamlSyntaxError(f"duplicate key '{key}'", line, col)
+        raise YamlSyntaxError(_t("yaml_duplicate_key", key=key), line, col)
     return data, positions
 
 
@@ -118,7 +126,7 @@ def _convert(node, path: Path_, positions: Positions, dups: list, depth: int) ->
     from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
     if depth > 100:
-        raise YamlSyntaxError("YAML nested too deeply", node.start_mark.line + 1, 1)
+        raise YamlSyntaxError(_t("yaml_nested"), node.start_mark.line + 1, 1)
     positions.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, ScalarNode):
         if node.style in ("'", '"') and node.start_mark.line == node.end_mark.line:
@@ -142,7 +150,7 @@ def _convert(node, path: Path_, positions: Positions, dups: list, depth: int) ->
         for key_node, value_node in node.value:
             if not isinstance(key_node, ScalarNode):
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                raise YamlSyntaxError("mapping keys must be plain text", line, col)
+                raise YamlSyntaxError(_t("yaml_key_not_text"), line, col)
             key = str(key_node.value)
             kpos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
@@ -150,7 +158,7 @@ def _convert(node, path: Path_, positions: Positions, dups: list, depth: int) ->
             positions.keys[(*path, key)] = kpos
             out[key] = _convert(value_node, (*path, key), positions, dups, depth + 1)
         return out
-    raise YamlSyntaxError("unsupported YAML node", node.start_mark.line + 1, 1)
+    raise YamlSyntaxError(_t("yaml_unsupported_node"), node.start_mark.line + 1, 1)
 
 
 def dump_yaml(data: Any) -> str:

@@ -11,7 +11,7 @@ from yntymak_cli.files import MAX_ANSWERS_BYTES, read_limited
 from yntymak_cli.yaml_io import Positions, YamlSyntaxError, load_yaml
 
 
-def _t(key: str, **params: object) -> str:
+def _t(key: str, /, **params: object) -> str:
     from yntymak_cli.i18n import current_lang, t
 
     return t(key, current_lang(), **params)
@@ -36,7 +36,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"duplicate key '{key}'")
+            raise ValueError(_t("yaml_duplicate_key", key=key))
         out[key] = value
     return out
 

@@ -523,7 +523,10 @@ class Engine:
             return ex.evaluate(expr, ctx)
         except ex.LimitExceeded as exc:
             # Not an answer the interview can go on without: the form computes too much.
-            raise InvalidInput(f"question '{name}': {key}: {exc.message}") from None
+            from yntymak_cli.i18n import current_lang
+
+            who = t("fv_who_question", current_lang(), name=name)
+            raise InvalidInput(f"{who}: {key}: {exc.message}") from None
         except ex.ExpressionError as exc:
             self._log(f"question '{name}': {key}: {exc.message}")
             return None

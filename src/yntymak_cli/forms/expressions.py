@@ -68,6 +68,13 @@ MAX_STRING_LENGTH = 1_000_000
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
+def _t(key: str, /, **params: object) -> str:
+    """A problem text in the reader's language (names and expressions stay as written)."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
+
+
 class ExpressionError(ValueError):
     """A problem in an expression; ``offset`` is the 0-based character position in its text."""
 
@@ -199,11 +206,11 @@ class _Token:
 
 def _describe(tok: _Token) -> str:
     if tok.kind == "eof":
-        return "end of expression"
+        return _t("ex_tok_end")
     if tok.kind == "ref":
         return f"'${{{tok.value}}}'"
     if tok.kind == "str":
-        return "a string"
+        return _t("ex_tok_string")
     return f"'{tok.value}'"
 
 
@@ -214,28 +221,28 @@ def _tokenize(text: str) -> list[_Token]:
         ch = text[i]
         if ch == "$":
             if not text.startswith("${", i):
-                raise ExpressionError("'$' must start a reference like ${name}", i)
+                raise ExpressionError(_t("ex_dollar"), i)
             end = text.find("}", i + 2)
             if end < 0:
-                raise ExpressionError("unclosed '${': add '}' after the question name", i)
+                raise ExpressionError(_t("ex_unclosed_ref"), i)
             name = text[i + 2 : end]
             if not name:
-                raise ExpressionError("empty reference '${}': put a question name inside", i)
+                raise ExpressionError(_t("ex_empty_ref"), i)
             if not NAME_RE.match(name):
-                raise ExpressionError(f"invalid question name '{name}' in '${{{name}}}'", i + 2)
+                raise ExpressionError(_t("ex_bad_ref", name=name, ref=f"${{{name}}}"), i + 2)
             tokens.append(_Token("ref", name, i))
             i = end + 1
             continue
         if ch in "'\"":
             end = text.find(ch, i + 1)
             if end < 0:
-                raise ExpressionError(f"unclosed string: add the closing {ch}", i)
+                raise ExpressionError(_t("ex_unclosed_string", mark=ch), i)
             tokens.append(_Token("str", text[i + 1 : end], i))
             i = end + 1
             continue
         m = _TOKEN_RE.match(text, i)
         if m is None:
-            raise ExpressionError(f"unexpected character '{ch}'", i)
+            raise ExpressionError(_t("ex_unexpected_char", char=ch), i)
         kind = m.lastgroup or ""
         if kind != "ws":
             tokens.append(_Token(kind, m.group(), i))
@@ -276,13 +283,13 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.tok.kind == "eof":
-            raise ExpressionError("empty expression", 0)
+            raise ExpressionError(_t("ex_empty"), 0)
         node = self.level(0)
         tok = self.tok
         if tok.kind != "eof":
             if tok.value == ")":
-                raise ExpressionError("unmatched ')'", tok.pos)
-            raise ExpressionError(f"unexpected {_describe(tok)}: expected an operator", tok.pos)
+                raise ExpressionError(_t("ex_unmatched_close"), tok.pos)
+            raise ExpressionError(_t("ex_expected_operator", what=_describe(tok)), tok.pos)
         return node
 
     def _op_at(self, level: int) -> str | None:
@@ -307,7 +314,7 @@ class _Parser:
         while op is not None:
             op_tok = self.advance()
             if self.tok.kind == "eof":
-                raise ExpressionError(f"expected a value after '{op}'", op_tok.pos)
+                raise ExpressionError(_t("ex_value_after", op=op), op_tok.pos)
             ops.append(op)
             items.append(self.level(level + 1))
             op = self._op_at(level)
@@ -316,7 +323,7 @@ class _Parser:
     def _nest(self, pos: int) -> None:
         self.depth += 1
         if self.depth > _MAX_NESTING:
-            raise ExpressionError("expression is nested too deeply", pos)
+            raise ExpressionError(_t("ex_nested"), pos)
 
     def unary(self) -> Node:
         tok = self.tok
@@ -339,7 +346,7 @@ class _Parser:
         if tok.kind == "dot":
             return Current(tok.pos)
         if tok.kind == "dotdot":
-            raise ExpressionError("'..' is only supported as position(..)", tok.pos)
+            raise ExpressionError(_t("ex_dotdot"), tok.pos)
         if tok.kind == "op" and tok.value == "(":
             self._nest(tok.pos)
             node = self.level(0)
@@ -350,13 +357,13 @@ class _Parser:
             if self.tok.kind == "op" and self.tok.value == "(":
                 return self.call(tok)
             if ":" in tok.value:
-                raise ExpressionError(f"unsupported name '{tok.value}'", tok.pos)
+                raise ExpressionError(_t("ex_unsupported_name", name=tok.value), tok.pos)
             return Column(tok.pos, tok.value)
         if tok.kind == "eof":
-            raise ExpressionError("expression ends too early: expected a value", tok.pos)
+            raise ExpressionError(_t("ex_ends_early"), tok.pos)
         if tok.value == ")":
-            raise ExpressionError("unexpected ')': expected a value", tok.pos)
-        raise ExpressionError(f"unexpected {_describe(tok)}: expected a value", tok.pos)
+            raise ExpressionError(_t("ex_unexpected_close"), tok.pos)
+        raise ExpressionError(_t("ex_expected_value", what=_describe(tok)), tok.pos)
 
     def expect_close(self, open_tok: _Token) -> None:
         tok = self.tok
@@ -364,16 +371,16 @@ class _Parser:
             self.advance()
             return
         if tok.kind == "eof":
-            raise ExpressionError("unclosed '(': add the missing ')'", open_tok.pos)
-        raise ExpressionError(f"unexpected {_describe(tok)}: expected ',' or ')'", tok.pos)
+            raise ExpressionError(_t("ex_unclosed_paren"), open_tok.pos)
+        raise ExpressionError(_t("ex_expected_comma", what=_describe(tok)), tok.pos)
 
     def call(self, name_tok: _Token) -> Node:
         name = name_tok.value
         spec = _FUNCTIONS.get(name)
         if spec is None:
             close = difflib.get_close_matches(name, _FUNCTIONS, n=1)
-            hint = f" (did you mean {close[0]}()?)" if close else ""
-            raise ExpressionError(f"unknown function '{name}()'{hint}", name_tok.pos)
+            hint = _t("ex_did_you_mean_function", name=close[0]) if close else ""
+            raise ExpressionError(_t("ex_unknown_function", name=name, hint=hint), name_tok.pos)
         open_tok = self.advance()
         self._nest(open_tok.pos)
         args: list[Node] = []
@@ -389,7 +396,7 @@ class _Parser:
         self.depth -= 1
         if not spec.min_args <= len(args) <= (spec.max_args if spec.max_args >= 0 else len(args)):
             raise ExpressionError(
-                f"{name}() takes {spec.arity_text()}, got {len(args)}", name_tok.pos
+                _t("ex_arity", name=name, arity=spec.arity_text(), n=len(args)), name_tok.pos
             )
         node = Call(name_tok.pos, name, tuple(args))
         _check_call(node)
@@ -409,18 +416,12 @@ def _parse_number(text: str) -> int | float:
 def _choice_name_question(node: Node) -> str:
     """The question named by jr:choice-name's second argument: a quoted '${q}' (or 'q')."""
     if not isinstance(node, Literal) or not isinstance(node.value, str):
-        raise ExpressionError(
-            "jr:choice-name() needs the question as a quoted reference, e.g. '${district}'",
-            node.pos,
-        )
+        raise ExpressionError(_t("ex_choice_name_quoted"), node.pos)
     raw = node.value.strip()
     m = re.fullmatch(r"\$\{([^}]*)\}", raw)
     name = m.group(1) if m else raw
     if not NAME_RE.match(name):
-        raise ExpressionError(
-            f"jr:choice-name(): '{node.value}' is not a question reference like '${{q}}'",
-            node.pos,
-        )
+        raise ExpressionError(_t("ex_choice_name_ref", value=node.value), node.pos)
     return name
 
 
@@ -459,8 +460,8 @@ def _compile_regex(pattern: str, pos: int) -> Any:
             detail = detail.decode("utf-8", "replace")
         detail = str(detail)
         if "perl operator: (?" in detail or re.search(r"escape sequence: \\[0-9]", detail):
-            detail += " (lookaround and backreferences are not supported)"
-        raise ExpressionError(f"invalid regular expression '{pattern}': {detail}", pos) from None
+            detail += _t("ex_regex_lookaround")
+        raise ExpressionError(_t("ex_bad_regex", pattern=pattern, detail=detail), pos) from None
 
 
 def slow_regex_patterns(expr: Expr) -> list[tuple[int, str]]:
@@ -560,7 +561,7 @@ def parse(text: str) -> Expr:
     try:
         root = _Parser(text).parse()
     except RecursionError as exc:  # belt and braces: _MAX_NESTING should prevent this
-        raise ExpressionError("expression is nested too deeply", 0) from exc
+        raise ExpressionError(_t("ex_nested"), 0) from exc
     refs: set[str] = set()
     funcs: set[str] = set()
     bare: set[str] = set()
@@ -668,9 +669,9 @@ class MappingContext:
 
     def column(self, name: str) -> Any:
         if self.columns is None:
-            raise ExpressionError(f"'{name}' is not available here: write ${{{name}}}")
+            raise ExpressionError(_t("ex_column_not_here", name=name, ref=f"${{{name}}}"))
         if name not in self.columns:
-            raise ExpressionError(f"the choice list has no column '{name}'")
+            raise ExpressionError(_t("ex_no_column", name=name))
         return self.columns[name]
 
     def position(self) -> int:
@@ -955,7 +956,7 @@ class _Evaluator:
         except ExpressionError:
             raise
         except RecursionError as exc:
-            raise ExpressionError("expression is nested too deeply", node.pos) from exc
+            raise ExpressionError(_t("ex_nested"), node.pos) from exc
         except Exception as exc:  # the contract: nothing but ExpressionError escapes
             where = f"{node.name}(): " if isinstance(node, Call) else ""
             raise ExpressionError(f"{where}cannot evaluate: {exc}", node.pos) from exc
@@ -1007,6 +1008,15 @@ class _Function:
     impl: _Impl
 
     def arity_text(self) -> str:
+        from yntymak_cli.i18n import current_lang
+
+        if current_lang() != "en":  # ky and ru name the count after the word "arguments"
+            if self.max_args < 0:
+                return _t("ex_arity_least", n=self.min_args)
+            if self.min_args == self.max_args:
+                return str(self.min_args)
+            return _t("ex_arity_range", min=self.min_args, max=self.max_args)
+
         def plural(n: int) -> str:
             return f"{n} argument" + ("" if n == 1 else "s")
 
@@ -1124,10 +1134,7 @@ def _normalize_space(ev: _Evaluator, a: tuple[Node, ...]) -> str:
 
 
 def _too_long(name: str) -> str:
-    return (
-        f"{name}() would give text longer than {MAX_STRING_LENGTH:,} characters, "
-        "the limit for computed text"
-    )
+    return _t("ex_too_long", name=name, limit=f"{MAX_STRING_LENGTH:,}")
 
 
 def _joined(name: str, sep: str, parts: list[str]) -> str:

@@ -20,6 +20,13 @@ from yntymak_cli.yaml_io import Positions, YamlSyntaxError, load_yaml
 SHARED_DIR = "shared"
 
 
+def _t(key: str, /, **params: object) -> str:
+    """A problem text in the reader's language (keys, names and paths stay as written)."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
+
+
 @dataclass
 class LoadedForm:
     """A form file as read: the model (None when it could not be built) and its problems."""
@@ -82,7 +89,7 @@ def load_form(path: str | Path) -> LoadedForm:
     except UnicodeDecodeError as exc:
         loaded = LoadedForm(str(path), None)
         line = raw[: exc.start].count(b"\n") + 1
-        loaded.problems.append(Problem(str(path), line, 1, "not UTF-8 text: is this a form file?"))
+        loaded.problems.append(Problem(str(path), line, 1, _t("fv_not_utf8")))
         return loaded
     return load_form_text(text, str(path), base_dir=path.parent)
 
@@ -93,7 +100,7 @@ def load_form_text(text: str, filename: str = "<form>", base_dir: Path | None = 
     if data is None:
         return loaded
     if not isinstance(data, dict):
-        loaded.problem((), "a form must be a YAML mapping with id, version and questions")
+        loaded.problem((), _t("fv_not_mapping"))
         return loaded
     data = _resolve_includes(loaded, data, base_dir)
     form = _build(loaded, data)
@@ -117,7 +124,7 @@ def form_from_dict(data: dict[str, Any]) -> Form:
 
 def _parse(loaded: LoadedForm, text: str) -> Any:
     if not text.strip():
-        loaded.problems.append(Problem(loaded.path, 1, 1, "empty file: expected a form mapping"))
+        loaded.problems.append(Problem(loaded.path, 1, 1, _t("fv_empty")))
         return None
     try:
         data, positions = load_yaml(text)
@@ -126,7 +133,7 @@ def _parse(loaded: LoadedForm, text: str) -> Any:
         return None
     loaded.positions = positions
     if data is None:
-        loaded.problems.append(Problem(loaded.path, 1, 1, "empty file: expected a form mapping"))
+        loaded.problems.append(Problem(loaded.path, 1, 1, _t("fv_empty")))
     return data
 
 
@@ -134,7 +141,7 @@ def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> 
     """Merge choice lists of `include:` files (forms/shared/*.yaml) into the form."""
     includes = data.get("include") or []
     if not isinstance(includes, list):
-        loaded.problem(("include",), "include must be a list of file paths")
+        loaded.problem(("include",), _t("fv_include_list"))
         return data
     if data.get("choices") is not None and not isinstance(data.get("choices"), dict):
         return data  # reported by the model check
@@ -142,35 +149,31 @@ def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> 
     for i, rel in enumerate(includes):
         where = ("include", i)
         if not isinstance(rel, str) or base_dir is None:
-            loaded.problem(where, "include entries must be file paths relative to the form")
+            loaded.problem(where, _t("fv_include_entry"))
             continue
         target = _include_target(base_dir, rel)
         if target is None:
-            loaded.problem(
-                where,
-                f"include {rel}: only files in the form's folder or in a '{SHARED_DIR}' "
-                "folder next to it can be included (no absolute paths, no '..' out of them)",
-            )
+            loaded.problem(where, _t("fv_include_outside", path=rel, shared=SHARED_DIR))
             continue
         try:
             raw = read_limited(target, MAX_FORM_BYTES, "a choice list file")
             shared, shared_positions = load_yaml(raw.decode("utf-8-sig"))
         except FileRefused as exc:
             if exc.missing:
-                loaded.problem(where, f"included file not found: {rel}")
+                loaded.problem(where, _t("fv_include_missing", path=rel))
             else:
-                loaded.problem(where, f"included file {rel}: {exc.reason}")
+                loaded.problem(where, _t("fv_include_refused", path=rel, reason=exc.reason))
             continue
         except (UnicodeDecodeError, YamlSyntaxError) as exc:
-            detail = getattr(exc, "message", "not UTF-8 text")
-            loaded.problem(where, f"included file {rel}: {detail}")
+            detail = getattr(exc, "message", None) or _t("fv_include_not_utf8")
+            loaded.problem(where, _t("fv_include_refused", path=rel, reason=detail))
             continue
         if not isinstance(shared, dict) or not isinstance(shared.get("choices"), dict):
-            loaded.problem(where, f"included file {rel} must be a mapping with 'choices:'")
+            loaded.problem(where, _t("fv_include_not_mapping", path=rel))
             continue
         for list_name, items in shared["choices"].items():
             if list_name in choices:
-                loaded.problem(where, f"choice list '{list_name}' from {rel} is already defined")
+                loaded.problem(where, _t("fv_include_list_twice", list=list_name, path=rel))
                 continue
             choices[list_name] = items
             loaded.included[list_name] = (_display_path(target, base_dir, rel), shared_positions)
@@ -222,7 +225,7 @@ def _build(loaded: LoadedForm, data: dict) -> Form | None:
         except ValidationError as exc:
             errors = exc.errors(include_url=False)
         except RecursionError:
-            loaded.problem((), "form nested too deeply")
+            loaded.problem((), _t("fv_nested"))
             return None
         if work is data:
             for err in errors:
@@ -280,17 +283,38 @@ def _problem_from_pydantic(loaded: LoadedForm, data: dict, err: dict) -> Problem
         key = str(path[-1])
         kind = "question" if _in_question(path) else "form"
         hint = difflib.get_close_matches(key, _FIELD_NAMES[kind], n=1)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-        message = f"{where}unknown key '{key}'{suggestion}"
+        suggestion = _t("did_you_mean", name=hint[0]) if hint else ""
+        message = where + _t("fv_unknown_key", key=key, hint=suggestion)
         file, line, col = loaded.locate(tuple(path), key=True)
     elif etype == "missing":
-        message = f"{where}missing required key '{path[-1]}'"
+        message = where + _t("fv_missing_key", key=path[-1])
         file, line, col = loaded.locate(tuple(path[:-1]))
     else:
         field_name = path[-1] if path else "form"
-        message = f"{where}'{field_name}': {err['msg']}"
+        message = f"{where}'{field_name}': {_pydantic_text(err)}"
         file, line, col = loaded.locate(tuple(path))
     return Problem(file, line, col, message)
+
+
+# pydantic's messages are English: the common ones from the catalog in ky and ru.
+_PYDANTIC_KEYS = {
+    "string_type": "fv_expected_text",
+    "list_type": "fv_expected_list",
+    "dict_type": "fv_expected_mapping",
+    "model_type": "fv_expected_mapping",
+    "model_attributes_type": "fv_expected_mapping",
+    "bool_type": "fv_expected_bool",
+    "bool_parsing": "fv_expected_bool",
+}
+
+
+def _pydantic_text(err: dict) -> str:
+    from yntymak_cli.i18n import current_lang
+
+    key = _PYDANTIC_KEYS.get(err["type"])
+    if key is None or current_lang() == "en":
+        return str(err["msg"])
+    return _t(key)
 
 
 def _in_question(path: list[str | int]) -> bool:
@@ -308,9 +332,13 @@ def _describe(data: dict, path: list[str | int]) -> str:
             break
         if isinstance(node, dict) and i > 0 and path[i - 1] == "questions":
             name = node.get("name")
-            label = f"question '{name}': " if isinstance(name, str) else f"question #{part + 1}: "
+            label = (
+                _t("fv_who_question", name=name)
+                if isinstance(name, str)
+                else _t("fv_who_question_n", n=part + 1)
+            ) + ": "
         elif i > 0 and path[i - 1] == "choices" and isinstance(node, list):
-            label = f"choice list '{part}': "
+            label = _t("fv_who_list", list=part) + ": "
     return label
 
 

@@ -6,8 +6,10 @@ Every problem is collected (not stopped at the first) and located in the YAML fi
 from __future__ import annotations
 
 import difflib
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from yntymak_cli.errors import Problem
@@ -28,15 +30,20 @@ from yntymak_cli.forms.model import (
 QPath = tuple[str | int, ...]
 
 
-def _m(key: str, **params: object) -> str:
+# The language of the problems, fixed once per form: current_lang() reads the home's config
+# file, and a form of 100,000 choices must not read it once per choice.
+_lang: ContextVar[str | None] = ContextVar("validate_lang", default=None)
+
+
+def _t(key: str, /, **params: object) -> str:
     """A problem text in the reader's language (keys, names and paths stay as written)."""
     from yntymak_cli.i18n import current_lang, t
 
-    return t(key, current_lang(), **params)
+    return t(key, _lang.get() or current_lang(), **params)
 
 
 def _q(name: str) -> str:
-    return _m("fv_who_question", name=name)
+    return _t("fv_who_question", name=name)
 
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -54,32 +61,38 @@ def iter_questions(
 
 def validate_form(loaded: Any) -> None:
     """Append problems to a LoadedForm (see forms.loader)."""
+    from yntymak_cli.i18n import current_lang
+
     form: Form = loaded.form
-    _check_settings(loaded, form)
-    _check_choices(loaded, form)
-    seen: dict[str, QPath] = {}
-    for question, qpath in iter_questions(form.questions):
-        _check_question(loaded, form, question, qpath, seen)
-    _check_cycles(loaded, form)
+    token = _lang.set(current_lang())
+    try:
+        _check_settings(loaded, form)
+        _check_choices(loaded, form)
+        seen: dict[str, QPath] = {}
+        for question, qpath in iter_questions(form.questions):
+            _check_question(loaded, form, question, qpath, seen)
+        _check_cycles(loaded, form)
+    finally:
+        _lang.reset(token)
 
 
 def _check_settings(loaded: Any, form: Form) -> None:
     if not NAME_RE.match(form.id):
-        loaded.problem(("id",), _m("fv_form_id", id=form.id, pattern=NAME_RE.pattern))
+        loaded.problem(("id",), _t("fv_form_id", id=form.id, pattern=NAME_RE.pattern))
     if not form.version.strip():
-        loaded.problem(("version",), _m("fv_version_empty"))
+        loaded.problem(("version",), _t("fv_version_empty"))
     if len(set(form.languages)) != len(form.languages):
-        loaded.problem(("languages",), _m("fv_languages_twice"))
+        loaded.problem(("languages",), _t("fv_languages_twice"))
     if form.default_language and form.languages and form.default_language not in form.languages:
         loaded.problem(
             ("default_language",),
-            _m(
+            _t(
                 "fv_default_language",
                 lang=form.default_language,
                 languages=", ".join(form.languages),
             ),
         )
-    _check_translations(loaded, form, form.title, ("title",), _m("fv_who_title"))
+    _check_translations(loaded, form, form.title, ("title",), _t("fv_who_title"))
     if form.instance_name:
         _check_expression(
             loaded, form, None, "instance_name", form.instance_name, ("instance_name",)
@@ -87,7 +100,7 @@ def _check_settings(loaded: Any, form: Form) -> None:
     if form.summary_by and form.summary_by not in form.index:
         loaded.problem(
             ("summary_by",),
-            _m(
+            _t(
                 "fv_summary_by",
                 name=form.summary_by,
                 hint=_did_you_mean(form.summary_by, form.index),
@@ -98,84 +111,74 @@ def _check_settings(loaded: Any, form: Form) -> None:
 def _check_choices(loaded: Any, form: Form) -> None:
     for list_name, items in form.choices.items():
         if not NAME_RE.match(list_name):
-            loaded.problem(
-                ("choices", list_name), _m("fv_list_name", list=list_name), key=True
-            )
+            loaded.problem(("choices", list_name), _t("fv_list_name", list=list_name), key=True)
         if not items:
-            loaded.problem(("choices", list_name), _m("fv_list_empty", list=list_name))
+            loaded.problem(("choices", list_name), _t("fv_list_empty", list=list_name))
         names: set[str] = set()
         for i, choice in enumerate(items):
             where = ("choices", list_name, i)
             if not choice.name.strip():
-                loaded.problem(where, _m("fv_choice_no_name", list=list_name, n=i + 1))
+                loaded.problem(where, _t("fv_choice_no_name", list=list_name, n=i + 1))
             elif choice.name in names:
                 loaded.problem(
-                    (*where, "name"), _m("fv_choice_twice", list=list_name, name=choice.name)
+                    (*where, "name"), _t("fv_choice_twice", list=list_name, name=choice.name)
                 )
             names.add(choice.name)
             if isinstance(choice.label, dict):  # the only labels with translations to check
-                what = _m("fv_who_choice", name=f"{list_name}/{choice.name}")
+                what = functools.partial(_t, "fv_who_choice", name=f"{list_name}/{choice.name}")
                 _check_translations(loaded, form, choice.label, (*where, "label"), what)
 
 
 def _check_question(
     loaded: Any, form: Form, q: Question, qpath: QPath, seen: dict[str, QPath]
 ) -> None:
-    who = f"question '{q.name}'"
+    who = _q(q.name)
     if not NAME_RE.match(q.name):
-        loaded.problem(
-            (*qpath, "name"),
-            f"{who}: name is not valid: it must start with a letter or '_' and hold only "
-            "letters, digits, '_', '.' and '-'",
-        )
+        loaded.problem((*qpath, "name"), _t("fv_name_invalid", who=who))
     elif q.name in seen:
         line, _ = loaded.at((*seen[q.name], "name"))
-        loaded.problem((*qpath, "name"), f"{who}: duplicate name (first used on line {line})")
+        loaded.problem((*qpath, "name"), _t("fv_name_twice", who=who, line=line))
     else:
         seen[q.name] = qpath
 
     base = q.base_type
     if base not in BASE_TYPES:
-        loaded.problem(
-            (*qpath, "type"),
-            f"{who}: unknown type '{q.type}'" + _did_you_mean(base, BASE_TYPES - {"unsupported"}),
-        )
+        hint = _did_you_mean(base, BASE_TYPES - {"unsupported"})
+        loaded.problem((*qpath, "type"), _t("fv_type_unknown", who=who, type=q.type, hint=hint))
         return
     parts = q.type.split()
     if base in SELECT_TYPES:
         if len(parts) != 2:
-            loaded.problem((*qpath, "type"), f"{who}: write '{base} LIST' naming a choice list")
+            loaded.problem((*qpath, "type"), _t("fv_select_list", who=who, type=base))
         elif parts[1] not in form.choices:
+            hint = _did_you_mean(parts[1], form.choices)
             loaded.problem(
-                (*qpath, "type"),
-                f"{who}: unknown choice list '{parts[1]}'" + _did_you_mean(parts[1], form.choices),
+                (*qpath, "type"), _t("fv_list_unknown", who=who, list=parts[1], hint=hint)
             )
     elif len(parts) > 1:
-        loaded.problem((*qpath, "type"), f"{who}: type '{base}' takes no list name")
+        loaded.problem((*qpath, "type"), _t("fv_type_no_list", who=who, type=base))
 
     if base in ("group", "repeat"):
         if not q.questions:
-            loaded.problem(qpath, f"{who}: a {base} needs questions")
+            loaded.problem(qpath, _t("fv_needs_questions", who=who, type=base))
     elif q.questions:
-        loaded.problem((*qpath, "questions"), f"{who}: only groups and repeats hold questions")
+        loaded.problem((*qpath, "questions"), _t("fv_holds_questions", who=who))
     if q.repeat_count is not None and base != "repeat":
-        loaded.problem((*qpath, "repeat_count"), f"{who}: repeat_count is only for repeats")
+        loaded.problem((*qpath, "repeat_count"), _t("fv_repeat_count_only", who=who))
     if q.choice_filter is not None and base not in SELECT_TYPES:
-        loaded.problem((*qpath, "choice_filter"), f"{who}: choice_filter is only for selects")
+        loaded.problem((*qpath, "choice_filter"), _t("fv_choice_filter_only", who=who))
     if q.latin_lookalikes and base != "text":
-        loaded.problem(
-            (*qpath, "latin_lookalikes"), f"{who}: latin_lookalikes is only for text questions"
-        )
+        loaded.problem((*qpath, "latin_lookalikes"), _t("fv_lookalikes_only", who=who))
     if base == "calculate" and not q.calculation:
-        loaded.problem(qpath, f"{who}: a calculate needs a calculation")
+        loaded.problem(qpath, _t("fv_calculate_needs", who=who))
     if base == "range":
         _check_range(loaded, q, qpath)
     elif q.parameters:
-        loaded.problem((*qpath, "parameters"), f"{who}: parameters are only for range questions")
+        loaded.problem((*qpath, "parameters"), _t("fv_parameters_only", who=who))
     if base == "unsupported" and not (q.xlsform or {}).get("type"):
-        loaded.problem((*qpath, "type"), f"{who}: unsupported questions keep xlsform.type")
+        loaded.problem((*qpath, "type"), _t("fv_unsupported_type", who=who))
     if base in VALUE_TYPES - METADATA_TYPES - {"calculate"} and q.label is None:
-        loaded.problem(qpath, f"{who}: has no label", severity="warning")
+        loaded.problem(qpath, _t("fv_no_label", who=who), severity="warning")
 
     for key in TRANSLATED_KEYS:
         _check_translations(loaded, form, getattr(q, key), (*qpath, key), f"{who} {key}")
@@ -193,23 +196,21 @@ def _check_range(loaded: Any, q: Question, qpath: QPath) -> None:
     params = q.parameters or {}
     where = (*qpath, "parameters")
     unknown = set(params) - {"start", "end", "step"}
+    who = _q(q.name)
     if unknown:
-        loaded.problem(
-            where,
-            f"question '{q.name}': unknown range parameter(s) "
-            f"{', '.join(sorted(unknown))}; use start, end, step",
-        )
+        names = ", ".join(sorted(unknown))
+        loaded.problem(where, _t("fv_range_unknown", who=who, names=names))
     values = {}
     for key, fallback in (("start", "0"), ("end", "10"), ("step", "1")):
         try:
             values[key] = float(params.get(key, fallback))
         except ValueError:
-            loaded.problem((*where, key), f"question '{q.name}': range {key} must be a number")
+            loaded.problem((*where, key), _t("fv_range_number", who=who, key=key))
             return
     if values["step"] <= 0:
-        loaded.problem((*where, "step"), f"question '{q.name}': range step must be positive")
+        loaded.problem((*where, "step"), _t("fv_range_step", who=who))
     elif values["start"] == values["end"]:
-        loaded.problem(where, f"question '{q.name}': range start and end must differ")
+        loaded.problem(where, _t("fv_range_same", who=who))
 
 
 def _check_default(loaded: Any, form: Form, q: Question, qpath: QPath) -> None:
@@ -218,28 +219,35 @@ def _check_default(loaded: Any, form: Form, q: Question, qpath: QPath) -> None:
     try:
         parse_value(form, q, q.default)
     except InvalidValue as exc:
-        loaded.problem((*qpath, "default"), f"question '{q.name}': default {exc}")
+        from yntymak_cli.i18n import current_lang
+
+        error = exc.message(_lang.get() or current_lang())
+        loaded.problem((*qpath, "default"), _t("fv_default", who=_q(q.name), error=error))
 
 
 def _check_translations(
-    loaded: Any, form: Form, value: LangText | None, path: QPath, what: str
+    loaded: Any, form: Form, value: LangText | None, path: QPath, what: str | Callable[[], str]
 ) -> None:
     if not isinstance(value, dict) or not form.languages:
         return
+    if callable(what):  # worked out only for a problem (one per choice would be slow)
+        if set(value) <= set(form.languages) and all(value.get(x) for x in form.languages):
+            return
+        what = what()
     for lang in value:
         if lang not in form.languages:
             loaded.problem(
-                (*path, lang), f"{what}: language '{lang}' is not in languages", "warning", key=True
+                (*path, lang), _t("fv_lang_unlisted", what=what, lang=lang), "warning", key=True
             )
     for lang in form.languages:
         if not value.get(lang):
-            loaded.problem(path, f"{what}: missing '{lang}' translation", "warning")
+            loaded.problem(path, _t("fv_translation_missing", what=what, lang=lang), "warning")
 
 
 def _check_expression(
     loaded: Any, form: Form, q: Question | None, key: str, text: str, path: QPath
 ) -> None:
-    who = f"question '{q.name}'" if q else "form"
+    who = _q(q.name) if q else _t("fv_who_form")
     try:
         expr = ex.parse(text)
     except ex.ExpressionError as exc:
@@ -255,38 +263,34 @@ def _check_expression(
                 loaded.path,
                 line,
                 col + offset,
-                f"{who}: {key}: regular expression '{pattern}' repeats a group that holds a "
-                "repeat: ODK Collect and Enketo may freeze on an answer that almost matches "
-                "(yntymak is not affected); write it without the nested repeat",
+                _t("fv_slow_regex", who=who, key=key, pattern=pattern),
                 "warning",
             )
         )
     for ref in sorted(expr.refs()):
         target = form.index.get(ref)
         if target is None:
+            hint = _did_you_mean(ref, form.index)
             loaded.problem(
-                path,
-                f"{who}: {key} refers to unknown question '${{{ref}}}'"
-                + _did_you_mean(ref, form.index),
+                path, _t("fv_ref_unknown", who=who, key=key, ref=f"${{{ref}}}", hint=hint)
             )
         elif not (target.holds_value or target.is_repeat):
             loaded.problem(
-                path, f"{who}: {key} refers to '{ref}', a {target.base_type} that holds no value"
+                path,
+                _t("fv_ref_no_value", who=who, key=key, name=ref, type=target.base_type),
             )
     bare = expr.bare_names()
     if key == "choice_filter" and q is not None:
         columns = form.choice_columns(q.list_name)  # gathered once per list, not per question
         for name in sorted(bare - columns):
+            hint = _did_you_mean(name, columns)
             loaded.problem(
                 path,
-                f"{who}: choice_filter column '{name}' is not a column of list "
-                f"'{q.list_name}'" + _did_you_mean(name, columns),
+                _t("fv_filter_column", who=who, name=name, list=q.list_name, hint=hint),
             )
     elif bare:
         name = sorted(bare)[0]
-        loaded.problem(
-            path, f"{who}: {key}: bare name '{name}': write ${{{name}}} to refer to a question"
-        )
+        loaded.problem(path, _t("fv_bare_name", who=who, key=key, name=name, ref=f"${{{name}}}"))
 
 
 def _check_cycles(loaded: Any, form: Form) -> None:
@@ -308,8 +312,11 @@ def _check_cycles(loaded: Any, form: Form) -> None:
             first = cycle[0]
             loaded.problem(
                 (*_question_path(form, first), "calculation"),
-                f"question '{first}': calculations form a cycle: "
-                + " -> ".join(f"${{{n}}}" for n in cycle),
+                _t(
+                    "fv_cycle",
+                    who=_q(first),
+                    cycle=" -> ".join(f"${{{n}}}" for n in cycle),
+                ),
             )
 
     # Depth-first with an explicit stack: a chain of 20,000 calculations is a valid form,
@@ -342,4 +349,4 @@ def _question_path(form: Form, name: str) -> QPath:
 
 def _did_you_mean(word: str, options: Any) -> str:
     match = difflib.get_close_matches(word, [str(o) for o in options], n=1)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    return _t("did_you_mean", name=match[0]) if match else ""

@@ -71,7 +71,9 @@ def _write_temp(path: Path, data: bytes) -> Path:
             os.fsync(f.fileno())
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise YntymakError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise YntymakError(
+            t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
+        ) from None
     return tmp
 
 
@@ -94,7 +96,9 @@ def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
     except FileExistsError:
         raise
     except OSError as exc:
-        raise YntymakError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise YntymakError(
+            t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
     try:  # make the rename durable; not possible on every platform
@@ -218,7 +222,9 @@ def create_bundle(
                     header, {"forms": forms, "submissions": records}, device, hq
                 )
             except ValueError as exc:  # e.g. a payload beyond the section limit
-                raise YntymakError(f"cannot build the bundle: {exc}") from None
+                raise YntymakError(
+                    t("bundle_err_cannot_build", current_lang(), error=exc)
+                ) from None
             path = out_dir / bundle_name(device.device_id, seq)
             check_overwrite(path, "bundle")  # a database or key renamed to this name: refused
             # Never replace a file of that name: after a restore from a backup the seq is

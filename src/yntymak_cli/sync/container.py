@@ -31,7 +31,7 @@ from yntymak_cli.canonical import canonical_bytes
 from yntymak_cli.canonical import canonical_json as _canonical_text
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.i18n import current_lang, t
-from yntymak_cli.sync.keys import KEY_SIZE, DeviceIdentity, HqIdentity, HqPublic
+from yntymak_cli.sync.keys import KEY_SIZE, DeviceIdentity, HqIdentity, HqPublic, fields_text
 
 FORMAT_VERSION = 1
 BUNDLE_MAGIC = b"YKB" + bytes([FORMAT_VERSION])
@@ -138,7 +138,7 @@ def build_manifest(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise ValueError(t("bundle_detail_json_constant", current_lang(), name=name))
 
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
@@ -155,14 +155,21 @@ def _parse_json(text: str, what: str) -> Any:
     try:
         return _DECODER.decode(text)
     except (ValueError, RecursionError) as exc:
-        raise BundleError("corrupted", f"{what} is not valid JSON ({exc})") from None
+        raise _not_json(what, exc) from None
 
 
 def _decode_utf8(raw: bytes, what: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BundleError("corrupted", f"{what} is not valid JSON ({exc})") from None
+        raise _not_json(what, exc) from None
+
+
+def _not_json(kind: str, exc: Exception) -> BundleError:
+    # The parser's own words (line, column, character) are data for whoever debugs the file.
+    return BundleError(
+        "corrupted", t("bundle_err_not_json", current_lang(), kind=_kind(kind), error=exc)
+    )
 
 
 # -- container layer -----------------------------------------------------------------------
@@ -268,11 +275,13 @@ def _split(data: bytes, layout: _Layout) -> tuple[list[bytes], int]:
         found, length = struct.unpack_from(">BI", data, pos)
         if found != tag:
             if found in seen:
-                detail = f"repeated {_KNOWN_TAGS[found]} section"
+                detail = _d("bundle_detail_repeated", part=_kind(_KNOWN_TAGS[found]))
             elif found in _KNOWN_TAGS:
-                detail = f"{_KNOWN_TAGS[found]} section where the {name} belongs"
+                detail = _d(
+                    "bundle_detail_misplaced", found=_kind(_KNOWN_TAGS[found]), part=_kind(name)
+                )
             else:
-                detail = f"unknown section tag 0x{found:02x}"
+                detail = _d("bundle_detail_unknown_tag", tag=f"0x{found:02x}")
             raise BundleError(
                 "unexpected-member", t("bundle_err_malformed", lang, kind=kind, detail=detail)
             )
@@ -320,9 +329,13 @@ def _verify(data: bytes, signed_len: int, key: bytes, failure: BundleError) -> N
 # -- header / receipt validation -----------------------------------------------------------
 
 
+def _d(key: str, **params: Any) -> str:
+    """A detail of a damaged or forged file in the message language. Field paths
+    ("manifest[3].sha256") and found values are data: they are passed in as they are."""
+    return t(key, current_lang(), **params)
+
+
 def _fail(kind: str, detail: str) -> BundleError:
-    # The frame is translated; the detail names fields of the format (for whoever debugs
-    # a damaged or forged file) and stays as written.
     return BundleError(
         "corrupted", t("bundle_err_malformed", current_lang(), kind=_kind(kind), detail=detail)
     )
@@ -334,31 +347,37 @@ def _is_int(value: Any) -> bool:
 
 def _check_uuid(value: Any, where: str, kind: str) -> None:
     if not isinstance(value, str) or not _UUID.fullmatch(value):
-        raise _fail(kind, f"{where} is not a lowercase UUID: {value!r}")
+        raise _fail(kind, _d("bundle_detail_not_uuid", field=where, value=repr(value)))
 
 
 def _check_keys(obj: Any, required: set[str], where: str, kind: str) -> None:
     if not isinstance(obj, dict):
-        raise _fail(kind, f"{where} is not an object")
+        raise _fail(kind, _d("bundle_detail_not_object", field=where))
     if set(obj) != required:
         missing = sorted(required - set(obj))
         extra = sorted(set(obj) - required)
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
-            [f"unexpected {', '.join(extra)}"] if extra else []
-        )
-        raise _fail(kind, f"{where}: {'; '.join(parts)}")
+        parts = fields_text(missing, extra)
+        raise _fail(kind, _d("bundle_detail_fields", field=where, parts=parts))
 
 
 def _check_common(doc: dict[str, Any], kind: str) -> None:
     """Fields that bundles and receipts share, checked in the same words for both."""
     _check_uuid(doc["bundle_id"], "bundle_id", kind)
     if not isinstance(doc["device_id"], str) or not _DEVICE_ID.fullmatch(doc["device_id"]):
-        raise _fail(kind, f"device_id is not a device id: {doc['device_id']!r}")
+        raise _fail(
+            kind,
+            _d("bundle_detail_not_device_id", field="device_id", value=repr(doc["device_id"])),
+        )
     if not _is_int(doc["seq"]) or not 1 <= doc["seq"] <= MAX_COUNTER:
-        raise _fail(kind, f"seq must be an integer from 1 to {MAX_COUNTER}, found {doc['seq']!r}")
+        raise _fail(
+            kind,
+            _d("bundle_detail_range_found", field="seq", max=MAX_COUNTER, value=repr(doc["seq"])),
+        )
     fp = doc["hq_fingerprint"]
     if not isinstance(fp, str) or not _FINGERPRINT.fullmatch(fp):
-        raise _fail(kind, f"hq_fingerprint is not a fingerprint: {fp!r}")
+        raise _fail(
+            kind, _d("bundle_detail_not_fingerprint", field="hq_fingerprint", value=repr(fp))
+        )
 
 
 _HEADER_KEYS = {
@@ -389,13 +408,17 @@ MAX_REFUSAL_REASON = 500  # characters of one refusal reason in a receipt
 
 def _check_version(doc: Any, kind: str) -> None:
     if not isinstance(doc, dict):
-        raise _fail(kind, f"the {kind} document is not a JSON object")
+        raise _fail(kind, _d("bundle_detail_not_json_object", kind=_kind(kind)))
     version = doc.get("format_version")
     if version != FORMAT_VERSION or not _is_int(version):
         raise BundleError(
             "unsupported-version",
-            f"{kind} format_version {version!r} is not supported (this yntymak reads"
-            f" version {FORMAT_VERSION})",
+            _d(
+                "bundle_err_format_version",
+                kind=_kind(kind),
+                version=repr(version),
+                supported=FORMAT_VERSION,
+            ),
         )
 
 
@@ -407,11 +430,11 @@ def _validate_header(header: Any) -> None:
     prev = header["prev_hash"]
     if header["seq"] == 1:
         if prev is not None:
-            raise _fail(kind, "the first bundle of a device (seq 1) has no prev_hash")
+            raise _fail(kind, _d("bundle_detail_first_prev_hash"))
     elif not isinstance(prev, str) or not _HEX64.fullmatch(prev):
-        raise _fail(kind, f"prev_hash must be a sha256 hex digest, found {prev!r}")
+        raise _fail(kind, _d("bundle_detail_digest_found", field="prev_hash", value=repr(prev)))
     if not isinstance(header["created_at"], str):
-        raise _fail(kind, "created_at is not a string")
+        raise _fail(kind, _d("bundle_detail_not_string", field="created_at"))
 
 
 def _validate_manifest(payload: dict[str, Any]) -> None:
@@ -419,24 +442,27 @@ def _validate_manifest(payload: dict[str, Any]) -> None:
     kind = "bundle payload"
     counts = payload["counts"]
     if not isinstance(counts, dict) or not all(_is_int(v) and v >= 0 for v in counts.values()):
-        raise _fail(kind, "counts must map names to non-negative integers")
+        raise _fail(kind, _d("bundle_detail_counts"))
     manifest = payload["manifest"]
     if not isinstance(manifest, list):
-        raise _fail(kind, "manifest is not a list")
+        raise _fail(kind, _d("bundle_detail_not_list", field="manifest"))
     seen: set[tuple[str, int]] = set()
     for i, entry in enumerate(manifest):
         where = f"manifest[{i}]"
         _check_keys(entry, _MANIFEST_KEYS, where, kind)
         _check_uuid(entry["uuid"], f"{where}.uuid", kind)
         if not _is_int(entry["revision"]) or not 1 <= entry["revision"] <= MAX_COUNTER:
-            raise _fail(kind, f"{where}.revision must be an integer from 1 to {MAX_COUNTER}")
+            raise _fail(kind, _d("bundle_detail_range", field=f"{where}.revision", max=MAX_COUNTER))
         if not isinstance(entry["status"], str):
-            raise _fail(kind, f"{where}.status is not a string")
+            raise _fail(kind, _d("bundle_detail_not_string", field=f"{where}.status"))
         if not isinstance(entry["sha256"], str) or not _HEX64.fullmatch(entry["sha256"]):
-            raise _fail(kind, f"{where}.sha256 is not a sha256 hex digest")
+            raise _fail(kind, _d("bundle_detail_not_digest", field=f"{where}.sha256"))
         key = (entry["uuid"], entry["revision"])
         if key in seen:
-            raise _fail(kind, f"{where} repeats submission {key[0]} revision {key[1]}")
+            raise _fail(
+                kind,
+                _d("bundle_detail_repeats_submission", field=where, uuid=key[0], revision=key[1]),
+            )
         seen.add(key)
 
 
@@ -447,39 +473,49 @@ def _validate_receipt(receipt: Any) -> None:
     _check_keys(receipt, keys, "receipt", kind)
     _check_common(receipt, kind)
     if not isinstance(receipt["imported_at"], str):
-        raise _fail(kind, "imported_at is not a string")
+        raise _fail(kind, _d("bundle_detail_not_string", field="imported_at"))
     seen: set[tuple[str, int]] = set()
     for name in ("accepted", RECEIPT_REFUSED_KEY):
         entries = receipt.get(name, [])
         if not isinstance(entries, list):
-            raise _fail(kind, f"{name} is not a list")
+            raise _fail(kind, _d("bundle_detail_not_list", field=name))
         if name == RECEIPT_REFUSED_KEY and name in receipt and not entries:
-            raise _fail(kind, "refused is present but empty (leave it out)")
+            raise _fail(kind, _d("bundle_detail_refused_empty"))
         fields = {"uuid", "revision"} | ({"reason"} if name == RECEIPT_REFUSED_KEY else set())
         for i, entry in enumerate(entries):
             where = f"{name}[{i}]"
             _check_keys(entry, fields, where, kind)
             _check_uuid(entry["uuid"], f"{where}.uuid", kind)
             if not _is_int(entry["revision"]) or not 1 <= entry["revision"] <= MAX_COUNTER:
-                raise _fail(kind, f"{where}.revision must be an integer from 1 to {MAX_COUNTER}")
+                raise _fail(
+                    kind, _d("bundle_detail_range", field=f"{where}.revision", max=MAX_COUNTER)
+                )
             if name == RECEIPT_REFUSED_KEY:
                 reason = entry["reason"]
                 if not isinstance(reason, str) or not 0 < len(reason) <= MAX_REFUSAL_REASON:
                     raise _fail(
-                        kind, f"{where}.reason must be text of 1 to {MAX_REFUSAL_REASON} characters"
+                        kind,
+                        _d(
+                            "bundle_detail_reason_length",
+                            field=f"{where}.reason",
+                            max=MAX_REFUSAL_REASON,
+                        ),
                     )
                 # A revision HQ refused is not one it accepted: each entry once, in one list.
                 key = (entry["uuid"], entry["revision"])
                 if key in seen:
-                    raise _fail(kind, f"{where} repeats {key[0]} revision {key[1]}")
+                    raise _fail(
+                        kind,
+                        _d("bundle_detail_repeats", field=where, uuid=key[0], revision=key[1]),
+                    )
                 seen.add(key)
             elif name == "accepted":
                 seen.add((entry["uuid"], entry["revision"]))
 
 
 def _parse_document(body: bytes, kind: str) -> Any:
-    text = _decode_utf8(body, f"the {kind}")
-    doc = _parse_json(text, f"the {kind}")
+    text = _decode_utf8(body, kind)
+    doc = _parse_json(text, kind)
     # Canonical form only: the signed bytes have exactly one meaning and one spelling (and
     # no duplicate keys, which the re-encoding would have dropped).
     try:
@@ -487,7 +523,7 @@ def _parse_document(body: bytes, kind: str) -> Any:
     except (ValueError, RecursionError):
         canonical = ""
     if canonical != text:
-        raise _fail(kind, "not in canonical JSON form")
+        raise _fail(kind, _d("bundle_detail_not_canonical"))
     return doc
 
 
@@ -522,11 +558,11 @@ def _check_payload(payload: Any, text: str | None = None) -> list[str | None]:
     if not isinstance(payload["forms"], list) or not all(
         isinstance(f, dict) for f in payload["forms"]
     ):
-        raise _fail(kind, "forms must be a list of form definitions")
+        raise _fail(kind, _d("bundle_detail_forms_list"))
     submissions = payload["submissions"]
     if not isinstance(submissions, list):
-        raise _fail(kind, "submissions is not a list")
-    not_canonical = _fail(kind, "not in canonical JSON form")
+        raise _fail(kind, _d("bundle_detail_not_list", field="submissions"))
+    not_canonical = _fail(kind, _d("bundle_detail_not_canonical"))
     pos = 0
 
     def expect(piece: str) -> None:
@@ -553,39 +589,41 @@ def _check_payload(payload: Any, text: str | None = None) -> list[str | None]:
         answers_texts: list[str | None] = []
         for i, record in enumerate(submissions):
             if not isinstance(record, dict):
-                raise _fail(kind, f"submissions[{i}] is not an object")
+                raise _fail(kind, _d("bundle_detail_not_object", field=f"submissions[{i}]"))
             uid, rev = record.get("uuid"), record.get("revision")
             if not isinstance(uid, str) or not _is_int(rev):
-                raise _fail(kind, f"submissions[{i}] has no valid uuid and revision")
+                raise _fail(kind, _d("bundle_detail_no_uuid_revision", field=f"submissions[{i}]"))
             key = (uid, rev)
             entry = expected.get(key)
             if entry is None:
-                raise _fail(
-                    kind, f"submission {uid!r} revision {rev} is not listed in the manifest"
-                )
+                raise _fail(kind, _d("bundle_detail_not_in_manifest", uuid=repr(uid), revision=rev))
             if key in found:
-                raise _fail(kind, f"submission {uid} revision {rev} appears twice")
+                raise _fail(kind, _d("bundle_detail_twice", uuid=uid, revision=rev))
             record_text, answers = _record_texts(record)
             if i:
                 expect(",")
             expect(record_text)
             digest = hashlib.sha256(record_text.encode("utf-8")).hexdigest()
             if digest != entry["sha256"] or record.get("status") != entry["status"]:
-                raise _fail(kind, f"submission {uid} revision {rev} does not match the manifest")
+                raise _fail(kind, _d("bundle_detail_manifest_mismatch", uuid=uid, revision=rev))
             found.add(key)
             answers_texts.append(answers)
         expect("]}")
     except (ValueError, RecursionError):
         # NaN, lone surrogates (not UTF-8), nesting too deep to re-encode.
-        raise _fail(kind, "content that has no canonical JSON form") from None
+        raise _fail(kind, _d("bundle_detail_no_canonical_form")) from None
     if text is not None and pos != len(text):
         raise not_canonical
     if len(found) != len(expected):
         missing = next(k for k in expected if k not in found)
         raise _fail(
             kind,
-            f"{len(expected) - len(found)} submission(s) of the manifest are missing from the"
-            f" payload (first: {missing[0]} revision {missing[1]})",
+            _d(
+                "bundle_detail_missing_records",
+                n=len(expected) - len(found),
+                uuid=missing[0],
+                revision=missing[1],
+            ),
         )
     return answers_texts
 
@@ -626,12 +664,12 @@ def _decompress(data: bytes, max_payload: int) -> bytes:
             if total > max_payload:
                 raise too_large
             if not produced:
-                raise _fail("bundle payload", "the compressed stream is incomplete")
+                raise _fail("bundle payload", _d("bundle_detail_stream_incomplete"))
         if inflater.unused_data or fed < len(view):
-            raise _fail("bundle payload", "data after the end of the compressed stream")
+            raise _fail("bundle payload", _d("bundle_detail_stream_trailing"))
         return zlib.decompress(data, bufsize=max(total, 1))
     except zlib.error as exc:
-        raise _fail("bundle payload", f"cannot decompress ({exc})") from None
+        raise _fail("bundle payload", _d("bundle_detail_cannot_decompress", error=exc)) from None
 
 
 # -- bundles -------------------------------------------------------------------------------
@@ -656,7 +694,7 @@ def _seal_bundle(
     )
     ciphertext = SealedBox(PublicKey(hq.box_key)).encrypt(plaintext)
     if len(ciphertext) > MAX_PAYLOAD_SECTION_SIZE:
-        raise ValueError("bundle payload too large; split the submissions over several bundles")
+        raise ValueError(_d("bundle_build_too_large"))
     signed = _assemble(_BUNDLE, [header_bytes, bytes(ciphertext)])
     return signed + device.signing_key.sign(signed).signature
 
@@ -698,9 +736,9 @@ def build_bundle(
         _validate_header(header)
         _check_payload(payload)
     except BundleError as exc:
-        raise ValueError(f"refusing to build an invalid bundle: {exc}") from None
+        raise ValueError(_d("bundle_build_invalid", error=exc)) from None
     if len(canonical_json(header)) > MAX_HEADER_SIZE:
-        raise ValueError("bundle header too large")
+        raise ValueError(_d("bundle_build_header_too_large"))
     return _seal_bundle(header, payload, device, hq)
 
 
@@ -811,10 +849,10 @@ def build_receipt(receipt: dict[str, Any], hq: HqIdentity) -> bytes:
     try:
         _validate_receipt(receipt)
     except BundleError as exc:
-        raise ValueError(f"refusing to build an invalid receipt: {exc}") from None
+        raise ValueError(_d("receipt_build_invalid", error=exc)) from None
     body = canonical_json(receipt)
     if len(body) > MAX_RECEIPT_SIZE:
-        raise ValueError("receipt too large")
+        raise ValueError(_d("receipt_build_too_large"))
     signed = _assemble(_RECEIPT, [body])
     return signed + hq.signing_key.sign(signed).signature
 

@@ -335,13 +335,13 @@ def _check_record(
 
     `answers_text` is that JSON when the caller has it (the container computed it).
     """
-    # Refusal reasons in English on purpose: stored at HQ and sent in the receipt (see
-    # sync.reasons). Field-level details of a malformed record stay as written.
+    # Refusal reasons in English on purpose: stored at HQ and sent in the receipt, and
+    # shown in the reader's language by sync.reasons (hence the `refusal_*` templates).
     uid = rec.get("uuid")
     if set(rec) != _RECORD_KEYS:
         missing = sorted(_RECORD_KEYS - set(rec))
         extra = sorted(set(rec) - _RECORD_KEYS)
-        raise _refuse(f"submission {uid}: missing {missing}, unexpected {extra}")
+        raise _refuse(t("refusal_record_fields", "en", uuid=uid, missing=missing, extra=extra))
     if rec["device_id"] != device_id:
         raise _refuse(
             t(
@@ -353,25 +353,25 @@ def _check_record(
             )
         )
     if rec["status"] not in ("final", "void"):
-        raise _refuse(f"submission {uid} has status {rec['status']!r}")
+        raise _refuse(t("refusal_record_status", "en", uuid=uid, status=repr(rec["status"])))
     for key in ("form_id", "form_version", "created_at", "updated_at", "submission_time"):
         if not isinstance(rec[key], str):
-            raise _refuse(f"submission {uid}: {key} is not a string")
+            raise _refuse(t("refusal_record_not_text", "en", uuid=uid, field=key))
     if not isinstance(rec["enumerator"], str):
-        raise _refuse(f"submission {uid}: enumerator is not a string")
+        raise _refuse(t("refusal_record_not_text", "en", uuid=uid, field="enumerator"))
     for key in ("instance_name", "void_reason", "voided_at"):
         if rec[key] is not None and not isinstance(rec[key], str):
-            raise _refuse(f"submission {uid}: {key} is not a string")
+            raise _refuse(t("refusal_record_not_text", "en", uuid=uid, field=key))
     for key, limit in _META_LIMITS.items():  # metadata is short; bounded like answers
         if rec[key] is not None and len(rec[key]) > limit:
-            raise _refuse(f"submission {uid}: {key} is longer than {limit} characters")
+            raise _refuse(t("refusal_record_too_long", "en", uuid=uid, field=key, limit=limit))
     if (rec["status"] == "void") != isinstance(rec["voided_at"], str):
-        raise _refuse(f"submission {uid}: voided_at does not match its status")
+        raise _refuse(t("refusal_record_voided_at", "en", uuid=uid))
     for key in ("form_hash", "hash"):
         if not isinstance(rec[key], str) or not _HEX64.fullmatch(rec[key]):
-            raise _refuse(f"submission {uid}: {key} is not a sha256 digest")
+            raise _refuse(t("refusal_record_not_digest", "en", uuid=uid, field=key))
     if rec["paradata"] is not None and not isinstance(rec["paradata"], dict):
-        raise _refuse(f"submission {uid}: paradata is not an object")
+        raise _refuse(t("refusal_record_not_object", "en", uuid=uid, field="paradata"))
     answers = rec["answers"]
     if answers is None:
         # Answers purged on the device after HQ acknowledged them: only a void can follow.
@@ -379,7 +379,7 @@ def _check_record(
             raise _refuse(t("refusal_no_answers", "en", uuid=uid, revision=rec["revision"]))
         return None
     if not isinstance(answers, dict):
-        raise _refuse(f"submission {uid}: answers is not an object")
+        raise _refuse(t("refusal_record_not_object", "en", uuid=uid, field="answers"))
     text = canonical_json(answers) if answers_text is None else answers_text
     if revision_hash(rec, text) != rec["hash"]:
         raise _refuse(t("refusal_hash_mismatch", "en", uuid=uid, revision=rec["revision"]))
@@ -708,7 +708,7 @@ def build_receipt(hq: HqIdentity, result: ImportResult) -> bytes:
     try:
         return container.build_receipt(receipt, hq)
     except ValueError as exc:  # more records than one receipt can list
-        raise YntymakError(f"cannot build the receipt: {exc}") from None
+        raise YntymakError(t("receipt_err_cannot_build", current_lang(), error=exc)) from None
 
 
 def write_receipt(hq: HqIdentity, result: ImportResult, out_dir: Path) -> Path:

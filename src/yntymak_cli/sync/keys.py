@@ -65,6 +65,21 @@ def what_text(what: str) -> str:
     return t(_WHAT_KEYS[what], current_lang()) if what in _WHAT_KEYS else what
 
 
+def _t(key: str, **params: Any) -> str:
+    """A message of the catalogs in the message language (i18n imported late, like above)."""
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
+
+
+def fields_text(missing: list[str], extra: list[str]) -> str:
+    """The words around missing and unexpected field names, in the message language."""
+    parts = ([_t("sync_missing_fields", names=", ".join(missing))] if missing else []) + (
+        [_t("sync_unexpected_fields", names=", ".join(extra))] if extra else []
+    )
+    return "; ".join(parts)
+
+
 # -- identifiers ---------------------------------------------------------------------------
 
 
@@ -166,19 +181,23 @@ def _b64(data: bytes) -> str:
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     if len(set(keys)) != len(keys):
-        raise ValueError("duplicate key in JSON object")
+        raise ValueError(_t("key_err_duplicate_key"))
     return dict(pairs)
 
 
 def _load_json_object(raw: bytes, source: str, what: str) -> dict[str, Any]:
     if len(raw) > MAX_KEY_FILE_SIZE:
-        raise InvalidInput(f"{source}: too large to be {what} ({len(raw)} bytes)")
+        raise InvalidInput(
+            _t("key_err_too_large", path=source, what=what_text(what), size=len(raw))
+        )
     try:
         data = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise InvalidInput(f"{source}: not {what} (invalid JSON: {exc})") from None
+        raise InvalidInput(
+            _t("key_err_invalid_json", path=source, what=what_text(what), error=exc)
+        ) from None
     if not isinstance(data, dict):
-        raise InvalidInput(f"{source}: not {what} (expected a JSON object)")
+        raise InvalidInput(_t("key_err_not_object", path=source, what=what_text(what)))
     return data
 
 
@@ -210,34 +229,44 @@ def _check_envelope(data: dict[str, Any], source: str, fmt: str, keys: set[str])
     if type(version) is not int or version != KEY_FILE_VERSION:
         newer = type(version) is int and version > KEY_FILE_VERSION
         raise InvalidInput(
-            f"{source}: {what} version {version!r} is not supported (this yntymak reads "
-            f"version {KEY_FILE_VERSION}{'; upgrade yntymak' if newer else ''})"
+            _t(
+                "key_err_version",
+                path=source,
+                what=what_text(what),
+                version=repr(version),
+                supported=KEY_FILE_VERSION,
+                hint=_t("bundle_err_upgrade") if newer else "",
+            )
         )
     expected = keys | {"format", "version"}
     if set(data) != expected:
         missing = sorted(expected - set(data))
         extra = sorted(set(data) - expected)
-        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
-            [f"unexpected {', '.join(extra)}"] if extra else []
+        raise InvalidInput(
+            _t(
+                "key_err_malformed",
+                path=source,
+                what=what_text(what),
+                parts=fields_text(missing, extra),
+            )
         )
-        raise InvalidInput(f"{source}: malformed {what} ({'; '.join(parts)})")
     return data
 
 
 def _key_field(data: dict[str, Any], field: str, source: str) -> bytes:
     value = data[field]
     if not isinstance(value, str):
-        raise InvalidInput(f"{source}: field {field!r} must be a base64 string")
+        raise InvalidInput(_t("key_err_not_b64_string", path=source, field=repr(field)))
     try:
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise InvalidInput(f"{source}: field {field!r} is not valid base64") from None
+        raise InvalidInput(_t("key_err_bad_b64", path=source, field=repr(field))) from None
     # Re-encoding rejects non-canonical padding bits: one key, one spelling.
     if _b64(raw) != value:
-        raise InvalidInput(f"{source}: field {field!r} is not canonical base64")
+        raise InvalidInput(_t("key_err_noncanonical_b64", path=source, field=repr(field)))
     if len(raw) != KEY_SIZE:
         raise InvalidInput(
-            f"{source}: field {field!r} must hold {KEY_SIZE} bytes, found {len(raw)}"
+            _t("key_err_key_size", path=source, field=repr(field), size=KEY_SIZE, found=len(raw))
         )
     return raw
 
@@ -245,8 +274,13 @@ def _key_field(data: dict[str, Any], field: str, source: str) -> bytes:
 def _check_derived(data: dict[str, Any], field: str, expected: str, source: str) -> None:
     if data[field] != expected:
         raise InvalidInput(
-            f"{source}: {field} {data[field]!r} does not match the key (expected {expected!r});"
-            " the file was altered or damaged"
+            _t(
+                "key_err_derived",
+                path=source,
+                field=field,
+                value=repr(data[field]),
+                expected=repr(expected),
+            )
         )
 
 
@@ -262,7 +296,9 @@ def _read_small(path: Path, what: str) -> bytes:
             raise InvalidInput(
                 t("sync_file_not_found", current_lang(), path=path, what=what_text(what))
             ) from None
-        raise InvalidInput(f"{path}: cannot read {what} ({exc.reason})") from None
+        raise InvalidInput(
+            _t("key_err_cannot_read", path=path, what=what_text(what), reason=exc.reason)
+        ) from None
 
 
 # -- file writing --------------------------------------------------------------------------
@@ -354,10 +390,7 @@ def load_device_identity(home: Path) -> DeviceIdentity | None:
     try:
         return _parse_device_key(_read_small(path, "a device key"), path)
     except InvalidInput as exc:
-        raise InvalidInput(
-            f"{exc}. Restore device.key from a backup: a new key would make this laptop a"
-            " new device that HQ has to register again"
-        ) from None
+        raise InvalidInput(_t("key_err_restore", error=exc)) from None
 
 
 def load_or_create_device_identity(home: Path) -> DeviceIdentity:
@@ -371,7 +404,7 @@ def load_or_create_device_identity(home: Path) -> DeviceIdentity:
     # Whether we won a race or not, the key on disk is the one identity of this laptop.
     identity = load_device_identity(home)
     if identity is None:  # pragma: no cover - only if someone deletes it right now
-        raise YntymakError(f"{Path(home) / DEVICE_KEY_FILE}: key file vanished while creating it")
+        raise YntymakError(_t("key_err_vanished", path=Path(home) / DEVICE_KEY_FILE))
     return identity
 
 
@@ -440,10 +473,7 @@ def write_hq_public(path: Path, pub: HqPublic) -> None:
 def create_hq_identity(home: Path) -> HqIdentity:
     """Create `home/hq.key` (mode 0600); refuses if an HQ key already exists."""
     path = Path(home) / HQ_KEY_FILE
-    exists_msg = (
-        f"{path}: an HQ key already exists; refusing to replace it (devices trust its"
-        " fingerprint, and bundles sealed to it could no longer be opened)"
-    )
+    exists_msg = _t("key_err_hq_exists", path=path)
     if path.exists():
         raise InvalidInput(exists_msg)  # refused: exit 2
     identity = _hq_from_secrets(bytes(SigningKey.generate()), bytes(PrivateKey.generate()))
@@ -492,7 +522,6 @@ def trust_hq(home: Path, hq: HqPublic, *, replace: bool = False) -> None:
     current = None if replace else load_trusted_hq(home)
     if current is not None and current != hq:
         raise InvalidInput(  # refused: exit 2
-            f"this device already trusts HQ {current.fingerprint}; refusing to switch to"
-            f" {hq.fingerprint} without an explicit replace"
+            _t("key_err_other_hq", current=current.fingerprint, new=hq.fingerprint)
         )
     write_hq_public(Path(home) / TRUSTED_HQ_FILE, hq)

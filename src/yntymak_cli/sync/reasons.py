@@ -17,6 +17,10 @@ from functools import cache
 from yntymak_cli.i18n import FALLBACK, catalog, current_lang, t
 
 PREFIX = "refusal_"
+# Placeholders that hold one token: a record's uuid (the container checked it) and a field
+# name. Kept narrow so that "submission {uuid}: {field} is not an object" does not claim
+# "submission X revision 1: answer g[0]: a repeat instance is not an object".
+_NARROW = {"uuid": r"[^\s:]+?", "field": r"\w+?"}
 
 
 @cache
@@ -29,10 +33,10 @@ def _templates() -> tuple[tuple[str, re.Pattern[str]], ...]:
         for literal, name, _spec, _conv in string.Formatter().parse(template):
             pattern += re.escape(literal)
             if name:
-                pattern += f"(?P<{name}>.+?)"
+                pattern += f"(?P<{name}>{_NARROW.get(name, '.+?')})"
         out.append((key, re.compile(pattern, re.S)))
     # The template with the most fixed text first: the most specific wording wins.
-    out.sort(key=lambda kp: -len(re.sub(r"\(\?P<\w+>\.\+\?\)", "", kp[1].pattern)))
+    out.sort(key=lambda kp: -len(re.sub(r"\(\?P<\w+>[^)]*\)", "", kp[1].pattern)))
     return tuple(out)
 
 
