@@ -17,6 +17,8 @@ from yntymak_cli.cli import app
 from yntymak_cli.forms.loader import form_from_dict
 from yntymak_cli.store.db import Store
 
+from .helpers import tmpfs
+
 runner = CliRunner()
 EXCEL_COLUMNS = 16_384
 
@@ -165,17 +167,8 @@ def test_rows_and_columns_both_split(tmp_path, monkeypatch):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 256 KiB file system (tmpfs; needs root), unmounted afterwards."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode(errors='replace').strip()}")
-    try:
+    with tmpfs(tmp_path / "disk", "256k") as disk:
         yield disk
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
 
 
 def snapshot(folder: Path) -> dict[str, bytes | None]:

@@ -19,6 +19,8 @@ from typer.testing import CliRunner
 from yntymak_cli.cli import app
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 
+from .helpers import tmpfs
+
 runner = CliRunner()
 
 FORM = """\
@@ -152,22 +154,8 @@ def test_a_symlinked_shared_folder_can_be_included_from(tmp_path: Path) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    import os
-    import subprocess
-
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace')}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+    with tmpfs(tmp_path / "disk", "400k") as disk:
+        yield disk
 
 
 def test_a_completely_full_disk_is_named_as_such(small_disk: Path, tmp_path: Path) -> None:

@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import shutil
-import subprocess
 import uuid as uuid_mod
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 from yntymak_cli.sync import container, keys
 
+from .helpers import grow, tmpfs
 from .test_sync_flow import FORM, Field, collect, device_id, rows, snapshot, yn
 from .test_sync_flow import field as field  # noqa: F401 - the fixture, re-exported
 from .test_sync_security import _resign
@@ -385,18 +385,7 @@ def test_a_receipt_that_cannot_be_written_is_reported_and_the_rest_continue(
 # -- 5. disk full -------------------------------------------------------------------------------
 
 
-def _mount_tmpfs(path: Path, size: str) -> bool:
-    path.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-        capture_output=True,
-    )
-    return done.returncode == 0
-
-
 def test_disk_full_is_reported_as_such_and_nothing_is_half_merged(f: Field) -> None:
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root to mount a small tmpfs")
     collect(f.a, f.tmp, "Ак-Суу")
 
     def bulky(records: list[dict]) -> None:
@@ -409,25 +398,19 @@ def test_disk_full_is_reported_as_such_and_nothing_is_half_merged(f: Field) -> N
             records.append(rec)
 
     bundle = _resign(f, f.a, bulky, "bulky.ykb")
-    small = f.tmp / "small"
-    if not _mount_tmpfs(small, "16m"):
-        pytest.skip("cannot mount tmpfs here")
-    try:
+    with tmpfs(f.tmp / "small", "16m") as small:
         home = small / "hq"
         shutil.copytree(f.hq, home)
         st = os.statvfs(small)
         used = (st.f_blocks - st.f_bfree) * st.f_frsize
         # Room for the database as it is and a little more, not for 2.4 MB of answers.
-        remount = ["mount", "-o", f"remount,size={used + 512 * 1024}", str(small)]
-        subprocess.run(remount, check=True, capture_output=True)
+        grow(small, str(used + 512 * 1024))
         before = snapshot(home)
         out = yn(home, "hq", "import", bundle, "--receipts", f.receipts, code=1)
         assert "disk full" in out, out
         assert "cannot rollback" not in out and "Traceback" not in out
         assert snapshot(home) == before
         assert not list(f.receipts.iterdir())
-    finally:
-        subprocess.run(["umount", "-l", str(small)], capture_output=True)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ a full disk, a `bundle create` killed half way, a zip bomb at HQ, NaN as a text 
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
@@ -14,7 +13,6 @@ import tempfile
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,7 @@ from yntymak_cli.store.db import Store
 from yntymak_cli.sync import container, keys
 
 from .conftest import ROOT
+from .helpers import grow, tmpfs
 from .test_sync_flow import (
     ANSWERS,
     FORM,
@@ -289,30 +288,6 @@ def test_read_only_files_of_another_user_are_named_with_the_fix(spell: Path) -> 
 
 
 # -- 3. a full disk -------------------------------------------------------------------------
-
-
-@contextmanager
-def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """A small file system of its own at `path` (root only), unmounted afterwards."""
-    path.mkdir(parents=True, exist_ok=True)
-    if os.name == "nt" or os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    options = f"size={size},mode=0700"
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True
-    )
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs: {done.stderr!r}")
-    try:
-        yield path
-    finally:
-        gc.collect()  # close connections the CLI left to the garbage collector
-        subprocess.run(["umount", "-l", str(path)], check=False)
-
-
-def grow(path: Path, size: str) -> None:
-    """Free space on a tmpfs of tmpfs(): give it a new size."""
-    subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
 
 
 BIG_FORM = (
