@@ -27,7 +27,8 @@ def collect(answers=ANSWERS):
 
 
 def export(*args):
-    return runner.invoke(app, ["export", "village_safety", *map(str, args)])
+    # English messages: village_safety's default language (ky) would otherwise be used.
+    return runner.invoke(app, ["--lang", "en", "export", "village_safety", *map(str, args)])
 
 
 def test_xlsx_export_of_collected_data(tmp_path):
@@ -106,7 +107,16 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
     env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "yntymak_cli", "export", "village_safety", "-o", str(tmp_path / "t.xlsx")],
+        [
+            "-m",
+            "yntymak_cli",
+            "--lang",
+            "en",
+            "export",
+            "village_safety",
+            "-o",
+            str(tmp_path / "t.xlsx"),
+        ],
         env=env,
         encoding="utf-8",
         timeout=30,

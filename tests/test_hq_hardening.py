@@ -324,11 +324,12 @@ def test_answers_at_the_edges_import_and_export_in_every_format(f: Field) -> Non
     out = f.import_(_resign(f, f.a, edge, "edge.ykb"))
     assert f"{len(edges) + 1} new" in out
     for fmt, name in (("xlsx", "x.xlsx"), ("csv", "c"), ("json", "j.json"), ("jsonl", "l.jsonl")):
-        for lang in ((), ("--lang", "ru")):
-            target = f.tmp / f"{'-'.join(lang)}{name}"
+        for lang in (("--lang", "en"), ("--lang", "ru")):
+            target = f.tmp / f"{'' if lang[1] == 'en' else '-'.join(lang)}{name}"
             text = yn(f.hq, "hq", "export", "village_safety", "--format", fmt, "-o", target, *lang)
             # --lang ru names the labels' language and the messages' (issue 18).
-            count = f"анкет: {len(edges) + 1}" if lang else f"{len(edges) + 1} submission(s)"
+            ru = lang[1] == "ru"
+            count = f"анкет: {len(edges) + 1}" if ru else f"{len(edges) + 1} submission(s)"
             assert count in text
     exported = json.loads((f.tmp / "j.json").read_text(encoding="utf-8"))["submissions"]
     ages = {s["answers"].get("age") for s in exported}

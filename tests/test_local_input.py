@@ -64,7 +64,16 @@ def typed(question: str, raw: str, lang: str = "ky") -> tuple[object, str | None
 # refuses or stores wrongly.
 ACCEPTED = [
     ("place", ["40,53 72,80", "40,53; 72,80", "40.53, 72.80", "40.53 72.80"], "40.53 72.8"),
+    # A comma between numbers that all hold a decimal point can only separate them.
+    ("place", ["40.53,72.80", "40.53 ,72.80", "40.53,72.8"], "40.53 72.8"),
     ("place", ["40,53 72,80 1200 5", "40.53; 72.8; 1200; 5"], "40.53 72.8 1200 5"),
+    ("place", ["40.53,72.80,1200.0,5.0", "40,53 72,80 1200,0 5,0"], "40.53 72.8 1200 5"),
+    # Not one altitude grouped in thousands: 850100 m or 9001 m is no altitude, nor `0 500`.
+    ("place", ["40,53 72,80 850 100", "40.53 72.80 850 100"], "40.53 72.8 850 100"),
+    ("place", ["40,53 72,80 0 500"], "40.53 72.8 0 500"),
+    ("place", ["40,53 72,80 9 001", "40.53; 72.80; 9; 1"], "40.53 72.8 9 1"),
+    # Separated by ";" (or given as a list) the four numbers are what was written.
+    ("place", ["40,53; 72,80; 1; 200", "40.53, 72.80, 1, 200"], "40.53 72.8 1 200"),
     ("place", ["-40,5 -72,8", "-40.5, -72.8", "-40.5  ;  -72.8"], "-40.5 -72.8"),
     ("day", ["05.10.2026", "5.10.2026", "2026-10-05"], "2026-10-05"),
     ("day", ["5.1.2026", "05.01.2026", "2026-01-05"], "2026-01-05"),
@@ -90,11 +99,18 @@ REFUSED = [
     ("place", "40,53,72,80", "ambiguous_geopoint"),  # today: 40 53 72 80
     ("place", "40, 53, 72, 80", "ambiguous_geopoint"),  # four comma-separated integers
     ("place", "40, 53 72, 80", "ambiguous_geopoint"),  # commas and spaces mixed
-    ("place", "40.53,72.80", "ambiguous_geopoint"),  # today: 40.53 72.8 by luck
+    ("place", "40.53,72.80,1200,5", "ambiguous_geopoint"),  # not every part has a point
+    ("place", "40,53,72.80", "ambiguous_geopoint"),
+    # The altitude grouped in thousands: today altitude 1, accuracy 200.
+    ("place", "40,53 72,80 1 200", "ambiguous_altitude"),
+    ("place", "40.53 72.80 1 200", "ambiguous_altitude"),
+    ("place", "40.53\t72.80  9 000", "ambiguous_altitude"),
+    ("place", "40,53 72,80 1 200 5", "ambiguous_altitude"),  # altitude 1 200, accuracy 5
     ("place", "40,72", "ambiguous_geopoint"),  # one number, 40.72
     ("amount", "12, 5", "ambiguous_number"),  # today: 12.5, a guess
     ("amount", "1.234,5", "ambiguous_number"),
     ("amount", "1,234.5", "ambiguous_number"),
+    ("amount", "12.5,3.5", "ambiguous_number"),  # two numbers where one is asked for
     ("day", "2026-W41-1", "invalid_date"),  # today: an ISO week date, 2026-10-05
 ]
 
@@ -111,6 +127,20 @@ def test_spaces_only_group_thousands():
     # Any other space separates two numbers where one is asked for: today both are 125.
     assert typed("amount", "12 5") == (None, t("ambiguous_number", "ky"))
     assert typed("count", "12 5") == (None, t("invalid_integer", "ky"))
+
+
+@pytest.mark.parametrize("lang", ["ky", "ru", "en"])
+def test_an_altitude_grouped_in_thousands_is_to_be_written_without_a_space(lang):
+    # `1 200` is altitude 1200 or altitude 1 and accuracy 200: the message shows the way.
+    message = t("ambiguous_altitude", lang)
+    assert "42,87 74,59 1200 5" in message and message != t("ambiguous_geopoint", lang)
+    assert typed("place", "40,53 72,80 1 200", lang) == (None, message)
+    assert typed("place", "40,53 72,80 1200 5", lang) == ("40.53 72.8 1200 5", None)
+    # Numbers given one by one are what was written.
+    e = engine(lang)
+    st = e.start()
+    assert e.answer(st, ("place",), ["40,53", "72,80", "1", "200"]) is None
+    assert st.answers["place"] == "40.53 72.8 1 200"
 
 
 # Still refused, and the message says how to write it the local way.
@@ -285,6 +315,30 @@ def test_answers_file_with_an_ambiguous_point_saves_nothing(tmp_path):
     assert result.exit_code == 2
     assert f"place: {t('ambiguous_geopoint', 'ky')}" in result.output
     assert Store.open().list_records() == []
+
+
+def test_answers_file_with_an_altitude_grouped_in_thousands_saves_nothing(tmp_path):
+    # Today stored as altitude 1, accuracy 200.
+    result = collect_answers(tmp_path, "place: 40,53 72,80 1 200\nday: 05.10.2026\n")
+    assert result.exit_code == 2
+    assert f"place: {t('ambiguous_altitude', 'ky')}" in result.output
+    assert Store.open().list_records() == []
+
+
+@pytest.mark.parametrize(
+    ("place", "stored"),
+    [
+        ("40.53,72.80", "40.53 72.8"),  # today refused as ambiguous
+        ("40.53 72.80 850 100", "40.53 72.8 850 100"),
+        ("40,53 72,80 1200 5", "40.53 72.8 1200 5"),
+        (["40,53", "72,80", "1", "200"], "40.53 72.8 1 200"),
+    ],
+    ids=str,
+)
+def test_answers_file_with_a_pasted_point_or_an_altitude(tmp_path, place, stored):
+    body = {"place": place, "day": "05.10.2026"}
+    answers = stored_answers(collect_answers(tmp_path, json.dumps(body), ".json"))
+    assert answers["place"] == stored
 
 
 # ------------------------------------------------------------------ a real Kyrgyz terminal

@@ -20,7 +20,8 @@ ANSWERS = DATA / "village_safety_answers.yaml"
 
 
 def run(*args):
-    return runner.invoke(app, [*map(str, args)])
+    # English messages unless a test says otherwise (forms default to Kyrgyz).
+    return runner.invoke(app, ["--lang", "en", *map(str, args)])
 
 
 @pytest.fixture

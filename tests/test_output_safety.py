@@ -30,7 +30,8 @@ runner = CliRunner()
 
 
 def yn(home: Path, *args: Any) -> Any:
-    return runner.invoke(app, ["--home", str(home), *map(str, args)])
+    # English messages: the form's default language (ky) would otherwise be used.
+    return runner.invoke(app, ["--home", str(home), "--lang", "en", *map(str, args)])
 
 
 def ok(home: Path, *args: Any) -> str:

@@ -26,6 +26,31 @@ MAX_CONFIG_BYTES = 64 * 1024
 
 # (path, mtime_ns, size) -> contents: current_lang() may ask many times per command.
 _cache: dict[Path, tuple[tuple[int, int], dict[str, str]]] = {}
+# What was already warned about in this command (a damaged file, a bad YNTYMAK_LANG): one
+# line each, on stderr, never a stop.
+_warned: set[str] = set()
+_reading: list[Path] = []  # the config.json being read now (see _read)
+
+
+def reset_warnings() -> None:
+    """A new command line (the CLI calls this; tests run many in one process)."""
+    _warned.clear()
+
+
+def _warn(what: str, key: str, **params: object) -> None:
+    if what in _warned:
+        return
+    _warned.add(what)
+    import sys
+
+    from yntymak_cli.i18n import LANGUAGES, chosen_lang, t
+
+    # Only what is known without this file: --lang, a valid YNTYMAK_LANG, else English.
+    env = os.environ.get("YNTYMAK_LANG", "")
+    lang = chosen_lang() or (env if env in LANGUAGES else None)
+    from yntymak_cli.plain import plain
+
+    print(plain(t(key, lang, **params)), file=sys.stderr)
 
 
 class _Damaged(Exception):
@@ -57,10 +82,12 @@ def config_path() -> Path:
 
 def read_config() -> dict[str, str]:
     """The file's settings; {} when there is none. A damaged file is ignored here (the
-    language must never stop a command); `config show` and `config set` report it."""
+    language must never stop a command: a warning says so); `config show` and `config set`
+    report it."""
     try:
         return _read(config_path())
-    except _Damaged:
+    except _Damaged as exc:
+        _warn(f"damaged:{exc.path}", "config_damaged_ignored", path=exc.path)
         return {}
 
 
@@ -80,12 +107,19 @@ def _read(path: Path) -> dict[str, str]:
     cached = _cache.get(path)
     if cached is not None and cached[0] == stamp:
         return cached[1]
+    if _reading:
+        # read_limited asks current_lang() for its messages, which reads this file: while
+        # it is being read, the language comes from elsewhere (no endless recursion).
+        return {}
     from yntymak_cli.files import FileRefused, read_limited
 
+    _reading.append(path)
     try:
         data = json.loads(read_limited(path, MAX_CONFIG_BYTES, "config.json").decode("utf-8"))
     except (FileRefused, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         data = None
+    finally:
+        _reading.pop()
     if not isinstance(data, dict):
         raise _Damaged(path)
     values = {k: v for k, v in data.items() if k in FILE_KEYS and isinstance(v, str) and v}
@@ -96,8 +130,34 @@ def _read(path: Path) -> dict[str, str]:
 def config_lang() -> str | None:
     from yntymak_cli.i18n import LANGUAGES
 
+    _check_env_lang()
     lang = read_config().get("lang")
     return lang if lang in LANGUAGES else None
+
+
+def config_lang_at(home: Path) -> str | None:
+    """The language config.json in `home` asks for (a `--home` not yet parsed: read only,
+    nothing created)."""
+    from yntymak_cli.i18n import LANGUAGES
+
+    _check_env_lang()
+    try:
+        lang = _read(Path(home).expanduser() / CONFIG_NAME).get("lang")
+    except _Damaged as exc:
+        _warn(f"damaged:{exc.path}", "config_damaged_ignored", path=exc.path)
+        return None
+    except (OSError, ValueError):
+        return None
+    return lang if lang in LANGUAGES else None
+
+
+def _check_env_lang() -> None:
+    from yntymak_cli.i18n import LANGUAGES
+
+    env = os.environ.get("YNTYMAK_LANG", "")
+    if env and env not in LANGUAGES:
+        langs = ", ".join(LANGUAGES)
+        _warn("env_lang", "lang_env_unknown", lang=env, langs=langs)
 
 
 def config_forms_dir() -> Path | None:
@@ -174,15 +234,23 @@ def unset_value(key: str) -> None:
 
 def settings() -> list[Setting]:
     """Every key with its value and where it comes from (for `config show`)."""
-    from yntymak_cli.i18n import LANGUAGES
+    from yntymak_cli.i18n import FALLBACK, LANGUAGES, chosen_lang
 
     data = _read_checked(config_path())
     out: list[Setting] = []
+    # The language in effect now first, then the stored one when something else wins.
     env_lang = os.environ.get("YNTYMAK_LANG", "")
-    if env_lang in LANGUAGES:
+    stored = data.get("lang") if data.get("lang") in LANGUAGES else None
+    if chosen_lang():
+        out.append(Setting("lang", chosen_lang(), "option"))
+    elif env_lang in LANGUAGES:
         out.append(Setting("lang", env_lang, "YNTYMAK_LANG"))
+    elif stored:
+        out.append(Setting("lang", stored, "config"))
     else:
-        out.append(Setting("lang", data.get("lang"), "config" if data.get("lang") else ""))
+        out.append(Setting("lang", FALLBACK, "default"))
+    if stored and out[0].source != "config":
+        out.append(Setting("lang", stored, "stored"))
     out.append(Setting("enumerator", *_db_setting("enumerator")))
     if os.environ.get("YNTYMAK_FORMS"):
         out.append(Setting("forms_dir", os.environ["YNTYMAK_FORMS"], "YNTYMAK_FORMS"))

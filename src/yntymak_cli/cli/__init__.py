@@ -36,6 +36,9 @@ class _Group(TyperGroup):
             from yntymak_cli.i18n import set_lang
 
             set_lang(None)
+            config_mod = sys.modules.get("yntymak_cli.config")  # not imported for --help
+            if config_mod is not None:
+                config_mod.reset_warnings()
             _argv[:] = args
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
@@ -96,6 +99,10 @@ class _Group(TyperGroup):
             typer.echo(t("error_surrogate", _message_lang()), err=True)
             ctx.exit(2)
         except (RuntimeError, Exception) as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError" and _is_usage_error(exc, help=True):
+                # `yntymak keys`: one line naming the subcommands, not the English help.
+                typer.echo(_which_command_line(exc.ctx), err=True)
+                ctx.exit(2)
             if _is_usage_error(exc):
                 # One line instead of click's usage block: volunteers read the last line only.
                 where = exc.ctx.command_path if exc.ctx is not None else "yntymak"
@@ -136,10 +143,50 @@ def _given_lang() -> str | None:
     return given
 
 
-def _message_lang() -> str:
-    from yntymak_cli.i18n import chosen_lang, current_lang
+def _given_home() -> Path | None:
+    """The `--home` on the command line, read before the options are parsed (a usage error
+    found by then is told in the language that home's config.json asks for)."""
+    given = None
+    for i, arg in enumerate(_argv):
+        if arg == "--":
+            break
+        if arg == "--home" and i + 1 < len(_argv):
+            given = _argv[i + 1]
+        elif arg.startswith("--home="):
+            given = arg.partition("=")[2]
+    return Path(given) if given else None
 
-    return _given_lang() or chosen_lang() or current_lang()
+
+def _message_lang() -> str:
+    from yntymak_cli.i18n import LANGUAGES, chosen_lang, current_lang
+
+    lang = _given_lang() or chosen_lang()
+    if lang:
+        return lang
+    if os.environ.get("YNTYMAK_LANG", "") not in LANGUAGES:
+        home = _given_home()
+        if home is not None:  # perhaps not parsed yet: its config is read, nothing created
+            from yntymak_cli.config import config_lang_at
+            from yntymak_cli.i18n import FALLBACK
+
+            return config_lang_at(home) or FALLBACK
+    return current_lang()
+
+
+def _which_command_line(ctx: Any) -> str:
+    """`yntymak keys` alone: "Error: no command given: keys show | export | trust-hq"."""
+    from yntymak_cli.i18n import t
+
+    lang = _message_lang()
+    group = ctx.command
+    names = [
+        name
+        for name in group.list_commands(ctx)
+        if (cmd := group.get_command(ctx, name)) is not None and not cmd.hidden
+    ]
+    commands = f"{ctx.info_name} {' | '.join(names)}"
+    message = t("usage_which_command", lang, commands=commands)
+    return _plain(t("error_usage", lang, message=message, command=ctx.command_path))
 
 
 def _usage_line(exc: Any, where: str) -> str:
@@ -209,11 +256,12 @@ def _home_disk_full() -> bool:
         return False
 
 
-def _is_usage_error(exc: BaseException) -> bool:
+def _is_usage_error(exc: BaseException, help: bool = False) -> bool:
     # typer vendors click, so its UsageError is matched by shape rather than imported.
     return (
         type(exc).__module__.startswith(("typer", "click"))
-        and type(exc).__name__ != "NoArgsIsHelpError"  # `yntymak` alone shows the help
+        # `yntymak` alone shows the help (a group alone is asked for with help=True)
+        and (help or type(exc).__name__ != "NoArgsIsHelpError")
         and getattr(exc, "exit_code", None) == 2
         and hasattr(exc, "format_message")
         and hasattr(exc, "ctx")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -180,24 +181,55 @@ def drafts() -> None:
     table.add_column("UUID", no_wrap=True, min_width=SHORT_UUID)
     table.add_column(t("col_form", lang), overflow="fold")
     table.add_column(t("col_enumerator", lang), overflow="fold")
-    table.add_column(t("col_updated", lang), no_wrap=True)
+    # The date (10 characters) is never cut: the time goes on a second line, so a long
+    # form id or enumerator wraps instead.
+    table.add_column(t("col_updated", lang), no_wrap=True, min_width=10)
     for r in rows:
         form = r["form_id"]
         if r["base_revision"]:
             form += " " + t("draft_edit_of", lang, revision=r["base_revision"])
         # Form ids and names came from forms and answers: plain text cells, never markup.
         table.add_row(
-            *map(
-                text,
-                (
-                    r["uuid"][:SHORT_UUID],
-                    form,
-                    r["enumerator"],
-                    _local_minute(r["updated_at"]),
-                ),
-            )
+            text(r["uuid"][:SHORT_UUID]),
+            Wrapped(form),
+            Wrapped(r["enumerator"]),
+            text(_local_minute(r["updated_at"]).replace(" ", "\n"), keep_newlines=True),
         )
     Console().print(table)
+
+
+class Wrapped:
+    """A table cell of plain text that wraps at spaces and after hyphens
+    ("Бекмуратова-" / "Сатыбалдиева"), folding only a piece longer than its column: rich
+    alone wraps at spaces only and would cut a hyphenated name inside a word."""
+
+    def __init__(self, value: object) -> None:
+        from yntymak_cli.plain import plain
+
+        self.value = " ".join(plain(value).split())
+
+    def _pieces(self) -> list[str]:
+        import re
+
+        return [p for p in re.split(r"(?<=-)|\s+", self.value) if p]
+
+    def __rich_measure__(self, console: Any, options: Any) -> Any:
+        from rich.cells import cell_len
+        from rich.measure import Measurement
+
+        longest = max((cell_len(p) for p in self._pieces()), default=1)
+        return Measurement(longest, max(longest, cell_len(self.value))).with_maximum(
+            options.max_width
+        )
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        import textwrap
+
+        from rich.text import Text
+
+        width = max(options.max_width, 1)
+        lines = textwrap.wrap(self.value, width, break_on_hyphens=True) or [""]
+        yield Text("\n".join(lines), overflow="fold")
 
 
 def _local_minute(stamp: str) -> str:

@@ -10,12 +10,18 @@ import typer
 
 def export(
     form_id: str = typer.Argument(..., help="Id of a registered form."),
-    fmt: str = typer.Option("xlsx", "--format", help="xlsx, csv, json or jsonl."),
-    output: Path = typer.Option(
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        help="xlsx, csv, json or jsonl (default: as the -o name says).",
+    ),
+    output: str = typer.Option(
         ...,
         "-o",
         "--output",
-        help="File to write; for csv a folder, a .zip, or a .csv file (forms without repeats).",
+        metavar="<path>",
+        help="File to write; for csv a folder, a .zip, or a .csv file (forms without repeats). "
+        "A name asking for another format than --format is refused.",
     ),
     lang: str | None = typer.Option(
         None, "--lang", help="Headers and choices as labels in ky, ru or en (default: names)."
@@ -34,6 +40,10 @@ def export(
 ) -> None:
     """Export a form's submissions in the layout KoboToolbox users know.
 
+    The format is --format, else the -o name's: out.xlsx, out.csv, out.zip, outdir/ (or
+    an existing folder: csv), out.json, out.jsonl; a name without a suffix is xlsx, any
+    other suffix needs --format.
+
     One sheet (or CSV file) for the form and one per repeat. An xlsx sheet holds up to
     1,048,576 rows and 16,384 columns: more rows continue on a sheet named "TABLE (2)",
     more columns on "TABLE (c2)", each part ending with the key columns to join them on
@@ -44,7 +54,8 @@ def export(
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.export import ExportOptions
     from yntymak_cli.export import export as run_export
-    from yntymak_cli.i18n import current_lang, t
+    from yntymak_cli.export.output import output_format
+    from yntymak_cli.i18n import current_lang, set_lang, t
     from yntymak_cli.store.db import Store
 
     words = current_lang()  # messages (`--lang` also names the language of the data)
@@ -69,6 +80,11 @@ def export(
     if not forms:
         known = ", ".join(store.form_ids()) or t("none_yet", words)
         raise InvalidInput(t("export_no_form", words, form=form_id, known=known))
+    # From here on, messages (ours and the exporter's) follow the form's default language
+    # unless --lang, YNTYMAK_LANG or the config chose one.
+    set_lang(current_lang(forms[0].language))
+    words = current_lang()
+    fmt = output_format(output, fmt, form_id)  # the name's format, or a mismatch refused
     # Format, --summary and --lang are checked by the exporter before any record is read.
     records = store.iter_records(
         form_id, include_drafts=status == "all", include_void=include_void, since=since
@@ -87,12 +103,12 @@ def export(
             result = run_export(
                 forms,
                 records,
-                output,
+                Path(output),
                 options,
                 progress=lambda n: bar.update(task, completed=n),
             )
     else:  # not a terminal (a script, a log file): stay quiet
-        result = run_export(forms, records, output, options)
+        result = run_export(forms, records, Path(output), options)
     from yntymak_cli.plain import plain
 
     for warning in result.warnings:  # may quote the form's text (summary_by)

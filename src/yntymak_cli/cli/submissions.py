@@ -60,38 +60,39 @@ def list_(
     from rich.console import Console
     from rich.table import Table
 
-    from yntymak_cli.cli.collect import SHORT_UUID, _local_minute
+    from yntymak_cli.cli.collect import SHORT_UUID, Wrapped, _local_minute
 
     # 80 columns: no borders, one space between columns; the short UUID (accepted back by
     # every command) and the revision are never cut, the other cells wrap at spaces (the
     # version under the form id), and fold only a word longer than its column.
     table = Table(box=None, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
     table.add_column("UUID", no_wrap=True, min_width=SHORT_UUID)
+    # A form id whole, the version under it, unless an id is very long (then it folds):
+    # a column rich never narrows, so the columns it does narrow are the text ones (a
+    # min_width here would push the table past 80 columns and cut the last one, the date).
     longest_id = max((len(r["form_id"]) for r in records), default=0)
     table.add_column(
         f"{t('col_form', lang)} ({t('col_version', lang)})",
         overflow="fold",
-        min_width=min(longest_id, 20),  # a form id whole, unless it is very long
+        no_wrap=longest_id <= 20,
     )
     table.add_column(t("col_rev", lang), no_wrap=True, justify="right")
     for key in ("status", "name", "enumerator"):
         table.add_column(t(f"col_{key}", lang), overflow="fold")
-    table.add_column(t("col_updated", lang), overflow="fold", min_width=10)
+    # The date (10 characters) is never cut: the time goes on a second line.
+    table.add_column(t("col_updated", lang), no_wrap=True, min_width=10)
     for r in records:
         # Names and values came from forms and answers: cells of plain text, never markup.
+        # Names wrap at spaces and after hyphens (a word is folded only when it is longer
+        # than its column).
         table.add_row(
-            *map(
-                text,
-                (
-                    r["uuid"][:SHORT_UUID],
-                    f"{r['form_id']} ({r['form_version']})",
-                    str(r["revision"]),
-                    _list_status(r, lang, r["uuid"] in refused),
-                    r.get("instance_name") or "",
-                    r["enumerator"],
-                    _local_minute(r["updated_at"]),
-                ),
-            )
+            text(r["uuid"][:SHORT_UUID]),
+            text(f"{r['form_id']}\n({r['form_version']})", keep_newlines=True),
+            text(str(r["revision"])),
+            Wrapped(_list_status(r, lang, r["uuid"] in refused)),
+            Wrapped(r.get("instance_name") or ""),
+            Wrapped(r["enumerator"]),
+            text(_local_minute(r["updated_at"]).replace(" ", "\n"), keep_newlines=True),
         )
     Console().print(table)
     typer.echo(t("submissions_count", lang, n=len(records)))
@@ -164,14 +165,15 @@ def show(
 
         reason = plain(localize(refusal, lang))
         console.print(text(t("show_refused", lang, reason=reason), style="bold red"))
-    if record.get("purged_at"):  # no answers to show: say why, not an empty table alone
+    if record.get("purged_at"):  # no answers to show: say why, without an empty table
         when = plain(record["purged_at"][:19].replace("T", " "))
         console.print(text(t("show_purged", lang, when=when), style="bold yellow"))
-    # Every cell is the form's or the volunteer's text: plain Text, never markup.
-    answers = Table(t("review_question", lang), t("review_answer", lang))
-    for label, value in answer_rows(form, record["answers"] or {}, lang):
-        answers.add_row(text(label), text(value))  # cells wrap: nothing is cut
-    console.print(answers)
+    else:
+        # Every cell is the form's or the volunteer's text: plain Text, never markup.
+        answers = Table(t("review_question", lang), t("review_answer", lang))
+        for label, value in answer_rows(form, record["answers"] or {}, lang):
+            answers.add_row(text(label), text(value))  # cells wrap: nothing is cut
+        console.print(answers)
     history = Table(
         *(t(f"col_{k}", lang) for k in ("rev", "time", "enumerator", "changed")),
         title=t("revisions_title", lang),

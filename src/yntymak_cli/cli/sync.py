@@ -591,7 +591,10 @@ def hq_status(
     console.print(table)
     totals = data["totals"]
     title = t("hq_status_totals", lang, submissions=totals["submissions"], void=totals["void"])
-    totals_table = Table(title=text(title), box=box.SIMPLE_HEAD)
+    # The totals line is printed above the table, not as its (narrow, centred) title: its
+    # numbers stay on the line with their words.
+    console.print(text(title))
+    totals_table = Table(box=box.SIMPLE_HEAD)
     totals_table.add_column(t("hq_status_form", lang))
     totals_table.add_column(t("hq_status_submissions", lang), justify="right")
     for form_id, n in totals["by_form"].items():

@@ -39,6 +39,14 @@ _GROUPED_RE = re.compile(r"^[+-]?\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?$")
 # digits, or whitespace.
 _SEPARATOR_RE = re.compile(r"\s*(?:;|(?<!\d),|,(?!\d))\s*|\s+")
 _DIGIT_COMMA_RE = re.compile(r"\d,\d")
+# A comma, with any spaces around it: how `40.53,72.80` is split when every part holds a point.
+_COMMA_RE = re.compile(r"\s*,\s*")
+# The altitude and accuracy of a geopoint that may be one altitude grouped in thousands
+# (`1 200`): 1-3 digits (not starting with 0), then exactly 3 digits, no decimal mark.
+_THOUSANDS_HEAD_RE = re.compile(r"^[1-9]\d{0,2}$")
+_THOUSANDS_GROUP_RE = re.compile(r"^\d{3}$")
+# The highest altitude a typed `1 200` is taken for (Pobeda peak is 7439 m).
+_MAX_GROUPED_ALTITUDE = 9000
 
 
 class InvalidValue(ValueError):
@@ -126,18 +134,25 @@ def read_numbers(text: str) -> list[Decimal]:
       digits (`40.53, 72.80`), with any spaces around it. A comma between two digits never
       separates numbers.
     * One text uses one kind of separator: `40, 53 72, 80` (commas and spaces) is refused.
+    * Except: when every part between commas already holds a decimal point, the commas
+      can only separate the numbers: `40.53,72.80` is 40.53 and 72.8, as pasted from a
+      map. If any part lacks a point the rule above holds: `40.53,72.80,1200,5` is refused.
     * What this rule cannot split into numbers is refused, as ambiguous when a comma
       between two digits is involved: `40,53,72,80` (four integers? two decimals?),
-      `40.53,72.80` and `1.234,5` are refused, not guessed.
+      `40,53,72.80` and `1.234,5` are refused, not guessed.
     * Integers separated only by commas (`40, 53, 72, 80`) are refused as ambiguous too:
       they are what `40,53 72,80` turns into when its decimal commas are taken for
       separators. Separated by spaces (`40 53 72 80`) they are read as written.
 
-    So `40,53 72,80`, `40,53; 72,80`, `40.53, 72.80` and `40.53 72.80` are the same two
-    numbers, 40.53 and 72.8. Where one number is asked for, see `read_number` for the
-    spaces that group thousands. Raises UnreadableNumbers.
+    So `40,53 72,80`, `40,53; 72,80`, `40.53, 72.80`, `40.53,72.80` and `40.53 72.80` are
+    the same two numbers, 40.53 and 72.8. Where one number is asked for, see `read_number`
+    for the spaces that group thousands; for a geopoint's altitude typed with one, see
+    `_altitude_grouped`. Raises UnreadableNumbers.
     """
     stripped = text.strip()
+    pointed = _COMMA_RE.split(stripped)
+    if len(pointed) > 1 and all(_NUMBER_RE.match(p) and "." in p for p in pointed):
+        return [Decimal(part) for part in pointed]
     parts = _SEPARATOR_RE.split(stripped)
     kinds = {m.group().strip() or " " for m in _SEPARATOR_RE.finditer(stripped)}
     ambiguous = bool(_DIGIT_COMMA_RE.search(stripped))
@@ -289,6 +304,21 @@ def _geopoint_refused(exc: UnreadableNumbers) -> InvalidValue:
     return InvalidValue("ambiguous_geopoint" if exc.ambiguous else "invalid_geopoint")
 
 
+def _altitude_grouped(text: str) -> bool:
+    """Whether the altitude and accuracy of a geopoint separated by whitespace may be one
+    altitude grouped in thousands: `40,53 72,80 1 200` is altitude 1 and accuracy 200, or
+    altitude 1200 typed as `read_number` takes it. Refused rather than guessed, whatever the
+    decimal mark; `850 100` (850100 m) and `1200 5` are no such altitude and stay read."""
+    parts = text.split()
+    if len(parts) not in (4, 5) or not all(_NUMBER_RE.match(part) for part in parts):
+        return False  # also when ";" or commas separate the numbers: then each is as written
+    head, group = parts[2], parts[3]
+    return (
+        bool(_THOUSANDS_HEAD_RE.match(head) and _THOUSANDS_GROUP_RE.match(group))
+        and int(head + group) <= _MAX_GROUPED_ALTITUDE
+    )
+
+
 def _geopoint(raw: Any) -> str:
     if isinstance(raw, list | tuple):
         numbers = [_geopoint_number(item) for item in raw]
@@ -300,6 +330,8 @@ def _geopoint(raw: Any) -> str:
             numbers = [float(n) for n in read_numbers(text)]
         except UnreadableNumbers as exc:
             raise _geopoint_refused(exc) from None
+        if _altitude_grouped(text):
+            raise InvalidValue("ambiguous_altitude")
     if not 2 <= len(numbers) <= 4:
         # `40,72` is one number, 40.72; maybe latitude 40 and longitude 72 were meant.
         raise InvalidValue("ambiguous_geopoint" if ambiguous else "invalid_geopoint")

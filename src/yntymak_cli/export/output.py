@@ -24,6 +24,72 @@ _TEMP_NAME_KEEP = 200
 _OTHER_FILE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".txt", ".tsv", ".ods"}
 
 
+# The format a name asks for when --format is not given (a folder asks for csv).
+SUFFIX_FORMATS = {".xlsx": "xlsx", ".csv": "csv", ".zip": "csv", ".json": "json", ".jsonl": "jsonl"}
+
+
+def names_folder(given: str) -> bool:
+    """`-o outdir/`: the trailing separator, which Path() drops, asks for a folder."""
+    return given.endswith(tuple(sep for sep in (os.sep, os.altsep, "/") if sep))
+
+
+def output_format(given: str, fmt: str | None, form_id: str) -> str:
+    """The format of an export to `-o given`.
+
+    Without --format, the name says it: .xlsx, .csv / .zip / a folder named with a trailing
+    slash, .json, .jsonl; no suffix at all is xlsx (an existing folder named without the
+    slash is refused as before: `-o ~/Desktop` must not scatter CSV files there); any other
+    suffix is refused rather than guessed. With --format, a name that asks for another format is
+    refused: `--format xlsx -o a.csv` would write an xlsx file named a.csv.
+    """
+    from yntymak_cli.export import FORMATS
+
+    out = Path(given)
+    slash = names_folder(given)
+    folder = slash or out.is_dir()
+    named = "csv" if slash else SUFFIX_FORMATS.get(out.suffix.lower())
+    if slash and fmt in (None, "csv") and csv_target(out) != "folder":
+        raise _csv_wrong_name(given, out)  # `-o out.zip/`: a folder, or the zip file?
+    if fmt is None:
+        if named is not None:
+            return named
+        if not out.suffix:
+            return "xlsx"
+        # A database, a key, a bundle, a link...: refused as such, the strongest reason.
+        check_overwrite(out, "xlsx")
+        raise InvalidInput(
+            _t(
+                "export_unknown_suffix",
+                out=given,
+                suffix=out.suffix,
+                formats=", ".join(FORMATS),
+                example=out.with_suffix(".xlsx"),
+            )
+        )
+    if fmt not in FORMATS or named is None or named == fmt:
+        return fmt  # an unknown --format is refused, with the list, by the exporter
+    if fmt == "csv" or (folder and not slash):
+        return fmt  # check_output says what a CSV export or an existing folder needs
+    if slash:  # `--format xlsx -o outdir/`: said as given, the folder need not exist yet
+        example = out / f"{form_id}.{fmt}"
+        raise InvalidInput(_t("output_is_folder", path=given, example=example))
+    raise InvalidInput(
+        _t(
+            "export_format_mismatch",
+            out=given,
+            fmt=fmt,
+            named=named,
+            example=out.with_suffix(f".{fmt}"),
+        )
+    )
+
+
+def _t(key: str, **params: object) -> str:
+    from yntymak_cli.i18n import current_lang, t
+
+    return t(key, current_lang(), **params)
+
+
 def csv_target(out: Path) -> str:
     """What a CSV export writes at `out`, as its name asks: "zip" (one .zip of every table),
     "file" (one .csv: a form without repeats) or "folder" (one .csv file per table)."""
@@ -61,18 +127,7 @@ def check_csv_tables(out: Path, tables: list[str]) -> None:
 def check_output(out: Path, fmt: str, form_id: str) -> None:
     """Raise InvalidInput (exit 2) if `out` cannot take this export."""
     if fmt == "csv" and out.suffix.lower() in _OTHER_FILE_SUFFIXES and not out.exists():
-        from yntymak_cli.i18n import current_lang, t
-
-        raise InvalidInput(
-            t(
-                "export_csv_wrong_name",
-                current_lang(),
-                out=out,
-                folder=out.with_suffix(""),
-                zip=out.with_suffix(".zip"),
-                csv=out.with_suffix(".csv"),
-            )
-        )
+        raise _csv_wrong_name(out, out)
     folder = is_folder_output(out, fmt)
     if out.name in ("", ".", ".."):
         if folder:
@@ -97,6 +152,18 @@ def check_output(out: Path, fmt: str, form_id: str) -> None:
         from yntymak_cli.i18n import current_lang, t
 
         raise InvalidInput(t("output_parent_is_file", current_lang(), path=out, parent=ancestor))
+
+
+def _csv_wrong_name(given: object, out: Path) -> InvalidInput:
+    return InvalidInput(
+        _t(
+            "export_csv_wrong_name",
+            out=given,
+            folder=out.with_suffix(""),
+            zip=out.with_suffix(".zip"),
+            csv=out.with_suffix(".csv"),
+        )
+    )
 
 
 def _is_folder(out: Path, form_id: str, fmt: str) -> InvalidInput:
