@@ -19,10 +19,10 @@ from yntymak_cli.cli import app
 from yntymak_cli.collect import prompts
 from yntymak_cli.collect.prompts import BACK
 from yntymak_cli.engine.survey import Engine
-from yntymak_cli.engine.values import parse_value
 from yntymak_cli.forms import expressions as ex
 from yntymak_cli.forms.loader import load_form_text
 from yntymak_cli.forms.model import Form
+from yntymak_cli.forms.values import parse_value
 
 from .conftest import DATA, FORMS, SHARED
 from .test_interactive import press

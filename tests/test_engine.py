@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from yntymak_cli.engine.fill import fill
 from yntymak_cli.engine.survey import Engine, EngineError, Step, SurveyState, format_path
 from yntymak_cli.errors import ProblemsError
 from yntymak_cli.forms.loader import load_form_text
@@ -569,7 +570,7 @@ def contract() -> tuple[Engine, dict]:
 
 def test_contract_answers_fill_without_problems(contract):
     engine, answers = contract
-    record, problems = engine.fill(answers)
+    record, problems = fill(engine, answers)
     assert problems == []
     assert record["age"] == 34 and record["n_incidents"] == 2 and record["n_sources"] == 2
     assert record["felt_tension"] == "yes" and record["sources"] == ["land", "water"]
@@ -592,7 +593,7 @@ def test_fill_reports_every_problem_kind(contract):
     bad["respondent"] = {"age": 3}  # a group
     bad["resolved"] = "yes"  # belongs inside the repeat
     bad["incidents"].append({"resolved": "maybe", "village": "x"})
-    _, problems = engine.fill(bad)
+    _, problems = fill(engine, bad)
     assert problems == [
         # Structural problems first, in the order of the answers file...
         "incidents[3]/resolved: 'maybe' is not one of the choices: yes, no",
@@ -617,7 +618,7 @@ def test_fill_reports_answers_that_are_not_relevant_and_bad_repeat_shapes(contra
     engine, good = contract
     bad = json.loads(json.dumps(good))
     bad["felt_tension"] = "no"
-    record, problems = engine.fill(bad)
+    record, problems = fill(engine, bad)
     assert record is None
     why = "not relevant here (condition ${felt_tension} = 'yes' is false): remove this answer"
     assert problems == [
@@ -627,23 +628,24 @@ def test_fill_reports_answers_that_are_not_relevant_and_bad_repeat_shapes(contra
     ]
     shaped = json.loads(json.dumps(good))
     shaped["incidents"] = {"incident_date": "2026-10-01"}
-    assert engine.fill(shaped)[1] == ["incidents: must be a list of mappings, one per instance"]
+    assert fill(engine, shaped)[1] == ["incidents: must be a list of mappings, one per instance"]
     shaped["incidents"] = [{"incident_date": "2026-10-01"}, "no"]
-    assert engine.fill(shaped)[1] == [
+    assert fill(engine, shaped)[1] == [
         "incidents[2]: must be a mapping of question names to answers"
     ]
 
 
 def test_fill_checks_nested_paths_and_short_repeats():
     e = make(NESTED)
-    _, problems = e.fill(
+    _, problems = fill(
+        e,
         {
             "plots": [
                 {"crop": "yes", "n_workers": "2", "workers": [{"w_days": "3"}]},
                 {"crop": "no", "source": "well", "workers": [{"w_days": "x"}], "n_workers": 1},
             ],
             "all_days": 5,
-        }
+        },
     )
     assert problems == [
         "plots[2]/workers[1]/w_days: must be a whole number",
@@ -652,9 +654,9 @@ def test_fill_checks_nested_paths_and_short_repeats():
         "plots[2]/source: not relevant here (condition ${crop} = 'yes' is false): "
         "remove this answer",
     ]
-    record, problems = e.fill({"plots": [{"crop": "no", "n_workers": "0"}]})
+    record, problems = fill(e, {"plots": [{"crop": "no", "n_workers": "0"}]})
     assert problems == [] and record["plots"] == [{"crop": "no", "n_workers": 0, "plot_days": 0}]
-    assert e.fill(["not", "a", "mapping"]) == (
+    assert fill(e, ["not", "a", "mapping"]) == (
         None, ["answers must be a mapping of question names to answers"]
     )  # fmt: skip
 
@@ -696,7 +698,7 @@ def test_copied_state_is_independent_and_recomputed():
 
 def test_instance_name_of_the_contract_record(contract):
     engine, answers = contract
-    record, _ = engine.fill(answers)
+    record, _ = fill(engine, answers)
     assert engine.instance_name(engine.start(record)) == "Кара-Суу 2026-11-05"
 
 

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
+from yntymak_cli.engine.fill import fill
 from yntymak_cli.engine.survey import Engine
 from yntymak_cli.forms.loader import load_form, load_form_text
 from yntymak_cli.forms.model import Form, text_in
@@ -64,8 +65,8 @@ def test_engine_turns_cyrillic_lookalikes_into_latin_before_checking():
     assert st.answers["code"] == "MC-2026-001"
     # Every look-alike letter, upper and lower case.
     assert engine.answer(st, ("code",), "АВЕКМНОРСТУХавекмнорстух") == "Format: MC-YYYY-NNN"
-    assert engine.fill({"code": "АВЕКМНОРСТУХ авекмнорстух"})[1] == ["code: Format: MC-YYYY-NNN"]
-    from yntymak_cli.engine.values import parse_value
+    assert fill(engine, {"code": "АВЕКМНОРСТУХ авекмнорстух"})[1] == ["code: Format: MC-YYYY-NNN"]
+    from yntymak_cli.forms.values import parse_value
 
     q = engine.form.index["code"]
     assert parse_value(engine.form, q, "АВЕКМНОРСТУХавекмнорстух") == ("ABEKMHOPCTYXabekmhopctyx")
@@ -278,7 +279,7 @@ def test_ethnicity_is_never_required():
 
     answers = yaml.safe_load((DATA / "answers" / "youth_initiative.yaml").read_text("utf-8"))
     answers.pop("ethnic_groups", None)
-    final, problems = Engine(form("youth_initiative"), lang="en").fill(answers)
+    final, problems = fill(Engine(form("youth_initiative"), lang="en"), answers)
     assert problems == [] and final is not None
 
 
@@ -289,7 +290,7 @@ def test_percentages_in_notes_use_the_languages_decimal_mark(lang, shown):
     answers = yaml.safe_load((DATA / "answers" / "grant_monitoring.yaml").read_text("utf-8"))
     answers["activities_done"] = 1  # 17% of activities, 68.9% of the budget: the note shows
     engine = Engine(form("grant_monitoring"), lang=lang)
-    final, problems = engine.fill(answers)
+    final, problems = fill(engine, answers)
     assert problems == []
     assert final["spent_pct"] == 68.9  # stored with a point, whatever the language
     st = engine.start(final)

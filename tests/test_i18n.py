@@ -20,7 +20,7 @@ SURVEY_MODULES = (
     "collect/interactive.py",
     "collect/prompts.py",
     "engine/survey.py",
-    "engine/values.py",
+    "forms/values.py",
 )
 # Latin words allowed in ky/ru survey texts: key names, the command and option to type, OK.
 LATIN_OK = {"Ctrl", "Alt", "Enter", "yntymak", "resume", "enumerator", "OK"}

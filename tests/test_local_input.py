@@ -1,6 +1,6 @@
 """Numbers, dates and times typed the local way (decimal comma, `DD.MM.YYYY`, `14.30`):
 through the engine, `collect --answers`, an XLSForm default and a real Kyrgyz terminal,
-each asserting the value stored. The rule itself is `engine.values.read_numbers`."""
+each asserting the value stored. The rule itself is `forms.values.read_numbers`."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from yntymak_cli.yaml_io import Path_, Positions
 MAX_DEPTH = 100  # as yaml_io: deeper nesting is refused there with its message
 
 # YAML 1.2 core schema, as ruamel.yaml resolves plain scalars; everything else is text.
-_PLAIN = {"": None, "~": None, "null": None, "Null": None, "NULL": None}
+_PLAIN: dict[str, bool | None] = {"": None, "~": None, "null": None, "Null": None, "NULL": None}
 _PLAIN.update({s: True for s in ("true", "True", "TRUE")})
 _PLAIN.update({s: False for s in ("false", "False", "FALSE")})
 
@@ -154,7 +154,9 @@ def _build(parser: Any, ev: Any, record: bool) -> tuple[Any, Positions]:
                 raise _Unsure  # a duplicate key: ruamel.yaml's pass reports it
             if record:
                 mark = event.start_mark
-                keys[(*frame[3], key)] = (mark.line + 1, mark.column + 1)
+                # a name first: mypy reads (*a, b) inside [] as Python 3.11 syntax
+                key_path = (*frame[3], key)
+                keys[key_path] = (mark.line + 1, mark.column + 1)
             frame[2] = key
             continue
         if len(stack) > MAX_DEPTH:

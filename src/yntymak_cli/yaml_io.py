@@ -155,8 +155,10 @@ def _convert(node, path: Path_, positions: Positions, dups: list, depth: int) ->
             kpos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
             if key in out:
                 dups.append((key, *kpos))
-            positions.keys[(*path, key)] = kpos
-            out[key] = _convert(value_node, (*path, key), positions, dups, depth + 1)
+            # a name first: mypy reads (*a, b) inside [] as Python 3.11 syntax
+            key_path = (*path, key)
+            positions.keys[key_path] = kpos
+            out[key] = _convert(value_node, key_path, positions, dups, depth + 1)
         return out
     raise YamlSyntaxError(_t("yaml_unsupported_node"), node.start_mark.line + 1, 1)
 

@@ -11,7 +11,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 import typer
 from typer.core import TyperGroup
@@ -48,7 +48,8 @@ class _Group(TyperGroup):
             typer.echo(_usage_line(exc, "yntymak"), err=True)
             sys.exit(2)
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # ctx is click's Context, which has no public name where typer vendors click (typer._click)
+    def invoke(self, ctx: Any) -> Any:
         import sqlite3
 
         from yntymak_cli.errors import YntymakError
@@ -256,7 +257,16 @@ def _home_disk_full() -> bool:
         return False
 
 
-def _is_usage_error(exc: BaseException, help: bool = False) -> bool:
+class _UsageError(Protocol):
+    """click's UsageError, as _is_usage_error recognises it."""
+
+    ctx: Any
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+
+def _is_usage_error(exc: BaseException, help: bool = False) -> TypeGuard[_UsageError]:
     # typer vendors click, so its UsageError is matched by shape rather than imported.
     return (
         type(exc).__module__.startswith(("typer", "click"))

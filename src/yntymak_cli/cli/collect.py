@@ -102,7 +102,7 @@ def collect(
     ),
 ) -> None:
     """Run a survey. Every answer is saved the moment it is given."""
-    from yntymak_cli.forms.library import changed_without_new_version, resolve_form
+    from yntymak_cli.collect.library import changed_without_new_version, resolve_form
     from yntymak_cli.store.db import Store
 
     the_form = resolve_form(form)

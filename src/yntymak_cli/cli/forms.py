@@ -43,7 +43,7 @@ def show(
     from rich.console import Console
 
     from yntymak_cli.cli.form_tree import form_tree
-    from yntymak_cli.forms.library import resolve_form
+    from yntymak_cli.collect.library import resolve_form
     from yntymak_cli.i18n import current_lang
 
     form = resolve_form(str(path))
@@ -56,7 +56,7 @@ def list_(
     lang: str | None = typer.Option(None, "--lang", help="ky, ru or en (titles and headers)."),
 ) -> None:
     """Forms a bare id can name: the forms folder's, then those used on this laptop."""
-    from yntymak_cli.forms.library import available_forms, forms_dir
+    from yntymak_cli.collect.library import available_forms, forms_dir
     from yntymak_cli.i18n import LANGUAGES, current_lang, set_lang, t
     from yntymak_cli.plain import plain
 

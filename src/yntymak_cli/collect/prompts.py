@@ -115,7 +115,7 @@ def step_title(step: Step, lang: str) -> str:
 
 def range_steps(step: Step) -> list[int | float] | None:
     """The values a range question allows, when there are few enough to list."""
-    from yntymak_cli.engine.values import range_bounds, range_is_integer
+    from yntymak_cli.forms.values import range_bounds, range_is_integer
 
     assert step.question is not None
     start, end, inc = range_bounds(step.question)
@@ -291,7 +291,7 @@ class QuestionaryPrompter:
     def ask(self, step: Step, validate: Validator | None = None) -> Any:
         lang = self.lang
         if step.kind == "add_repeat":
-            options = [(t("yes", lang), True), (t("no", lang), False)]
+            options: list[tuple[str, Any]] = [(t("yes", lang), True), (t("no", lang), False)]
             default = False if step.value is False else True
             return self._select(step.label, options, default, back=True, echo=True)
         if step.kind in ("note", "unsupported"):
@@ -339,7 +339,7 @@ class QuestionaryPrompter:
         return plain(text_in(choice.label, self.lang) or choice.name)
 
     def _range_format(self, step: Step) -> str:
-        from yntymak_cli.engine.values import range_bounds
+        from yntymak_cli.forms.values import range_bounds
 
         assert step.question is not None
         start, end, inc = range_bounds(step.question)

@@ -185,10 +185,11 @@ def submit_answers(
 
     Nothing is saved when any answer is refused: the problems are raised together.
     """
+    from yntymak_cli.engine.fill import fill
     from yntymak_cli.errors import ProblemsError
 
     engine = _engine(form, lang, enumerator, device_id)
-    final, problems = engine.fill(answers)
+    final, problems = fill(engine, answers)
     if problems or final is None:
         raise ProblemsError(problems)
     return save_filled(store, engine, final, lang=lang)
@@ -200,7 +201,7 @@ def answers_engine(form: Form, *, lang: str | None, enumerator: str, device_id: 
 
 
 def save_filled(store: Store, engine: Engine, final: dict[str, Any], *, lang: str | None) -> str:
-    """Store answers `engine.fill()` accepted as a new finalised submission; its UUID.
+    """Store answers `engine.fill.fill()` accepted as a new finalised submission; its UUID.
 
     Inside `store.write()` it joins that transaction (a batch is saved all or nothing)."""
     form, enumerator, device_id = engine.form, engine.username, engine.deviceid

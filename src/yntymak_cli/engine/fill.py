@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.engine.plan import ROOT
 from yntymak_cli.engine.state import NodePath, format_path
-from yntymak_cli.engine.values import InvalidValue, is_empty, names_shown, parse_value
 from yntymak_cli.errors import YntymakError
 from yntymak_cli.forms.model import METADATA_TYPES
+from yntymak_cli.forms.values import InvalidValue, is_empty, names_shown, parse_value
 from yntymak_cli.i18n import t
 
 if TYPE_CHECKING:
@@ -38,25 +38,25 @@ def fill_located(
     clean = checker.take(answers, ROOT, ())
     st = engine.start(clean)
     checker.list_allowed(st)
-    plan = engine._plan
+    plan = engine.plan
 
     semantic: list[tuple[NodePath, str]] = []
     for path in checker.given:
-        q, idx = engine._node(path)
+        q, idx = engine.node(path)
         if _inside_dropped(engine, st, q.name, idx):
             continue  # reported once, at the repeat
-        if not engine._relevant(st, q.name, idx):
+        if not engine.is_relevant(st, q.name, idx):
             semantic.append((path, _not_relevant(engine, st, q.name, idx)))
     for path, given in checker.repeats:
-        r, idx = engine._node(path)
+        r, idx = engine.node(path)
         if _inside_dropped(engine, st, r.name, idx):
             continue
-        if not engine._relevant(st, r.name, idx):
+        if not engine.is_relevant(st, r.name, idx):
             if given:
                 semantic.append((path, _not_relevant(engine, st, r.name, idx)))
             continue
         if r.repeat_count:
-            count = engine._repeat_count(st, r.name, idx)
+            count = engine.repeat_count(st, r.name, idx)
             if given != count:
                 key = "repeat_count_mismatch_one" if given == 1 else "repeat_count_mismatch"
                 semantic.append((path, t(key, lang, given=given, count=count)))
@@ -66,28 +66,28 @@ def fill_located(
     problems = checker.problems + semantic
     if problems:
         return None, problems
-    return engine._finalise(st), []
+    return engine.finalise_unchecked(st), []
 
 
 def _inside_dropped(engine: Engine, st: SurveyState, name: str, idx: Idx) -> bool:
     """Inside a repeat that is not relevant, or an instance beyond its repeat_count."""
-    rpath = engine._plan.rpath[name]
+    rpath = engine.plan.rpath[name]
     for level, r in enumerate(rpath):
         pidx = idx[:level]
-        if not engine._relevant(st, r, pidx) or idx[level] >= engine._active(st, r, pidx):
+        if not engine.is_relevant(st, r, pidx) or idx[level] >= engine.instance_count(st, r, pidx):
             return True
     return False
 
 
 def _not_relevant(engine: Engine, st: SurveyState, name: str, idx: Idx) -> str:
     """Name the condition that is false: the node's own or an enclosing group's."""
-    plan = engine._plan
+    plan = engine.plan
     node: str | None = name
     while node is not None:
         expr = plan.exprs.get((node, "relevant"))
-        if expr is not None and not engine._relevant(st, node, idx[: len(plan.rpath[node])]):
+        if expr is not None and not engine.is_relevant(st, node, idx[: len(plan.rpath[node])]):
             parent = plan.parent[node]
-            parent_ok = parent is None or engine._relevant(
+            parent_ok = parent is None or engine.is_relevant(
                 st, parent.name, idx[: len(plan.rpath[parent.name])]
             )
             if parent_ok:
@@ -114,8 +114,8 @@ class _Taker:
         engine = self.engine
         for i, path, exc in self.unknown_filtered:
             try:
-                q, idx = engine._node(path)
-                allowed = [c.name for c in engine._choices(st, q, idx)]
+                q, idx = engine.node(path)
+                allowed = [c.name for c in engine.choices(st, q, idx)]
             except (YntymakError, ValueError):  # keep the full list rather than fail the check
                 continue
             if allowed:
@@ -126,7 +126,7 @@ class _Taker:
         self.problems.append((path, message))
 
     def take(self, data: dict, container: str, prefix: NodePath) -> dict[str, Any]:
-        engine, plan, lang = self.engine, self.engine._plan, self.lang
+        engine, plan, lang = self.engine, self.engine.plan, self.lang
         out: dict[str, Any] = {}
         for key, raw in data.items():
             key = str(key)

@@ -29,10 +29,10 @@ from typing import Any
 
 from yntymak_cli.engine.plan import ROOT, EngineError, Plan
 from yntymak_cli.engine.state import NodePath, Step, SurveyState, format_path
-from yntymak_cli.engine.values import InvalidValue, is_empty, names_shown, parse_value
 from yntymak_cli.errors import InvalidInput, ProblemsError
 from yntymak_cli.forms import expressions as ex
 from yntymak_cli.forms.model import SELECT_TYPES, Choice, Form, Question, text_in
+from yntymak_cli.forms.values import InvalidValue, is_empty, names_shown, parse_value
 from yntymak_cli.i18n import t
 
 __all__ = [
@@ -317,11 +317,11 @@ class Engine:
         def shift(paths: list[NodePath]) -> list[NodePath]:
             out = []
             for p in paths:
-                if p[:n] == path and len(p) > n and isinstance(p[n], int):
-                    if p[n] == k:
+                if p[:n] == path and len(p) > n and isinstance(at := p[n], int):
+                    if at == k:
                         continue  # inside the removed instance
-                    if p[n] > k:
-                        p = (*p[:n], p[n] - 1, *p[n + 1 :])
+                    if at > k:
+                        p = (*p[:n], at - 1, *p[n + 1 :])
                 out.append(p)
             return out
 
@@ -405,12 +405,7 @@ class Engine:
         found = self.problems(st)
         if found:
             raise ProblemsError([f"{format_path(p)}: {m}" for p, m in found])
-        return self._finalise(st)
-
-    def _finalise(self, st: SurveyState) -> dict[str, Any]:
-        stamp = self._now().isoformat(timespec="seconds")
-        self._fill_end(st.answers, ROOT, stamp)
-        return self._record(st, ROOT, (), st.answers)
+        return self.finalise_unchecked(st)
 
     def review(self, st: SurveyState) -> list[tuple[NodePath, str, str]]:
         """(path, label, displayed value) of every relevant question, for a review table."""
@@ -437,11 +432,45 @@ class Engine:
             return None
         return ex.to_string(result).strip() or None
 
-    def fill(self, answers: Any) -> tuple[dict[str, Any] | None, list[str]]:
-        """Check a whole answers-file mapping: (final answers, []) or (None, problem lines)."""
-        from yntymak_cli.engine.fill import fill
+    # ------------------------------------------------------------------ queries
+    # What a checker outside the engine may ask about a state (`engine.fill` uses these):
+    # it reads the engine through them, never through its private members.
 
-        return fill(self, answers)
+    @property
+    def plan(self) -> Plan:
+        """What is worked out once for this form: order, containers, expressions."""
+        return self._plan
+
+    def node(self, path: NodePath) -> tuple[Question, Idx]:
+        """The question and instance indices a node path names; EngineError if none."""
+        return self._node(path)
+
+    def is_relevant(self, st: SurveyState, name: str, idx: Idx) -> bool:
+        """Whether a node is relevant: its own condition, its parents' and repeat counts."""
+        self._fresh(st)
+        return self._relevant(st, name, idx)
+
+    def repeat_count(self, st: SurveyState, r: str, idx: Idx) -> int:
+        """A repeat's repeat_count value (0 when empty, negative or not a number)."""
+        self._fresh(st)
+        return self._repeat_count(st, r, idx)
+
+    def instance_count(self, st: SurveyState, r: str, idx: Idx) -> int:
+        """How many instances of a repeat count: stored ones, up to its repeat_count."""
+        self._fresh(st)
+        return self._active(st, r, idx)
+
+    def choices(self, st: SurveyState, q: Question, idx: Idx) -> tuple[Choice, ...]:
+        """The choices a select offers here, after its choice_filter."""
+        self._fresh(st)
+        return self._choices(st, q, idx)
+
+    def finalise_unchecked(self, st: SurveyState) -> dict[str, Any]:
+        """As `finalise`, without checking `problems()`: for a caller that has just checked
+        them itself (`engine.fill` reports them with their paths)."""
+        stamp = self._now().isoformat(timespec="seconds")
+        self._fill_end(st.answers, ROOT, stamp)
+        return self._record(st, ROOT, (), st.answers)
 
     # ------------------------------------------------------------------ internals: nodes
 
@@ -459,6 +488,7 @@ class Engine:
             or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 0 for k in idx)
         ):
             raise EngineError(f"{format_path(path)}: no such question in form '{self.form.id}'")
+        # all() above proved every index a non-negative int; mypy does not narrow through it
         return q, tuple(idx)  # type: ignore[arg-type]
 
     def _repeat_node(self, path: NodePath) -> tuple[Question, Idx, NodePath]:
@@ -875,7 +905,10 @@ class Engine:
         """Slots strictly after the slot at `path` (a question or an add_repeat prompt)."""
         plan = self._plan
         frames: list[tuple[str, NodePath, Idx, int, int | None]] = []
-        container, prefix, idx, j = ROOT, (), (), 0
+        container: str = ROOT
+        prefix: NodePath = ()
+        idx: Idx = ()
+        j = 0
         while j < len(path):
             name = path[j]
             if not isinstance(name, str) or plan.container.get(name) != container:
@@ -884,11 +917,11 @@ class Engine:
             if j == len(path) - 1:
                 frames.append((container, prefix, idx, i, None))
                 break
-            k = path[j + 1]
-            if not isinstance(k, int) or not self.form.index[name].is_repeat:
+            at = path[j + 1]
+            if not isinstance(at, int) or not self.form.index[name].is_repeat:
                 raise EngineError(f"{format_path(path)}: not a step of form '{self.form.id}'")
-            frames.append((container, prefix, idx, i, k))
-            container, prefix, idx = name, (*prefix, name, k), (*idx, k)
+            frames.append((container, prefix, idx, i, at))
+            container, prefix, idx = name, (*prefix, name, at), (*idx, at)
             j += 2
         if not frames:
             raise EngineError("an empty path is not a step")

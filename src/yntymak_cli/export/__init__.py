@@ -17,6 +17,7 @@ from typing import Any
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.export.layout import Layout, RowBuilder, SheetNames, build_layout
 from yntymak_cli.export.output import (
+    FORMATS,
     check_csv_tables,
     check_output,
     is_folder_output,
@@ -27,7 +28,6 @@ from yntymak_cli.export.output import (
 from yntymak_cli.forms.model import Form
 from yntymak_cli.outputs import check_overwrite
 
-FORMATS = ("xlsx", "csv", "json", "jsonl")
 # Write errors that mean "no room": told as such, with what to do, not as an errno.
 _DISK_FULL = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}
 PROGRESS_EVERY = 1000  # submissions between progress callbacks

@@ -188,11 +188,11 @@ def build_layout(
 
     questions: dict[str, QuestionInfo] = {}
     for (enclosing, name), info in infos.items():
-        table = by_repeat.get(enclosing)
-        if table is None or name in dropped:
+        owner = by_repeat.get(enclosing)
+        if owner is None or name in dropped:
             continue
         questions.setdefault(name, info)
-        table.columns.extend(_columns(info, lang))
+        owner.columns.extend(_columns(info, lang))
 
     return Layout(
         form_id=forms[0].id,
@@ -317,8 +317,8 @@ class RowBuilder:
                 for c in t.columns:
                     convert = c.convert
                     own = c.info.by_form.get(form_hash) if c.info is not None else None
-                    if c.relabel is not None and own:
-                        merged = c.info.choices  # type: ignore[union-attr]
+                    if c.relabel is not None and own and c.info is not None:
+                        merged = c.info.choices
                         labels = {n: own.get(n, shown) for n, shown in merged.items()}
                         if labels != merged:
                             convert, changed = c.relabel(labels), True

@@ -24,6 +24,7 @@ _TEMP_NAME_KEEP = 200
 _OTHER_FILE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".txt", ".tsv", ".ods"}
 
 
+FORMATS = ("xlsx", "csv", "json", "jsonl")
 # The format a name asks for when --format is not given (a folder asks for csv).
 SUFFIX_FORMATS = {".xlsx": "xlsx", ".csv": "csv", ".zip": "csv", ".json": "json", ".jsonl": "jsonl"}
 
@@ -42,8 +43,6 @@ def output_format(given: str, fmt: str | None, form_id: str) -> str:
     suffix is refused rather than guessed. With --format, a name that asks for another format is
     refused: `--format xlsx -o a.csv` would write an xlsx file named a.csv.
     """
-    from yntymak_cli.export import FORMATS
-
     out = Path(given)
     slash = names_folder(given)
     folder = slash or out.is_dir()

@@ -1358,7 +1358,7 @@ def _is_day_number(value: Any) -> bool:
 @_fn("date", args=(1, 1))
 def _date(value: Any) -> datetime.date | None:
     result = _temporal(value, fn="date")
-    if result is not None and _is_day_number(value):
+    if isinstance(result, datetime.datetime) and _is_day_number(value):
         return result.date()  # a day number is a calendar day (fractions floor to the past)
     return result
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,7 +262,7 @@ def _drop(data: Any, loc: tuple) -> None:
         node.pop(loc[-1], None)
 
 
-def _problem_from_pydantic(loaded: LoadedForm, data: dict, err: dict) -> Problem:
+def _problem_from_pydantic(loaded: LoadedForm, data: dict, err: Mapping[str, Any]) -> Problem:
     loc = tuple(err["loc"])
     # Union members add pseudo-locations ('str', 'dict[str,str]'); keep the real data path.
     path: list[str | int] = []
@@ -308,7 +308,7 @@ _PYDANTIC_KEYS = {
 }
 
 
-def _pydantic_text(err: dict) -> str:
+def _pydantic_text(err: Mapping[str, Any]) -> str:
     from yntymak_cli.i18n import current_lang
 
     key = _PYDANTIC_KEYS.get(err["type"])
@@ -332,11 +332,10 @@ def _describe(data: dict, path: list[str | int]) -> str:
             break
         if isinstance(node, dict) and i > 0 and path[i - 1] == "questions":
             name = node.get("name")
-            label = (
-                _t("fv_who_question", name=name)
-                if isinstance(name, str)
-                else _t("fv_who_question_n", n=part + 1)
-            ) + ": "
+            if isinstance(name, str):
+                label = _t("fv_who_question", name=name) + ": "
+            elif isinstance(part, int):  # an index into the questions list
+                label = _t("fv_who_question_n", n=part + 1) + ": "
         elif i > 0 and path[i - 1] == "choices" and isinstance(node, list):
             label = _t("fv_who_list", list=part) + ": "
     return label

@@ -214,7 +214,7 @@ def _check_range(loaded: Any, q: Question, qpath: QPath) -> None:
 
 
 def _check_default(loaded: Any, form: Form, q: Question, qpath: QPath) -> None:
-    from yntymak_cli.engine.values import InvalidValue, parse_value
+    from yntymak_cli.forms.values import InvalidValue, parse_value
 
     try:
         parse_value(form, q, q.default)

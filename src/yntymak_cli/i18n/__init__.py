@@ -97,5 +97,5 @@ def current_lang(form_default: str | None = None) -> str:
     if configured:
         return configured
     if form_default in LANGUAGES:
-        return form_default  # type: ignore[return-value]
+        return form_default
     return FALLBACK

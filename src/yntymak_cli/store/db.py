@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from yntymak_cli.canonical import canonical_json, sha256_hex
 from yntymak_cli.errors import InvalidInput, NotFound, YntymakError
@@ -370,6 +370,10 @@ class Store:
             if cur.rowcount != 1:
                 raise NotFound(_t("db_no_draft", uuid=draft_uuid))
 
+    @overload
+    def get_draft(self, draft_uuid: str, missing_ok: Literal[False] = ...) -> Draft: ...
+    @overload
+    def get_draft(self, draft_uuid: str, missing_ok: bool) -> Draft | None: ...
     def get_draft(self, draft_uuid: str, missing_ok: bool = False) -> Draft | None:
         row = self.conn.execute("SELECT * FROM drafts WHERE uuid = ?", [draft_uuid]).fetchone()
         if row is None:

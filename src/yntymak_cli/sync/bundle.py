@@ -211,7 +211,7 @@ def create_bundle(
             prev_hash = last["file_hash"] if last else None
             form_hashes = sorted({r["form_hash"] for r in records})
             forms = store.form_definitions(form_hashes)
-            header = {
+            header: dict[str, Any] = {
                 "seq": seq,
                 "prev_hash": prev_hash,
                 "bundle_id": str(uuid.uuid4()),

@@ -21,7 +21,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeGuard
 
 import nacl.exceptions
 from nacl.public import PublicKey, SealedBox
@@ -341,7 +341,7 @@ def _fail(kind: str, detail: str) -> BundleError:
     )
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return type(value) is int  # bool is an int subclass; true/false is not a number here
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from yntymak_cli.canonical import canonical_json
-from yntymak_cli.errors import InvalidInput, NotFound, ProblemsError, YntymakError
+from yntymak_cli.errors import InvalidInput, NotFound, Problem, ProblemsError, YntymakError
 from yntymak_cli.forms.model import Form
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
@@ -295,7 +295,7 @@ def _check_forms(
             form = form_from_dict(definition)
             loaded = LoadedForm(f"<form {form.id}>", form)
             validate_form(loaded)
-            problems = loaded.errors
+            problems: list[Problem] | list[str] = loaded.errors
         except ProblemsError as exc:
             problems = exc.problems
         except Exception as exc:  # pydantic and friends: any failure is a refusal
@@ -508,6 +508,7 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
             if known_hash != rec["hash"]:
                 refused[(uid, rev)] = t("refusal_differs", "en", uuid=uid, revision=rev)
                 continue
+            assert sub is not None  # revisions reference submissions: a known one has its row
             if rec["status"] == "void" and sub["status"] != "void":
                 _apply_void(sub, rec)
                 if uid not in inserts:

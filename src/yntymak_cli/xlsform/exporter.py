@@ -124,9 +124,9 @@ class _Writer:
             return
         for lang in self.langs:
             # A plain text in a translated form reads the same in every language.
-            text = value if isinstance(value, str) else value.get(lang)
-            if text:
-                row[f"{column}::{languages.column_name(lang)}"] = text
+            shown = value if isinstance(value, str) else value.get(lang)
+            if shown:
+                row[f"{column}::{languages.column_name(lang)}"] = shown
 
     # -- survey -------------------------------------------------------------------------
 

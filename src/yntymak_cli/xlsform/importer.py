@@ -319,6 +319,12 @@ def _flag(value: Any) -> bool | None:
     return None
 
 
+def _dict_at(node: dict, key: str) -> dict:
+    """node[key] when it is a dict (pyxform's bind, control, parameters), else {}."""
+    value = node.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
     """Nested pyxform keys back to column headers: {media: {image: x}} -> media::image."""
     if isinstance(value, dict):
@@ -732,7 +738,7 @@ class _Importer:
             node.pop("parameters", None)
             return cached
         target = self.path.parent / file_name
-        params = node.get("parameters") if isinstance(node.get("parameters"), dict) else {}
+        params = _dict_at(node, "parameters")
         value_col = str(params.get("value") or "name")
         label_col = str(params.get("label") or "label")
         try:
@@ -847,8 +853,8 @@ class _Importer:
     # -- fields -----------------------------------------------------------------------------
 
     def _common(self, node: dict, q: dict, xls: dict, base: str) -> None:
-        bind = node.get("bind") if isinstance(node.get("bind"), dict) else {}
-        control = node.get("control") if isinstance(node.get("control"), dict) else {}
+        bind = _dict_at(node, "bind")
+        control = _dict_at(node, "control")
         for key, value in (
             ("label", node.get("label")),
             ("hint", node.get("hint")),
@@ -914,7 +920,7 @@ class _Importer:
         # Typed as a volunteer types (`05.10.2026`, `40,53 72,80`): kept as the answer
         # would be stored, so the form (and an XLSForm exported from it) holds ISO dates
         # and decimal points. What does not read is kept as written, for validation.
-        from yntymak_cli.engine.values import stored_text
+        from yntymak_cli.forms.values import stored_text
 
         q["default"] = stored_text(base, text)
 
