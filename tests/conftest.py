@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
+
+from .helpers import Field, yn
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -49,3 +52,24 @@ def load(make_form):
         return load_form(make_form(text)).require()
 
     return make
+
+
+@pytest.fixture
+def field(tmp_path: Path) -> Field:
+    """HQ with two enrolled laptops that trust it."""
+    f = Field(tmp_path, tmp_path / "hq", tmp_path / "a", tmp_path / "b", tmp_path / "receipts")
+    f.receipts.mkdir()
+    out = yn(f.hq, "hq", "init", "-o", tmp_path / "hq.pub")
+    hq_fp = json.loads((tmp_path / "hq.pub").read_text())["fingerprint"]
+    assert hq_fp in out
+    for home, name, district in ((f.a, "Aida", "kara_suu"), (f.b, "Bakyt", "at_bashy")):
+        pub = tmp_path / f"{home.name}.pub"
+        out = yn(home, "keys", "export", "-o", pub)
+        fp = json.loads(pub.read_text())["fingerprint"]
+        assert fp in out
+        out = yn(f.hq, "hq", "enroll", pub, "--name", name, "--district", district)
+        assert "Enrolled" in out and fp in out
+        out = yn(home, "keys", "trust-hq", tmp_path / "hq.pub")
+        assert hq_fp in out
+        assert json.loads(yn(home, "keys", "show", "--json"))["hq"]["fingerprint"] == hq_fp
+    return f

@@ -3,13 +3,53 @@
 from __future__ import annotations
 
 import gc
+import hashlib
+import io
+import json
 import os
+import re
+import sqlite3
+import struct
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
+
+from yntymak_cli.cli import app
+from yntymak_cli.sync import container, keys
+
+DATA = Path(__file__).resolve().parent / "data"
+
+# -- the CLI and the contract form ---------------------------------------------------------
+
+runner = CliRunner()
+CONTRACT = DATA / "village_safety.yaml"  # default_language: ky; has a repeat (incidents)
+CONTRACT_ANSWERS = DATA / "village_safety_answers.yaml"
+
+
+def collect(*args: Any):
+    """`yntymak collect ARGS` in the test's own home; the result, whatever its exit code."""
+    return runner.invoke(app, ["collect", *map(str, args)])
+
+
+def show(uuid: str) -> dict[str, Any]:
+    """`submissions show UUID --json`, parsed."""
+    result = runner.invoke(app, ["submissions", "show", uuid, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def collected(form: Path = CONTRACT, answers: Path = CONTRACT_ANSWERS) -> str:
+    """Collect one submission from an answers file; the last line of the output (its uuid)."""
+    result = collect(form, "--answers", answers, "--enumerator", "Aida")
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip().splitlines()[-1]
 
 
 @contextmanager
@@ -35,3 +75,323 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
 def grow(path: Path, size: str) -> None:
     """Free space on a tmpfs of tmpfs(): give it a new size."""
     subprocess.run(["mount", "-o", f"remount,size={size}", str(path)], check=True)
+
+
+# -- two field laptops and one HQ, each in its own home (tests/test_sync_*.py) ---------
+
+
+def yn(home: Path, *args: Any, code: int = 0, env: dict[str, str] | None = None) -> str:
+    result = runner.invoke(app, ["--home", str(home), *map(str, args)], env=env)
+    assert result.exit_code == code, (args, result.output, result.exception)
+    return result.output
+
+
+def write_answers(path: Path, village: str) -> Path:
+    text = CONTRACT_ANSWERS.read_text(encoding="utf-8").replace(
+        "village: Кара-Суу", f"village: {village}"
+    )
+    assert village in text
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def collect_in(home: Path, tmp: Path, village: str) -> str:
+    answers = write_answers(tmp / f"answers-{village}.yaml", village)
+    out = yn(home, "collect", CONTRACT, "--answers", answers, "--enumerator", "aida")
+    return out.strip().splitlines()[-1]
+
+
+def device_id(home: Path) -> str:
+    return json.loads(yn(home, "keys", "show", "--json"))["device_id"]
+
+
+def db(home: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(home / "yntymak.db")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def rows(home: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    conn = db(home)
+    try:
+        return [dict(r) for r in conn.execute(sql, params)]
+    finally:
+        conn.close()
+
+
+# Columns that record when something arrived, not what arrived.
+ARRIVAL = {"forms": {"registered_at"}, "hq_bundles": {"received_at"}}
+
+
+def snapshot(home: Path) -> dict[str, list[tuple]]:
+    """Every row of the synced tables, without arrival times, in a stable order."""
+    out: dict[str, list[tuple]] = {}
+    conn = db(home)
+    try:
+        for table in ("forms", "submissions", "revisions", "hq_bundles", "hq_devices"):
+            cols = [
+                r[1]
+                for r in conn.execute(f"PRAGMA table_info({table})")
+                if r[1] not in ARRIVAL.get(table, set())
+            ]
+            out[table] = sorted(
+                tuple(r) for r in conn.execute(f"SELECT {', '.join(cols)} FROM {table}")
+            )
+    finally:
+        conn.close()
+    return out
+
+
+@dataclass
+class Field:
+    tmp: Path
+    hq: Path
+    a: Path
+    b: Path
+    receipts: Path
+
+    def bundle(self, home: Path) -> Path:
+        out = self.tmp / f"out-{home.name}"
+        out.mkdir(exist_ok=True)
+        text = yn(home, "bundle", "create", "-o", out)
+        found = re.search(r"^Wrote (.+\.ykb) \(bundle \d+\)", text, re.M)
+        assert found, text
+        path = Path(found.group(1))
+        assert path.parent == out and path.exists()
+        return path
+
+    def import_(self, *paths: Path, code: int = 0) -> str:
+        return yn(self.hq, "hq", "import", *paths, "--receipts", self.receipts, code=code)
+
+    def receipt(self, bundle: Path) -> Path:
+        return self.receipts / bundle.name.replace(".ykb", ".ykr")
+
+
+def resign(f: Field, home: Path, change: Any, name: str) -> Path:
+    """Open a genuine bundle with HQ's key, change its records, seal and sign it again."""
+    from yntymak_cli.store.db import Store
+
+    hq_identity = keys.load_hq_identity(f.hq)
+    device = keys.load_or_create_device_identity(home)
+    store = Store(f.hq / "yntymak.db")
+    try:
+        from yntymak_cli.sync import hq as hq_mod
+
+        header, payload = container.open_bundle(
+            f.bundle(home).read_bytes(), hq_mod.device_lookup(store), hq_identity
+        )
+    finally:
+        store.close()
+    change(payload["submissions"])
+    records = {"forms": payload["forms"], "submissions": payload["submissions"]}
+    data = container.build_bundle(
+        {"seq": header["seq"] + 100, "prev_hash": "0" * 64}, records, device, hq_identity.public()
+    )
+    path = f.tmp / name
+    path.write_bytes(data)
+    return path
+
+
+def relabelled_form(tmp: Path) -> Path:
+    """The same form id and version with the yes/no labels swapped (and a question renamed
+    in its label): what a careless or hostile edit without a new version looks like."""
+    text = CONTRACT.read_text(encoding="utf-8")
+    swapped = (
+        text.replace('en: "Yes"}', "en: __YES__}")
+        .replace('en: "No"}', 'en: "Yes"}')
+        .replace("en: __YES__}", 'en: "No"}')
+        .replace("en: Village}", "en: Town}")
+    )
+    assert swapped != text
+    path = tmp / "relabelled.yaml"
+    path.write_text(swapped, encoding="utf-8")
+    return path
+
+
+# -- words on a ky/ru screen (tests/test_lang_*.py) ---------------------------------------
+
+# Latin words a ky/ru screen may show: the programme's name and commands, language codes,
+# file formats, key names and what a keyboard says.
+ALLOWED: frozenset[str] = frozenset(
+    {
+        # the tool and its commands
+        "yntymak",
+        "collect",
+        "drafts",
+        "resume",
+        "submissions",
+        "list",
+        "show",
+        "edit",
+        "void",
+        "purge",
+        "export",
+        "forms",
+        "validate",
+        "tree",
+        "import",
+        "keys",
+        "bundle",
+        "create",
+        "verify",
+        "hq",
+        "HQ",
+        "enroll",
+        "status",
+        "config",
+        "set",
+        "unset",
+        "help",
+        # language codes, setting keys, formats, keyboard
+        "ky",
+        "ru",
+        "en",
+        "lang",
+        "enumerator",
+        "xlsx",
+        "csv",
+        "json",
+        "jsonl",
+        "zip",
+        "yaml",
+        "toml",
+        "XLSForm",
+        "YAML",
+        "JSON",
+        "CSV",
+        "UUID",
+        "SQLite",
+        "OK",
+        "Ctrl",
+        "Enter",
+        "Unicode",
+    }
+)
+
+_UUID = re.compile(r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b|\b[0-9a-f]{8}\b")
+_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
+_ENV = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
+# A token holding a path separator, or a file name with an extension.
+_PATH = re.compile(r"[^\s'\"“”«»()]*[/\\][^\s'\"“”«»()]*|\b[\w.-]+\.[A-Za-z0-9]{1,5}\b")
+# snake_case identifiers: form ids, question names, setting keys (never prose words).
+_IDENT = re.compile(r"\b\w+_\w+\b")
+_PLACEHOLDER = re.compile(r"\{\w*\}")
+_WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def english_words(text: str, allow: Iterable[str] = ()) -> set[str]:
+    """The Latin-letter words in `text` that are not allowed on a ky/ru screen.
+
+    Allowed: ALLOWED, the words in `allow` (form ids, question names, file names of the
+    test), UUIDs and their 8-character prefixes, options (`--lang`), environment variables
+    (`YNTYMAK_LANG`), paths and file names, snake_case identifiers and `{placeholders}`.
+    An entry of `allow` is taken as a whole token ("dev1", "Aigul Toktosunova").
+    """
+    given = sorted(set(allow), key=len, reverse=True)
+    for token in given:
+        text = re.sub(rf"(?<![\w-]){re.escape(token)}(?![\w-])", " ", text)
+    for pattern in (_UUID, _PLACEHOLDER, _OPTION, _ENV, _PATH, _IDENT):
+        text = pattern.sub(" ", text)
+    return {word for word in _WORD.findall(text) if word not in ALLOWED and word not in given}
+
+
+# -- keys for a real terminal ------------------------------------------------------------
+
+UP, DOWN, SPACE, ENTER, CTRL_B, CTRL_C, BACKSPACE = (
+    "\x1b[A",
+    "\x1b[B",
+    " ",
+    "\r",
+    "\x02",
+    "\x03",
+    "\x7f",
+)
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
+
+
+class Term:
+    """One `yntymak` process in a pty, with helpers that wait for a prompt before typing
+    (keys typed before prompt_toolkit owns the terminal would be cooked by the tty)."""
+
+    def __init__(self, home, *args: str) -> None:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "YNTYMAK_HOME": str(home),
+            "PROMPT_TOOLKIT_NO_CPR": "1",
+            "TERM": "xterm",
+            "COLUMNS": "100",
+            "LINES": "40",
+        }
+        self.log = io.StringIO()
+        import pexpect
+
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "yntymak_cli", *args],
+            env=env,
+            encoding="utf-8",
+            timeout=20,
+            dimensions=(40, 100),
+        )
+        self.child.logfile_read = self.log
+
+    def prompt(self, label: str) -> None:
+        """Wait for the prompt line of `label` (its instruction line names Ctrl-B)."""
+        self.child.expect(re.escape(label) + r"[^\n]{0,120}?Ctrl-B")
+
+    def answer(self, label: str, keys: str) -> None:
+        self.prompt(label)
+        self.child.send(keys)
+
+    def expect(self, pattern: str) -> re.Match:
+        self.child.expect(pattern)
+        return self.child.match
+
+    def finish(self) -> int:
+        import pexpect
+
+        self.child.expect(pexpect.EOF)
+        self.child.close()
+        return self.child.exitstatus
+
+    @property
+    def text(self) -> str:
+        """Everything the terminal showed, without escape sequences."""
+        return ANSI.sub("", self.log.getvalue())
+
+
+def press(keys: str, ask):
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        with create_app_session(input=pipe, output=DummyOutput()):
+            return ask()
+
+
+# -- bundles made by hand ----------------------------------------------------------------
+
+
+def frame(magic: bytes, parts: list[tuple[int, bytes]], signer) -> bytes:
+    body = magic + b"".join(struct.pack(">BI", t, len(b)) + b for t, b in parts)
+    return body + signer.sign(body).signature
+
+
+def seal_raw(
+    header: dict[str, Any], payload_text: bytes, device, hq_public: keys.HqPublic
+) -> bytes:
+    """Seal payload bytes as they are (build_bundle would re-encode them canonically)."""
+    import zlib
+
+    from nacl.public import PublicKey, SealedBox
+
+    header_bytes = container.canonical_json(header)
+    plaintext = hashlib.sha256(header_bytes).digest() + zlib.compress(payload_text)
+    sealed = SealedBox(PublicKey(hq_public.box_key)).encrypt(plaintext)
+    return frame(b"YKB\x01", [(1, header_bytes), (2, bytes(sealed))], device.signing_key)

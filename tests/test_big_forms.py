@@ -13,7 +13,6 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.collect import prompts
@@ -25,9 +24,8 @@ from yntymak_cli.forms.model import Form
 from yntymak_cli.forms.values import parse_value
 
 from .conftest import DATA, FORMS, SHARED
-from .test_interactive import press
+from .helpers import press, runner
 
-runner = CliRunner()
 REGIONS = 10
 
 
@@ -60,6 +58,7 @@ def big_form() -> Form:
 # -- through the CLI -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_20000_choice_form_validates_and_collects(tmp_path):
     n = 20000
     form = tmp_path / "big.yaml"
@@ -91,6 +90,7 @@ def test_a_20000_choice_form_validates_and_collects(tmp_path):
     assert "p20," not in result.output
 
 
+@pytest.mark.slow
 def test_a_problem_in_a_big_list_is_located(tmp_path):
     form = tmp_path / "big.yaml"
     form.write_text(big_form_text(20000, extra_choice="{name: p7, label: Again}"), "utf-8")
@@ -223,6 +223,7 @@ def test_long_lists_are_searched_short_ones_listed(long_list):
     assert not prompts.searchable(steps["short"])
 
 
+@pytest.mark.slow
 def test_search_prompt_takes_a_label_a_name_or_back(long_list, capsys):
     _, ask = long_list
     assert ask("one", "village 299" + ENTER) == "c299"  # a label, in any case
@@ -316,6 +317,7 @@ def repo_yaml_files():
     return sorted({*DATA.rglob("*.yaml"), *FORMS.rglob("*.yaml"), *SHARED.rglob("*.yaml")})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", SNIPPETS + [p.read_text("utf-8-sig") for p in repo_yaml_files()])
 def test_fast_path_reads_as_ruamel_does(text):
     from yntymak_cli.yaml_fast import load_fast

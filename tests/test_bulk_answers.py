@@ -10,18 +10,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
 from .conftest import DATA, FORMS
+from .helpers import CONTRACT, runner
 
-runner = CliRunner()
 TRAINING = FORMS / "training_assessment.yaml"
 TRAINING_ANSWERS = yaml.safe_load(
     (DATA / "answers" / "training_assessment.yaml").read_text(encoding="utf-8")
 )
-CONTRACT = DATA / "village_safety.yaml"
 
 
 def collect(form: Path, *args) -> object:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
-runner = CliRunner()
+from .helpers import runner
 
 
 @pytest.mark.parametrize(

@@ -5,25 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
 from .conftest import DATA, FORMS
-
-runner = CliRunner()
-CONTRACT = DATA / "village_safety.yaml"
-CONTRACT_ANSWERS = DATA / "village_safety_answers.yaml"
-
-
-def collect(*args):
-    return runner.invoke(app, ["collect", *map(str, args)])
-
-
-def show(uuid):
-    result = runner.invoke(app, ["submissions", "show", uuid, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+from .helpers import CONTRACT, CONTRACT_ANSWERS, collect, runner, show
 
 
 def test_contract_answers_file_is_accepted_as_is():
@@ -61,6 +47,7 @@ def test_contract_answers_file_is_accepted_as_is():
     assert show(again.stdout.strip().splitlines()[-1])["enumerator"] == "Aida"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", sorted(p.stem for p in FORMS.glob("*.yaml")))
 def test_every_programme_form_completes_with_answers(form):
     result = collect(
@@ -94,6 +81,7 @@ BAD_ANSWERS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD_ANSWERS))
 def test_bad_answers_exit_2_save_nothing(tmp_path, case):
     change, expected = BAD_ANSWERS[case]

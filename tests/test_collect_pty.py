@@ -3,8 +3,6 @@ real prompts, and the process killed mid-survey without losing an answer."""
 
 from __future__ import annotations
 
-import io
-import os
 import re
 import signal
 import sys
@@ -14,72 +12,15 @@ import pytest
 from yntymak_cli.store.db import Store
 
 from .conftest import DATA
+from .helpers import BACKSPACE, CTRL_B, CTRL_C, DOWN, ENTER, SPACE, UP, UUID, Term
 
 pexpect = pytest.importorskip("pexpect")
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
+pytestmark = [
+    pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty"),
+    pytest.mark.slow,
+]
 
 CONTRACT = str(DATA / "village_safety.yaml")
-UP, DOWN, SPACE, ENTER, CTRL_B, CTRL_C, BACKSPACE = (
-    "\x1b[A",
-    "\x1b[B",
-    " ",
-    "\r",
-    "\x02",
-    "\x03",
-    "\x7f",
-)
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
-UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-
-class Term:
-    """One `yntymak` process in a pty, with helpers that wait for a prompt before typing
-    (keys typed before prompt_toolkit owns the terminal would be cooked by the tty)."""
-
-    def __init__(self, home, *args: str) -> None:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(home),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "YNTYMAK_HOME": str(home),
-            "PROMPT_TOOLKIT_NO_CPR": "1",
-            "TERM": "xterm",
-            "COLUMNS": "100",
-            "LINES": "40",
-        }
-        self.log = io.StringIO()
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "yntymak_cli", *args],
-            env=env,
-            encoding="utf-8",
-            timeout=20,
-            dimensions=(40, 100),
-        )
-        self.child.logfile_read = self.log
-
-    def prompt(self, label: str) -> None:
-        """Wait for the prompt line of `label` (its instruction line names Ctrl-B)."""
-        self.child.expect(re.escape(label) + r"[^\n]{0,120}?Ctrl-B")
-
-    def answer(self, label: str, keys: str) -> None:
-        self.prompt(label)
-        self.child.send(keys)
-
-    def expect(self, pattern: str) -> re.Match:
-        self.child.expect(pattern)
-        return self.child.match
-
-    def finish(self) -> int:
-        self.child.expect(pexpect.EOF)
-        self.child.close()
-        return self.child.exitstatus
-
-    @property
-    def text(self) -> str:
-        """Everything the terminal showed, without escape sequences."""
-        return ANSI.sub("", self.log.getvalue())
 
 
 @pytest.fixture

@@ -7,23 +7,10 @@ import json
 
 import openpyxl
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
-from .conftest import DATA
-
-runner = CliRunner()
-CONTRACT = DATA / "village_safety.yaml"
-ANSWERS = DATA / "village_safety_answers.yaml"
-
-
-def collect(answers=ANSWERS):
-    result = runner.invoke(
-        app, ["collect", str(CONTRACT), "--answers", str(answers), "--enumerator", "Aida"]
-    )
-    assert result.exit_code == 0, result.output
-    return result.stdout.strip().splitlines()[-1]
+from .helpers import collected, runner
 
 
 def export(*args):
@@ -32,7 +19,7 @@ def export(*args):
 
 
 def test_xlsx_export_of_collected_data(tmp_path):
-    first, second = collect(), collect()
+    first, second = collected(), collected()
     runner.invoke(app, ["submissions", "void", second, "--reason", "test interview"])
     out = tmp_path / "vs.xlsx"
     result = export("--format", "xlsx", "-o", out)
@@ -63,7 +50,7 @@ def test_xlsx_export_of_collected_data(tmp_path):
 
 
 def test_csv_json_and_labels(tmp_path):
-    collect()
+    collected()
     result = export("--format", "csv", "-o", tmp_path / "csv", "--lang", "ru")
     assert result.exit_code == 0, result.output
     with open(tmp_path / "csv" / "village_safety.csv", encoding="utf-8-sig", newline="") as fh:
@@ -78,7 +65,7 @@ def test_csv_json_and_labels(tmp_path):
 
 
 def test_bad_options_exit_2(tmp_path):
-    collect()
+    collected()
     assert export("--format", "pdf", "-o", tmp_path / "x").exit_code == 2
     assert export("--since", "yesterday", "-o", tmp_path / "x.xlsx").exit_code == 2
     assert export("--summary", "--format", "csv", "-o", tmp_path / "x").exit_code == 2
@@ -87,7 +74,7 @@ def test_bad_options_exit_2(tmp_path):
 
 
 def test_since_filters_on_submission_time(tmp_path):
-    collect()
+    collected()
     out = tmp_path / "s.jsonl"
     assert export("--format", "jsonl", "--since", "2999-01-01", "-o", out).exit_code == 0
     assert out.read_text(encoding="utf-8") == ""
@@ -95,13 +82,14 @@ def test_since_filters_on_submission_time(tmp_path):
     assert len(out.read_text(encoding="utf-8").splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_progress_bar_only_on_a_terminal(tmp_path):
     import os
     import sys
 
     import pexpect
 
-    collect()
+    collected()
     quiet = export("-o", tmp_path / "q.xlsx")
     assert quiet.exit_code == 0 and "submissions written" not in quiet.output
     env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
@@ -130,7 +118,7 @@ def test_progress_bar_only_on_a_terminal(tmp_path):
 def test_purged_submissions_are_not_exported(tmp_path):
     from yntymak_cli.store.db import Store
 
-    uuid = collect()
+    uuid = collected()
     store = Store.open()
     with store.write() as conn:  # what `submissions purge --synced` leaves behind
         conn.execute(
@@ -217,7 +205,7 @@ def test_two_form_versions_collected_then_exported(make_form, tmp_path):
 
 
 def test_output_folder_or_file_mixup_exits_2_with_one_line(tmp_path):
-    collect()
+    collected()
     folder = tmp_path / "exports"
     folder.mkdir()
     for fmt in ("xlsx", "json"):
@@ -254,7 +242,7 @@ def bishkek_clock(monkeypatch):
 def test_since_is_a_day_on_the_local_clock(tmp_path, bishkek_clock):
     from yntymak_cli.store.db import Store
 
-    uuid = collect()
+    uuid = collected()
     store = Store.open()
     with store.write() as conn:  # finalised at 03:00 on 1 November in Bishkek (UTC+6)
         conn.execute(

@@ -11,15 +11,13 @@ from typing import Any
 
 import openpyxl
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.forms.loader import form_from_dict
 from yntymak_cli.store.db import Store
 
-from .helpers import tmpfs
+from .helpers import runner, tmpfs
 
-runner = CliRunner()
 EXCEL_COLUMNS = 16_384
 
 
@@ -80,6 +78,7 @@ def wide_form() -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_a_form_wider_than_excel_continues_on_linked_sheets(tmp_path):
     picks = {"Айгүл": ["c00000", "c16499"], "Бакыт": ["c16383"], "Chyngyz": []}
     records = [
@@ -223,6 +222,7 @@ def run_export(*args: Any, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_named_and_leaves_no_litter(small_disk):
     stored(BIG_FORM, [{"note": "first", "visits": [{"place": "Ош"}]}])
     outputs = [
@@ -247,6 +247,7 @@ def test_a_full_disk_is_named_and_leaves_no_litter(small_disk):
         assert snapshot(small_disk) == before, out  # no *.part, no staging folder
 
 
+@pytest.mark.slow
 def test_a_full_temporary_folder_is_named_too(small_disk, tmp_path):
     # xlsx sheets are staged in the temporary folder (openpyxl) until they are packed.
     stored(BIG_FORM, [{"note": "first"}])

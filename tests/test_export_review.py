@@ -9,15 +9,11 @@ import zipfile
 
 import openpyxl
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
-from .conftest import DATA
+from .helpers import collected, runner
 
-runner = CliRunner()
-CONTRACT = DATA / "village_safety.yaml"  # default_language: ky; has a repeat (incidents)
-ANSWERS = DATA / "village_safety_answers.yaml"
 FLAT = """\
 id: flat
 version: "1"
@@ -31,15 +27,9 @@ def run(*args, **kwargs):
     return runner.invoke(app, [*map(str, args)], **kwargs)
 
 
-def collect(form=CONTRACT, answers=ANSWERS) -> str:
-    result = run("collect", form, "--answers", answers, "--enumerator", "Aida")
-    assert result.exit_code == 0, result.output
-    return result.stdout.strip().splitlines()[-1]
-
-
 @pytest.fixture
 def flat(make_form) -> str:
-    collect(make_form(FLAT, "flat.yaml"), make_form("name: Айгүл\nage: 34\n", "a.yaml"))
+    collected(make_form(FLAT, "flat.yaml"), make_form("name: Айгүл\nage: 34\n", "a.yaml"))
     return "flat"
 
 
@@ -63,7 +53,7 @@ def test_a_csv_name_without_format_writes_csv(flat, tmp_path, command):
 
 @pytest.mark.parametrize("command", [["export"], ["hq", "export"]])
 def test_a_zip_name_without_format_writes_a_zip_of_csv_files(tmp_path, command):
-    collect()
+    collected()
     out = tmp_path / "out.zip"
     result = run(*command, "village_safety", "-o", out)
     assert result.exit_code == 0, result.output
@@ -74,7 +64,7 @@ def test_a_zip_name_without_format_writes_a_zip_of_csv_files(tmp_path, command):
 
 @pytest.mark.parametrize("command", [["export"], ["hq", "export"]])
 def test_a_trailing_slash_writes_a_csv_folder_an_existing_folder_is_refused(tmp_path, command):
-    collect()
+    collected()
     result = run(*command, "village_safety", "-o", f"{tmp_path / 'outdir'}/")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "outdir").is_dir()
@@ -92,7 +82,7 @@ def test_a_trailing_slash_writes_a_csv_folder_an_existing_folder_is_refused(tmp_
 
 
 def test_json_jsonl_xlsx_and_no_suffix_names(tmp_path):
-    collect()
+    collected()
     for name in ("out.json", "out.jsonl", "out.xlsx", "report", "OUT.JSON"):
         result = run("export", "village_safety", "-o", tmp_path / name)
         assert result.exit_code == 0, (name, result.output)
@@ -106,7 +96,7 @@ def test_json_jsonl_xlsx_and_no_suffix_names(tmp_path):
 
 @pytest.mark.parametrize("command", [["export"], ["hq", "export"]])
 def test_an_unknown_suffix_without_format_is_refused_in_one_line(tmp_path, command):
-    collect()
+    collected()
     result = run(*command, "village_safety", "-o", tmp_path / "out.dat", "--lang", "en")
     assert result.exit_code == 2, result.output
     [line] = result.stderr.splitlines()
@@ -119,6 +109,7 @@ def test_an_unknown_suffix_without_format_is_refused_in_one_line(tmp_path, comma
     assert is_xlsx(tmp_path / "out.dat")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["export"], ["hq", "export"]])
 @pytest.mark.parametrize(
     ("fmt", "name", "named", "example"),
@@ -132,7 +123,7 @@ def test_an_unknown_suffix_without_format_is_refused_in_one_line(tmp_path, comma
     ],
 )
 def test_a_format_the_name_contradicts_is_refused(tmp_path, command, fmt, name, named, example):
-    collect()
+    collected()
     out = tmp_path / name
     result = run(*command, "village_safety", "--format", fmt, "-o", out, "--lang", "en")
     assert result.exit_code == 2, result.output
@@ -145,7 +136,7 @@ def test_a_format_the_name_contradicts_is_refused(tmp_path, command, fmt, name, 
 
 
 def test_a_csv_format_the_name_contradicts_is_refused(tmp_path):
-    collect()
+    collected()
     out = tmp_path / "a.xlsx"
     result = run("export", "village_safety", "--format", "csv", "-o", out, "--lang", "en")
     assert result.exit_code == 2 and "does not name a CSV output" in result.stderr
@@ -153,7 +144,7 @@ def test_a_csv_format_the_name_contradicts_is_refused(tmp_path):
 
 
 def test_a_folder_name_is_no_xlsx_file(tmp_path):
-    collect()
+    collected()
     given = f"{tmp_path / 'outdir'}/"
     result = run("export", "village_safety", "--format", "xlsx", "-o", given, "--lang", "en")
     assert result.exit_code == 2, result.output
@@ -165,7 +156,7 @@ def test_a_folder_name_is_no_xlsx_file(tmp_path):
 
 
 def test_an_explicit_format_agreeing_with_the_name_still_works(tmp_path):
-    collect()
+    collected()
     for fmt, name in (("xlsx", "a.xlsx"), ("csv", "c.zip"), ("csv", "dir"), ("json", "j.json")):
         result = run("export", "village_safety", "--format", fmt, "-o", tmp_path / name)
         assert result.exit_code == 0, (fmt, name, result.output)
@@ -181,14 +172,14 @@ def test_the_help_says_how_the_format_is_chosen():
 
 
 def test_export_speaks_the_forms_default_language(tmp_path):
-    collect()
+    collected()
     result = run("export", "village_safety", "-o", tmp_path / "x.xlsx")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"1 анкета -> {tmp_path / 'x.xlsx'}"
 
 
 def test_export_refusals_once_the_form_is_known_are_in_its_language(tmp_path):
-    collect()
+    collected()
     result = run("export", "village_safety", "--format", "xlsx", "-o", tmp_path / "a.csv")
     assert result.exit_code == 2
     assert result.stderr.startswith("Ката: -o ") and "--format csv" in result.stderr
@@ -197,7 +188,7 @@ def test_export_refusals_once_the_form_is_known_are_in_its_language(tmp_path):
 
 
 def test_lang_env_and_config_still_come_before_the_forms_default(tmp_path, monkeypatch):
-    collect()
+    collected()
     out = tmp_path / "x.xlsx"
     result = run("--lang", "en", "export", "village_safety", "-o", out)
     assert result.stdout.strip() == f"1 submission(s) -> {out}"
@@ -222,7 +213,7 @@ def test_a_form_without_languages_exports_in_english(flat, tmp_path):
 def test_show_of_a_purged_submission_prints_the_note_only():
     from yntymak_cli.store.db import Store
 
-    uuid = collect()
+    uuid = collected()
     with Store.open().write() as conn:  # what `submissions purge --synced` leaves behind
         conn.execute(
             "UPDATE submissions SET answers = NULL, purged_at = '2026-11-20T10:00:00' "
@@ -234,6 +225,6 @@ def test_show_of_a_purged_submission_prints_the_note_only():
     assert "erased from this laptop on 2026-11-20 10:00:00" in result.stdout
     assert "Question" not in result.stdout and "Answer" not in result.stdout
     assert "Revisions" in result.stdout  # the history is still shown
-    kept = collect()
+    kept = collected()
     shown = run("--lang", "en", "submissions", "show", kept, env={"COLUMNS": "200"})
     assert "Question" in shown.stdout and "erased" not in shown.stdout

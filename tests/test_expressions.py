@@ -614,6 +614,7 @@ PROPERTY_CTX = ctx(columns={"oblast": "osh"}, current=5, position=1)
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @FAST
 @given(st.one_of(st.text(max_size=40), token_soup))
 def test_parse_never_raises_anything_but_expression_error(text: str) -> None:
@@ -630,6 +631,7 @@ def test_parse_never_raises_anything_but_expression_error(text: str) -> None:
     to_string(result)
 
 
+@pytest.mark.slow
 @FAST
 @given(valid_expressions)
 def test_generated_expressions_parse_and_evaluate_safely(text: str) -> None:

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.engine.fill import fill
@@ -17,8 +16,8 @@ from yntymak_cli.forms.loader import load_form, load_form_text
 from yntymak_cli.forms.model import Form, text_in
 
 from .conftest import DATA, FORMS
+from .helpers import runner
 
-runner = CliRunner()
 PROGRAMME = (
     "conflict_analysis",
     "grant_monitoring",
@@ -104,6 +103,7 @@ questions:
     assert any("latin_lookalikes is only for text questions" in str(p) for p in bad.problems)
 
 
+@pytest.mark.slow
 def test_lookalikes_in_schema_and_xlsform_round_trip(tmp_path: Path):
     from yntymak_cli.forms.loader import form_from_dict
     from yntymak_cli.xlsform import export_xlsform, import_xlsform

@@ -6,14 +6,13 @@ import json
 import re
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.forms.loader import load_form
 
 from .conftest import DATA, FORMS
+from .helpers import runner
 
-runner = CliRunner()
 LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<msg>.*)$")
 
 

@@ -14,14 +14,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 
-from .helpers import tmpfs
-
-runner = CliRunner()
+from .helpers import runner, tmpfs
 
 FORM = """\
 id: t
@@ -112,6 +109,7 @@ def test_json_answers_refuse_duplicate_keys(form: Path, tmp_path: Path) -> None:
     assert stored(tmp_path / "home") == 0
 
 
+@pytest.mark.slow
 def test_a_chain_of_20000_calculations_validates(tmp_path: Path) -> None:
     lines = ["id: chain", 'version: "1"', "title: C", "questions:"]
     lines.append('  - {name: c0, type: calculate, calculation: "1"}')

@@ -19,10 +19,19 @@ import pytest
 
 from yntymak_cli.sync import container, keys
 
-from .helpers import grow, tmpfs
-from .test_sync_flow import FORM, Field, collect, device_id, rows, snapshot, yn
-from .test_sync_flow import field as field  # noqa: F401 - the fixture, re-exported
-from .test_sync_security import _resign
+from .helpers import CONTRACT as FORM
+from .helpers import (
+    Field,
+    collect_in,
+    device_id,
+    grow,
+    relabelled_form,
+    resign,
+    rows,
+    snapshot,
+    tmpfs,
+    yn,
+)
 
 
 def _receipt(f: Field, bundle: Path) -> dict[str, Any]:
@@ -41,30 +50,15 @@ def _rehash(rec: dict[str, Any]) -> None:
 # -- 1. a form definition is identified by its content -------------------------------------
 
 
-def _relabelled_form(tmp: Path) -> Path:
-    """The same form id and version with the yes/no labels swapped (and a question renamed
-    in its label): what a careless or hostile edit without a new version looks like."""
-    text = FORM.read_text(encoding="utf-8")
-    swapped = (
-        text.replace('en: "Yes"}', "en: __YES__}")
-        .replace('en: "No"}', 'en: "Yes"}')
-        .replace("en: __YES__}", 'en: "No"}')
-        .replace("en: Village}", "en: Town}")
-    )
-    assert swapped != text
-    path = tmp / "relabelled.yaml"
-    path.write_text(swapped, encoding="utf-8")
-    return path
-
-
+@pytest.mark.slow
 def test_a_redefined_form_version_is_refused_and_exports_keep_their_labels(f: Field) -> None:
-    a1 = collect(f.a, f.tmp, "Ак-Суу")  # felt_tension: yes
+    a1 = collect_in(f.a, f.tmp, "Ак-Суу")  # felt_tension: yes
     assert "1 new" in f.import_(f.bundle(f.a))
 
     # Device B collects with a definition of the same id and version, other labels.
     answers = f.tmp / "answers-Ош.yaml"
     answers.write_text((FORM.parent / "village_safety_answers.yaml").read_text("utf-8"), "utf-8")
-    yn(f.b, "collect", _relabelled_form(f.tmp), "--answers", answers, "--enumerator", "bakyt")
+    yn(f.b, "collect", relabelled_form(f.tmp), "--answers", answers, "--enumerator", "bakyt")
     b_bundle = f.bundle(f.b)
     out = f.import_(b_bundle, code=2)
     assert f"{b_bundle}: 0 new, 0 updated, 0 unchanged, 1 refused" in out
@@ -90,11 +84,12 @@ def test_a_redefined_form_version_is_refused_and_exports_keep_their_labels(f: Fi
     assert "Nothing to send" in yn(f.b, "bundle", "create", "-o", f.tmp)
 
 
+@pytest.mark.slow
 def test_each_submission_is_exported_with_the_labels_it_was_collected_with(f: Field) -> None:
     """A new version (here with swapped yes/no labels) is accepted, but it labels only the
     answers collected with it: earlier versions keep their own labels in every format."""
-    a1 = collect(f.a, f.tmp, "Ак-Суу")  # felt_tension: yes, resolved: no / yes
-    newer = _relabelled_form(f.tmp)
+    a1 = collect_in(f.a, f.tmp, "Ак-Суу")  # felt_tension: yes, resolved: no / yes
+    newer = relabelled_form(f.tmp)
     newer.write_text(
         newer.read_text("utf-8").replace('version: "2026-11-01"', 'version: "2026-12-01"'),
         "utf-8",
@@ -131,10 +126,10 @@ def test_each_submission_is_exported_with_the_labels_it_was_collected_with(f: Fi
 
 
 def test_two_definitions_of_one_version_in_one_bundle_first_wins(f: Field) -> None:
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     answers = f.tmp / "answers-x.yaml"
     answers.write_text((FORM.parent / "village_safety_answers.yaml").read_text("utf-8"), "utf-8")
-    yn(f.a, "collect", _relabelled_form(f.tmp), "--answers", answers, "--enumerator", "aida")
+    yn(f.a, "collect", relabelled_form(f.tmp), "--answers", answers, "--enumerator", "aida")
     bundle = f.bundle(f.a)
     out = f.import_(bundle, code=2)
     assert "1 new, 0 updated, 0 unchanged, 1 refused" in out
@@ -144,18 +139,19 @@ def test_two_definitions_of_one_version_in_one_bundle_first_wins(f: Field) -> No
 # -- 2. one refused record does not block the device's other records -----------------------
 
 
+@pytest.mark.slow
 def test_a_pre_claimed_uuid_is_refused_alone_and_not_sent_again(f: Field) -> None:
-    b1 = collect(f.b, f.tmp, "Нарын")
-    b2 = collect(f.b, f.tmp, "Ат-Башы")
+    b1 = collect_in(f.b, f.tmp, "Нарын")
+    b2 = collect_in(f.b, f.tmp, "Ат-Башы")
 
     # Device A learnt b1's id (say, from a printed list) and submits it first.
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
 
     def claim(records: list[dict]) -> None:
         records[0]["uuid"] = b1
         _rehash(records[0])
 
-    assert "1 new" in f.import_(_resign(f, f.a, claim, "claim.ykb"))
+    assert "1 new" in f.import_(resign(f, f.a, claim, "claim.ykb"))
 
     bundle = f.bundle(f.b)
     out = f.import_(bundle, code=2)
@@ -189,7 +185,7 @@ def test_a_pre_claimed_uuid_is_refused_alone_and_not_sent_again(f: Field) -> Non
 
 
 def test_receipts_without_refusals_keep_their_old_shape(f: Field) -> None:
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     bundle = f.bundle(f.a)
     f.import_(bundle)
     assert sorted(_receipt(f, bundle)) == ["accepted", "bundle_id", "device_id",
@@ -246,8 +242,9 @@ def _deep(levels: int) -> Any:
     return value
 
 
+@pytest.mark.slow
 def test_malformed_answers_are_refused_one_by_one(f: Field) -> None:
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     names = list(HOSTILE)
 
     def poison(records: list[dict]) -> None:
@@ -263,7 +260,7 @@ def test_malformed_answers_are_refused_one_by_one(f: Field) -> None:
             _rehash(rec)
             records.append(rec)
 
-    bundle = _resign(f, f.a, poison, "poison.ykb")
+    bundle = resign(f, f.a, poison, "poison.ykb")
     # `bundle verify` tells HQ beforehand which records import would refuse.
     checked = yn(f.hq, "bundle", "verify", bundle)
     assert f"{len(names)} record(s) would be refused on import:" in checked
@@ -280,10 +277,11 @@ def test_malformed_answers_are_refused_one_by_one(f: Field) -> None:
     assert "Traceback" not in out
 
 
+@pytest.mark.slow
 def test_a_number_beyond_python_int_parsing_refuses_the_bundle_cleanly(f: Field) -> None:
     import sys
 
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
 
     def huge(records: list[dict]) -> None:
         records[0]["answers"]["age"] = int("9" * 5000)
@@ -292,7 +290,7 @@ def test_a_number_beyond_python_int_parsing_refuses_the_bundle_cleanly(f: Field)
     old = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(0)  # only a hostile device lifts this to build the bundle
     try:
-        bundle = _resign(f, f.a, huge, "huge.ykb")
+        bundle = resign(f, f.a, huge, "huge.ykb")
     finally:
         sys.set_int_max_str_digits(old)
     before = snapshot(f.hq)
@@ -301,8 +299,9 @@ def test_a_number_beyond_python_int_parsing_refuses_the_bundle_cleanly(f: Field)
     assert snapshot(f.hq) == before
 
 
+@pytest.mark.slow
 def test_answers_at_the_edges_import_and_export_in_every_format(f: Field) -> None:
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     edges = {
         "int_max": {"age": 2**63 - 1},
         "int_min": {"age": -(2**63)},
@@ -321,7 +320,7 @@ def test_answers_at_the_edges_import_and_export_in_every_format(f: Field) -> Non
             _rehash(rec)
             records.append(rec)
 
-    out = f.import_(_resign(f, f.a, edge, "edge.ykb"))
+    out = f.import_(resign(f, f.a, edge, "edge.ykb"))
     assert f"{len(edges) + 1} new" in out
     for fmt, name in (("xlsx", "x.xlsx"), ("csv", "c"), ("json", "j.json"), ("jsonl", "l.jsonl")):
         for lang in (("--lang", "en"), ("--lang", "ru")):
@@ -344,8 +343,8 @@ def test_unwritable_receipts_folder_imports_nothing(f: Field) -> None:
     root, which the tests run as)."""
     if not Path("/proc/self").is_dir():
         pytest.skip("needs Linux /proc")
-    collect(f.a, f.tmp, "Ак-Суу")
-    collect(f.b, f.tmp, "Нарын")
+    collect_in(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.b, f.tmp, "Нарын")
     a, b = f.bundle(f.a), f.bundle(f.b)
     before = snapshot(f.hq)
     out = yn(f.hq, "hq", "import", a, b, "--receipts", "/proc", code=2)
@@ -353,14 +352,15 @@ def test_unwritable_receipts_folder_imports_nothing(f: Field) -> None:
     assert snapshot(f.hq) == before
 
 
+@pytest.mark.slow
 def test_a_receipt_that_cannot_be_written_is_reported_and_the_rest_continue(
     f: Field, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from yntymak_cli.errors import YntymakError
     from yntymak_cli.sync import hq as hq_mod
 
-    collect(f.a, f.tmp, "Ак-Суу")
-    collect(f.b, f.tmp, "Нарын")
+    collect_in(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.b, f.tmp, "Нарын")
     a, b = f.bundle(f.a), f.bundle(f.b)
     real = hq_mod.write_receipt
     calls: list[int] = []
@@ -386,8 +386,9 @@ def test_a_receipt_that_cannot_be_written_is_reported_and_the_rest_continue(
 # -- 5. disk full -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_disk_full_is_reported_as_such_and_nothing_is_half_merged(f: Field) -> None:
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
 
     def bulky(records: list[dict]) -> None:
         good = records[0]
@@ -398,7 +399,7 @@ def test_disk_full_is_reported_as_such_and_nothing_is_half_merged(f: Field) -> N
             _rehash(rec)
             records.append(rec)
 
-    bundle = _resign(f, f.a, bulky, "bulky.ykb")
+    bundle = resign(f, f.a, bulky, "bulky.ykb")
     with tmpfs(f.tmp / "small", "16m") as small:
         home = small / "hq"
         shutil.copytree(f.hq, home)

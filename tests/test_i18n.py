@@ -102,6 +102,7 @@ def test_the_scan_finds_the_survey_words():
     } <= keys
 
 
+@pytest.mark.slow
 def test_every_key_used_by_the_code_is_in_english():
     missing = sorted(all_used_keys() - set(catalog(FALLBACK)))
     assert not missing, f"keys used in code but missing from en.json: {missing}"

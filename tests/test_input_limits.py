@@ -16,17 +16,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.files import MAX_ANSWERS_BYTES, MAX_FORM_BYTES
 from yntymak_cli.forms.expressions import MAX_STRING_LENGTH
 
 from .conftest import FORMS
+from .helpers import runner
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="FIFOs, /dev/zero and rlimits")
 
-runner = CliRunner()
 LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<msg>.*)$")
 TIMEOUT = 30  # seconds; every case here takes about one when the limit holds
 MEMORY = 1024**3  # bytes of address space for the child; a normal run needs about 300 MB
@@ -108,6 +107,7 @@ REGEX_FORM = """\
 """
 
 
+@pytest.mark.slow
 @posix_only
 def test_a_catastrophic_regex_is_checked_at_once(tmp_path):
     form = write(tmp_path / "f.yaml", REGEX_FORM)
@@ -171,6 +171,7 @@ LAUGHS = "\n".join(
 )
 
 
+@pytest.mark.slow
 @posix_only
 def test_billion_laughs_form_is_refused_at_the_first_alias(tmp_path):
     form = tmp_path / "laughs.yaml"
@@ -181,6 +182,7 @@ def test_billion_laughs_form_is_refused_at_the_first_alias(tmp_path):
     assert "aliases" in line
 
 
+@pytest.mark.slow
 @posix_only
 def test_billion_laughs_answers_file_is_refused(tmp_path, simple_form):
     answers = tmp_path / "laughs.yaml"
@@ -193,6 +195,7 @@ def test_billion_laughs_answers_file_is_refused(tmp_path, simple_form):
 # --------------------------------------------------------------------------- files
 
 
+@pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 @pytest.mark.parametrize("command", ["validate", "collect"])
@@ -207,6 +210,7 @@ def test_a_form_must_be_a_regular_file(kind, command, fifo, tmp_path):
     assert line == f"{path}:1:1: not a regular file (a pipe or device cannot be a form file)"
 
 
+@pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 def test_an_answers_file_must_be_a_regular_file(kind, fifo, simple_form):
@@ -215,6 +219,7 @@ def test_an_answers_file_must_be_a_regular_file(kind, fifo, simple_form):
     assert line == f"Error: {path}: not a regular file (a pipe or device cannot be an answers file)"
 
 
+@pytest.mark.slow
 @posix_only
 def test_an_oversized_answers_file_is_refused_unread(tmp_path, simple_form):
     answers = tmp_path / "big.yaml"
@@ -251,6 +256,7 @@ def test_include_of_a_fifo_is_refused(tmp_path):
     )
 
 
+@pytest.mark.slow
 @posix_only
 def test_include_of_an_oversized_file_is_refused(tmp_path):
     with (tmp_path / "big.yaml").open("wb") as f:
@@ -262,6 +268,7 @@ def test_include_of_an_oversized_file_is_refused(tmp_path):
     )
 
 
+@pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize(
     "entry",
@@ -316,6 +323,7 @@ def doubling_form(path: Path, times: int = 40) -> Path:
     return path
 
 
+@pytest.mark.slow
 @posix_only
 def test_a_string_doubled_forty_times_stops_at_the_limit_naming_the_question(tmp_path):
     form = doubling_form(tmp_path / "dbl.yaml")
@@ -331,6 +339,7 @@ def test_a_string_doubled_forty_times_stops_at_the_limit_naming_the_question(tmp
     )
 
 
+@pytest.mark.slow
 @posix_only
 def test_text_just_under_the_limit_is_still_computed(tmp_path):
     form = doubling_form(tmp_path / "dbl.yaml", times=19)
@@ -343,6 +352,7 @@ def test_text_just_under_the_limit_is_still_computed(tmp_path):
     assert json.loads(shown.stdout)["answers"]["c19"] == "x" * 2**19
 
 
+@pytest.mark.slow
 @posix_only
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 @pytest.mark.parametrize(

@@ -3,11 +3,9 @@ questionary prompts driven through a prompt_toolkit pipe (no terminal needed).""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.collect import interactive, prompts
@@ -15,11 +13,10 @@ from yntymak_cli.collect.prompts import BACK, ScriptedPrompter
 from yntymak_cli.store.db import Store
 
 from .conftest import DATA
+from .helpers import CONTRACT, collect, press, runner, show
 
-CONTRACT = DATA / "village_safety.yaml"
 KEEP = ScriptedPrompter.KEEP
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-runner = CliRunner()
 
 
 @pytest.fixture
@@ -34,16 +31,6 @@ def script(monkeypatch):
         return prompter
 
     return install
-
-
-def collect(*args):
-    return runner.invoke(app, ["collect", *map(str, args)])
-
-
-def show(uuid):
-    result = runner.invoke(app, ["submissions", "show", uuid, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def draft_uuid(output: str) -> str:
@@ -494,17 +481,6 @@ def test_ask_enumerator_in_three_languages_until_given(monkeypatch):
 DOWN, SPACE, ENTER, CTRL_B, CTRL_C, BACKSPACE = "\x1b[B", " ", "\r", "\x02", "\x03", "\x7f"
 
 
-def press(keys: str, ask):
-    from prompt_toolkit.application import create_app_session
-    from prompt_toolkit.input import create_pipe_input
-    from prompt_toolkit.output import DummyOutput
-
-    with create_pipe_input() as pipe:
-        pipe.send_text(keys)
-        with create_app_session(input=pipe, output=DummyOutput()):
-            return ask()
-
-
 @pytest.fixture
 def contract_steps():
     from yntymak_cli.engine.survey import Engine
@@ -526,6 +502,7 @@ def contract_steps():
     return steps, validator
 
 
+@pytest.mark.slow
 def test_real_prompts_take_keys(contract_steps, capsys):
     steps, validator = contract_steps
     p = prompts.QuestionaryPrompter("ru")

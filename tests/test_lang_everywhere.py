@@ -2,7 +2,7 @@
 error paths, run with `--lang ky` and `--lang ru`, print no English word outside an allowlist
 (command and option names, file paths, UUIDs, form ids, key names).
 
-`english_words(text, allow=...)` is the shared helper (tests/test_lang_sync.py uses it too).
+`english_words(text, allow=...)` lives in tests/helpers.py (tests/test_lang_sync.py uses it too).
 """
 
 from __future__ import annotations
@@ -13,96 +13,10 @@ import re
 from collections.abc import Iterable
 
 import pytest
-from typer.testing import CliRunner
 
-from .conftest import DATA
-
-# Latin words a ky/ru screen may show: the programme's name and commands, language codes,
-# file formats, key names and what a keyboard says.
-ALLOWED: frozenset[str] = frozenset(
-    {
-        # the tool and its commands
-        "yntymak",
-        "collect",
-        "drafts",
-        "resume",
-        "submissions",
-        "list",
-        "show",
-        "edit",
-        "void",
-        "purge",
-        "export",
-        "forms",
-        "validate",
-        "tree",
-        "import",
-        "keys",
-        "bundle",
-        "create",
-        "verify",
-        "hq",
-        "HQ",
-        "enroll",
-        "status",
-        "config",
-        "set",
-        "unset",
-        "help",
-        # language codes, setting keys, formats, keyboard
-        "ky",
-        "ru",
-        "en",
-        "lang",
-        "enumerator",
-        "xlsx",
-        "csv",
-        "json",
-        "jsonl",
-        "zip",
-        "yaml",
-        "toml",
-        "XLSForm",
-        "YAML",
-        "JSON",
-        "CSV",
-        "UUID",
-        "SQLite",
-        "OK",
-        "Ctrl",
-        "Enter",
-        "Unicode",
-    }
-)
-
-_UUID = re.compile(r"\b[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}\b|\b[0-9a-f]{8}\b")
-_OPTION = re.compile(r"(?<![\w-])--?[A-Za-z][\w-]*")
-_ENV = re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")
-# A token holding a path separator, or a file name with an extension.
-_PATH = re.compile(r"[^\s'\"“”«»()]*[/\\][^\s'\"“”«»()]*|\b[\w.-]+\.[A-Za-z0-9]{1,5}\b")
-# snake_case identifiers: form ids, question names, setting keys (never prose words).
-_IDENT = re.compile(r"\b\w+_\w+\b")
-_PLACEHOLDER = re.compile(r"\{\w*\}")
-_WORD = re.compile(r"[A-Za-z]{2,}")
-
-
-def english_words(text: str, allow: Iterable[str] = ()) -> set[str]:
-    """The Latin-letter words in `text` that are not allowed on a ky/ru screen.
-
-    Allowed: ALLOWED, the words in `allow` (form ids, question names, file names of the
-    test), UUIDs and their 8-character prefixes, options (`--lang`), environment variables
-    (`YNTYMAK_LANG`), paths and file names, snake_case identifiers and `{placeholders}`.
-    An entry of `allow` is taken as a whole token ("dev1", "Aigul Toktosunova").
-    """
-    given = sorted(set(allow), key=len, reverse=True)
-    for token in given:
-        text = re.sub(rf"(?<![\w-]){re.escape(token)}(?![\w-])", " ", text)
-    for pattern in (_UUID, _PLACEHOLDER, _OPTION, _ENV, _PATH, _IDENT):
-        text = pattern.sub(" ", text)
-    return {word for word in _WORD.findall(text) if word not in ALLOWED and word not in given}
-
-
-runner = CliRunner()
+from .helpers import CONTRACT as FORM
+from .helpers import CONTRACT_ANSWERS as ANSWERS
+from .helpers import english_words, runner
 
 
 def run_words(args: list[str], *, allow: Iterable[str] = (), input: str | None = None):
@@ -130,9 +44,6 @@ def test_english_words_sees_prose_and_spares_names():
 
 
 # -- setting the language once ---------------------------------------------------------------
-
-FORM = DATA / "village_safety.yaml"
-ANSWERS = DATA / "village_safety_answers.yaml"
 
 
 def yn(*args: str, input: str | None = None):
@@ -242,6 +153,7 @@ def test_a_damaged_config_never_stops_a_command(yntymak_home):
     assert yn("drafts").stdout.strip() == "каралама жок"
 
 
+@pytest.mark.slow
 def test_help_reads_no_config_and_creates_no_home(tmp_path):
     import subprocess
     import sys
@@ -424,6 +336,7 @@ CASES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["ky", "ru"])
 @pytest.mark.parametrize(("name", "args", "code", "allow"), CASES, ids=[c[0] for c in CASES])
 def test_no_english_on_a_kyrgyz_or_russian_screen(field, lang, name, args, code, allow):
@@ -649,6 +562,7 @@ REFUSALS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(REFUSALS))
 @pytest.mark.parametrize("lang", ["en", "ky", "ru"])
 def test_output_refusals_are_in_the_chosen_language(tmp_path, lang, kind):

@@ -13,15 +13,23 @@ import re
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
-from .test_hq_hardening import _relabelled_form
-from .test_lang_everywhere import english_words
-from .test_sync_flow import ANSWERS, Field, collect, device_id, field, yn  # noqa: F401
+from .helpers import CONTRACT_ANSWERS as ANSWERS
+from .helpers import (
+    Field,
+    collect_in,
+    device_id,
+    english_words,
+    relabelled_form,
+    resign,
+    rows,
+    runner,
+    yn,
+)
 
-runner = CliRunner()
+pytestmark = pytest.mark.slow  # every sync command in two languages
 LANGS = ["ky", "ru"]
 
 # Words of commands a message names (`yntymak keys trust-hq`, `bundle ack`, `hq init`).
@@ -122,7 +130,7 @@ def test_hq_identity_and_devices(lang: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("lang", LANGS)
 def test_hq_status_table(lang: str, field: Field) -> None:  # noqa: F811
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     f.import_(bundle_of(f, f.a))
     yn(f.hq, "hq", "revoke", device_id(f.b))
     result = runner.invoke(
@@ -146,9 +154,9 @@ def test_bundle_round_trip(lang: str, field: Field) -> None:  # noqa: F811
     f = field
     # No trusted HQ yet, a missing folder, then a bundle and nothing more to send.
     lonely = f.tmp / "lonely"
-    collect(lonely, f.tmp, "Ак-Суу")
+    collect_in(lonely, f.tmp, "Ак-Суу")
     assert_local(run(lonely, lang, "bundle", "create", "-o", f.tmp, code=2))
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     out_dir = f.tmp / "out"
     out_dir.mkdir()
     assert_local(run(f.a, lang, "bundle", "create", "-o", out_dir))
@@ -170,7 +178,7 @@ def test_bundle_round_trip(lang: str, field: Field) -> None:  # noqa: F811
 @pytest.mark.parametrize("lang", LANGS)
 def test_refused_bundles(lang: str, field: Field, tmp_path: Path) -> None:  # noqa: F811
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     bundle = bundle_of(f, f.a)
     # Not a bundle at all, empty, a receipt, damaged, truncated.
     junk = f.tmp / "junk.ykb"
@@ -193,7 +201,7 @@ def test_refused_bundles(lang: str, field: Field, tmp_path: Path) -> None:  # no
     # A bundle from a device HQ never enrolled names the command that enrols it.
     stranger = tmp_path / "stranger"
     yn(stranger, "keys", "trust-hq", f.tmp / "hq.pub")
-    collect(stranger, f.tmp, "Ош")
+    collect_in(stranger, f.tmp, "Ош")
     unknown = bundle_of(f, stranger)
     out = run(f.hq, lang, "bundle", "verify", unknown, code=2)
     assert "yntymak hq enroll device.pub --name" in out
@@ -204,7 +212,7 @@ def test_the_unknown_device_refusal_names_hq_enroll(field: Field, tmp_path: Path
     f = field
     stranger = tmp_path / "stranger"
     yn(stranger, "keys", "trust-hq", f.tmp / "hq.pub")
-    collect(stranger, f.tmp, "Ош")
+    collect_in(stranger, f.tmp, "Ош")
     out = yn(f.hq, "bundle", "verify", bundle_of(f, stranger), code=2)
     assert "unknown device" in out and "`yntymak hq enroll device.pub --name NAME`" in out
     assert "register" not in out
@@ -215,11 +223,11 @@ def test_refused_records_in_the_readers_language(lang: str, field: Field) -> Non
     """HQ refuses one record: import, verify and ack show why in the reader's language,
     while the receipt and HQ's table keep HQ's English wording (a contract)."""
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     f.import_(bundle_of(f, f.a))
     answers = f.tmp / "answers-b.yaml"
     answers.write_text(ANSWERS.read_text("utf-8"), "utf-8")
-    yn(f.b, "collect", _relabelled_form(f.tmp), "--answers", answers, "--enumerator", "bakyt")
+    yn(f.b, "collect", relabelled_form(f.tmp), "--answers", answers, "--enumerator", "bakyt")
     b_bundle = bundle_of(f, f.b)
     assert_local(run(f.hq, lang, "bundle", "verify", b_bundle))
     out = run(f.hq, lang, "hq", "import", b_bundle, "--receipts", f.receipts, code=2)
@@ -228,8 +236,6 @@ def test_refused_records_in_the_readers_language(lang: str, field: Field) -> Non
     assert_local(run(f.b, lang, "bundle", "ack", receipt))
 
     from yntymak_cli.sync.keys import load_trusted_hq
-
-    from .test_sync_flow import rows
 
     (stored,) = rows(f.hq, "SELECT reason FROM hq_refused")
     assert "definition differs from the one HQ already has" in stored["reason"]
@@ -272,11 +278,11 @@ def test_localize_reads_hq_english_reasons() -> None:
 def acknowledged(field: Field) -> Field:  # noqa: F811
     """Device A has one submission HQ acknowledged and one it never saw."""
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     bundle = bundle_of(f, f.a)
     f.import_(bundle)
     yn(f.a, "bundle", "ack", f.receipt(bundle))
-    collect(f.a, f.tmp, "Ош")
+    collect_in(f.a, f.tmp, "Ош")
     return f
 
 
@@ -313,7 +319,6 @@ def test_purge_question_takes_local_yes_and_no(
 
 
 def _subs(home: Path) -> list[dict]:
-    from .test_sync_flow import rows
 
     return rows(home, "SELECT uuid, answers FROM submissions ORDER BY created_at")
 
@@ -369,7 +374,7 @@ def test_forged_bundle_details(lang: str, field: Field) -> None:  # noqa: F811
     from yntymak_cli.sync import container, keys
 
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     bundle = bundle_of(f, f.a)
     data = bundle.read_bytes()
     # A header section twice: refused before the signature is checked.
@@ -405,16 +410,14 @@ def test_forged_bundle_details(lang: str, field: Field) -> None:  # noqa: F811
 
 @pytest.mark.parametrize("lang", LANGS)
 def test_record_missing_a_field_in_the_readers_language(lang: str, field: Field) -> None:  # noqa: F811
-    from .test_sync_flow import rows
-    from .test_sync_security import _resign
 
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
 
     def drop(records: list[dict]) -> None:
         del records[0]["instance_name"]
 
-    forged = _resign(f, f.a, drop, "x.ykb")
+    forged = resign(f, f.a, drop, "x.ykb")
     out = run(f.hq, lang, "hq", "import", forged, "--receipts", f.receipts, code=2)
     assert "instance_name" in out
     assert_local(out)
@@ -455,7 +458,7 @@ def test_unwritable_bundle_output(lang: str, field: Field) -> None:  # noqa: F81
     import os
 
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     out = run(f.a, lang, "bundle", "create", "-o", "/proc", code=None)
     assert "/proc" in out
     for code in (2, 13, 30):  # the system's own words for why: data

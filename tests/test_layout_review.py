@@ -9,17 +9,16 @@ import json
 import re
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.store.db import Store
 
 from .conftest import DATA
+from .helpers import runner
 
 FORM = str(DATA / "village_safety.yaml")
 ANSWERS = str(DATA / "village_safety_answers.yaml")
 LONG_NAME = "Айгүл Бекмуратова-Сатыбалдиева Токтосунова"
-runner = CliRunner()
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TIME = re.compile(r"^\d{2}:\d{2}$")
 
@@ -52,6 +51,7 @@ def assert_dates_whole(output: str, n: int) -> None:
         assert TIME.match(ends[i + 1]), output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lang", ["ky", "ru"])
 def test_submissions_list_never_cuts_the_date(lang, monkeypatch):
     monkeypatch.setenv("COLUMNS", "80")

@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import yntymak_cli
 from yntymak_cli.cli import app
@@ -22,6 +21,8 @@ from yntymak_cli.engine.survey import Engine
 from yntymak_cli.forms.loader import load_form_text
 from yntymak_cli.i18n import t
 from yntymak_cli.store.db import Store
+
+from .helpers import runner
 
 NOW = dt.datetime(2026, 11, 5, 9, 30, 15)
 
@@ -257,8 +258,6 @@ def test_an_xlsform_default_is_stored_as_the_answer_would_be(tmp_path):
 
 # ------------------------------------------------------------------ collect --answers
 
-runner = CliRunner()
-
 
 def collect_answers(tmp_path: Path, answers: str, suffix: str = ".yaml"):
     form = tmp_path / "local_input.yaml"
@@ -325,6 +324,7 @@ def test_answers_file_with_an_altitude_grouped_in_thousands_saves_nothing(tmp_pa
     assert Store.open().list_records() == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("place", "stored"),
     [
@@ -344,6 +344,7 @@ def test_answers_file_with_a_pasted_point_or_an_altitude(tmp_path, place, stored
 # ------------------------------------------------------------------ a real Kyrgyz terminal
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 def test_kyrgyz_terminal_stores_local_spellings(tmp_path, yntymak_home):
     pexpect = pytest.importorskip("pexpect")

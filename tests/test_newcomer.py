@@ -8,15 +8,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
-from .conftest import DATA, FORMS
-
-runner = CliRunner()
-CONTRACT = DATA / "village_safety.yaml"
-ANSWERS = DATA / "village_safety_answers.yaml"
+from .conftest import FORMS
+from .helpers import CONTRACT, runner
+from .helpers import CONTRACT_ANSWERS as ANSWERS
 
 
 def run(*args):
@@ -134,6 +131,7 @@ def collect_on(home: Path) -> str:
     return out.strip().splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_bundle_create_and_hq_import_create_their_output_folders(laptop_and_hq, tmp_path):
     laptop, hq = laptop_and_hq
     collect_on(laptop)
@@ -159,6 +157,7 @@ def test_an_output_folder_that_is_a_file_is_refused_with_exit_2(laptop_and_hq, t
 COUNTS = r"(\d+) submission\(s\), (\d+) revision\(s\)"
 
 
+@pytest.mark.slow
 def test_bundle_create_verify_and_hq_import_count_alike(laptop_and_hq, tmp_path):
     import re
 
@@ -185,6 +184,7 @@ def test_bundle_create_verify_and_hq_import_count_alike(laptop_and_hq, tmp_path)
     assert words in verified.stdout and words in imported.stdout, (verified, imported)
 
 
+@pytest.mark.slow
 def test_purged_submissions_are_marked_in_list_show_and_export(laptop_and_hq, tmp_path):
     laptop, hq = laptop_and_hq
     sent = collect_on(laptop)

@@ -18,15 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
-from .conftest import DATA
-
-FORM = DATA / "village_safety.yaml"
-ANSWERS = DATA / "village_safety_answers.yaml"
-runner = CliRunner()
+from .helpers import CONTRACT as FORM
+from .helpers import CONTRACT_ANSWERS as ANSWERS
+from .helpers import runner
 
 
 def yn(home: Path, *args: Any) -> Any:
@@ -119,6 +116,7 @@ def _refused(world: World, command: str, target: Path, guarded: Path) -> None:
     assert not (world.device / "hq.key").exists()  # hq init created no key on the way
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["db", "wal", "shm", "hq.key", "device.key", "ykb", "ykr"])
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_never_writes_over_a_protected_file(world: World, command: str, kind: str) -> None:
@@ -137,6 +135,7 @@ def test_never_writes_over_a_protected_file(world: World, command: str, kind: st
     _refused(world, command, link, real)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_never_writes_over_the_homes_own_files(world: World, command: str) -> None:
     """The home's database companions and keys, even when they do not exist right now."""
@@ -251,6 +250,7 @@ def test_hq_import_never_writes_a_receipt_over_a_protected_file(tmp_path: Path) 
     ok(hq, "hq", "import", bundle, "--receipts", receipts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "name"),
     [
@@ -311,6 +311,7 @@ def test_a_fifo_or_device_at_o_is_refused_not_replaced(
         assert node.is_char_device()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_a_symlink_at_o_is_refused_and_left_alone(
     world: World, tmp_path: Path, command: str

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
-runner = CliRunner()
+from .helpers import runner
+
 WIDE = {"COLUMNS": "200"}  # rich wraps table cells to the terminal width
 
 OSC = "\x1b]0;title\x07"  # sets the terminal's title when printed raw
@@ -116,6 +116,7 @@ def _shown(out: str, *literals: str) -> None:
         assert literal in out, (literal, out)
 
 
+@pytest.mark.slow
 def test_drafts(field: Field) -> None:
     _shown(yn(field.device, "drafts"), "Aida [team 2] [/x]", OSC_SHOWN)
 
@@ -251,11 +252,12 @@ def test_no_raw_escape_in_a_database_row_reaches_the_screen(field: Field) -> Non
     _shown(out, "\\u009b31m^[]0;title^G\\u202e[/x]")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pty")
 def test_a_real_terminal_gets_no_escape_sequence_from_the_form(tmp_path: Path) -> None:
     """questionary/prompt_toolkit prompts, the echo lines and the review, in a pty."""
     pytest.importorskip("pexpect")
-    from .test_collect_pty import ENTER, Term
+    from .helpers import ENTER, Term
 
     form = tmp_path / "hostile.yaml"
     form.write_text(FORM, encoding="utf-8")

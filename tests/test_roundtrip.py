@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 import openpyxl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,6 +59,7 @@ answers = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None)
 @given(data=answers)
 def test_answers_survive_store_and_export(data):

@@ -17,7 +17,6 @@ import sys
 import time
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.collect import prompts
@@ -25,6 +24,7 @@ from yntymak_cli.collect.prompts import ScriptedPrompter
 from yntymak_cli.store.db import Store
 
 from .conftest import DATA
+from .helpers import runner
 
 pexpect = pytest.importorskip("pexpect")
 pyte = pytest.importorskip("pyte")
@@ -35,7 +35,6 @@ ROWS, COLS = 24, 80
 UP, DOWN, SPACE, ENTER, BACKSPACE, CTRL_C = "\x1b[A", "\x1b[B", " ", "\r", "\x7f", "\x03"
 ALT_LEFT = "\x1b[1;3D"  # what xterm, tmux and screen send for Alt-←
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-runner = CliRunner()
 
 
 class Screen:
@@ -173,6 +172,7 @@ def back_steps(uuid: str) -> list[str]:
 # -- the survey on 80x24 ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_refusals_show_under_their_prompt(screen):
     s, uuid = collect_ky(screen)
     s.answer("Облус", ENTER)
@@ -199,6 +199,7 @@ def test_refusals_show_under_their_prompt(screen):
     assert Store.open().get_draft(uuid).state["answers"]["age"] == 40
 
 
+@pytest.mark.slow
 def test_the_start_says_whose_name_is_recorded(screen):
     s, _ = collect_ky(screen)
     s.answer("Облус", CTRL_C)
@@ -212,6 +213,7 @@ def test_the_start_says_whose_name_is_recorded(screen):
     assert s.finish() == 130
 
 
+@pytest.mark.slow
 def test_second_back_key_and_back_entry_of_a_multi_choice_list(screen):
     s, uuid = collect_ky(screen)
     s.answer("Облус", DOWN + ENTER)  # Нарын
@@ -253,6 +255,7 @@ def long_form(make_form) -> str:
     return str(make_form("\n".join(lines) + "\n"))
 
 
+@pytest.mark.slow
 def test_review_of_a_long_form_pages_on_24_rows(screen, make_form):
     from yntymak_cli.collect.session import Session
     from yntymak_cli.forms.loader import load_form
@@ -281,6 +284,7 @@ def test_review_of_a_long_form_pages_on_24_rows(screen, make_form):
     assert Store.open().get_record(session.uuid)["answers"]["q32"] == "жооп q32"
 
 
+@pytest.mark.slow
 def test_submissions_edit_opens_on_the_review(screen):
     filled = runner.invoke(
         app,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 
+import pytest
+
 from yntymak_cli.forms.loader import load_form
 from yntymak_cli.store.db import Store
 from yntymak_cli.store.migrations import MIGRATIONS, migrate
@@ -76,6 +78,7 @@ def _writer(path: str, n: int, queue) -> None:
         queue.put(repr(exc))
 
 
+@pytest.mark.slow
 def test_two_writers_wait_instead_of_failing(tmp_path):
     path = str(tmp_path / "shared.db")
     Store(tmp_path / "shared.db").close()

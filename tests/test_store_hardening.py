@@ -22,20 +22,20 @@ from yntymak_cli.store.db import Store
 from yntymak_cli.sync import container, keys
 
 from .conftest import ROOT
-from .helpers import grow, tmpfs
-from .test_sync_flow import (
-    ANSWERS,
-    FORM,
+from .helpers import CONTRACT as FORM
+from .helpers import CONTRACT_ANSWERS as ANSWERS
+from .helpers import (
     Field,
-    collect,
+    collect_in,
     db,
     device_id,
+    grow,
     rows,
     runner,
+    tmpfs,
     write_answers,
     yn,
 )
-from .test_sync_flow import field as field  # noqa: F401 - the fixture, re-exported
 
 FIRST = "Qvr-первый-1187"  # the village of revision 1
 SECOND = "Wbn-второй-5520"  # ... and of revision 2
@@ -92,9 +92,10 @@ def exported_villages(home: Path, tmp: Path) -> list[str]:
 # -- 1. purge is complete and can be run again ----------------------------------------------
 
 
+@pytest.mark.slow
 def test_purge_with_an_edit_open_erases_the_new_revision_after_its_receipt(field: Field) -> None:
     f = field
-    uid = collect(f.a, f.tmp, FIRST)
+    uid = collect_in(f.a, f.tmp, FIRST)
     send(f, f.a)
     open_edit(f.a, uid, SECOND)  # an edit in progress when the laptop is purged
 
@@ -130,9 +131,10 @@ def test_purge_with_an_edit_open_erases_the_new_revision_after_its_receipt(field
     assert at_hq["revision"] == 2 and SECOND in at_hq["answers"]
 
 
+@pytest.mark.slow
 def test_purge_erases_each_acknowledged_revision_and_keeps_the_rest(field: Field) -> None:
     f = field
-    uid = collect(f.a, f.tmp, FIRST)
+    uid = collect_in(f.a, f.tmp, FIRST)
     send(f, f.a)
     open_edit(f.a, uid, SECOND)
     finalise_edit(f.a, uid)  # revision 2, not sent yet
@@ -151,7 +153,7 @@ def test_purge_erases_each_acknowledged_revision_and_keeps_the_rest(field: Field
 
 def test_migration_repairs_a_submission_left_marked_purged_with_answers(tmp_path: Path) -> None:
     home = tmp_path / "old"
-    uid = collect(home, tmp_path, FIRST)
+    uid = collect_in(home, tmp_path, FIRST)
     conn = db(home)
     with conn:  # the state an edit finalised after a purge left before 003
         conn.execute("UPDATE submissions SET purged_at = '2026-11-02T00:00:00Z'")
@@ -239,7 +241,7 @@ def spell(tmp_path: Path) -> Iterator[Path]:
     base = Path(tempfile.mkdtemp(prefix="yntymak-ro-", dir="/tmp"))
     try:
         source = tmp_path / "source"
-        collect(source, tmp_path, "Ак-Суу")
+        collect_in(source, tmp_path, "Ак-Суу")
         home = base / "home"
         home.mkdir()
         conn = db(source)
@@ -343,10 +345,11 @@ def test_disk_full_mid_survey_keeps_the_draft_and_says_how_to_resume(
         assert json.loads(sub["answers"]) == {**big, "last": "done"}
 
 
+@pytest.mark.slow
 def test_purge_on_a_full_disk_reports_the_erasure_it_committed(field: Field) -> None:
     f = field
     secret = "Zxq-тайна-7731"
-    done = collect(f.a, f.tmp, secret)
+    done = collect_in(f.a, f.tmp, secret)
     send(f, f.a)
     with tmpfs(f.tmp / "small", "16m") as home:
         shutil.copytree(f.a, home, dirs_exist_ok=True)
@@ -426,9 +429,10 @@ def _hq_chain(f: Field) -> dict:
     return device
 
 
+@pytest.mark.slow
 def test_bundle_create_killed_after_the_file_appeared_leaves_no_orphan(field: Field) -> None:
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     out = f.tmp / "stick"
     out.mkdir()
     _killed_create(f.a, out, "after-name")
@@ -449,11 +453,12 @@ def test_bundle_create_killed_after_the_file_appeared_leaves_no_orphan(field: Fi
     assert device["chain_breaks"] == [] and device["gaps"] == []
 
 
+@pytest.mark.slow
 def test_bundle_create_killed_before_the_file_got_its_name_is_finished_next_time(
     field: Field,
 ) -> None:
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     out = f.tmp / "stick"
     out.mkdir()
     _killed_create(f.a, out, "before-name")
@@ -473,13 +478,14 @@ def test_bundle_create_killed_before_the_file_got_its_name_is_finished_next_time
 # -- 5. a zip bomb costs HQ no memory -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_zip_bomb_is_refused_without_inflating_it_into_memory(
     field: Field, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from yntymak_cli.sync.bundle import pending_records
 
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     store = Store(f.a / "yntymak.db")
     try:
         records = pending_records(store)
@@ -526,6 +532,7 @@ questions:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("value", "message"),
     [

@@ -23,6 +23,8 @@ from yntymak_cli.sync import container as c
 from yntymak_cli.sync import keys as k
 from yntymak_cli.sync.container import BundleError
 
+from .helpers import frame, seal_raw
+
 UUID1 = "0b6f2f3e-5d7c-4a1e-9c55-2f7f1a3e9b01"
 UUID2 = "7d1c2b9a-0e4f-4b6a-8d3c-1a2b3c4d5e6f"
 FP_RE = re.compile(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}")
@@ -125,11 +127,6 @@ def sections(data: bytes) -> list[tuple[int, bytes]]:
         out.append((tag, data[pos + 5 : pos + 5 + length]))
         pos += 5 + length
     return out
-
-
-def frame(magic: bytes, parts: list[tuple[int, bytes]], signer) -> bytes:
-    body = magic + b"".join(struct.pack(">BI", t, len(b)) + b for t, b in parts)
-    return body + signer.sign(body).signature
 
 
 # -- identities and key files --------------------------------------------------------------
@@ -554,6 +551,7 @@ def test_receipt_from_another_hq(device, hq, other_hq) -> None:
 # -- payload checks after decryption -------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_decompression_bomb_is_refused_without_allocating(device, hq) -> None:
     big = payload_of(record(note="0" * (50 * 1024 * 1024)))
     data = c.build_bundle({"seq": 1, "prev_hash": None}, big, device, hq.public())
@@ -618,18 +616,6 @@ def test_bundle_error_is_invalid_input() -> None:
 
 
 # -- payloads only a hand-made (or malicious) device would sign ----------------------------
-
-
-def seal_raw(header: dict[str, Any], payload_text: bytes, device, hq_public: k.HqPublic) -> bytes:
-    """Seal payload bytes as they are (build_bundle would re-encode them canonically)."""
-    import zlib
-
-    from nacl.public import PublicKey, SealedBox
-
-    header_bytes = c.canonical_json(header)
-    plaintext = hashlib.sha256(header_bytes).digest() + zlib.compress(payload_text)
-    sealed = SealedBox(PublicKey(hq_public.box_key)).encrypt(plaintext)
-    return frame(b"YKB\x01", [(1, header_bytes), (2, bytes(sealed))], device.signing_key)
 
 
 def raw_header(device, hq, **changes: Any) -> dict[str, Any]:

@@ -4,134 +4,32 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 
-from .conftest import DATA, ROOT
+from .conftest import ROOT
+from .helpers import (
+    CONTRACT,
+    Field,
+    collect_in,
+    db,
+    device_id,
+    rows,
+    runner,
+    snapshot,
+    yn,
+)
 
-runner = CliRunner()
-FORM = DATA / "village_safety.yaml"
-ANSWERS = DATA / "village_safety_answers.yaml"
 WIDE = {"COLUMNS": "160"}  # rich wraps table cells to the terminal width
-
-
-def yn(home: Path, *args: Any, code: int = 0, env: dict[str, str] | None = None) -> str:
-    result = runner.invoke(app, ["--home", str(home), *map(str, args)], env=env)
-    assert result.exit_code == code, (args, result.output, result.exception)
-    return result.output
-
-
-def write_answers(path: Path, village: str) -> Path:
-    text = ANSWERS.read_text(encoding="utf-8").replace("village: Кара-Суу", f"village: {village}")
-    assert village in text
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def collect(home: Path, tmp: Path, village: str) -> str:
-    answers = write_answers(tmp / f"answers-{village}.yaml", village)
-    out = yn(home, "collect", FORM, "--answers", answers, "--enumerator", "aida")
-    return out.strip().splitlines()[-1]
-
-
-def device_id(home: Path) -> str:
-    return json.loads(yn(home, "keys", "show", "--json"))["device_id"]
-
-
-def db(home: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(home / "yntymak.db")
-    conn.row_factory = sqlite3.Row
-    return conn
-
-
-def rows(home: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
-    conn = db(home)
-    try:
-        return [dict(r) for r in conn.execute(sql, params)]
-    finally:
-        conn.close()
-
-
-# Columns that record when something arrived, not what arrived.
-ARRIVAL = {"forms": {"registered_at"}, "hq_bundles": {"received_at"}}
-
-
-def snapshot(home: Path) -> dict[str, list[tuple]]:
-    """Every row of the synced tables, without arrival times, in a stable order."""
-    out: dict[str, list[tuple]] = {}
-    conn = db(home)
-    try:
-        for table in ("forms", "submissions", "revisions", "hq_bundles", "hq_devices"):
-            cols = [
-                r[1]
-                for r in conn.execute(f"PRAGMA table_info({table})")
-                if r[1] not in ARRIVAL.get(table, set())
-            ]
-            out[table] = sorted(
-                tuple(r) for r in conn.execute(f"SELECT {', '.join(cols)} FROM {table}")
-            )
-    finally:
-        conn.close()
-    return out
-
-
-@dataclass
-class Field:
-    tmp: Path
-    hq: Path
-    a: Path
-    b: Path
-    receipts: Path
-
-    def bundle(self, home: Path) -> Path:
-        out = self.tmp / f"out-{home.name}"
-        out.mkdir(exist_ok=True)
-        text = yn(home, "bundle", "create", "-o", out)
-        found = re.search(r"^Wrote (.+\.ykb) \(bundle \d+\)", text, re.M)
-        assert found, text
-        path = Path(found.group(1))
-        assert path.parent == out and path.exists()
-        return path
-
-    def import_(self, *paths: Path, code: int = 0) -> str:
-        return yn(self.hq, "hq", "import", *paths, "--receipts", self.receipts, code=code)
-
-    def receipt(self, bundle: Path) -> Path:
-        return self.receipts / bundle.name.replace(".ykb", ".ykr")
-
-
-@pytest.fixture
-def field(tmp_path: Path) -> Field:
-    """HQ with two enrolled laptops that trust it."""
-    f = Field(tmp_path, tmp_path / "hq", tmp_path / "a", tmp_path / "b", tmp_path / "receipts")
-    f.receipts.mkdir()
-    out = yn(f.hq, "hq", "init", "-o", tmp_path / "hq.pub")
-    hq_fp = json.loads((tmp_path / "hq.pub").read_text())["fingerprint"]
-    assert hq_fp in out
-    for home, name, district in ((f.a, "Aida", "kara_suu"), (f.b, "Bakyt", "at_bashy")):
-        pub = tmp_path / f"{home.name}.pub"
-        out = yn(home, "keys", "export", "-o", pub)
-        fp = json.loads(pub.read_text())["fingerprint"]
-        assert fp in out
-        out = yn(f.hq, "hq", "enroll", pub, "--name", name, "--district", district)
-        assert "Enrolled" in out and fp in out
-        out = yn(home, "keys", "trust-hq", tmp_path / "hq.pub")
-        assert hq_fp in out
-        assert json.loads(yn(home, "keys", "show", "--json"))["hq"]["fingerprint"] == hq_fp
-    return f
 
 
 def hq_row(f: Field, uuid: str) -> dict[str, Any]:
@@ -156,10 +54,11 @@ def edit(home: Path, uuid: str, village: str) -> None:
 # -- the whole flow ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_devices_and_hq_end_to_end(field: Field) -> None:
     f = field
-    a1 = collect(f.a, f.tmp, "Ак-Суу")
-    a2 = collect(f.a, f.tmp, "Кызыл-Кия")
+    a1 = collect_in(f.a, f.tmp, "Ак-Суу")
+    a2 = collect_in(f.a, f.tmp, "Кызыл-Кия")
 
     # First bundle: both submissions, named <device-id>-1.ykb.
     bundle1 = f.bundle(f.a)
@@ -220,7 +119,7 @@ def test_two_devices_and_hq_end_to_end(field: Field) -> None:
     b_ids = []
     b_bundles = []
     for village in ("Ат-Башы", "Нарын", "Бугучу"):
-        b_ids.append(collect(f.b, f.tmp, village))
+        b_ids.append(collect_in(f.b, f.tmp, village))
         b_bundles.append(f.bundle(f.b))
     out = f.import_(b_bundles[2])
     assert f"{b_bundles[2]}: 3 new" in out
@@ -244,7 +143,7 @@ def test_two_devices_and_hq_end_to_end(field: Field) -> None:
 
     # Revoked: new bundles refused, nothing written; what was imported stays.
     yn(f.hq, "hq", "revoke", device_id(f.b))
-    collect(f.b, f.tmp, "Кочкор")
+    collect_in(f.b, f.tmp, "Кочкор")
     b4 = f.bundle(f.b)
     before = snapshot(f.hq)
     out = f.import_(b4, code=2)
@@ -255,6 +154,7 @@ def test_two_devices_and_hq_end_to_end(field: Field) -> None:
     assert "revoked" in out
 
 
+@pytest.mark.slow
 def test_bundles_in_any_order_give_the_same_database(field: Field) -> None:
     f = field
     # A second HQ database with the same key and enrolments, to import in another order.
@@ -268,14 +168,14 @@ def test_bundles_in_any_order_give_the_same_database(field: Field) -> None:
         f.import_(bundles[-1])
         yn(home, "bundle", "ack", f.receipt(bundles[-1]))
 
-    a1 = collect(f.a, f.tmp, "Ак-Суу")
+    a1 = collect_in(f.a, f.tmp, "Ак-Суу")
     send(f.a)
-    a2 = collect(f.a, f.tmp, "Ош")
+    a2 = collect_in(f.a, f.tmp, "Ош")
     edit(f.a, a1, "Ак-Суу 2")
     send(f.a)  # a1 revision 2, a2 revision 1
     yn(f.a, "submissions", "void", a2, "--reason", "test")
     send(f.a)  # the void of a2
-    collect(f.b, f.tmp, "Нарын")
+    collect_in(f.b, f.tmp, "Нарын")
     send(f.b)
 
     # Reverse order: the void arrives before the revision it voids, revision 2 before 1.
@@ -295,7 +195,7 @@ def test_import_is_one_transaction(field: Field, monkeypatch: pytest.MonkeyPatch
 
     f = field
     for village in ("Ак-Суу", "Ош", "Нарын"):
-        collect(f.a, f.tmp, village)
+        collect_in(f.a, f.tmp, village)
     bundle = f.bundle(f.a)
     before = snapshot(f.hq)
 
@@ -324,7 +224,7 @@ def _synthetic(home: Path, n: int) -> None:
         sys.path.pop(0)
     store = Store(home / "yntymak.db")
     try:
-        insert_synthetic(store, load_form(FORM).require(), device_id(home), n)
+        insert_synthetic(store, load_form(CONTRACT).require(), device_id(home), n)
     finally:
         store.close()
 
@@ -349,6 +249,7 @@ def _kill_midway(hq: Path, bundle: Path, receipts: Path) -> bool:
     return killed
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_import_killed_midway_leaves_the_database_as_before(field: Field) -> None:
     f = field
@@ -384,12 +285,13 @@ def test_import_killed_midway_leaves_the_database_as_before(field: Field) -> Non
 
 def test_bundle_create_needs_a_trusted_hq(tmp_path: Path) -> None:
     home = tmp_path / "lonely"
-    collect(home, tmp_path, "Ак-Суу")
+    collect_in(home, tmp_path, "Ак-Суу")
     out = yn(home, "bundle", "create", "-o", tmp_path, code=2)
     assert "trust-hq" in out
     assert not list(tmp_path.glob("*.ykb"))
 
 
+@pytest.mark.slow
 def test_trust_hq_refuses_to_switch_silently(field: Field, tmp_path: Path) -> None:
     yn(tmp_path / "hq2", "hq", "init", "-o", tmp_path / "hq2.pub")
     out = yn(field.a, "keys", "trust-hq", tmp_path / "hq2.pub", code=2)
@@ -421,16 +323,17 @@ def _raw(home: Path) -> bytes:
     return data + (wal.read_bytes() if wal.exists() else b"")
 
 
+@pytest.mark.slow
 def test_purge_erases_acknowledged_answers_only(field: Field) -> None:
     f = field
     secret = "Zxq-тайна-7731"
     kept = "Keep-сакта-4410"
-    done = collect(f.a, f.tmp, secret)
+    done = collect_in(f.a, f.tmp, secret)
     edit(f.a, done, f"{secret} edited")
     bundle = f.bundle(f.a)
     f.import_(bundle)
     yn(f.a, "bundle", "ack", f.receipt(bundle))
-    waiting = collect(f.a, f.tmp, kept)  # never sent
+    waiting = collect_in(f.a, f.tmp, kept)  # never sent
     # As after days of use: the answers have reached the main file, not only the WAL.
     conn = db(f.a)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -468,9 +371,10 @@ def test_purge_erases_acknowledged_answers_only(field: Field) -> None:
     assert json.loads(hq_row(f, done)["answers"])["village"] == f"{secret} edited"
 
 
+@pytest.mark.slow
 def test_device_restored_from_backup_shows_a_chain_break(field: Field) -> None:
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     backup = f.tmp / "a-backup"
     shutil.copytree(f.a, backup)
     first = f.bundle(f.a)
@@ -484,7 +388,7 @@ def test_device_restored_from_backup_shows_a_chain_break(field: Field) -> None:
     assert again.name == first_receipt.name.replace(".ykr", ".ykb")
     assert again.read_bytes() != first.read_bytes()
     again.rename(f.tmp / "again-1.ykb")
-    collect(f.a, f.tmp, "Ош")
+    collect_in(f.a, f.tmp, "Ош")
     second = f.bundle(f.a)
     assert "1 new, 0 updated, 1 unchanged" in f.import_(second)
     (device,) = json.loads(yn(f.hq, "hq", "status", "--json"))["devices"][:1]
@@ -498,10 +402,11 @@ def test_device_restored_from_backup_shows_a_chain_break(field: Field) -> None:
     assert device["chain_breaks"] == [] and device["repeated_seqs"] == [1]
 
 
+@pytest.mark.slow
 def test_bundle_create_never_replaces_an_existing_file(field: Field) -> None:
     """A device restored from a backup reuses a seq: the older file may be the only copy."""
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     out = f.tmp / "stick"
     out.mkdir()
     older = out / f"{device_id(f.a)}-1.ykb"
@@ -515,12 +420,13 @@ def test_bundle_create_never_replaces_an_existing_file(field: Field) -> None:
     assert "(bundle 1)" in yn(f.a, "bundle", "create", "-o", out)
 
 
+@pytest.mark.slow
 def test_receipt_from_another_hq_than_the_bundle_went_to(field: Field) -> None:
     """After `trust-hq --replace`, the new HQ cannot acknowledge data sealed to the old one."""
     from yntymak_cli.sync import container, keys
 
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     bundle = f.bundle(f.a)
     hq2 = keys.create_hq_identity(f.tmp / "hq2")
     keys.write_hq_public(f.tmp / "hq2.pub", hq2.public())

@@ -11,15 +11,14 @@ import pytest
 
 from yntymak_cli.sync import container, keys
 
-from .test_sync_flow import Field, collect, device_id, rows, snapshot, yn
-from .test_sync_flow import field as field  # noqa: F401 - the fixture, re-exported
+from .helpers import Field, collect_in, device_id, resign, rows, seal_raw, snapshot, yn
 
 
 @pytest.fixture
 def sent(field: Field) -> tuple[Field, Path]:
     """Device A has collected two submissions and made bundle 1 for HQ."""
-    collect(field.a, field.tmp, "Ак-Суу")
-    collect(field.a, field.tmp, "Ош")
+    collect_in(field.a, field.tmp, "Ак-Суу")
+    collect_in(field.a, field.tmp, "Ош")
     return field, field.bundle(field.a)
 
 
@@ -85,6 +84,7 @@ def test_good_bundles_import_beside_a_refused_one(sent: tuple[Field, Path]) -> N
     assert len(rows(f.hq, "SELECT * FROM submissions")) == 2
 
 
+@pytest.mark.slow
 def test_a_bundle_lost_in_transit_names_no_submission(sent: tuple[Field, Path]) -> None:
     """Whoever copies a bundle (a messenger, a found USB stick, another enrolled laptop)
     learns no submission id, hash or answer: with the ids, an enrolled device could submit
@@ -121,6 +121,7 @@ def test_a_bundle_lost_in_transit_names_no_submission(sent: tuple[Field, Path]) 
     assert f"{bundle}: 2 new, 0 updated, 0 unchanged" in f.import_(bundle)
 
 
+@pytest.mark.slow
 def test_truncated_bundles(sent: tuple[Field, Path]) -> None:
     f, bundle = sent
     data = bundle.read_bytes()
@@ -130,16 +131,18 @@ def test_truncated_bundles(sent: tuple[Field, Path]) -> None:
         refused(f, path, "truncated" if n else "empty")
 
 
+@pytest.mark.slow
 def test_unknown_device_is_refused(field: Field) -> None:
     f = field
     stranger = f.tmp / "stranger"
     yn(stranger, "keys", "trust-hq", f.tmp / "hq.pub")
-    collect(stranger, f.tmp, "Ак-Суу")
+    collect_in(stranger, f.tmp, "Ак-Суу")
     bundle = f.bundle(stranger)
     out = refused(f, bundle, "unknown device")
     assert device_id(stranger) in out
 
 
+@pytest.mark.slow
 def test_bundle_signed_by_another_key_is_refused(sent: tuple[Field, Path]) -> None:
     f, bundle = sent
     impostor = keys.load_or_create_device_identity(f.tmp / "impostor")
@@ -149,14 +152,16 @@ def test_bundle_signed_by_another_key_is_refused(sent: tuple[Field, Path]) -> No
     refused(f, forged, "signature does not match")
 
 
+@pytest.mark.slow
 def test_bundle_for_another_hq_is_refused(field: Field) -> None:
     f = field
     yn(f.tmp / "hq2", "hq", "init", "-o", f.tmp / "hq2.pub")
     yn(f.a, "keys", "trust-hq", f.tmp / "hq2.pub", "--replace")
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     refused(f, f.bundle(f.a), "addressed to HQ")
 
 
+@pytest.mark.slow
 def test_oversized_payload_is_refused(
     sent: tuple[Field, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,56 +181,33 @@ def test_oversized_payload_is_refused(
 # -- records that a genuine device signs but HQ must not merge -----------------------------
 
 
-def _resign(f: Field, home: Path, change: Any, name: str) -> Path:
-    """Open a genuine bundle with HQ's key, change its records, seal and sign it again."""
-    from yntymak_cli.store.db import Store
-
-    hq_identity = keys.load_hq_identity(f.hq)
-    device = keys.load_or_create_device_identity(home)
-    store = Store(f.hq / "yntymak.db")
-    try:
-        from yntymak_cli.sync import hq as hq_mod
-
-        header, payload = container.open_bundle(
-            f.bundle(home).read_bytes(), hq_mod.device_lookup(store), hq_identity
-        )
-    finally:
-        store.close()
-    change(payload["submissions"])
-    records = {"forms": payload["forms"], "submissions": payload["submissions"]}
-    data = container.build_bundle(
-        {"seq": header["seq"] + 100, "prev_hash": "0" * 64}, records, device, hq_identity.public()
-    )
-    path = f.tmp / name
-    path.write_bytes(data)
-    return path
-
-
+@pytest.mark.slow
 def test_record_naming_another_device_is_refused(field: Field) -> None:
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
 
     def other_device(records: list[dict]) -> None:
         records[0]["device_id"] = device_id(f.b)
 
-    record_refused(f, _resign(f, f.a, other_device, "x.ykb"), "signed by")
+    record_refused(f, resign(f, f.a, other_device, "x.ykb"), "signed by")
 
 
 def test_answers_not_matching_the_revision_hash_are_refused(field: Field) -> None:
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
 
     def tamper(records: list[dict]) -> None:
         records[0]["answers"]["village"] = "Ош"
 
-    record_refused(f, _resign(f, f.a, tamper, "x.ykb"), "do not match")
+    record_refused(f, resign(f, f.a, tamper, "x.ykb"), "do not match")
 
 
+@pytest.mark.slow
 def test_device_cannot_overwrite_another_devices_submission(field: Field) -> None:
     f = field
-    uid = collect(f.b, f.tmp, "Нарын")
+    uid = collect_in(f.b, f.tmp, "Нарын")
     f.import_(f.bundle(f.b))
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
 
     def hijack(records: list[dict]) -> None:
         from yntymak_cli.sync.hq import revision_hash
@@ -234,7 +216,7 @@ def test_device_cannot_overwrite_another_devices_submission(field: Field) -> Non
         rec.update(uuid=uid, revision=2)
         rec["hash"] = revision_hash(rec)
 
-    record_refused(f, _resign(f, f.a, hijack, "x.ykb"), "belongs to device")
+    record_refused(f, resign(f, f.a, hijack, "x.ykb"), "belongs to device")
     (row,) = rows(f.hq, "SELECT * FROM submissions WHERE uuid = ?", uid)
     assert row["revision"] == 1 and json.loads(row["answers"])["village"] == "Нарын"
 
@@ -242,10 +224,11 @@ def test_device_cannot_overwrite_another_devices_submission(field: Field) -> Non
 # -- receipts --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tampered_or_misdirected_receipts_are_refused(field: Field) -> None:
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
-    collect(f.b, f.tmp, "Нарын")
+    collect_in(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.b, f.tmp, "Нарын")
     a1, b1 = f.bundle(f.a), f.bundle(f.b)
     f.import_(a1, b1)
     receipt = f.receipt(a1).read_bytes()
@@ -295,22 +278,24 @@ def _reseal(f: Field, home: Path, name: str, change=None, **header_changes: Any)
     return path
 
 
+@pytest.mark.slow
 def test_seq_too_large_for_sqlite_is_refused_and_others_still_import(field: Field) -> None:
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     big = _reseal(f, f.a, "big.ykb", seq=2**63, prev_hash="0" * 64)
-    collect(f.b, f.tmp, "Нарын")
+    collect_in(f.b, f.tmp, "Нарын")
     good = f.bundle(f.b)
     out = f.import_(big, good, code=2)
     assert f"{big}: refused: malformed bundle header: seq must be" in out
     assert f"{good}: 1 new" in out
 
 
+@pytest.mark.slow
 def test_status_gaps_are_bounded_for_a_huge_seq(field: Field) -> None:
     from yntymak_cli.sync import hq as hq_mod
 
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     f.import_(_reseal(f, f.a, "far.ykb", seq=2_000_000, prev_hash="0" * 64))
     (dev,) = [d for d in json.loads(yn(f.hq, "hq", "status", "--json"))["devices"]
               if d["device_id"] == device_id(f.a)]  # fmt: skip
@@ -344,18 +329,18 @@ def _select_without_list(payload: dict) -> None:
         rec["hash"] = revision_hash(rec)
 
 
+@pytest.mark.slow
 def test_form_definition_failing_validation_is_refused(field: Field) -> None:
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     out = record_refused(f, _reseal(f, f.a, "form.ykb", _select_without_list), "definition")
     assert "no_such_list" in out
 
 
+@pytest.mark.slow
 def test_form_definition_without_utf8_form_is_refused(field: Field) -> None:
-    from .test_sync_container import seal_raw
-
     f = field
-    collect(f.a, f.tmp, "Ак-Суу")
+    collect_in(f.a, f.tmp, "Ак-Суу")
     genuine = _reseal(f, f.a, "g.ykb")
     hq_identity = keys.load_hq_identity(f.hq)
     device = keys.load_or_create_device_identity(f.a)
@@ -377,6 +362,7 @@ def test_form_definition_without_utf8_form_is_refused(field: Field) -> None:
     refused(f, bad, "canonical")
 
 
+@pytest.mark.slow
 def test_file_larger_than_any_bundle_is_refused_unread(
     sent: tuple[Field, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import openpyxl
 import pytest
-from typer.testing import CliRunner
 
 from yntymak_cli.cli import app
 from yntymak_cli.forms.loader import load_form
 
 from .conftest import FORMS
-
-runner = CliRunner()
+from .helpers import runner
 
 
 def _comparable(form) -> dict:
@@ -22,6 +20,7 @@ def _comparable(form) -> dict:
     return data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(p.stem for p in FORMS.glob("*.yaml")))
 def test_programme_forms_round_trip_through_xlsform(tmp_path, name):
     from pyxform.xls2xform import convert

@@ -24,6 +24,8 @@ from yntymak_cli.forms.loader import form_from_dict, load_form_text
 from yntymak_cli.xlsform import export_xlsform, import_xlsform
 from yntymak_cli.yaml_io import load_yaml
 
+pytestmark = pytest.mark.slow  # the whole pyxform corpus, twice
+
 LOCAL = Path(__file__).parent / "data" / "xlsforms" / "pyxform"  # optional local selection
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "xlsforms" / "pyxform"
 GOLDEN = Path(__file__).parent / "data" / "xlsform_corpus_warnings.yaml"

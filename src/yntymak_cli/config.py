@@ -211,7 +211,8 @@ def set_value(key: str, value: str) -> str:
     else:
         from yntymak_cli.store.db import Store
 
-        Store.open().set_setting(key, value)
+        with Store.open() as store:
+            store.set_setting(key, value)
     return value
 
 
@@ -229,7 +230,8 @@ def unset_value(key: str) -> None:
         return
     from yntymak_cli.store.db import Store
 
-    Store.open().delete_setting(key)
+    with Store.open() as store:
+        store.delete_setting(key)
 
 
 def settings() -> list[Setting]:
@@ -268,7 +270,8 @@ def _db_setting(key: str) -> tuple[str | None, str]:
         return None, ""
     from yntymak_cli.store.db import Store
 
-    value = Store.open().get_setting(key)
+    with Store.open() as store:
+        value = store.get_setting(key)
     return (value, "database") if value else (None, "")
 
 

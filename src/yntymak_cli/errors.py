@@ -7,7 +7,7 @@ from dataclasses import dataclass
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_INVALID = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C
 
 
 class YntymakError(Exception):

@@ -1,15 +1,33 @@
-"""Reading a file the user named, within limits: regular files only, and never too big.
+"""Files in and out: reading within limits, writing whole or not at all.
 
-A path can name a FIFO (opening it blocks until a writer comes), a device such as
-/dev/zero (reading it never ends) or a huge file. `read_limited()` opens without blocking,
-checks with fstat that it holds a regular file, and reads at most `limit` bytes plus one to
-tell "exactly at the limit" from "over it".
+Reading a file the user named: regular files only, and never too big. A path can name a
+FIFO (opening it blocks until a writer comes), a device such as /dev/zero (reading it never
+ends) or a huge file. `read_limited()` opens without blocking, checks with fstat that it
+holds a regular file, and reads at most `limit` bytes plus one to tell "exactly at the
+limit" from "over it".
+
+Writing a file whole or not at all: a new temp file beside it, fsync, rename, fsync the
+folder. Every file the program writes (bundles, receipts, keys, exports, imported forms)
+goes through here, so none is ever seen half-written under its name and no temp file is
+left behind when a write fails:
+
+- `write_atomic(path, data)` for bytes in memory;
+- `atomic_path(path)` for streamed writers (export): a context manager that yields the temp
+  path to write to and gives it the real name only if the block finishes;
+- `write_temp()` and `publish()`, the two halves, for a caller that must do something in
+  between (a bundle gets its name only after the database has recorded it).
+
+Write errors are OSError (FileExistsError when a name may not be replaced); callers turn
+them into messages, since only they know what the file is to the user.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from yntymak_cli.errors import InvalidInput
@@ -96,3 +114,132 @@ def _too_large(what: str, limit: int) -> str:
     from yntymak_cli.i18n import current_lang, t
 
     return t("file_too_large", current_lang(), what=what, mb=limit // MB)
+
+
+# -- writing ------------------------------------------------------------------------------
+
+# Temp names are ".NAME.RANDOM.SUFFIX"; NAME is cut so they stay under the usual 255-byte limit.
+_NAME_KEEP = 200
+# Files take the mode asked for, less the umask, like any file the user creates.
+DEFAULT_MODE = 0o666
+
+
+def temp_name(path: Path, suffix: str = ".tmp") -> Path:
+    """A hidden name beside `path`, unique by a random part (same file system: atomic rename)."""
+    return path.with_name(f".{path.name[:_NAME_KEEP]}.{secrets.token_hex(6)}{suffix}")
+
+
+def create_temp(path: Path, *, mode: int = DEFAULT_MODE, suffix: str = ".tmp") -> Path:
+    """A new, empty file of its own beside `path` (O_EXCL: never through a link left there)."""
+    tmp, fd = _open_new(Path(path), mode, suffix)
+    os.close(fd)
+    return tmp
+
+
+def _open_new(path: Path, mode: int, suffix: str) -> tuple[Path, int]:
+    while True:
+        tmp = temp_name(path, suffix)
+        try:
+            return tmp, os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, mode)
+        except FileExistsError:
+            continue  # 48 random bits taken: only by a file someone put there on purpose
+
+
+def write_temp(path: Path, data: bytes, *, mode: int = DEFAULT_MODE, suffix: str = ".tmp") -> Path:
+    """`data` in a new temp file beside `path`, on disk (fsync) before it returns.
+
+    On failure the temp file is removed and the error raised.
+    """
+    tmp, fd = _open_new(Path(path), mode, suffix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def publish(tmp: Path, path: Path, *, overwrite: bool = True) -> None:
+    """Give the temp file `tmp` the name `path`, then make the new name durable.
+
+    With overwrite=False an existing file is never replaced (FileExistsError): the temp file
+    is hard-linked into place, and a link, unlike a rename, fails if the name exists. Where
+    there are no hard links (FAT USB sticks), the name is checked, then renamed: not atomic
+    against a racing writer, so callers that may race hold a lock (bundle create holds the
+    database's). Whatever happens, the temp name is gone afterwards.
+    """
+    try:
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise
+            except OSError:
+                if os.path.lexists(path):
+                    raise FileExistsError(path) from None
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(Path(path).parent)
+
+
+def write_atomic(
+    path: Path, data: bytes, *, mode: int = DEFAULT_MODE, overwrite: bool = True
+) -> None:
+    """Write `data` as the whole of `path`, or leave `path` as it was.
+
+    `mode` is applied (less the umask) at creation; overwrite=False refuses an existing
+    file with FileExistsError, see publish().
+    """
+    path = Path(path)
+    publish(write_temp(path, data, mode=mode), path, overwrite=overwrite)
+
+
+@contextmanager
+def atomic_path(
+    path: Path, *, mode: int = DEFAULT_MODE, overwrite: bool = True, suffix: str = ".part"
+) -> Iterator[Path]:
+    """A temp path beside `path` to write to; it becomes `path` when the block finishes.
+
+    The file exists (empty, created exclusively) when the block starts, so a writer opens it
+    with "w"/"wb". If the block raises, the temp file is removed and `path` is untouched.
+    """
+    path = Path(path)
+    tmp = create_temp(path, mode=mode, suffix=suffix)
+    try:
+        yield tmp
+        fsync_file(tmp)
+        publish(tmp, path, overwrite=overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file written by someone else's code (openpyxl, zipfile) to disk."""
+    fd = os.open(path, os.O_WRONLY | _O_BINARY)  # Windows fsyncs only writable files
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a new or renamed name in `folder` durable. Best effort: Windows cannot."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation

@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 from yntymak_cli import __version__
+from yntymak_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_INVALID
 
 # The command line as given, kept so that a usage error found before any option is parsed
 # is still told in the language its `--lang` asks for.
@@ -46,7 +47,7 @@ class _Group(TyperGroup):
             if not _is_usage_error(exc):
                 raise
             typer.echo(_usage_line(exc, "yntymak"), err=True)
-            sys.exit(2)
+            sys.exit(EXIT_INVALID)
 
     # ctx is click's Context, which has no public name where typer vendors click (typer._click)
     def invoke(self, ctx: Any) -> Any:
@@ -73,7 +74,7 @@ class _Group(TyperGroup):
             # `yntymak submissions list | head -1`: the reader has gone; nothing to report.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            ctx.exit(1)
+            ctx.exit(EXIT_FAILURE)
         except OSError as exc:
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
@@ -84,31 +85,31 @@ class _Group(TyperGroup):
             # A path the user named that is missing or of the wrong kind is invalid input
             # (2); anything else the system refused (permissions, I/O) is a failure (1).
             invalid = isinstance(exc, _PATH_ERRORS) or exc.errno == errno.ENAMETOOLONG
-            ctx.exit(2 if invalid else 1)
+            ctx.exit(EXIT_INVALID if invalid else EXIT_FAILURE)
         except sqlite3.Error as exc:
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
             lang = _message_lang()
             detail = t("os_disk_full", lang) if _home_disk_full() else exc
             typer.echo(_plain(t("error_database", lang, detail=detail)), err=True)
-            ctx.exit(1)
+            ctx.exit(EXIT_FAILURE)
         except UnicodeEncodeError:
             if os.environ.get("YNTYMAK_DEBUG"):
                 raise
             # A lone surrogate (from a non-UTF-8 argument, a JSON "\udcff", a file name):
             # nothing can store or print it, so it is refused before anything is written.
             typer.echo(t("error_surrogate", _message_lang()), err=True)
-            ctx.exit(2)
+            ctx.exit(EXIT_INVALID)
         except (RuntimeError, Exception) as exc:
             if type(exc).__name__ == "NoArgsIsHelpError" and _is_usage_error(exc, help=True):
                 # `yntymak keys`: one line naming the subcommands, not the English help.
                 typer.echo(_which_command_line(exc.ctx), err=True)
-                ctx.exit(2)
+                ctx.exit(EXIT_INVALID)
             if _is_usage_error(exc):
                 # One line instead of click's usage block: volunteers read the last line only.
                 where = exc.ctx.command_path if exc.ctx is not None else "yntymak"
                 typer.echo(_usage_line(exc, where), err=True)
-                ctx.exit(2)
+                ctx.exit(EXIT_INVALID)
             # typer's own exits pass through; anything else is our bug, reported in one
             # line (YNTYMAK_DEBUG=1 shows the traceback).
             if type(exc).__module__.startswith(("typer", "click")) or os.environ.get(
@@ -117,7 +118,7 @@ class _Group(TyperGroup):
                 raise
             message = t("error_internal", _message_lang(), type=type(exc).__name__, detail=exc)
             typer.echo(_plain(message), err=True)
-            ctx.exit(1)
+            ctx.exit(EXIT_FAILURE)
 
 
 def _plain(message: str) -> str:
@@ -356,4 +357,4 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)

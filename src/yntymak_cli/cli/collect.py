@@ -107,25 +107,27 @@ def collect(
 
     the_form = resolve_form(form)
     language = _check_lang(the_form, lang)
-    store = Store.open()
-    warning = changed_without_new_version(store, the_form)
-    if warning:
-        from yntymak_cli.i18n import current_lang, t
-        from yntymak_cli.plain import plain
+    with Store.open() as store:
+        warning = changed_without_new_version(store, the_form)
+        if warning:
+            from yntymak_cli.i18n import current_lang, t
+            from yntymak_cli.plain import plain
 
-        typer.echo(t("warning", current_lang(), message=plain(warning)), err=True)
-    if answers or more_answers:
-        files = [*(answers or ()), *(more_answers or ())]
-        _collect_files(store, the_form, files, language, enumerator, keep_going, bool(answers))
-        return
-    from yntymak_cli.collect import prompts
-    from yntymak_cli.collect.interactive import run_survey
-    from yntymak_cli.collect.session import Session
+            typer.echo(t("warning", current_lang(), message=plain(warning)), err=True)
+        if answers or more_answers:
+            files = [*(answers or ()), *(more_answers or ())]
+            _collect_files(store, the_form, files, language, enumerator, keep_going, bool(answers))
+            return
+        from yntymak_cli.collect import prompts
+        from yntymak_cli.collect.interactive import run_survey
+        from yntymak_cli.collect.session import Session
 
-    prompter = prompts.make_prompter(language)  # refuses without a terminal, before a draft
-    name = _enumerator(store, enumerator, interactive=True, lang=language)
-    session = Session.start(store, the_form, lang=language, enumerator=name, device_id=_device_id())
-    raise typer.Exit(run_survey(session, language, prompter=prompter))
+        prompter = prompts.make_prompter(language)  # refuses without a terminal, before a draft
+        name = _enumerator(store, enumerator, interactive=True, lang=language)
+        session = Session.start(
+            store, the_form, lang=language, enumerator=name, device_id=_device_id()
+        )
+        raise typer.Exit(run_survey(session, language, prompter=prompter))
 
 
 def _collect_files(
@@ -171,7 +173,8 @@ def drafts() -> None:
     from yntymak_cli.store.db import Store
 
     lang = current_lang()
-    rows = Store.open().list_drafts()
+    with Store.open() as store:
+        rows = store.list_drafts()
     if not rows:
         typer.echo(t("no_drafts", lang))
         return
@@ -255,13 +258,13 @@ def resume(
     from yntymak_cli.collect.session import Session, draft_language
     from yntymak_cli.store.db import Store
 
-    store = Store.open()
-    draft = store.get_draft(uuid)
-    # Without --lang, continue in the language the draft was being filled in.
-    language = _check_lang(draft.form, lang, draft_language(draft.paradata))
-    prompter = prompts.make_prompter(language)
-    session = Session.resume(store, draft.uuid, lang=language)
-    raise typer.Exit(run_survey(session, language, resume=True, prompter=prompter))
+    with Store.open() as store:
+        draft = store.get_draft(uuid)
+        # Without --lang, continue in the language the draft was being filled in.
+        language = _check_lang(draft.form, lang, draft_language(draft.paradata))
+        prompter = prompts.make_prompter(language)
+        session = Session.resume(store, draft.uuid, lang=language)
+        raise typer.Exit(run_survey(session, language, resume=True, prompter=prompter))
 
 
 def edit(
@@ -274,25 +277,27 @@ def edit(
     from yntymak_cli.collect.session import Session, draft_language
     from yntymak_cli.store.db import Store
 
-    store = Store.open()
-    record = store.get_record(uuid)
-    form = store.form_by_hash(record["form_hash"])
-    previous = None
-    if lang is None:  # continue in the language of the edit in progress, or of the last revision
-        existing = store.get_draft(record["uuid"], missing_ok=True)
-        paradata = (
-            existing.paradata
-            if existing is not None
-            else store.revision_paradata(record["uuid"], record["revision"])
-        )
-        previous = draft_language(paradata)
-    language = _check_lang(form, lang, previous)
-    from yntymak_cli.collect import prompts
+    with Store.open() as store:
+        record = store.get_record(uuid)
+        form = store.form_by_hash(record["form_hash"])
+        previous = None
+        # Without --lang, continue in the language of the edit in progress, or of the last
+        # revision.
+        if lang is None:
+            existing = store.get_draft(record["uuid"], missing_ok=True)
+            paradata = (
+                existing.paradata
+                if existing is not None
+                else store.revision_paradata(record["uuid"], record["revision"])
+            )
+            previous = draft_language(paradata)
+        language = _check_lang(form, lang, previous)
+        from yntymak_cli.collect import prompts
 
-    prompter = prompts.make_prompter(language)
-    name = _enumerator(store, enumerator, interactive=True, lang=language)
-    session = Session.edit(
-        store, record["uuid"], lang=language, enumerator=name, device_id=_device_id()
-    )
-    # On the review: the volunteer picks the answer to change, no walk from the first.
-    raise typer.Exit(run_survey(session, language, prompter=prompter, review_first=True))
+        prompter = prompts.make_prompter(language)
+        name = _enumerator(store, enumerator, interactive=True, lang=language)
+        session = Session.edit(
+            store, record["uuid"], lang=language, enumerator=name, device_id=_device_id()
+        )
+        # On the review: the volunteer picks the answer to change, no walk from the first.
+        raise typer.Exit(run_survey(session, language, prompter=prompter, review_first=True))

@@ -75,47 +75,47 @@ def export(
             since = midnight.strftime("%Y-%m-%dT%H:%M:%S")
         except (ValueError, OverflowError):  # years 1 and 9999 may not shift
             since = day.isoformat()
-    store = Store.open()
-    forms = store.form_versions(form_id)
-    if not forms:
-        known = ", ".join(store.form_ids()) or t("none_yet", words)
-        raise InvalidInput(t("export_no_form", words, form=form_id, known=known))
-    # From here on, messages (ours and the exporter's) follow the form's default language
-    # unless --lang, YNTYMAK_LANG or the config chose one.
-    set_lang(current_lang(forms[0].language))
-    words = current_lang()
-    fmt = output_format(output, fmt, form_id)  # the name's format, or a mismatch refused
-    # Format, --summary and --lang are checked by the exporter before any record is read.
-    records = store.iter_records(
-        form_id, include_drafts=status == "all", include_void=include_void, since=since
-    )
-    options = ExportOptions(fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary)
-    if sys.stderr.isatty():
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-        total = store.count_records(
+    with Store.open() as store:
+        forms = store.form_versions(form_id)
+        if not forms:
+            known = ", ".join(store.form_ids()) or t("none_yet", words)
+            raise InvalidInput(t("export_no_form", words, form=form_id, known=known))
+        # From here on, messages (ours and the exporter's) follow the form's default language
+        # unless --lang, YNTYMAK_LANG or the config chose one.
+        set_lang(current_lang(forms[0].language))
+        words = current_lang()
+        fmt = output_format(output, fmt, form_id)  # the name's format, or a mismatch refused
+        # Format, --summary and --lang are checked by the exporter before any record is read.
+        records = store.iter_records(
             form_id, include_drafts=status == "all", include_void=include_void, since=since
         )
-        progress_text = t("export_progress", words).replace("[", "\\[")  # never markup
-        columns = (TextColumn(progress_text), BarColumn(), MofNCompleteColumn())
-        with Progress(*columns, transient=True) as bar:
-            task = bar.add_task("export", total=total)
-            result = run_export(
-                forms,
-                records,
-                Path(output),
-                options,
-                progress=lambda n: bar.update(task, completed=n),
-            )
-    else:  # not a terminal (a script, a log file): stay quiet
-        result = run_export(forms, records, Path(output), options)
-    from yntymak_cli.plain import plain
+        options = ExportOptions(fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary)
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    for warning in result.warnings:  # may quote the form's text (summary_by)
-        typer.echo(t("warning", words, message=plain(warning)), err=True)
-    paths = ", ".join(plain(p) for p in result.paths)  # named after the form and its repeats
-    typer.echo(t("export_done", words, n=result.submissions, paths=paths))
-    # Counted apart: erased here after HQ's receipt, so not in the files (HQ exports them).
-    purged = store.count_purged(form_id, include_void=include_void, since=since)
-    if purged:
-        typer.echo(t("export_purged_apart", words, n=purged))
+            total = store.count_records(
+                form_id, include_drafts=status == "all", include_void=include_void, since=since
+            )
+            progress_text = t("export_progress", words).replace("[", "\\[")  # never markup
+            columns = (TextColumn(progress_text), BarColumn(), MofNCompleteColumn())
+            with Progress(*columns, transient=True) as bar:
+                task = bar.add_task("export", total=total)
+                result = run_export(
+                    forms,
+                    records,
+                    Path(output),
+                    options,
+                    progress=lambda n: bar.update(task, completed=n),
+                )
+        else:  # not a terminal (a script, a log file): stay quiet
+            result = run_export(forms, records, Path(output), options)
+        from yntymak_cli.plain import plain
+
+        for warning in result.warnings:  # may quote the form's text (summary_by)
+            typer.echo(t("warning", words, message=plain(warning)), err=True)
+        paths = ", ".join(plain(p) for p in result.paths)  # named after the form and its repeats
+        typer.echo(t("export_done", words, n=result.submissions, paths=paths))
+        # Counted apart: erased here after HQ's receipt, so not in the files (HQ exports them).
+        purged = store.count_purged(form_id, include_void=include_void, since=since)
+        if purged:
+            typer.echo(t("export_purged_apart", words, n=purged))

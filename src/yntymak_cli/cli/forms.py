@@ -97,7 +97,7 @@ def import_xlsform(
     output: Path = typer.Option(..., "-o", "--output", help="The YAML form to write."),
 ) -> None:
     """Convert an ODK/KoboToolbox XLSForm (read by pyxform) into a YAML form."""
-    from yntymak_cli.export.output import temp_file
+    from yntymak_cli.files import write_atomic
     from yntymak_cli.outputs import check_overwrite, ensure_folder, form_id_of
     from yntymak_cli.plain import plain
     from yntymak_cli.xlsform import import_xlsform as run_import
@@ -111,12 +111,8 @@ def import_xlsform(
 
     for warning in result.warnings:
         typer.echo(t("warning", current_lang(), message=plain(warning)), err=True)
-    tmp = temp_file(output)  # a new file of its own: never through a link left there
-    try:
-        tmp.write_text(result.yaml_text, encoding="utf-8")
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # A new file of its own, renamed into place: never written through a link left there.
+    write_atomic(output, result.yaml_text.encode("utf-8"))
     n = len(result.warnings)
     typer.echo(t("written_warnings", current_lang(), path=plain(output), n=n))
 
@@ -127,7 +123,7 @@ def export_xlsform(
     output: Path = typer.Option(..., "-o", "--output", help="The .xlsx XLSForm to write."),
 ) -> None:
     """Write a YAML form as an XLSForm that ODK Central and KoboToolbox accept."""
-    from yntymak_cli.export.output import temp_file
+    from yntymak_cli.files import atomic_path
     from yntymak_cli.forms.loader import load_form
     from yntymak_cli.outputs import check_overwrite, ensure_folder
     from yntymak_cli.plain import plain
@@ -136,12 +132,8 @@ def export_xlsform(
     check_overwrite(output, "xlsform")
     the_form = load_form(form).require()
     ensure_folder(output.parent)
-    tmp = temp_file(output)  # no half-written file under the real name
-    try:
+    with atomic_path(output) as tmp:  # no half-written file under the real name
         warnings = run_export(the_form, tmp)
-        tmp.replace(output)
-    finally:
-        tmp.unlink(missing_ok=True)
     from yntymak_cli.i18n import current_lang, t
 
     for warning in warnings:

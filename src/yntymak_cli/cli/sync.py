@@ -169,11 +169,8 @@ def bundle_create(
 
     hq = _trusted_hq()
     device = load_or_create_device_identity(_home())
-    store = Store.open()
-    try:
+    with Store.open() as store:
         created = create_bundle(store, device, hq, output)
-    finally:
-        store.close()
     lang = current_lang()
     if created is None:
         typer.echo(t("bundle_nothing_to_send", lang))
@@ -212,11 +209,8 @@ def bundle_verify(
 
     hq = load_hq_identity(_home())
     data = hq_mod.read_bundle_file(path)
-    store = Store.open()
-    try:
+    with Store.open() as store:
         summary = hq_mod.summarise(hq_mod.open_bundle(store, hq, data))
-    finally:
-        store.close()
     if as_json:
         typer.echo(json_text(hq_mod.dumps(summary)))
         return
@@ -274,11 +268,8 @@ def bundle_ack(
     hq = _trusted_hq()
     device = load_or_create_device_identity(_home())
     data = read_sync_file(path, "a receipt", MAX_RECEIPT_FILE)
-    store = Store.open()
-    try:
+    with Store.open() as store:
         result = ack_receipt(store, device, hq, data)
-    finally:
-        store.close()
     lang = current_lang()
     voids = t("bundle_ack_voids", lang, voids=result.voids) if result.voids else ""
     again = t("bundle_ack_already", lang, already=result.already) if result.already else ""
@@ -358,11 +349,8 @@ def hq_enroll(
     from yntymak_cli.sync.keys import read_device_public
 
     pub = read_device_public(path)
-    store = Store.open()
-    try:
+    with Store.open() as store:
         created = enroll(store, pub, name, district)
-    finally:
-        store.close()
     lang = current_lang()
     typer.echo(
         t(
@@ -389,11 +377,8 @@ def hq_revoke(
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync.hq import revoke
 
-    store = Store.open()
-    try:
+    with Store.open() as store:
         row = revoke(store, device_id)
-    finally:
-        store.close()
     typer.echo(
         t(
             "hq_revoked",
@@ -444,8 +429,7 @@ def hq_import(
     hq_mod.check_receipts_dir(receipts)
     refused = written = records_refused = 0
     unwritten: list[str] = []
-    store = Store.open()
-    try:
+    with Store.open() as store:
         for path in files:
             try:
                 result = hq_mod.import_bundle(store, hq, hq_mod.read_bundle_file(path))
@@ -506,8 +490,6 @@ def hq_import(
                         reason=plain(localize(r["reason"], lang)),
                     )
                 )
-    finally:
-        store.close()
     if written:
         typer.echo(t("hq_import_receipts_written", lang, n=written, folder=plain(receipts)))
     if records_refused:
@@ -535,11 +517,8 @@ def hq_status(
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
 
-    store = Store.open()
-    try:
+    with Store.open() as store:
         data = hq_mod.status(store)
-    finally:
-        store.close()
     if as_json:
         typer.echo(json_text(hq_mod.dumps(data)))
         return
@@ -627,8 +606,7 @@ def purge_command(
     lang = current_lang()
     if not synced:
         raise InvalidInput(t("purge_say_what", lang))
-    store = Store.open()
-    try:
+    with Store.open() as store:
         n, kept = count_purgeable(store)
         if n == 0 and not needs_cleanup(store):
             typer.echo(t("purge_nothing", lang, kept=kept))
@@ -640,8 +618,6 @@ def purge_command(
                 typer.echo(t("purge_cancelled", lang), err=True)
                 raise typer.Exit(1)
         result = purge(store, synced_only=True)
-    finally:
-        store.close()
     if n:
         typer.echo(
             t(

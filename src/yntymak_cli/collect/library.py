@@ -8,11 +8,17 @@ config, else ./forms) and among the forms already used on this laptop, so that
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yntymak_cli.errors import NotFound, YntymakError
 from yntymak_cli.forms.model import Form
+
+if TYPE_CHECKING:
+    from yntymak_cli.store.db import Store
 
 ENV_FORMS = "YNTYMAK_FORMS"
 FORM_SUFFIXES = (".yaml", ".yml")
@@ -76,15 +82,19 @@ def _folder_form(ref: str, folder: Path) -> Form | None:
     return None
 
 
-def _open_store():
-    """The laptop's database, or None on a new home (never created only to look)."""
+@contextmanager
+def _open_store() -> Iterator[Store | None]:
+    """The laptop's database, closed after the block, or None on a new home (never
+    created only to look)."""
     from yntymak_cli.home import DB_NAME, home_dir
 
     if not (home_dir(create=False) / DB_NAME).exists():
-        return None
+        yield None
+        return
     from yntymak_cli.store.db import Store
 
-    return Store.open()
+    with Store.open() as store:
+        yield store
 
 
 def resolve_form(ref: str, version: str | None = None) -> Form:
@@ -107,8 +117,8 @@ def resolve_form(ref: str, version: str | None = None) -> Form:
     from_folder = _folder_form(ref, folder) if "/" not in ref and ref else None
     if from_folder is not None and version not in (None, from_folder.version):
         from_folder = None
-    store = _open_store()
-    stored = store.get_form(ref, version) if store is not None else None
+    with _open_store() as store:
+        stored = store.get_form(ref, version) if store is not None else None
     if from_folder is not None and stored is not None:
         from yntymak_cli.store.db import _natural
 
@@ -117,11 +127,11 @@ def resolve_form(ref: str, version: str | None = None) -> Form:
         return from_folder
     form = from_folder or stored
     if form is None:
-        raise NotFound(_not_found_message(ref, folder, store))
+        raise NotFound(_not_found_message(ref, folder))
     return form
 
 
-def _not_found_message(ref: str, folder: Path, store) -> str:
+def _not_found_message(ref: str, folder: Path) -> str:
     from difflib import get_close_matches
 
     from yntymak_cli.i18n import current_lang, t
@@ -162,15 +172,14 @@ def available_forms(lang: str | None = None) -> list[AvailableForm]:
         seen.add((form.id, form.version))
         title = text_in(form.title, lang or current_lang(form.language), form.language)
         out.append(AvailableForm(form.id, form.version, title, path))
-    store = _open_store()
-    if store is not None:
-        for form_id in store.form_ids():
-            for form in store.form_versions(form_id):
-                if (form.id, form.version) in seen:
-                    continue
-                seen.add((form.id, form.version))
-                title = text_in(form.title, lang or current_lang(form.language), form.language)
-                out.append(AvailableForm(form.id, form.version, title, None))
+    with _open_store() as store:
+        stored = [f for i in store.form_ids() for f in store.form_versions(i)] if store else []
+    for form in stored:
+        if (form.id, form.version) in seen:
+            continue
+        seen.add((form.id, form.version))
+        title = text_in(form.title, lang or current_lang(form.language), form.language)
+        out.append(AvailableForm(form.id, form.version, title, None))
     return out
 
 

@@ -9,15 +9,11 @@ temporary file.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 
 from yntymak_cli.errors import InvalidInput
+from yntymak_cli.files import create_temp
 from yntymak_cli.outputs import check_overwrite
-
-# Room for the random suffix within the usual 255-byte file name limit.
-_TEMP_NAME_KEEP = 200
-
 
 # Names that ask for a file of another kind: `--format csv -o out.xlsx` is a slip, never
 # a folder to create under that name.
@@ -203,14 +199,7 @@ def temp_file(out: Path) -> Path:
     """A new, empty, uniquely named file next to `out` (same file system, so the final
     rename is atomic; unique, so two exports to one path cannot mix their bytes).
 
-    Created with the usual permissions (umask), like the file it will become.
+    Created with the usual permissions (umask), like the file it will become. Writers that
+    can work in one block use files.atomic_path, which also renames and cleans up.
     """
-    stem = out.name[:_TEMP_NAME_KEEP]
-    while True:
-        path = out.with_name(f".{stem}.{secrets.token_hex(4)}.part")
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return path
+    return create_temp(out, suffix=".part")

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sqlite3
 import stat
 import uuid as uuid_mod
@@ -19,12 +20,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, cast, overload
 
 from yntymak_cli.canonical import canonical_json, sha256_hex
 from yntymak_cli.errors import InvalidInput, NotFound, YntymakError
 from yntymak_cli.forms.model import Form
 from yntymak_cli.store.migrations import migrate
+from yntymak_cli.store.records import SubmissionRecord, from_row, submission_record
 
 
 def _t(key: str, **params: object) -> str:
@@ -60,6 +62,14 @@ def _is_readonly(exc: sqlite3.Error) -> bool:
     if code is not None:
         return code & 0xFF == _SQLITE_READONLY
     return "readonly database" in str(exc)
+
+
+def _no_room(path: Path) -> bool:
+    """The disk holding the database is full (less than 64 KiB free)."""
+    try:
+        return shutil.disk_usage(path.parent).free < 64 * 1024
+    except (OSError, ValueError):
+        return False
 
 
 def _owner_only(path: Path) -> None:
@@ -122,13 +132,17 @@ class Draft:
 
 
 class Store:
-    """One SQLite database. Open with `Store.open()` (YNTYMAK_HOME) or `Store(path)`."""
+    """One SQLite database, opened with `with Store.open() as store:` (YNTYMAK_HOME) or
+    `with Store(path) as store:`, so its connection is closed when the block ends."""
+
+    conn: sqlite3.Connection
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         _owner_only(self.path)
+        conn: sqlite3.Connection | None = None
         try:
-            self.conn = sqlite3.connect(
+            conn = self.conn = sqlite3.connect(
                 self.path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
             )
             self.conn.row_factory = sqlite3.Row
@@ -137,10 +151,17 @@ class Store:
             self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.execute("PRAGMA foreign_keys = ON")
             migrate(self.conn)
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
+            if conn is not None:  # no one else holds it: never left open
+                conn.close()
+            if not isinstance(exc, sqlite3.DatabaseError):
+                raise
             if _is_readonly(exc):
                 raise YntymakError(self._readonly_message(exc)) from None
-            raise YntymakError(_t("db_cannot_open", path=self.path, detail=exc)) from None
+            # With no room even for a new -wal/-shm, SQLite says "disk I/O error" or
+            # "unable to open database file": name the real cause.
+            detail = _t("os_disk_full") if _no_room(self.path) else exc
+            raise YntymakError(_t("db_cannot_open", path=self.path, detail=detail)) from None
         self._forms: dict[str, Form] = {}
 
     @classmethod
@@ -150,7 +171,14 @@ class Store:
         return cls(path or db_path())
 
     def close(self) -> None:
+        """Close the connection (an open transaction is rolled back). Twice is harmless."""
         self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -230,20 +258,18 @@ class Store:
 
     # -- forms ------------------------------------------------------------------------
 
-    def register_form(self, form: Form, conn: sqlite3.Connection | None = None) -> str:
-        """Keep the exact definition of this version; returns its hash. Idempotent."""
+    def register_form(self, form: Form) -> str:
+        """Keep the exact definition of this version; returns its hash. Idempotent.
+
+        Inside a `write()` it joins that transaction (as a savepoint)."""
         definition = form.definition_dict()
         form_hash = form.definition_hash()  # sha256_hex(definition), once per form
-        params = [form_hash, form.id, form.version, canonical_json(definition), utcnow()]
-        sql = (
-            "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, registered_at) "
-            "VALUES (?, ?, ?, ?, ?)"
-        )
-        if conn is not None:
-            conn.execute(sql, params)
-        else:
-            with self.write() as c:
-                c.execute(sql, params)
+        with self.write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, "
+                "registered_at) VALUES (?, ?, ?, ?, ?)",
+                [form_hash, form.id, form.version, canonical_json(definition), utcnow()],
+            )
         self._forms[form_hash] = form
         return form_hash
 
@@ -312,7 +338,7 @@ class Store:
         new_uuid = str(uuid_mod.uuid4())
         now = utcnow()
         with self.write() as conn:
-            form_hash = self.register_form(form, conn)
+            form_hash = self.register_form(form)  # a savepoint of this transaction
             conn.execute(
                 "INSERT INTO drafts (uuid, form_hash, base_revision, enumerator, device_id, "
                 "started_at, updated_at, state, paradata) VALUES (?, ?, 0, ?, ?, ?, ?, ?, ?)",
@@ -526,49 +552,32 @@ class Store:
                 [reason, now, now, row["uuid"]],
             )
 
-    def record(self, row: sqlite3.Row) -> dict:
+    def record(self, row: sqlite3.Row) -> SubmissionRecord:
         """A submission row as the record shape of docs/design.md."""
-        return {
-            "uuid": row["uuid"],
-            "revision": row["revision"],
-            "form_id": row["form_id"],
-            "form_version": row["form_version"],
-            "form_hash": row["form_hash"],
-            "status": row["status"],
-            "created_at": row["created_at"],
-            "updated_at": row["updated_at"],
-            "submission_time": row["submission_time"],
-            "enumerator": row["enumerator"],
-            "device_id": row["device_id"],
-            "instance_name": row["instance_name"],
-            "void_reason": row["void_reason"],
-            "answers": _loads(row["answers"]) or {},
-            # Set when the answers were erased here after HQ acknowledged them (purge).
-            "purged_at": row["purged_at"],
-        }
+        return from_row(row, answers=_loads(row["answers"]) or {})
 
     @staticmethod
-    def draft_record(draft: Draft) -> dict:
+    def draft_record(draft: Draft) -> SubmissionRecord:
         """A draft in the record shape (status 'draft', answers so far)."""
-        return {
-            "uuid": draft.uuid,
-            "revision": draft.base_revision,
-            "form_id": draft.form.id,
-            "form_version": draft.form.version,
-            "form_hash": draft.form_hash,
-            "status": "draft",
-            "created_at": draft.started_at,
-            "updated_at": draft.updated_at,
-            "submission_time": None,
-            "enumerator": draft.enumerator,
-            "device_id": draft.device_id,
-            "instance_name": None,
-            "void_reason": None,
-            "answers": draft.state.get("answers", {}),
-            "purged_at": None,
-        }
+        return submission_record(
+            uuid=draft.uuid,
+            revision=draft.base_revision,
+            form_id=draft.form.id,
+            form_version=draft.form.version,
+            form_hash=draft.form_hash,
+            status="draft",
+            created_at=draft.started_at,
+            updated_at=draft.updated_at,
+            submission_time=None,
+            enumerator=draft.enumerator,
+            device_id=draft.device_id,
+            instance_name=None,
+            void_reason=None,
+            answers=draft.state.get("answers", {}),
+            purged_at=None,
+        )
 
-    def get_record(self, submission_uuid: str) -> dict:
+    def get_record(self, submission_uuid: str) -> SubmissionRecord:
         return self.record(self.get_submission_row(submission_uuid))
 
     def hq_refusals(self) -> dict[str, str]:
@@ -582,9 +591,11 @@ class Store:
         )
         return {row["uuid"]: row["reason"] or "" for row in rows}
 
-    def list_records(self, form_id: str | None = None, status: str | None = None) -> list[dict]:
+    def list_records(
+        self, form_id: str | None = None, status: str | None = None
+    ) -> list[SubmissionRecord]:
         """Submissions and drafts for `submissions list` (drafts appear with status 'draft')."""
-        out: list[dict] = []
+        out: list[SubmissionRecord] = []
         if status in (None, "final", "void"):
             sql = "SELECT * FROM submissions WHERE 1 = 1"
             params: list[Any] = []
@@ -659,17 +670,20 @@ class Store:
         include_drafts: bool = False,
         include_void: bool = False,
         since: str | None = None,
-    ) -> Iterator[dict]:
-        """Latest revision of each submission of a form, oldest first, streamed for export."""
+    ) -> Iterator[dict[str, Any]]:
+        """Latest revision of each submission of a form, oldest first, streamed for export.
+
+        Each is a SubmissionRecord, handed over as the plain dict export() is typed to take:
+        a cast, not a copy, on this hot path."""
         sql, params = self._export_query("*", form_id, include_void, since)
         for row in self.conn.execute(sql + " ORDER BY submission_time, uuid", params):
-            yield self.record(row)
+            yield cast("dict[str, Any]", self.record(row))
         if include_drafts:
             # Surveys never finalised; an edit in progress is not a second row of its
             # submission (the finalised revision above stands until the edit is saved).
             for record in self.list_records(form_id, "draft"):
                 if not record["revision"]:
-                    yield record
+                    yield cast("dict[str, Any]", record)
 
     def revision_paradata(self, submission_uuid: str, revision: int) -> dict | None:
         row = self.conn.execute(

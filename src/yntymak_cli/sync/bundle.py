@@ -8,39 +8,24 @@ bundle chain (seq, prev_hash) and what each bundle carried live in `sync_bundles
 from __future__ import annotations
 
 import glob
-import json
 import os
-import secrets
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from yntymak_cli import files
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.outputs import check_overwrite, ensure_folder
+from yntymak_cli.store import device_sync
 from yntymak_cli.store.db import Store, utcnow
+from yntymak_cli.store.device_sync import SentBundle, pending_records
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
 
 BUNDLE_SUFFIX = ".ykb"
 RECEIPT_SUFFIX = ".ykr"
 MAX_RECEIPT_FILE = 64 * 1024 * 1024  # a receipt of a million ids is ~60 MB; refuse beyond
-
-# The revision as it travels: the record shape of docs/design.md plus paradata, the void
-# time and the device's revision hash (HQ recomputes it to tell replays from conflicts).
-_PENDING_SQL = """
-SELECT r.uuid, r.revision, r.form_hash, r.submission_time, r.enumerator, r.device_id,
-       r.instance_name, r.answers, r.paradata, r.hash,
-       s.created_at, s.status, s.revision AS latest, s.void_reason, s.voided_at,
-       f.form_id, f.version AS form_version
-FROM revisions r
-JOIN submissions s ON s.uuid = r.uuid
-JOIN forms f ON f.hash = r.form_hash
-WHERE (r.synced_at IS NULL AND r.refused_at IS NULL)
-   OR (s.status = 'void' AND s.void_synced = 0 AND s.void_refused_at IS NULL
-       AND r.revision = s.revision)
-ORDER BY r.uuid, r.revision
-"""
 
 
 def bundle_name(device_id: str, seq: int) -> str:
@@ -52,10 +37,9 @@ def receipt_name(device_id: str, seq: int) -> str:
 
 
 def write_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
-    """Write a whole file or nothing under its name: temp file, fsync, rename.
+    """Write a whole file or nothing under its name (files.write_atomic); errors as messages.
 
-    With overwrite=False an existing file is never replaced (FileExistsError): the temp
-    file is hard-linked into place, and a link, unlike a rename, fails if the name exists.
+    With overwrite=False an existing file is never replaced (FileExistsError).
     """
     path = Path(path)
     _publish(_write_temp(path, data), path, overwrite=overwrite)
@@ -63,52 +47,26 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
 
 def _write_temp(path: Path, data: bytes) -> Path:
     """`data` in a hidden file beside `path` (".NAME.RANDOM.tmp"), on disk before we return."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        return files.write_temp(path, data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise YntymakError(
-            t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
-        ) from None
-    return tmp
+        raise _cannot_write(path, exc) from exc
 
 
 def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
     """Give a temp file of _write_temp its name; the temp name is gone afterwards."""
     try:
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)
-            except FileExistsError:
-                raise
-            except OSError:
-                # No hard links here (FAT USB sticks): check, then rename. Not atomic
-                # against a racing writer, but bundle create holds the database lock.
-                if path.exists():
-                    raise FileExistsError(path) from None
-                os.replace(tmp, path)
+        files.publish(tmp, path, overwrite=overwrite)
     except FileExistsError:
         raise
     except OSError as exc:
-        raise YntymakError(
-            t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
-        ) from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    try:  # make the rename durable; not possible on every platform
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+        raise _cannot_write(path, exc) from exc
+
+
+def _cannot_write(path: Path, exc: OSError) -> YntymakError:
+    return YntymakError(
+        t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
+    )
 
 
 def read_sync_file(path: Path, what: str, limit: int) -> bytes:
@@ -126,35 +84,6 @@ def read_sync_file(path: Path, what: str, limit: int) -> bytes:
                 t("sync_file_not_found", current_lang(), path=path, what=what_text(what))
             ) from None
         raise
-
-
-def _row_record(row: Any) -> dict[str, Any]:
-    is_void = row["status"] == "void" and row["revision"] == row["latest"]
-    return {
-        "uuid": row["uuid"],
-        "revision": row["revision"],
-        "form_id": row["form_id"],
-        "form_version": row["form_version"],
-        "form_hash": row["form_hash"],
-        "status": "void" if is_void else "final",
-        "created_at": row["created_at"],
-        "updated_at": row["voided_at"] if is_void else row["submission_time"],
-        "submission_time": row["submission_time"],
-        "enumerator": row["enumerator"],
-        "device_id": row["device_id"],
-        "instance_name": row["instance_name"],
-        "void_reason": row["void_reason"] if is_void else None,
-        "voided_at": row["voided_at"] if is_void else None,
-        # None only for a purged revision that HQ already holds (a later void of it).
-        "answers": json.loads(row["answers"]) if row["answers"] is not None else None,
-        "paradata": json.loads(row["paradata"]) if row["paradata"] is not None else None,
-        "hash": row["hash"],
-    }
-
-
-def pending_records(store: Store) -> list[dict[str, Any]]:
-    """Every revision and void HQ has not acknowledged, oldest revision first per uuid."""
-    return [_row_record(row) for row in store.conn.execute(_PENDING_SQL)]
 
 
 @dataclass(frozen=True)
@@ -195,20 +124,17 @@ def create_bundle(
     ensure_folder(out_dir)  # created when missing, like export's -o
     tmp: Path | None = None
     try:
-        with store.write() as conn:
-            last = conn.execute(
-                "SELECT seq, file_name, file_hash, contents, acked_at FROM sync_bundles "
-                "ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            if last is not None and last["acked_at"] is None:
+        with store.write():
+            last = device_sync.last_bundle(store)
+            if last is not None and last.acked_at is None:
                 resumed = _finish_interrupted(store, out_dir, last)
                 if resumed is not None:
                     return resumed
             records = pending_records(store)
             if not records:
                 return None
-            seq = last["seq"] + 1 if last else 1
-            prev_hash = last["file_hash"] if last else None
+            seq = last.seq + 1 if last else 1
+            prev_hash = last.file_hash if last else None
             form_hashes = sorted({r["form_hash"] for r in records})
             forms = store.form_definitions(form_hashes)
             header: dict[str, Any] = {
@@ -235,20 +161,16 @@ def create_bundle(
             for stale in out_dir.glob(f".{glob.escape(path.name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
             tmp = _write_temp(path, data)
-            contents = [[r["uuid"], r["revision"], r["status"]] for r in records]
-            conn.execute(
-                "INSERT INTO sync_bundles (seq, bundle_id, file_name, file_hash, prev_hash, "
-                "hq_fingerprint, created_at, contents) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    seq,
-                    header["bundle_id"],
-                    path.name,
-                    container.bundle_file_hash(data),
-                    prev_hash,
-                    hq.fingerprint,
-                    header["created_at"],
-                    json.dumps(contents, separators=(",", ":")),
-                ],
+            device_sync.record_bundle(
+                store,
+                seq=seq,
+                bundle_id=header["bundle_id"],
+                file_name=path.name,
+                file_hash=container.bundle_file_hash(data),
+                prev_hash=prev_hash,
+                hq_fingerprint=hq.fingerprint,
+                created_at=header["created_at"],
+                contents=[(r["uuid"], r["revision"], r["status"]) for r in records],
             )
     except BaseException:
         if tmp is not None:  # not recorded: the temp file is nobody's
@@ -259,8 +181,7 @@ def create_bundle(
         _publish(tmp, path, overwrite=False)
     except (FileExistsError, YntymakError) as exc:
         # The file never appeared: forget the bundle, so the next run reuses the seq.
-        with store.write() as conn:
-            conn.execute("DELETE FROM sync_bundles WHERE seq = ? AND acked_at IS NULL", [seq])
+        device_sync.forget_bundle(store, seq)
         if isinstance(exc, FileExistsError):
             raise _exists(path) from None
         raise
@@ -276,7 +197,7 @@ def create_bundle(
     )
 
 
-def _finish_interrupted(store: Store, out_dir: Path, last: Any) -> CreatedBundle | None:
+def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> CreatedBundle | None:
     """Publish the recorded bundle `last` if it is still a hidden temp file in out_dir.
 
     The temp file is recognised by its hash, which the database recorded; anything else
@@ -285,14 +206,14 @@ def _finish_interrupted(store: Store, out_dir: Path, last: Any) -> CreatedBundle
     """
     from yntymak_cli.sync import container
 
-    path = out_dir / last["file_name"]
+    path = out_dir / last.file_name
     published = os.path.lexists(path)
-    for tmp in sorted(out_dir.glob(f".{glob.escape(last['file_name'])}.*.tmp")):
+    for tmp in sorted(out_dir.glob(f".{glob.escape(last.file_name)}.*.tmp")):
         try:
             data = tmp.read_bytes()
         except OSError:
             continue
-        if container.bundle_file_hash(data) != last["file_hash"]:
+        if container.bundle_file_hash(data) != last.file_hash:
             continue
         if published:
             # Killed after the link, before the temp name went: the same bytes twice.
@@ -306,18 +227,12 @@ def _finish_interrupted(store: Store, out_dir: Path, last: Any) -> CreatedBundle
             _publish(tmp, path, overwrite=False)
         except FileExistsError:
             return None
-        contents = json.loads(last["contents"])
-        form_hashes = {
-            row[0]
-            for u, r, _status in contents
-            for row in store.conn.execute(
-                "SELECT form_hash FROM revisions WHERE uuid = ? AND revision = ?", [u, r]
-            )
-        }
+        contents = last.contents
+        form_hashes = device_sync.carried_form_hashes(store, contents)
         bundle_id = container.inspect_bundle(data)["bundle_id"]
         return CreatedBundle(
             path=path,
-            seq=last["seq"],
+            seq=last.seq,
             bundle_id=bundle_id,
             submissions=len({u for u, _r, _s in contents}),
             revisions=len(contents),
@@ -358,12 +273,9 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
             )
         )
     now = utcnow()
-    with store.write() as conn:
-        row = conn.execute(
-            "SELECT seq, contents, hq_fingerprint FROM sync_bundles WHERE bundle_id = ?",
-            [receipt["bundle_id"]],
-        ).fetchone()
-        if row is None or row["seq"] != receipt["seq"]:
+    with store.write():
+        sent = device_sync.bundle_by_id(store, receipt["bundle_id"])
+        if sent is None or sent.seq != receipt["seq"]:
             raise InvalidInput(
                 t(
                     "receipt_unknown_bundle",
@@ -372,7 +284,7 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
                     bundle_id=receipt["bundle_id"],
                 )
             )
-        if row["hq_fingerprint"] != receipt["hq_fingerprint"]:
+        if sent.hq_fingerprint != receipt["hq_fingerprint"]:
             # Only the HQ a bundle was sealed to can have read it: a receipt from another
             # HQ (after `trust-hq --replace`) must not mark its data as safe to purge.
             raise InvalidInput(
@@ -381,50 +293,33 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
                     current_lang(),
                     named=receipt["hq_fingerprint"],
                     seq=receipt["seq"],
-                    sent=row["hq_fingerprint"],
+                    sent=sent.hq_fingerprint,
                 )
             )
-        carried = {(u, r): status for u, r, status in json.loads(row["contents"])}
-        acknowledged = voids = already = 0
+        carried = sent.carried()
+        accepted = []  # in the receipt's order: an entry listed twice counts as "already"
         for entry in receipt["accepted"]:
             key = (entry["uuid"], entry["revision"])
-            status = carried.get(key)
-            if status is None:
-                continue
-            rev_new = conn.execute(
-                "UPDATE revisions SET synced_at = ? WHERE uuid = ? AND revision = ? "
-                "AND synced_at IS NULL",
-                [now, *key],
-            ).rowcount
-            conn.execute(
-                "UPDATE submissions SET synced_revision = ? WHERE uuid = ? AND synced_revision < ?",
-                [key[1], key[0], key[1]],
-            )
-            void_new = 0
-            if status == "void":
-                void_new = conn.execute(
-                    "UPDATE submissions SET void_synced = 1 WHERE uuid = ? AND status = 'void' "
-                    "AND void_synced = 0",
-                    [key[0]],
-                ).rowcount
-            acknowledged += rev_new
-            voids += void_new
-            if not rev_new and not void_new:
-                already += 1
-        refused = _mark_refused(conn, receipt.get(container.RECEIPT_REFUSED_KEY, []), carried, now)
-        conn.execute(
-            "UPDATE sync_bundles SET acked_at = COALESCE(acked_at, ?) WHERE bundle_id = ?",
-            [now, receipt["bundle_id"]],
-        )
+            if key in carried:
+                accepted.append((key[0], key[1], carried[key]))
+        marks = device_sync.mark_acknowledged(store, accepted, now)
+        refused = _refused(receipt.get(container.RECEIPT_REFUSED_KEY, []), carried)
+        device_sync.mark_refused(store, refused, now)
+        device_sync.mark_bundle_acked(store, receipt["bundle_id"], now)
     return AckResult(
-        seq=row["seq"], acknowledged=acknowledged, voids=voids, already=already, refused=refused
+        seq=sent.seq,
+        acknowledged=marks.acknowledged,
+        voids=marks.voids,
+        already=marks.already,
+        refused=tuple((u, r, reason) for u, r, _status, reason in refused),
     )
 
 
-def _mark_refused(
-    conn: Any, entries: list[dict[str, Any]], carried: dict[tuple[str, int], str], now: str
-) -> tuple[tuple[str, int, str], ...]:
-    """Mark what HQ refused so that `bundle create` stops sending it; returns the entries.
+def _refused(
+    entries: list[dict[str, Any]], carried: dict[tuple[str, int], str]
+) -> list[tuple[str, int, str, str]]:
+    """What HQ refused of this bundle, as (uuid, revision, status, reason), to be marked so
+    that `bundle create` stops sending it.
 
     Only entries this bundle carried count. A refused revision (or void) is kept on the
     laptop, never purged (it is not acknowledged), and is not sent again: HQ would refuse
@@ -434,18 +329,6 @@ def _mark_refused(
     for entry in entries:
         key = (entry["uuid"], entry["revision"])
         status = carried.get(key)
-        if status is None:
-            continue
-        conn.execute(
-            "UPDATE revisions SET refused_at = COALESCE(refused_at, ?), refused_reason = ? "
-            "WHERE uuid = ? AND revision = ? AND synced_at IS NULL",
-            [now, entry["reason"], *key],
-        )
-        if status == "void":
-            conn.execute(
-                "UPDATE submissions SET void_refused_at = COALESCE(void_refused_at, ?), "
-                "void_refused_reason = ? WHERE uuid = ? AND status = 'void' AND void_synced = 0",
-                [now, entry["reason"], key[0]],
-            )
-        out.append((key[0], key[1], entry["reason"]))
-    return tuple(out)
+        if status is not None:
+            out.append((key[0], key[1], status, entry["reason"]))
+    return out

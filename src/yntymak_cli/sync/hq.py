@@ -5,6 +5,7 @@ same at both ends. A bundle is verified and decrypted outside any transaction, t
 in ONE write transaction: a crash or `kill -9` leaves the database as before that bundle.
 The merge is idempotent and order-independent: `submissions` always holds the highest
 revision known (void if any void of it arrived), `revisions` every revision received.
+The policy is the pure `sync.merge.plan_merge`; the SQL is in `store.hq`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,15 @@ from yntymak_cli.errors import InvalidInput, NotFound, Problem, ProblemsError, Y
 from yntymak_cli.forms.model import Form
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
+from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
 from yntymak_cli.sync.bundle import read_sync_file, receipt_name, write_atomic
 from yntymak_cli.sync.keys import DevicePublic, HqIdentity
+from yntymak_cli.sync.merge import Existing, Incoming, plan_merge
 
 STATUS_FORMAT_VERSION = 1
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_CHUNK = 400  # bound on SQL parameters per query (SQLite's default limit is 999 on old builds)
 
 # Decompressed payload bound; a module global so tests can lower it.
 MAX_PAYLOAD = 512 * 1024 * 1024
@@ -87,9 +89,7 @@ def enroll(store: Store, pub: DevicePublic, name: str, district: str | None) -> 
     if not name.strip():
         raise InvalidInput(t("hq_enroll_needs_name", current_lang()))
     with store.write() as conn:
-        row = conn.execute(
-            "SELECT revoked_at FROM hq_devices WHERE device_id = ?", [pub.device_id]
-        ).fetchone()
+        row = hq_store.device_by_id(conn, pub.device_id)
         if row is not None and row["revoked_at"]:
             raise InvalidInput(
                 t(
@@ -100,37 +100,30 @@ def enroll(store: Store, pub: DevicePublic, name: str, district: str | None) -> 
                 )
             )
         if row is None:
-            conn.execute(
-                "INSERT INTO hq_devices (device_id, sign_key, fingerprint, name, district, "
-                "enrolled_at) VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    pub.device_id,
-                    base64.b64encode(pub.sign_key).decode("ascii"),
-                    pub.fingerprint,
-                    name,
-                    district,
-                    utcnow(),
-                ],
+            hq_store.enroll_device(
+                conn,
+                pub.device_id,
+                base64.b64encode(pub.sign_key).decode("ascii"),
+                pub.fingerprint,
+                name,
+                district,
+                utcnow(),
             )
             return True
         # The device id is derived from the key, so the same id means the same key.
-        conn.execute(
-            "UPDATE hq_devices SET name = ?, district = ? WHERE device_id = ?",
-            [name, district, pub.device_id],
-        )
+        hq_store.rename_device(conn, pub.device_id, name, district)
         return False
 
 
 def revoke(store: Store, device_id: str) -> dict[str, Any]:
     with store.write() as conn:
-        row = conn.execute("SELECT * FROM hq_devices WHERE device_id = ?", [device_id]).fetchone()
+        row = hq_store.device_by_id(conn, device_id)
         if row is None:
             raise NotFound(t("hq_revoke_unknown", current_lang(), device=device_id))
         if not row["revoked_at"]:
-            conn.execute(
-                "UPDATE hq_devices SET revoked_at = ? WHERE device_id = ?", [utcnow(), device_id]
-            )
-        row = conn.execute("SELECT * FROM hq_devices WHERE device_id = ?", [device_id]).fetchone()
+            hq_store.revoke_device(conn, device_id, utcnow())
+        row = hq_store.device_by_id(conn, device_id)
+    assert row is not None  # a device is never deleted
     return dict(row)
 
 
@@ -139,9 +132,7 @@ def device_lookup(store: Store):
     from yntymak_cli.sync.container import RevokedDevice
 
     def lookup(device_id: str) -> bytes | RevokedDevice | None:
-        row = store.conn.execute(
-            "SELECT sign_key, revoked_at FROM hq_devices WHERE device_id = ?", [device_id]
-        ).fetchone()
+        row = hq_store.device_by_id(store.conn, device_id)
         if row is None:
             return None
         key = base64.b64decode(row["sign_key"])
@@ -204,9 +195,9 @@ def open_bundle(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
             answers_json.append(None)
             continue
         answers_json.append(text)
-    name = store.conn.execute(
-        "SELECT name FROM hq_devices WHERE device_id = ?", [header["device_id"]]
-    ).fetchone()["name"]
+    device = hq_store.device_by_id(store.conn, header["device_id"])
+    assert device is not None  # the container found its key there
+    name = device["name"]
     return OpenedBundle(
         header,
         payload,
@@ -232,11 +223,7 @@ def _schema_for(
         form = parsed.get(form_hash)
         if form_hash in bad_forms:
             schemas[form_hash] = bad_forms[form_hash]
-        elif (
-            form is None
-            and store.conn.execute("SELECT 1 FROM forms WHERE hash = ?", [form_hash]).fetchone()
-            is None
-        ):
+        elif form is None and not hq_store.form_known(store.conn, form_hash):
             schemas[form_hash] = t("refusal_no_definition", "en", hash=form_hash[:12])
         else:
             if form is None:
@@ -409,57 +396,22 @@ class ImportResult:
     refused: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _chunks(items: list[str]) -> list[list[str]]:
-    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
-
-
-def _load_state(conn: Any, uuids: list[str]) -> tuple[dict, dict]:
-    """Existing submissions and revision hashes for the given uuids, fetched in chunks."""
-    subs: dict[str, dict[str, Any]] = {}
-    revs: dict[tuple[str, int], str] = {}
-    for chunk in _chunks(uuids):
-        marks = ", ".join("?" for _ in chunk)  # only placeholders are spliced into the SQL
-        for row in conn.execute(
-            "SELECT uuid, revision, status, device_id, updated_at, void_reason, voided_at "
-            f"FROM submissions WHERE uuid IN ({marks})",
-            chunk,
-        ):
-            subs[row["uuid"]] = dict(row)
-        for row in conn.execute(
-            f"SELECT uuid, revision, hash FROM revisions WHERE uuid IN ({marks})",
-            chunk,
-        ):
-            revs[(row["uuid"], row["revision"])] = row["hash"]
-    return subs, revs
-
-
-def _json_or_null(value: Any) -> str | None:
-    return None if value is None else canonical_json(value)
-
-
 def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
     """Apply one verified bundle. Runs inside the caller's transaction."""
     header, payload = opened.header, opened.payload
-    result = ImportResult(opened.device_id, opened.seq, header["bundle_id"])
+    bundle_id = header["bundle_id"]
+    result = ImportResult(opened.device_id, opened.seq, bundle_id)
     records = payload["submissions"]
     result.submissions = len({r["uuid"] for r in records})
     result.revisions = len(records)
     result.voids = sum(1 for r in records if r["status"] == "void")
 
-    seen = conn.execute(
-        "SELECT file_hash FROM hq_bundles WHERE bundle_id = ?", [header["bundle_id"]]
-    ).fetchone()
+    seen = hq_store.bundle_file_hash(conn, bundle_id)
     if seen is not None:
-        if seen["file_hash"] != opened.file_hash:
-            raise _refuse(t("bundle_err_id_reused", current_lang(), bundle_id=header["bundle_id"]))
+        if seen != opened.file_hash:
+            raise _refuse(t("bundle_err_id_reused", current_lang(), bundle_id=bundle_id))
         # The same receipt again: what was refused then is read back, not worked out anew.
-        refused_then = {
-            (r["uuid"], r["revision"]): r["reason"]
-            for r in conn.execute(
-                "SELECT uuid, revision, reason FROM hq_refused WHERE bundle_id = ?",
-                [header["bundle_id"]],
-            )
-        }
+        refused_then = hq_store.refusals_for_bundle(conn, bundle_id)
         for r in records:
             key = (r["uuid"], r["revision"])
             if key in refused_then:
@@ -471,133 +423,38 @@ def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
         return result
 
     now = utcnow()
-    refused = dict(opened.refused)
     conflicts = _form_conflicts(conn, opened.forms)
-    conn.executemany(
-        "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, registered_at) "
-        "VALUES (?, ?, ?, ?, ?)",
+    hq_store.add_forms(
+        conn,
         [
             (h, fid, ver, text, now)
             for h, (fid, ver, text) in opened.forms.items()
             if h not in conflicts
         ],
     )
-
-    subs, revs = _load_state(conn, sorted({r["uuid"] for r in records}))
-    new_revisions: list[tuple] = []
-    inserts: dict[str, dict[str, Any]] = {}  # submissions HQ did not have
-    updates: dict[str, dict[str, Any]] = {}  # known submissions whose row changes
+    incoming: list[Incoming] = []
     for rec, answers_text in zip(records, opened.answers_json, strict=True):
         uid, rev = rec["uuid"], rec["revision"]
-        if (uid, rev) in refused:
-            continue
-        if rec["form_hash"] in conflicts:
-            refused[(uid, rev)] = t(
-                "refusal_record", "en", uuid=uid, revision=rev, detail=conflicts[rec["form_hash"]]
-            )
-            continue
-        # Record refusals are worded in English on purpose: HQ stores them and the receipt
-        # carries them (a contract, read by devices of any language); printed through
-        # sync.reasons.localize in the reader's language.
-        sub = subs.get(uid)
-        if sub is not None and sub["device_id"] != opened.device_id:
-            refused[(uid, rev)] = t("refusal_other_device", "en", uuid=uid, device=sub["device_id"])
-            continue
-        known_hash = revs.get((uid, rev))
-        if known_hash is not None:
-            if known_hash != rec["hash"]:
-                refused[(uid, rev)] = t("refusal_differs", "en", uuid=uid, revision=rev)
-                continue
-            assert sub is not None  # revisions reference submissions: a known one has its row
-            if rec["status"] == "void" and sub["status"] != "void":
-                _apply_void(sub, rec)
-                if uid not in inserts:
-                    updates[uid] = sub
-                result.updated += 1
-            else:
-                result.unchanged += 1
-            continue
-        if rec["answers"] is None:
-            refused[(uid, rev)] = t("refusal_no_answers", "en", uuid=uid, revision=rev)
-            continue
-        new_revisions.append(
-            (
-                uid,
-                rev,
-                rec["form_hash"],
-                rec["submission_time"],
-                rec["enumerator"],
-                rec["device_id"],
-                rec["instance_name"],
-                answers_text,
-                _json_or_null(rec["paradata"]),
-                rec["hash"],
-            )
-        )
-        revs[(uid, rev)] = rec["hash"]
-        rec = {**rec, "answers_json": answers_text}
-        if sub is None:
-            sub = dict(rec)
-            subs[uid] = sub
-            inserts[uid] = sub
-            result.new += 1
-            continue
-        changed = True
-        if rev > sub["revision"]:
-            was_void, old_updated = sub["status"] == "void", sub["updated_at"]
-            keep = {"void_reason": sub["void_reason"], "voided_at": sub["voided_at"]}
-            sub.update(rec)
-            if was_void:  # a void is final: a later revision cannot revive it
-                sub["status"] = "void"
-                sub.update(keep)
-            sub["updated_at"] = max(old_updated, rec["updated_at"])
-        elif rec["status"] == "void" and sub["status"] != "void":
-            _apply_void(sub, rec)
-        else:
-            changed = False  # an older revision arriving late: history only
-        if changed and uid not in inserts:
-            updates[uid] = sub
-        result.updated += 1
-
-    conn.executemany(
-        "INSERT INTO submissions (uuid, form_id, form_version, form_hash, status, revision, "
-        "enumerator, device_id, created_at, updated_at, submission_time, instance_name, "
-        "void_reason, voided_at, answers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [_sub_params(s) for s in inserts.values()],
-    )
-    conn.executemany(
-        "INSERT INTO revisions (uuid, revision, form_hash, submission_time, enumerator, "
-        "device_id, instance_name, answers, paradata, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        new_revisions,
-    )
-    for s in updates.values():
-        # A row read back from the DB has no answers_json unless a newer revision replaced
-        # it; then only the void fields change.
-        if "answers_json" in s:
-            conn.execute(
-                "UPDATE submissions SET form_id = ?, form_version = ?, form_hash = ?, "
-                "status = ?, revision = ?, enumerator = ?, device_id = ?, created_at = ?, "
-                "updated_at = ?, submission_time = ?, instance_name = ?, void_reason = ?, "
-                "voided_at = ?, answers = ? WHERE uuid = ?",
-                [*_sub_params(s)[1:], s["uuid"]],
-            )
-        else:
-            conn.execute(
-                "UPDATE submissions SET status = ?, void_reason = ?, voided_at = ?, "
-                "updated_at = ? WHERE uuid = ?",
-                [s["status"], s["void_reason"], s["voided_at"], s["updated_at"], s["uuid"]],
-            )
+        reason = opened.refused.get((uid, rev))
+        if reason is None and rec["form_hash"] in conflicts:
+            detail = conflicts[rec["form_hash"]]
+            reason = t("refusal_record", "en", uuid=uid, revision=rev, detail=detail)
+        incoming.append(Incoming(rec, answers_text, reason))
+    subs, revs = hq_store.load_state(conn, sorted({r["uuid"] for r in records}))
+    plan = plan_merge(Existing(subs, revs), incoming)
+    hq_store.apply_merge(conn, plan)
     _record_bundle(conn, opened, len(records), now)
-    for rec in records:
-        key = (rec["uuid"], rec["revision"])
-        if key in refused:
-            result.refused.append(_refusal(key, refused[key]))
+    for o in plan.outcomes:
+        if o.kind == "refused":
+            assert o.reason is not None
+            result.refused.append(_refusal((o.uuid, o.revision), o.reason))
         else:
-            result.accepted.append({"uuid": key[0], "revision": key[1]})
-    conn.executemany(
-        "INSERT INTO hq_refused (bundle_id, uuid, revision, reason, refused_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [(header["bundle_id"], r["uuid"], r["revision"], r["reason"], now) for r in result.refused],
+            result.accepted.append({"uuid": o.uuid, "revision": o.revision})
+    result.new = plan.count("new")
+    result.updated = plan.count("updated")
+    result.unchanged = plan.count("unchanged")
+    hq_store.record_refusals(
+        conn, bundle_id, [(r["uuid"], r["revision"], r["reason"]) for r in result.refused], now
     )
     return result
 
@@ -620,57 +477,21 @@ def _form_conflicts(conn: Any, forms: dict[str, tuple[str, str, str]]) -> dict[s
     first: dict[tuple[str, str], str] = {}
     for digest, (form_id, version, _text) in forms.items():
         if (form_id, version) not in first:
-            row = conn.execute(
-                "SELECT hash FROM forms WHERE form_id = ? AND version = ? "
-                "ORDER BY registered_at, rowid LIMIT 1",
-                [form_id, version],
-            ).fetchone()
-            first[(form_id, version)] = row["hash"] if row else digest
+            held_first = hq_store.first_form_hash(conn, form_id, version)
+            first[(form_id, version)] = digest if held_first is None else held_first
         held = first[(form_id, version)]
-        if (
-            held != digest
-            and conn.execute("SELECT 1 FROM forms WHERE hash = ?", [digest]).fetchone() is None
-        ):
+        if held != digest and not hq_store.form_known(conn, digest):
             out[digest] = t(
                 "refusal_form_differs", "en", form=form_id, version=version, held=held[:12]
             )
     return out
 
 
-def _apply_void(sub: dict[str, Any], rec: dict[str, Any]) -> None:
-    sub["status"] = "void"
-    sub["void_reason"] = rec["void_reason"]
-    sub["voided_at"] = rec["voided_at"]
-    sub["updated_at"] = max(sub["updated_at"], rec["updated_at"])
-
-
-def _sub_params(s: dict[str, Any]) -> list[Any]:
-    return [
-        s["uuid"],
-        s["form_id"],
-        s["form_version"],
-        s["form_hash"],
-        s["status"],
-        s["revision"],
-        s["enumerator"],
-        s["device_id"],
-        s["created_at"],
-        s["updated_at"],
-        s["submission_time"],
-        s["instance_name"],
-        s.get("void_reason"),
-        s.get("voided_at"),
-        s["answers_json"],
-    ]
-
-
 def _record_bundle(conn: Any, opened: OpenedBundle, n_records: int, now: str) -> None:
     h = opened.header
-    conn.execute(
-        "INSERT INTO hq_bundles (bundle_id, device_id, seq, file_hash, prev_hash, created_at, "
-        "n_records, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [h["bundle_id"], h["device_id"], h["seq"], opened.file_hash, h["prev_hash"],
-         h["created_at"], n_records, now],
+    hq_store.record_bundle(
+        conn, h["bundle_id"], h["device_id"], h["seq"], opened.file_hash, h["prev_hash"],
+        h["created_at"], n_records, now,
     )  # fmt: skip
 
 
@@ -679,9 +500,7 @@ def import_bundle(store: Store, hq: HqIdentity, data: bytes) -> ImportResult:
     opened = open_bundle(store, hq, data)
     with store.write() as conn:
         # Enrolment is checked again under the lock: a revoke may have landed meanwhile.
-        row = conn.execute(
-            "SELECT revoked_at FROM hq_devices WHERE device_id = ?", [opened.device_id]
-        ).fetchone()
+        row = hq_store.device_by_id(conn, opened.device_id)
         if row is None or row["revoked_at"]:
             from yntymak_cli.sync.container import BundleError
 
@@ -802,13 +621,9 @@ def status(store: Store) -> dict[str, Any]:
     by_form: dict[str, int] = defaultdict(int)
     by_district: dict[str, int] = defaultdict(int)
     total_void = 0
-    for d in conn.execute("SELECT * FROM hq_devices ORDER BY name, device_id").fetchall():
+    for d in hq_store.all_devices(conn):
         did = d["device_id"]
-        bundles = conn.execute(
-            "SELECT seq, file_hash, prev_hash, created_at, received_at FROM hq_bundles "
-            "WHERE device_id = ? ORDER BY seq, received_at",
-            [did],
-        ).fetchall()
+        bundles = hq_store.bundles_of(conn, did)
         hashes: dict[int, set[str]] = defaultdict(set)
         for b in bundles:
             hashes[b["seq"]].add(b["file_hash"])
@@ -821,23 +636,9 @@ def status(store: Store) -> dict[str, Any]:
             }
         )
         last = max(bundles, key=lambda b: (b["seq"], b["received_at"])) if bundles else None
-        forms = {
-            r["form_id"]: r["n"]
-            for r in conn.execute(
-                "SELECT form_id, COUNT(*) AS n FROM submissions WHERE device_id = ? "
-                "AND status = 'final' GROUP BY form_id ORDER BY form_id",
-                [did],
-            )
-        }
-        voids = conn.execute(
-            "SELECT COUNT(*) FROM submissions WHERE device_id = ? AND status = 'void'", [did]
-        ).fetchone()[0]
-        enumerators = [
-            r[0]
-            for r in conn.execute(
-                "SELECT DISTINCT enumerator FROM revisions WHERE device_id = ? ORDER BY 1", [did]
-            )
-        ]
+        forms = hq_store.finals_by_form(conn, did)
+        voids = hq_store.void_count(conn, did)
+        enumerators = hq_store.enumerators_of(conn, did)
         for form_id, n in forms.items():
             by_form[form_id] += n
             by_district[d["district"] or ""] += n

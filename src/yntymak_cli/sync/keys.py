@@ -11,8 +11,6 @@ import base64
 import binascii
 import hashlib
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
 from yntymak_cli.errors import InvalidInput, YntymakError
+from yntymak_cli.files import write_atomic
 
 DEVICE_KEY_FILE = "device.key"
 DEVICE_PUB_FILE = "device.pub"
@@ -304,72 +303,25 @@ def _read_small(path: Path, what: str) -> bytes:
 # -- file writing --------------------------------------------------------------------------
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Best effort: makes the new directory entry durable on POSIX; not possible on Windows.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _write_temp(path: Path, data: bytes, mode: int) -> Path:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
 def _create_secret_file(path: Path, data: bytes) -> bool:
     """Publish a secret file (mode 0600) only if none exists; False if another process won.
 
-    The temp file is complete before it appears under the final name. os.link, unlike
-    os.replace, refuses to overwrite, so two racing processes end with exactly one key.
+    The temp file is complete before it appears under the final name, and publishing it
+    never replaces a file (files.publish), so two racing processes end with exactly one key.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_temp(path, data, 0o600)
     try:
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return False
-        except OSError:
-            # No hard links on this file system (FAT, some shares): exclusive create instead.
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-            except FileExistsError:
-                return False
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+        write_atomic(path, data, mode=0o600, overwrite=False)
+    except FileExistsError:
+        return False
     return True
 
 
 def _write_public_file(path: Path, data: dict[str, Any]) -> None:
-    # Public files may be replaced; temp file + os.replace so readers never see half a file.
+    # Public files may be replaced; written whole, so readers never see half a file.
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-    tmp = _write_temp(path, text.encode("utf-8"), 0o644)
-    try:
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, text.encode("utf-8"), mode=0o644)
 
 
 # -- device identity -----------------------------------------------------------------------
@@ -390,7 +342,7 @@ def load_device_identity(home: Path) -> DeviceIdentity | None:
     try:
         return _parse_device_key(_read_small(path, "a device key"), path)
     except InvalidInput as exc:
-        raise InvalidInput(_t("key_err_restore", error=exc)) from None
+        raise InvalidInput(_t("key_err_restore", error=exc)) from exc  # which check refused
 
 
 def load_or_create_device_identity(home: Path) -> DeviceIdentity:

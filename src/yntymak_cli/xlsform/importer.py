@@ -3,7 +3,8 @@
 pyxform turns the workbook into its intermediate JSON dict (`children`, `bind`,
 `control`, ...) after resolving header and type aliases, translations and settings.
 We map that dict onto our model. The dict is not a stable pyxform API, so type names
-are normalised defensively and unknown keys are kept, never dropped.
+are normalised defensively and unknown keys are kept, never dropped; every call into
+pyxform goes through pyxform_adapter, the one module to change for a new pyxform.
 
 Each survey row is tagged with its spreadsheet row number before pyxform reads it, so
 warnings can name the row and elements pyxform generates itself (the `meta` group,
@@ -13,12 +14,10 @@ apart from the author's rows.
 
 from __future__ import annotations
 
-import copy
 import csv
 import io
 import os
 import re
-import warnings as pywarnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from yntymak_cli.forms import expressions as ex
 from yntymak_cli.forms.model import EXPRESSION_KEYS, NAME_RE, VALUE_TYPES
 from yntymak_cli.xlsform import expressions as xex
 from yntymak_cli.xlsform import languages
+from yntymak_cli.xlsform import pyxform_adapter as pyx
 from yntymak_cli.yaml_io import dump_yaml
 
 ROW_KEY = "_yntymak_row"
@@ -56,6 +56,8 @@ TYPE_CONVERTED = "type-converted"
 APPEARANCE = "appearance"
 EMPTY_GROUP = "empty-group"
 INVALID = "invalid"
+# pyxform could not read something the way we ask it to, and a plainer reading was used.
+READ_FALLBACK = "read-fallback"
 
 # Question keys written in this order (readable YAML; nested questions last).
 KEY_ORDER = (
@@ -221,83 +223,47 @@ class _Source:
     raw_rows: list[dict[str, Any]] | None  # survey rows as written, index = row - 2
     workbook: Any  # pyxform DefinitionData
     headers: dict[str, tuple[str, ...]]  # survey header as written -> pyxform's tokens
-
-
-def _one_line(exc: BaseException) -> str:
-    """pyxform's message on one line; other exceptions (its internals) also say their type."""
-    from pyxform.errors import PyXFormError
-
-    text = " ".join(str(exc).split())
-    if not isinstance(exc, PyXFormError):
-        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text[:500] or type(exc).__name__
+    fallbacks: list[str]  # what was read a plainer way, told to the user as warnings
 
 
 def _read(path: Path) -> _Source:
-    from pyxform.xls2json import workbook_to_json
-    from pyxform.xls2json_backends import get_xlsform
-    from pyxform.xls2xform import convert
-
-    with pywarnings.catch_warnings():
-        pywarnings.simplefilter("ignore")  # openpyxl chatter about Excel extensions
-        try:
-            workbook = get_xlsform(xlsform=str(path))
-            # The whole pyxform conversion decides whether the file is an XLSForm at all.
-            convert(xlsform=_as_dict(copy.deepcopy(workbook)), validate=False)
-        except Exception as exc:
-            message = _one_line(exc)
-            raise InvalidInput(f"{path}: pyxform cannot convert this XLSForm: {message}") from None
-        raw_rows: list[dict[str, Any]] | None = list(workbook.survey or [])
-        headers = _header_tokens(workbook)
-        try:
-            tagged = _tag_rows(workbook)
-            data = workbook_to_json(
-                workbook_dict=tagged, fallback_form_name=tagged.fallback_form_name, warnings=[]
-            )
-        except Exception:
-            raw_rows = None  # pyxform's untagged dict: positions instead of rows
-            plain = copy.deepcopy(workbook)
-            data = workbook_to_json(
-                workbook_dict=plain, fallback_form_name=plain.fallback_form_name, warnings=[]
-            )
-    return _Source(data, raw_rows, workbook, headers)
+    try:
+        workbook = pyx.read_workbook(path)
+        # The whole pyxform conversion decides whether the file is an XLSForm at all.
+        pyx.check_converts(workbook)
+    except Exception as exc:
+        message = pyx.error_text(exc)
+        raise InvalidInput(f"{path}: pyxform cannot convert this XLSForm: {message}") from exc
+    fallbacks: list[str] = []
+    raw_rows: list[dict[str, Any]] | None = pyx.survey_rows(workbook)
+    headers = _header_tokens(workbook, fallbacks)
+    try:
+        data = pyx.intermediate_dict(workbook, row_key=ROW_KEY)
+    except Exception as exc:
+        raw_rows = None  # pyxform's untagged dict: positions instead of rows
+        data = pyx.intermediate_dict(workbook)
+        fallbacks.append(
+            f"pyxform could not read the survey with row numbers ({pyx.error_text(exc)}); "
+            "warnings give positions instead of rows, and columns without a field here "
+            "are not kept"
+        )
+    return _Source(data, raw_rows, workbook, headers, fallbacks)
 
 
-def _as_dict(workbook: Any) -> dict[str, Any]:
-    """pyxform's DefinitionData as the dict `convert()` accepts (read the file only once)."""
-    import dataclasses
-
-    return {f.name: getattr(workbook, f.name) for f in dataclasses.fields(workbook)}
-
-
-def _tag_rows(workbook: Any) -> Any:
-    """A copy of the workbook whose non-empty survey rows carry their row number."""
-    tagged = copy.deepcopy(workbook)
-    if not tagged.survey or not tagged.survey_header:
-        raise ValueError("no survey header to tag")
-    tagged.survey = [
-        {**row, ROW_KEY: str(i + 2)} if row else row for i, row in enumerate(tagged.survey)
-    ]
-    tagged.survey_header = [{**tagged.survey_header[0], ROW_KEY: None}]
-    return tagged
-
-
-def _header_tokens(workbook: Any) -> dict[str, tuple[str, ...]]:
+def _header_tokens(workbook: Any, fallbacks: list[str]) -> dict[str, tuple[str, ...]]:
     """pyxform's reading of each survey header, e.g. `image::English` -> (media, image, ...)."""
-    from pyxform import aliases
-    from pyxform.parsing.sheet_headers import process_header
-    from pyxform.question import MultipleChoiceQuestion
-
-    names = list((workbook.survey_header or [{}])[0])
+    names = pyx.survey_headers(workbook)
     double = any("::" in h for h in names)
-    columns = set(MultipleChoiceQuestion.get_slot_names())
     out: dict[str, tuple[str, ...]] = {}
     for header in names:
         try:
-            _, tokens = process_header(header, double, aliases.survey_header, columns)
-        except Exception:
-            tokens = tuple(header.split("::"))
-        out[header] = tuple(tokens)
+            out[header] = pyx.header_tokens(header, double)
+        except Exception as exc:
+            out[header] = tuple(header.split("::"))
+            fallbacks.append(
+                f"survey column '{header}': pyxform could not read this header "
+                f"({pyx.error_text(exc)}); read as written"
+            )
     return out
 
 
@@ -381,6 +347,8 @@ class _Importer:
         setting = str(self.data.get("default_language") or languages.DEFAULT)
         self.default_code = languages.code_of(setting)
         self.multilingual = self._has_named_languages()
+        for message in source.fallbacks:  # said, never silent
+            self.warnings.append(ImportWarning(f"{self.file}: {message}", READ_FALLBACK))
 
     # -- warnings -----------------------------------------------------------------------
 
@@ -587,10 +555,7 @@ class _Importer:
     # -- types ------------------------------------------------------------------------------
 
     def _type(self, node: dict, q: dict, xls: dict, type_text: str, norm: str) -> str:
-        from pyxform import aliases
-
-        selects = {_norm(k): v for k, v in aliases.select.items()}
-        selects |= {_norm(v): v for v in aliases.select.values()}
+        selects = {_norm(k): v for k, v in pyx.select_aliases().items()}
         if norm in selects:
             return self._select(node, q, xls, type_text, selects[norm])
         base = _TYPES.get(norm) or self._type_from_pyxform(node, q, type_text)
@@ -607,9 +572,7 @@ class _Importer:
         return base
 
     def _why_unsupported(self, type_text: str) -> str:
-        from pyxform.question_type_dictionary import QUESTION_TYPE_DICT
-
-        spec = QUESTION_TYPE_DICT.get(type_text) or {}
+        spec = pyx.type_spec(type_text) or {}
         if (spec.get("bind") or {}).get("type") == "binary":
             what = "media or files cannot be captured in a terminal"
         elif (spec.get("bind") or {}).get("jr:preload"):
@@ -620,9 +583,7 @@ class _Importer:
 
     def _type_from_pyxform(self, node: dict, q: dict, type_text: str) -> str | None:
         """Old or rare type names, read through pyxform's own type dictionary."""
-        from pyxform.question_type_dictionary import QUESTION_TYPE_DICT
-
-        spec = QUESTION_TYPE_DICT.get(type_text)
+        spec = pyx.type_spec(type_text)
         if spec is None:
             return None
         bind, control = spec.get("bind") or {}, spec.get("control") or {}
@@ -650,10 +611,8 @@ class _Importer:
         default = node.pop("default", None)
         if default in (None, ""):
             return
-        from pyxform.utils import default_is_dynamic
-
         text = str(default)
-        if not default_is_dynamic(text, "calculate"):
+        if not pyx.default_is_dynamic(text, "calculate"):
             quote = '"' if "'" in text else "'"
             text = f"{quote}{text}{quote}"  # a fixed value as a string literal
         node.setdefault("bind", {})["calculate"] = text
@@ -662,11 +621,9 @@ class _Importer:
         )
 
     def _range(self, node: dict, q: dict, xls: dict) -> None:
-        from pyxform.parsing.parameters import parse as parse_parameters
-
         params = node.get("parameters") or {}
         if not isinstance(params, dict):
-            params = parse_parameters(str(params), self.rows.get(id(q), 0))
+            params = pyx.parse_parameters(str(params), self.rows.get(id(q), 0))
         q["parameters"] = {
             k: str(params.get(k, d)) for k, d in (("start", "1"), ("end", "10"), ("step", "1"))
         }
@@ -675,20 +632,18 @@ class _Importer:
         if raw:
             others = {
                 k: v
-                for k, v in parse_parameters(str(raw), 0).items()
+                for k, v in pyx.parse_parameters(str(raw), 0).items()
                 if k not in ("start", "end", "step")
             }
         if others:
             xls["parameters"] = " ".join(f"{k}={v}" for k, v in others.items())
 
     def _select(self, node: dict, q: dict, xls: dict, type_text: str, kind: str) -> str:
-        from pyxform import constants
-
         keyword = {
-            constants.SELECT_ONE: "select_one",
-            constants.SELECT_ALL_THAT_APPLY: "select_multiple",
-            constants.SELECT_ONE_EXTERNAL: "select_one",
-            constants.RANK: "rank",
+            pyx.SELECT_ONE: "select_one",
+            pyx.SELECT_ALL_THAT_APPLY: "select_multiple",
+            pyx.SELECT_ONE_EXTERNAL: "select_one",
+            pyx.RANK: "rank",
         }.get(kind, "select_one")
         list_name = str(node.get("itemset") or node.get("list_name") or "")
         if not list_name:
@@ -701,7 +656,7 @@ class _Importer:
             self.warn(UNSUPPORTED_TYPE, f"{why}; kept as type unsupported (not asked)", q)
             return "unsupported"
 
-        if kind == constants.RANK:
+        if kind == pyx.RANK:
             return unsupported(
                 f"rank {list_name}", "type 'rank' (ordering choices) is not supported"
             )
@@ -718,7 +673,7 @@ class _Importer:
                 return unsupported(original, f"choices file '{list_name}' {self.csv_problem}")
             q["type"] = f"{keyword} {ours}"
             return keyword
-        if kind == constants.SELECT_ONE_EXTERNAL:
+        if kind == pyx.SELECT_ONE_EXTERNAL:
             ours = self._external_list(q, list_name)
             if ours is None:
                 return unsupported(
@@ -785,26 +740,8 @@ class _Importer:
 
     def _external_list(self, q: dict, list_name: str) -> str | None:
         if self.external is None:
-            self.external = {}
-            sheet = getattr(self.workbook, "external_choices", None)
-            if sheet:
-                from pyxform import aliases, constants
-                from pyxform.parsing.sheet_headers import dealias_and_group_headers
-                from pyxform.question import Option
-
-                grouped = dealias_and_group_headers(
-                    sheet_name=constants.EXTERNAL_CHOICES,
-                    sheet_data=copy.deepcopy(sheet),
-                    sheet_header=self.workbook.external_choices_header,
-                    header_aliases=aliases.list_header,
-                    header_columns=set(Option.get_slot_names()),
-                    default_language=str(self.data.get("default_language") or "default"),
-                )
-                for row in grouped.data:
-                    row = dict(row)
-                    name = row.pop(constants.LIST_NAME_S, None)
-                    if name is not None:
-                        self.external.setdefault(str(name), []).append(row)
+            language = str(self.data.get("default_language") or "default")
+            self.external = pyx.external_choices(self.workbook, language)
         items = self.external.get(list_name)
         if not items:
             return None
@@ -905,13 +842,11 @@ class _Importer:
             self.warn(APPEARANCE, f"appearance '{appearance}': a full date is asked here", q)
 
     def _default(self, node: dict, q: dict, xls: dict, base: str) -> None:
-        from pyxform.utils import default_is_dynamic
-
         default = node.get("default")
         if default in (None, ""):
             return
         text = str(default)
-        if default_is_dynamic(text, node.get("type")) or node.get("_dynamic_default"):
+        if pyx.default_is_dynamic(text, node.get("type")) or node.get("_dynamic_default"):
             xls["default"] = text
             self.warn(DEFAULT, f"dynamic default not run: {text}", q)
             return
@@ -999,12 +934,10 @@ class _Importer:
 
     def _written_type(self, node: dict, type_text: str) -> str:
         """The type as the author wrote it (`image`, where pyxform says `photo`)."""
-        from pyxform import aliases
-
         for header, value in self._raw(node).items():
             if (self.headers.get(header) or (header,))[0] == "type" and value:
                 written = " ".join(str(value).split())
-                if aliases._type_alias_map.get(written) == type_text:
+                if pyx.type_alias(written) == type_text:
                     return written
         return type_text
 
