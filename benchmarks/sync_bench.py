@@ -5,7 +5,7 @@
 
 Synthetic submissions of tests/data/village_safety.yaml go straight into a device DB
 (one transaction, the same rows `Store.finalise` writes). Then, in one run: `create_bundle`
-(read, JSON, zlib, seal, sign, write), `open_bundle` at HQ (verify, decrypt, check every
+(read, JSON, zlib, seal, sign, write), `open_for_import` at HQ (verify, decrypt, check every
 record), `import_bundle` (verify + merge in one transaction) into an empty HQ DB, and the
 baseline: sqlite-utils `insert_all` of the same revision rows into a fresh table (same
 journal settings as the store). The ratio says what the merge costs above a bulk insert.
@@ -55,7 +55,7 @@ def _answers(rng: random.Random) -> dict[str, Any]:
 
 def insert_synthetic(store: Any, form: Any, device_id: str, n: int, seed: int = 1) -> None:
     """n finalised submissions (revision 1) in one transaction, shaped as finalise writes them."""
-    from yntymak_cli.canonical import canonical_json
+    from yntymak_cli.canonical import canonical_text
     from yntymak_cli.store.db import utcnow
 
     rng = random.Random(seed)
@@ -66,8 +66,8 @@ def insert_synthetic(store: Any, form: Any, device_id: str, n: int, seed: int = 
         uid = str(uuid_mod.UUID(int=rng.getrandbits(128), version=4))
         answers = _answers(rng)
         core = {"uuid": uid, "revision": 1, "form_hash": form_hash, "answers": answers}
-        rev_hash = hashlib.sha256(canonical_json(core).encode("utf-8")).hexdigest()
-        text = canonical_json(answers)
+        rev_hash = hashlib.sha256(canonical_text(core).encode("utf-8")).hexdigest()
+        text = canonical_text(answers)
         name = f"{answers['village']} 2026-11-01"
         subs.append((uid, form.id, form.version, form_hash, 1, "aida", device_id, now, now, now,
                      name, text))  # fmt: skip
@@ -130,10 +130,10 @@ def main() -> None:
 
         hq_store = Store(hq_home / "yntymak.db")
         hq.enroll(hq_store, device.public(), "bench", "kara_suu")
-        t_verify, _ = _timed(lambda: hq.open_bundle(hq_store, hq_id, data))
+        t_verify, _ = _timed(lambda: hq.open_for_import(hq_store, hq_id, data))
         t_import, result = _timed(lambda: hq.import_bundle(hq_store, hq_id, data))
         assert result.new == n, result
-        t_receipt, _ = _timed(lambda: hq.build_receipt(hq_id, result))
+        t_receipt, _ = _timed(lambda: hq.receipt_for_import(result, hq_id))
         hq_store.close()
 
         # Baseline: the same revision rows, bulk-inserted by sqlite-utils, same pragmas.

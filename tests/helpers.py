@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from yntymak_cli.canonical import canonical_bytes
 from yntymak_cli.cli import app
 from yntymak_cli.sync import container, keys
 
@@ -391,7 +392,7 @@ def seal_raw(
 
     from nacl.public import PublicKey, SealedBox
 
-    header_bytes = container.canonical_json(header)
+    header_bytes = canonical_bytes(header)
     plaintext = hashlib.sha256(header_bytes).digest() + zlib.compress(payload_text)
     sealed = SealedBox(PublicKey(hq_public.box_key)).encrypt(plaintext)
     return frame(b"YKB\x01", [(1, header_bytes), (2, bytes(sealed))], device.signing_key)

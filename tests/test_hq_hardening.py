@@ -197,7 +197,7 @@ def test_receipt_refused_entries_are_checked() -> None:
     hq = keys.create_hq_identity(Path(os.environ["YNTYMAK_HOME"]) / "hq-x")
     base = {"bundle_id": str(uuid_mod.uuid4()), "device_id": "a" * 16, "seq": 1, "accepted": []}
     entry = {"uuid": str(uuid_mod.uuid4()), "revision": 1, "reason": "no"}
-    data = container.build_receipt({**base, "refused": [entry]}, hq)
+    data = container.sign_receipt({**base, "refused": [entry]}, hq)
     assert container.open_receipt(data, hq.public())["refused"] == [entry]
     for bad in (
         [],
@@ -207,10 +207,10 @@ def test_receipt_refused_entries_are_checked() -> None:
         [entry, entry],
     ):
         with pytest.raises(ValueError, match="invalid receipt"):
-            container.build_receipt({**base, "refused": bad}, hq)
+            container.sign_receipt({**base, "refused": bad}, hq)
     both = {**base, "accepted": [{"uuid": entry["uuid"], "revision": 1}], "refused": [entry]}
     with pytest.raises(ValueError, match="repeats"):
-        container.build_receipt(both, hq)
+        container.sign_receipt(both, hq)
 
 
 # -- 3. answers are checked against their question's type -----------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yntymak_cli.canonical import canonical_json
+from yntymak_cli.canonical import canonical_text
 from yntymak_cli.store.hq import HeldSubmission, RevisionRow, SubmissionRow
 from yntymak_cli.sync.merge import Existing, Incoming, MergePlan, plan_merge
 
@@ -60,7 +60,7 @@ class Hq:
         incoming = [
             Incoming(
                 r,
-                None if r["answers"] is None else canonical_json(r["answers"]),
+                None if r["answers"] is None else canonical_text(r["answers"]),
                 refused.get((r["uuid"], r["revision"])),
             )
             for r in records
@@ -84,7 +84,7 @@ def record(
 ) -> dict[str, Any]:
     """A record as a device sends it; timestamps grow with the revision, a void comes last."""
     answers = {"village": f"{uuid}-{revision}{variant}"}
-    digest = hashlib.sha256(canonical_json([uuid, revision, answers]).encode()).hexdigest()
+    digest = hashlib.sha256(canonical_text([uuid, revision, answers]).encode()).hexdigest()
     return {
         "uuid": uuid,
         "revision": revision,
@@ -185,7 +185,7 @@ def test_the_highest_revision_wins_and_every_revision_is_kept(
         top = max(r["revision"] for r in mine)
         row = hq.subs[uuid]
         assert row.revision == top
-        assert row.answers_json == canonical_json({"village": f"{uuid}-{top}"})
+        assert row.answers_json == canonical_text({"village": f"{uuid}-{top}"})
         assert row.status == ("void" if any(r["status"] == "void" for r in mine) else "final")
         assert {k[1] for k in hq.revs if k[0] == uuid} == {r["revision"] for r in mine}
 

@@ -30,6 +30,7 @@ questions:
 # The documented `submissions list --json` item, keys in this order (a consumer may rely
 # on either); `show --json` adds the revision history.
 LIST_KEYS = [
+    "format_version",
     "uuid",
     "revision",
     "form_id",

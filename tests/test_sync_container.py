@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from yntymak_cli.canonical import canonical_bytes
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.sync import container as c
 from yntymak_cli.sync import keys as k
@@ -92,7 +93,7 @@ def bundle(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
 
 @pytest.fixture(scope="module")
 def receipt(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
-    return c.build_receipt(
+    return c.sign_receipt(
         {
             "bundle_id": "3c1d8f7e-2b4a-4c6d-9e8f-0a1b2c3d4e5f",
             "device_id": device.device_id,
@@ -369,11 +370,11 @@ def test_receipt_round_trip(receipt: bytes, device: k.DeviceIdentity, hq: k.HqId
     assert receipt[:4] == b"YKR\x01"
 
 
-def test_canonical_json_is_stable() -> None:
-    assert c.canonical_json({"b": 1, "a": ["ы", 1.5]}) == '{"a":["ы",1.5],"b":1}'.encode()
+def test_canonical_bytes_is_stable() -> None:
+    assert canonical_bytes({"b": 1, "a": ["ы", 1.5]}) == '{"a":["ы",1.5],"b":1}'.encode()
     assert c.record_hash({"a": 1, "b": 2}) == c.record_hash({"b": 2, "a": 1})
     with pytest.raises(ValueError):
-        c.canonical_json({"x": float("nan")})
+        canonical_bytes({"x": float("nan")})
 
 
 # -- every damaged byte is refused ---------------------------------------------------------
@@ -473,7 +474,7 @@ def test_header_version_and_canonical_form_are_checked(device, hq) -> None:
     forged = frame(b"YKB\x01", [(1, pretty), (p_tag, payload)], device.signing_key)
     err = refused("corrupted", c.open_bundle, forged, lookup_for(device), hq)
     assert "canonical" in str(err)
-    future = c.canonical_json({**header, "format_version": 2})
+    future = canonical_bytes({**header, "format_version": 2})
     forged = frame(b"YKB\x01", [(1, future), (p_tag, payload)], device.signing_key)
     refused("unsupported-version", c.open_bundle, forged, lookup_for(device), hq)
 
@@ -524,14 +525,14 @@ def test_ciphertext_cannot_be_lifted_into_another_devices_bundle(
     (_, header), (p_tag, payload) = sections(bundle)
     own = {**json.loads(header), "device_id": other_device.device_id}
     lifted = frame(
-        b"YKB\x01", [(1, c.canonical_json(own)), (p_tag, payload)], other_device.signing_key
+        b"YKB\x01", [(1, canonical_bytes(own)), (p_tag, payload)], other_device.signing_key
     )
     err = refused("corrupted", c.open_bundle, lifted, lookup_for(device, other_device), hq)
     assert "does not belong" in str(err)
 
 
 def test_receipt_from_another_hq(device, hq, other_hq) -> None:
-    fake = c.build_receipt(
+    fake = c.sign_receipt(
         {
             "bundle_id": "3c1d8f7e-2b4a-4c6d-9e8f-0a1b2c3d4e5f",
             "device_id": device.device_id,
@@ -544,7 +545,7 @@ def test_receipt_from_another_hq(device, hq, other_hq) -> None:
     # Signed by the trusted HQ but naming another one.
     doc = c.open_receipt(fake, other_hq.public())
     assert doc["hq_fingerprint"] == other_hq.fingerprint
-    misnamed = frame(b"YKR\x01", [(3, c.canonical_json(doc))], hq.signing_key)
+    misnamed = frame(b"YKR\x01", [(3, canonical_bytes(doc))], hq.signing_key)
     refused("wrong-hq", c.open_receipt, misnamed, hq.public())
 
 
@@ -567,7 +568,7 @@ def test_decompression_bomb_is_refused_without_allocating(device, hq) -> None:
 
 def test_payload_just_within_the_bound_opens(device, hq) -> None:
     data = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public())
-    size = len(c.canonical_json(sealed_of(record())))
+    size = len(canonical_bytes(sealed_of(record())))
     c.open_bundle(data, lookup_for(device), hq, max_payload=size)
     refused("too-large", c.open_bundle, data, lookup_for(device), hq, max_payload=size - 1)
 
@@ -641,7 +642,7 @@ def raw_payload(
             doc = json.loads(r)
             entries.append({k_: doc[k_] for k_ in ("uuid", "revision", "status")})
             entries[-1]["sha256"] = hashlib.sha256(r).hexdigest()
-        manifest = c.canonical_json(entries)
+        manifest = canonical_bytes(entries)
     return (
         b'{"counts":' + counts + b',"forms":' + forms + b',"manifest":' + manifest
         + b',"submissions":[' + b",".join(records) + b"]}"
@@ -650,8 +651,8 @@ def raw_payload(
 
 def test_raw_helper_bundle_opens(device, hq) -> None:
     # Control for the tests below: canonical bytes through seal_raw open.
-    rec = c.canonical_json(record())
-    forms = c.canonical_json(payload_of()["forms"])
+    rec = canonical_bytes(record())
+    forms = canonical_bytes(payload_of()["forms"])
     data = seal_raw(raw_header(device, hq), raw_payload(forms, [rec]), device, hq.public())
     assert c.open_bundle(data, lookup_for(device), hq)[1]["submissions"] == [record()]
 
@@ -671,12 +672,12 @@ def test_raw_helper_bundle_opens(device, hq) -> None:
          "manifest[0].sha256 is not a sha256 hex digest"),
         # Sealed, yet still one spelling only.
         (b'{"forms": 1}', None, "canonical"),
-        (None, b" " + c.canonical_json(c.build_manifest([record()])), "canonical"),
+        (None, b" " + canonical_bytes(c.build_manifest([record()])), "canonical"),
     ],
 )  # fmt: skip
 def test_malformed_sealed_counts_and_manifest(device, hq, counts, manifest, message) -> None:
-    rec = c.canonical_json(record())
-    forms = c.canonical_json(payload_of()["forms"])
+    rec = canonical_bytes(record())
+    forms = canonical_bytes(payload_of()["forms"])
     raw = raw_payload(forms, [rec], counts=counts or b"{}", manifest=manifest)
     data = seal_raw(raw_header(device, hq), raw, device, hq.public())
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
@@ -685,8 +686,8 @@ def test_malformed_sealed_counts_and_manifest(device, hq, counts, manifest, mess
 
 def test_payload_of_the_old_layout_is_refused(device, hq) -> None:
     # Before the manifest was sealed the payload held forms and submissions only.
-    rec = c.canonical_json(record())
-    forms = c.canonical_json(payload_of()["forms"])
+    rec = canonical_bytes(record())
+    forms = canonical_bytes(payload_of()["forms"])
     old = b'{"forms":' + forms + b',"submissions":[' + rec + b"]}"
     data = seal_raw(raw_header(device, hq), old, device, hq.public())
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
@@ -696,7 +697,7 @@ def test_payload_of_the_old_layout_is_refused(device, hq) -> None:
         {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public()
     ))  # fmt: skip
     leaky = {**json.loads(header), "manifest": c.build_manifest([record()])}
-    forged = frame(b"YKB\x01", [(1, c.canonical_json(leaky)), (p_tag, payload)], device.signing_key)
+    forged = frame(b"YKB\x01", [(1, canonical_bytes(leaky)), (p_tag, payload)], device.signing_key)
     err = refused("corrupted", c.open_bundle, forged, lookup_for(device), hq)
     assert "unexpected manifest" in str(err)
     with pytest.raises(BundleError, match="unexpected manifest"):
@@ -707,18 +708,18 @@ def test_payload_of_the_old_layout_is_refused(device, hq) -> None:
     ("forms", "rec"),
     [
         # A duplicate key in a record: parsers disagree on which value wins.
-        (None, c.canonical_json(record()).replace(b'{"incidents"', b'{"incidents":1,"incidents"')),
+        (None, canonical_bytes(record()).replace(b'{"incidents"', b'{"incidents":1,"incidents"')),
         # A lone surrogate in a form definition (not hashed in the manifest): no UTF-8 form,
         # so HQ could neither hash nor store it.
         (b'[{"id":"village_safety","version":"\\ud800"}]', None),
         # Another spelling of the same content.
-        (None, c.canonical_json(record()).replace(b'"revision":1', b'"revision": 1')),
-        (None, c.canonical_json(record()).replace(b'"incidents":2', b'"incidents":2.0e0')),
+        (None, canonical_bytes(record()).replace(b'"revision":1', b'"revision": 1')),
+        (None, canonical_bytes(record()).replace(b'"incidents":2', b'"incidents":2.0e0')),
     ],
 )
 def test_payload_must_be_canonical_json(device, hq, forms, rec) -> None:
-    rec = rec or c.canonical_json(record())
-    forms = forms or c.canonical_json(payload_of()["forms"])
+    rec = rec or canonical_bytes(record())
+    forms = forms or canonical_bytes(payload_of()["forms"])
     data = seal_raw(raw_header(device, hq), raw_payload(forms, [rec]), device, hq.public())
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
     assert "canonical" in str(err)
@@ -727,10 +728,10 @@ def test_payload_must_be_canonical_json(device, hq, forms, rec) -> None:
 @pytest.mark.parametrize("field", ["seq", "revision"])
 def test_seq_and_revision_beyond_sqlite_integers_are_refused(device, hq, field) -> None:
     big = 2**63
-    rec = c.canonical_json(record(revision=big if field == "revision" else 1))
+    rec = canonical_bytes(record(revision=big if field == "revision" else 1))
     changes = {"seq": big, "prev_hash": "0" * 64} if field == "seq" else {}
     header = raw_header(device, hq, **changes)
-    data = seal_raw(header, raw_payload(c.canonical_json([]), [rec]), device, hq.public())
+    data = seal_raw(header, raw_payload(canonical_bytes([]), [rec]), device, hq.public())
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
     assert f"from 1 to {c.MAX_COUNTER}" in str(err)
     with pytest.raises(ValueError):

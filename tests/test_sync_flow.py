@@ -435,7 +435,7 @@ def test_receipt_from_another_hq_than_the_bundle_went_to(field: Field) -> None:
     uid = rows(f.a, "SELECT uuid FROM revisions")[0]["uuid"]
     fake = f.tmp / "hq2.ykr"
     fake.write_bytes(
-        container.build_receipt(
+        container.sign_receipt(
             {**row, "device_id": device_id(f.a), "accepted": [{"uuid": uid, "revision": 1}]}, hq2
         )
     )

@@ -165,14 +165,12 @@ def test_bundle_for_another_hq_is_refused(field: Field) -> None:
 def test_oversized_payload_is_refused(
     sent: tuple[Field, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from yntymak_cli.sync import hq as hq_mod
-
     f, bundle = sent
-    monkeypatch.setattr(hq_mod, "MAX_PAYLOAD", 100)  # refused before decrypting
+    monkeypatch.setattr(container, "DEFAULT_MAX_PAYLOAD", 100)  # refused before decrypting
     refused(f, bundle, "larger than the limit")
     # Refused while inflating: the sealed JSON (about 6 kB) is above the bound, and the
     # ciphertext (about 2.2 kB) within it.
-    monkeypatch.setattr(hq_mod, "MAX_PAYLOAD", 2500)
+    monkeypatch.setattr(container, "DEFAULT_MAX_PAYLOAD", 2500)
     refused(f, bundle, "expands to more than 2500 bytes")
     monkeypatch.undo()
     assert "2 new" in f.import_(bundle)
@@ -244,7 +242,7 @@ def test_tampered_or_misdirected_receipts_are_refused(field: Field) -> None:
     other = keys.create_hq_identity(f.tmp / "hq2")
     doc = json.loads(receipt[9:-64])
     fake = f.tmp / "fake.ykr"
-    fake.write_bytes(container.build_receipt({**doc, "hq_fingerprint": other.fingerprint}, other))
+    fake.write_bytes(container.sign_receipt({**doc, "hq_fingerprint": other.fingerprint}, other))
     assert "signature" in yn(f.a, "bundle", "ack", fake, code=2)
     # Nothing was acknowledged: the next bundle carries the submission again.
     assert rows(f.a, "SELECT synced_at FROM revisions") == [{"synced_at": None}]
@@ -316,14 +314,14 @@ def _select_without_list(payload: dict) -> None:
     """Point a select_one at a choice list the definition lacks, keeping hashes consistent."""
     import hashlib
 
-    from yntymak_cli.canonical import canonical_json
+    from yntymak_cli.canonical import canonical_text
     from yntymak_cli.sync.hq import revision_hash
 
     form = payload["forms"][0]
     form["version"] = "evil"
     q = next(q for q in form["questions"] if str(q.get("type", "")).startswith("select_one"))
     q["type"] = "select_one no_such_list"
-    form_hash = hashlib.sha256(canonical_json(form).encode("utf-8")).hexdigest()
+    form_hash = hashlib.sha256(canonical_text(form).encode("utf-8")).hexdigest()
     for rec in payload["submissions"]:
         rec.update(form_version="evil", form_hash=form_hash)
         rec["hash"] = revision_hash(rec)

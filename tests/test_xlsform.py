@@ -9,7 +9,7 @@ import pytest
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.forms.loader import form_from_dict, load_form, load_form_text
 from yntymak_cli.forms.model import Form
-from yntymak_cli.xlsform import ImportResult, export_xlsform, import_xlsform
+from yntymak_cli.xlsform import XlsformResult, export_xlsform, import_xlsform
 from yntymak_cli.xlsform import importer as imp
 
 DATA = Path(__file__).parent / "data"
@@ -46,7 +46,7 @@ def write_xlsform(
 
 def imported(
     tmp_path: Path, survey: Table, choices: Table | None = None, settings: Table | None = None
-) -> ImportResult:
+) -> XlsformResult:
     result = import_xlsform(write_xlsform(tmp_path / "form.xlsx", survey, choices, settings))
     loaded = load_form_text(result.yaml_text, "form.yaml")
     assert loaded.errors == []
@@ -55,7 +55,7 @@ def imported(
     return result
 
 
-def questions(result: ImportResult) -> dict[str, dict]:
+def questions(result: XlsformResult) -> dict[str, dict]:
     out: dict[str, dict] = {}
 
     def walk(items: list[dict]) -> None:
@@ -67,7 +67,7 @@ def questions(result: ImportResult) -> dict[str, dict]:
     return out
 
 
-def kinds(result: ImportResult) -> list[str]:
+def kinds(result: XlsformResult) -> list[str]:
     return sorted(w.kind for w in result.warnings)
 
 
@@ -654,7 +654,7 @@ questions:
 # --------------------------------------------------------------------------- round trip
 
 
-def round_trip(source: Path, tmp_path: Path) -> tuple[ImportResult, ImportResult]:
+def round_trip(source: Path, tmp_path: Path) -> tuple[XlsformResult, XlsformResult]:
     """import(X), then import(export(import(X))); pyxform must compile the export."""
     first = import_xlsform(source)
     out = tmp_path / "published.xlsx"
@@ -663,7 +663,7 @@ def round_trip(source: Path, tmp_path: Path) -> tuple[ImportResult, ImportResult
     return first, import_xlsform(out)
 
 
-def same(a: ImportResult, b: ImportResult) -> bool:
+def same(a: XlsformResult, b: XlsformResult) -> bool:
     return form_from_dict(a.form_data).definition_dict() == (
         form_from_dict(b.form_data).definition_dict()
     )
@@ -733,7 +733,7 @@ def test_round_trip_keeps_what_cannot_run_here(tmp_path: Path) -> None:
 
 
 def test_warning_is_a_string_with_a_kind() -> None:
-    warning = imp.ImportWarning("f.xlsx: row 2, question 'a': x", imp.EXPRESSION)
+    warning = imp.XlsformWarning("f.xlsx: row 2, question 'a': x", imp.EXPRESSION)
     assert isinstance(warning, str) and warning.kind == imp.EXPRESSION
     assert warning == "f.xlsx: row 2, question 'a': x"
 

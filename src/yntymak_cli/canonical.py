@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 # One encoder for every call: json.dumps with options builds a new encoder each time.
@@ -16,12 +17,18 @@ _ENCODER = json.JSONEncoder(
 )
 
 
-def canonical_json(obj: Any) -> str:
+def canonical_text(obj: Any) -> str:
+    """The canonical JSON of obj as text (what SQLite columns hold)."""
     return _ENCODER.encode(obj)
 
 
 def canonical_bytes(obj: Any) -> bytes:
+    """The canonical JSON of obj as UTF-8 bytes (what bundles hold and hashes are made of)."""
     return _ENCODER.encode(obj).encode("utf-8")
+
+
+# What sha256_hex gives: 64 lowercase hex digits (use with fullmatch).
+SHA256_HEX_RE = re.compile(r"[0-9a-f]{64}")
 
 
 def sha256_hex(obj: Any) -> str:

@@ -276,16 +276,10 @@ def _db_setting(key: str) -> tuple[str | None, str]:
 
 
 def _write(path: Path, data: dict[str, str]) -> None:
+    from yntymak_cli.files import write_atomic
     from yntymak_cli.home import home_dir
 
     home_dir()  # created (0700) on the first `config set`
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    write_atomic(path, text.encode("utf-8"), mode=0o600)
     _cache.pop(path, None)

@@ -14,6 +14,7 @@ def validate(
     paths: list[Path] = typer.Argument(..., help="Form files (YAML)."),
 ) -> None:
     """Check forms: exit 0 when all are valid, else 2 with one FILE:LINE:COL line per problem."""
+    from yntymak_cli.errors import EXIT_INVALID
     from yntymak_cli.forms.loader import load_form
     from yntymak_cli.i18n import current_lang, t
     from yntymak_cli.plain import plain
@@ -31,7 +32,7 @@ def validate(
             n = len(loaded.warnings)
             typer.echo(t("forms_valid_warnings", current_lang(), path=plain(path), n=n))
     if failed:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_INVALID)
 
 
 @app.command()

@@ -210,7 +210,7 @@ def bundle_verify(
     hq = load_hq_identity(_home())
     data = hq_mod.read_bundle_file(path)
     with Store.open() as store:
-        summary = hq_mod.summarise(hq_mod.open_bundle(store, hq, data))
+        summary = hq_mod.summarise(hq_mod.open_for_import(store, hq, data))
     if as_json:
         typer.echo(json_text(hq_mod.dumps(summary)))
         return
@@ -412,7 +412,7 @@ def hq_import(
     tells the device to stop sending it). Exit 2 if any bundle or record was refused (the
     others are still imported), 1 if a receipt could not be written.
     """
-    from yntymak_cli.errors import InvalidInput, YntymakError
+    from yntymak_cli.errors import EXIT_FAILURE, EXIT_INVALID, InvalidInput, YntymakError
     from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
@@ -499,9 +499,9 @@ def hq_import(
             t("hq_import_receipts_failed", lang, n=len(unwritten), folder=plain(receipts)),
             err=True,
         )
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
     if refused or records_refused:
-        raise typer.Exit(2)
+        raise typer.Exit(EXIT_INVALID)
 
 
 @hq_app.command("status")
@@ -599,7 +599,7 @@ def purge_command(
     Only with --synced: submissions whose every revision (and void) HQ confirmed with a
     receipt. Ids, revision numbers and metadata stay; drafts and unsent data are untouched.
     """
-    from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.errors import EXIT_FAILURE, InvalidInput
     from yntymak_cli.store.db import Store
     from yntymak_cli.store.purge import count_purgeable, needs_cleanup, purge
 
@@ -616,7 +616,7 @@ def purge_command(
                 raise InvalidInput(t("purge_needs_yes", lang))
             if not _confirm(t("purge_question", lang, n=n), lang):
                 typer.echo(t("purge_cancelled", lang), err=True)
-                raise typer.Exit(1)
+                raise typer.Exit(EXIT_FAILURE)
         result = purge(store, synced_only=True)
     if n:
         typer.echo(

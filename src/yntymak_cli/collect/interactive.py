@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from yntymak_cli.collect.session import Session
     from yntymak_cli.engine.state import NodePath, Step
 
-EXIT_INTERRUPTED = 130  # as a shell reports a process stopped by Ctrl-C
 # Problems listed under each review page (the rest as "… (+N)"), so the page still fits.
 PROBLEMS_SHOWN = 3
 # Lines of a review page besides its rows: title, header, the menu (question, at most four
@@ -158,7 +157,7 @@ class _Survey:
     def run(self, resume: bool, review_first: bool = False) -> int:
         from yntymak_cli.collect.prompts import BACK
         from yntymak_cli.engine.state import Step
-        from yntymak_cli.errors import EXIT_FAILURE
+        from yntymak_cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
         from yntymak_cli.store.db import DiskFull
 
         uuid = self.session.uuid
@@ -181,7 +180,7 @@ class _Survey:
                         self.out.line(
                             t("finalised", self.lang, uuid=uuid, revision=outcome), "bold green"
                         )
-                        return 0
+                        return EXIT_OK
                     step = outcome
                     continue
                 answer = self.ask(step)

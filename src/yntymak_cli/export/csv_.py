@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from yntymak_cli.export.layout import Layout, Table
 from yntymak_cli.export.output import temp_file
+from yntymak_cli.files import atomic_path, publish
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -77,27 +78,34 @@ class CsvSink:
         self.rows[table.name] += 1
 
     def finish(self) -> list[Path]:
+        # The .csv files stay open while rows stream, so they cannot be written inside one
+        # files.atomic_path block: each is fsynced here, then files.publish() renames it and
+        # fsyncs the folder. The zip's staged members are packed and deleted: only the zip,
+        # written through atomic_path, needs to reach the disk.
         for f in self._files.values():
+            if not self.zip:
+                f.flush()
+                os.fsync(f.fileno())
             f.close()
         if self.single:
             (part,) = self._paths.values()
-            os.replace(part, self.out)
+            publish(part, self.out)
             return [self.out]
         if not self.zip:
             written = []
             for name, part in self._paths.items():
                 final = self._dir / f"{name}.csv"
-                os.replace(part, final)
+                publish(part, final)
                 written.append(final)
             return written
-        tmp = temp_file(self.out)
         try:
-            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            with (
+                atomic_path(self.out) as tmp,
+                zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf,
+            ):
                 for name, part in self._paths.items():
                     zf.write(part, f"{name}.csv")
-            os.replace(tmp, self.out)
         finally:
-            tmp.unlink(missing_ok=True)
             shutil.rmtree(self._dir, ignore_errors=True)
         return [self.out]
 

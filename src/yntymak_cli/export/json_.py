@@ -10,14 +10,13 @@ clash, and `answers` can be fed back as an answers file.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from yntymak_cli.export.cells import json_safe
 from yntymak_cli.export.layout import Layout
-from yntymak_cli.export.output import temp_file
+from yntymak_cli.files import atomic_path
 
 JSON_FORMAT_VERSION = 1
 SUBMISSION_FIELDS = (
@@ -108,12 +107,12 @@ def write_json(
     progress: Callable[[int], None] | None = None,
     progress_every: int = 1000,
 ) -> int:
-    """Write `records` to `out` (via a temporary file, so a failure leaves nothing)."""
+    """Write `records` to `out` (via a temporary file, fsynced and renamed by
+    files.atomic_path, so a failure leaves nothing)."""
     view = AnswersView(layout)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_file(out)
     n = 0
-    try:
+    with atomic_path(out) as tmp:
         with tmp.open("w", encoding="utf-8", newline="\n") as f:
             if not lines:
                 head = {
@@ -134,7 +133,4 @@ def write_json(
                     progress(n)
             if not lines:
                 f.write("\n]}\n")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return n

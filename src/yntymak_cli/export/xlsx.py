@@ -18,8 +18,8 @@ from typing import Any
 
 from yntymak_cli.export.cells import EXCEL_TEXT_MAX, xml_safe
 from yntymak_cli.export.layout import Layout, SheetNames, Table
-from yntymak_cli.export.output import temp_file
 from yntymak_cli.export.summary import SUMMARY_SHEET, SummaryCounter, write_summary
+from yntymak_cli.files import atomic_path
 
 # Rows per sheet, header included (Excel's limit). A longer table continues on a
 # further sheet named "<table> (2)". Tests monkeypatch this to a small number.
@@ -193,21 +193,21 @@ class XlsxSink:
             write_summary(self._summary_ws, self.summary)
         from openpyxl.writer.excel import ExcelWriter
 
-        tmp = temp_file(self.out)
         try:
+            # atomic_path: fsync, rename, fsync the folder; the temp file goes on failure.
             # Workbook.save() would leave its zip open when a write fails, and the zip's
             # __del__ would later retry on the full disk and print "Exception ignored":
-            # this `with` closes it, whatever happens.
-            with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+            # the inner `with` closes it, whatever happens.
+            with (
+                atomic_path(self.out) as tmp,
+                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+            ):
                 ExcelWriter(self._wb, archive).save()
-            os.replace(tmp, self.out)
         except Exception as exc:
             error = _staging_error(exc, streaming=False)
             if error is None:
                 raise
             raise error from None
-        finally:
-            tmp.unlink(missing_ok=True)
         return [self.out]
 
     def abort(self) -> None:

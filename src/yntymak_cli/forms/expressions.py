@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any, Protocol
 
+from yntymak_cli.forms.model import NAME_RE
+
 __all__ = [
     "SUPPORTED_FUNCTIONS",
     "Context",
@@ -64,8 +66,6 @@ _MAX_NESTING = 50
 # Text a function may compute: forty calculations that each double a string would otherwise
 # need a terabyte. A million characters is far beyond any label, name or note.
 MAX_STRING_LENGTH = 1_000_000
-
-NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
 
 def _t(key: str, /, **params: object) -> str:

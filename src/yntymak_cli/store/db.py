@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, overload
 
-from yntymak_cli.canonical import canonical_json, sha256_hex
+from yntymak_cli.canonical import canonical_text, sha256_hex
 from yntymak_cli.errors import InvalidInput, NotFound, YntymakError
 from yntymak_cli.forms.model import Form
 from yntymak_cli.store.migrations import migrate
@@ -268,7 +268,7 @@ class Store:
             conn.execute(
                 "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, "
                 "registered_at) VALUES (?, ?, ?, ?, ?)",
-                [form_hash, form.id, form.version, canonical_json(definition), utcnow()],
+                [form_hash, form.id, form.version, canonical_text(definition), utcnow()],
             )
         self._forms[form_hash] = form
         return form_hash
@@ -349,8 +349,8 @@ class Store:
                     device_id,
                     now,
                     now,
-                    canonical_json(state),
-                    canonical_json(paradata),
+                    canonical_text(state),
+                    canonical_text(paradata),
                 ],
             )
         return new_uuid
@@ -380,8 +380,8 @@ class Store:
                     device_id,
                     now,
                     now,
-                    canonical_json(state),
-                    canonical_json(paradata),
+                    canonical_text(state),
+                    canonical_text(paradata),
                 ],
             )
         return self.get_draft(submission_uuid)
@@ -391,7 +391,7 @@ class Store:
         with self.write() as conn:
             cur = conn.execute(
                 "UPDATE drafts SET state = ?, paradata = ?, updated_at = ? WHERE uuid = ?",
-                [canonical_json(state), canonical_json(paradata), utcnow(), draft_uuid],
+                [canonical_text(state), canonical_text(paradata), utcnow(), draft_uuid],
             )
             if cur.rowcount != 1:
                 raise NotFound(_t("db_no_draft", uuid=draft_uuid))
@@ -454,7 +454,7 @@ class Store:
                 "answers": answers,
             }
             rev_hash = sha256_hex(record)
-            answers_json = canonical_json(answers)
+            answers_json = canonical_text(answers)
             if row is None:
                 conn.execute(
                     "INSERT INTO submissions (uuid, form_id, form_version, form_hash, status, "
@@ -511,7 +511,7 @@ class Store:
                     draft.device_id,
                     instance_name,
                     answers_json,
-                    canonical_json(draft.paradata),
+                    canonical_text(draft.paradata),
                     rev_hash,
                 ],
             )

@@ -156,10 +156,16 @@ def payload_record(
     }
 
 
+# The version of the `submissions list|show --json` item shape (public_record).
+RECORD_FORMAT_VERSION = 1
+
+
 def public_record(record: SubmissionRecord) -> dict[str, Any]:
     """The documented `submissions list|show --json` shape: the record without its form hash
-    and purge time, in a stable key order (`show` adds the revision history)."""
+    and purge time, in a stable key order (`show` adds the revision history), led by
+    `format_version` (RECORD_FORMAT_VERSION, raised when a key changes meaning or goes)."""
     return {
+        "format_version": RECORD_FORMAT_VERSION,
         "uuid": record["uuid"],
         "revision": record["revision"],
         "form_id": record["form_id"],

@@ -27,8 +27,7 @@ import nacl.exceptions
 from nacl.public import PublicKey, SealedBox
 from nacl.signing import VerifyKey
 
-from yntymak_cli.canonical import canonical_bytes
-from yntymak_cli.canonical import canonical_json as _canonical_text
+from yntymak_cli.canonical import SHA256_HEX_RE, canonical_bytes, canonical_text
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.sync.keys import KEY_SIZE, DeviceIdentity, HqIdentity, HqPublic, fields_text
@@ -48,7 +47,8 @@ SEALED_BOX_OVERHEAD = 48  # ephemeral X25519 public key (32) + Poly1305 tag (16)
 MAX_HEADER_SIZE = 64 * 1024  # the clear header is a few hundred bytes: ids, seq, chain
 MAX_PAYLOAD_SECTION_SIZE = 1024 * 1024 * 1024
 MAX_RECEIPT_SIZE = 16 * 1024 * 1024
-DEFAULT_MAX_PAYLOAD = 512 * 1024 * 1024  # decompressed payload JSON
+# Decompressed payload JSON; HQ's import reads it at each call, so tests can lower it.
+DEFAULT_MAX_PAYLOAD = 512 * 1024 * 1024
 # seq and revision numbers: far above any real count, far below SQLite's 64-bit INTEGER (a
 # larger number from a signed bundle would crash the merge) and small enough for gap lists.
 MAX_COUNTER = 2**31 - 1
@@ -71,7 +71,6 @@ REASONS = frozenset(
     }
 )
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 # Exactly what str(uuid.UUID(value)) gives back: lowercase 8-4-4-4-12 hex.
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DEVICE_ID = re.compile(r"[a-z2-7]{16}")
@@ -102,21 +101,11 @@ class RevokedDevice:
 DeviceKeyLookup = Callable[[str], "bytes | RevokedDevice | None"]
 
 
-# -- canonical JSON ------------------------------------------------------------------------
-
-
-def canonical_text(obj: Any) -> str:
-    """The canonical JSON of obj as text (see canonical_json)."""
-    return _canonical_text(obj)
-
-
-def canonical_json(obj: Any) -> bytes:
-    """One byte form per value, so hashes computed at the device and at HQ agree."""
-    return canonical_bytes(obj)
+# -- hashes --------------------------------------------------------------------------------
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(record)).hexdigest()
+    return hashlib.sha256(canonical_bytes(record)).hexdigest()
 
 
 def bundle_file_hash(data: bytes) -> str:
@@ -431,7 +420,7 @@ def _validate_header(header: Any) -> None:
     if header["seq"] == 1:
         if prev is not None:
             raise _fail(kind, _d("bundle_detail_first_prev_hash"))
-    elif not isinstance(prev, str) or not _HEX64.fullmatch(prev):
+    elif not isinstance(prev, str) or not SHA256_HEX_RE.fullmatch(prev):
         raise _fail(kind, _d("bundle_detail_digest_found", field="prev_hash", value=repr(prev)))
     if not isinstance(header["created_at"], str):
         raise _fail(kind, _d("bundle_detail_not_string", field="created_at"))
@@ -455,7 +444,7 @@ def _validate_manifest(payload: dict[str, Any]) -> None:
             raise _fail(kind, _d("bundle_detail_range", field=f"{where}.revision", max=MAX_COUNTER))
         if not isinstance(entry["status"], str):
             raise _fail(kind, _d("bundle_detail_not_string", field=f"{where}.status"))
-        if not isinstance(entry["sha256"], str) or not _HEX64.fullmatch(entry["sha256"]):
+        if not isinstance(entry["sha256"], str) or not SHA256_HEX_RE.fullmatch(entry["sha256"]):
             raise _fail(kind, _d("bundle_detail_not_digest", field=f"{where}.sha256"))
         key = (entry["uuid"], entry["revision"])
         if key in seen:
@@ -686,11 +675,11 @@ def _seal_bundle(
 
     `payload` is the whole sealed document: counts, forms, manifest and submissions.
     """
-    header_bytes = canonical_json(header)
+    header_bytes = canonical_bytes(header)
     # The header digest inside the sealed box binds ciphertext to header: another enrolled
     # device cannot lift this ciphertext into a bundle signed in its own name.
     plaintext = hashlib.sha256(header_bytes).digest() + zlib.compress(
-        canonical_json(payload), ZLIB_LEVEL
+        canonical_bytes(payload), ZLIB_LEVEL
     )
     ciphertext = SealedBox(PublicKey(hq.box_key)).encrypt(plaintext)
     if len(ciphertext) > MAX_PAYLOAD_SECTION_SIZE:
@@ -737,7 +726,7 @@ def build_bundle(
         _check_payload(payload)
     except BundleError as exc:
         raise ValueError(_d("bundle_build_invalid", error=exc)) from None
-    if len(canonical_json(header)) > MAX_HEADER_SIZE:
+    if len(canonical_bytes(header)) > MAX_HEADER_SIZE:
         raise ValueError(_d("bundle_build_header_too_large"))
     return _seal_bundle(header, payload, device, hq)
 
@@ -839,7 +828,7 @@ def open_bundle_container(
 # -- receipts ------------------------------------------------------------------------------
 
 
-def build_receipt(receipt: dict[str, Any], hq: HqIdentity) -> bytes:
+def sign_receipt(receipt: dict[str, Any], hq: HqIdentity) -> bytes:
     """Sign a receipt (not encrypted: it holds only ids). format_version, hq_fingerprint
     and imported_at are filled in when absent."""
     receipt = dict(receipt)
@@ -850,7 +839,7 @@ def build_receipt(receipt: dict[str, Any], hq: HqIdentity) -> bytes:
         _validate_receipt(receipt)
     except BundleError as exc:
         raise ValueError(_d("receipt_build_invalid", error=exc)) from None
-    body = canonical_json(receipt)
+    body = canonical_bytes(receipt)
     if len(body) > MAX_RECEIPT_SIZE:
         raise ValueError(_d("receipt_build_too_large"))
     signed = _assemble(_RECEIPT, [body])

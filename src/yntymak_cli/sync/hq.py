@@ -13,29 +13,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from yntymak_cli.canonical import canonical_json
+from yntymak_cli.canonical import SHA256_HEX_RE, canonical_text
 from yntymak_cli.errors import InvalidInput, NotFound, Problem, ProblemsError, YntymakError
+from yntymak_cli.files import FileRefused, read_limited, write_atomic
 from yntymak_cli.forms.model import Form
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
-from yntymak_cli.sync.bundle import read_sync_file, receipt_name, write_atomic
-from yntymak_cli.sync.keys import DevicePublic, HqIdentity
+from yntymak_cli.sync.bundle import receipt_name
+from yntymak_cli.sync.keys import DevicePublic, HqIdentity, what_text
 from yntymak_cli.sync.merge import Existing, Incoming, plan_merge
 
 STATUS_FORMAT_VERSION = 1
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
-# Decompressed payload bound; a module global so tests can lower it.
-MAX_PAYLOAD = 512 * 1024 * 1024
 # Characters of refusal reasons in one receipt, all entries together (a receipt's body is
 # at most 16 MiB): a bundle of many refused records gets shorter reasons, never no receipt.
 _REASONS_BUDGET = 4 * 1024 * 1024
@@ -166,12 +163,12 @@ class OpenedBundle:
         return self.header["seq"]
 
 
-def open_bundle(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
+def open_for_import(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
     """Every check short of merging: container checks, then each record and form."""
     from yntymak_cli.sync import container
 
     opened = container.open_bundle_container(
-        data, device_lookup(store), hq, max_payload=MAX_PAYLOAD
+        data, device_lookup(store), hq, max_payload=container.DEFAULT_MAX_PAYLOAD
     )
     header, payload = opened.header, opened.payload
     forms, parsed, bad_forms = _check_forms(payload["forms"])
@@ -271,7 +268,7 @@ def _check_forms(
     parsed: dict[str, Form] = {}
     bad: dict[str, str] = {}
     for definition in definitions:
-        text = canonical_json(definition)
+        text = canonical_text(definition)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if digest in out or digest in bad:
             continue
@@ -307,7 +304,7 @@ def revision_hash(record: dict[str, Any], answers_json: str | None = None) -> st
     so the answers, the bulk of a record, are encoded once per import.
     """
     if answers_json is None:
-        answers_json = canonical_json(record["answers"])
+        answers_json = canonical_text(record["answers"])
     text = (
         f'{{"answers":{answers_json},"form_hash":{json.dumps(record["form_hash"])},'
         f'"revision":{int(record["revision"])},"uuid":{json.dumps(record["uuid"])}}}'
@@ -355,7 +352,7 @@ def _check_record(
     if (rec["status"] == "void") != isinstance(rec["voided_at"], str):
         raise _refuse(t("refusal_record_voided_at", "en", uuid=uid))
     for key in ("form_hash", "hash"):
-        if not isinstance(rec[key], str) or not _HEX64.fullmatch(rec[key]):
+        if not isinstance(rec[key], str) or not SHA256_HEX_RE.fullmatch(rec[key]):
             raise _refuse(t("refusal_record_not_digest", "en", uuid=uid, field=key))
     if rec["paradata"] is not None and not isinstance(rec["paradata"], dict):
         raise _refuse(t("refusal_record_not_object", "en", uuid=uid, field="paradata"))
@@ -367,7 +364,7 @@ def _check_record(
         return None
     if not isinstance(answers, dict):
         raise _refuse(t("refusal_record_not_object", "en", uuid=uid, field="answers"))
-    text = canonical_json(answers) if answers_text is None else answers_text
+    text = canonical_text(answers) if answers_text is None else answers_text
     if revision_hash(rec, text) != rec["hash"]:
         raise _refuse(t("refusal_hash_mismatch", "en", uuid=uid, revision=rec["revision"]))
     return text
@@ -497,7 +494,7 @@ def _record_bundle(conn: Any, opened: OpenedBundle, n_records: int, now: str) ->
 
 def import_bundle(store: Store, hq: HqIdentity, data: bytes) -> ImportResult:
     """Verify, decrypt and merge one bundle in one transaction; BundleError if refused."""
-    opened = open_bundle(store, hq, data)
+    opened = open_for_import(store, hq, data)
     with store.write() as conn:
         # Enrolment is checked again under the lock: a revoke may have landed meanwhile.
         row = hq_store.device_by_id(conn, opened.device_id)
@@ -510,7 +507,8 @@ def import_bundle(store: Store, hq: HqIdentity, data: bytes) -> ImportResult:
         return _merge(conn, opened)
 
 
-def build_receipt(hq: HqIdentity, result: ImportResult) -> bytes:
+def receipt_for_import(result: ImportResult, hq: HqIdentity) -> bytes:
+    """The signed receipt HQ returns for one imported bundle (container.sign_receipt)."""
     from yntymak_cli.sync import container
 
     receipt: dict[str, Any] = {
@@ -526,7 +524,7 @@ def build_receipt(hq: HqIdentity, result: ImportResult) -> bytes:
             {**r, "reason": _short(r["reason"], per)} for r in result.refused
         ]
     try:
-        return container.build_receipt(receipt, hq)
+        return container.sign_receipt(receipt, hq)
     except ValueError as exc:  # more records than one receipt can list
         raise YntymakError(t("receipt_err_cannot_build", current_lang(), error=exc)) from None
 
@@ -536,7 +534,13 @@ def write_receipt(hq: HqIdentity, result: ImportResult, out_dir: Path) -> Path:
 
     path = Path(out_dir) / receipt_name(result.device_id, result.seq)
     check_overwrite(path, "receipt")  # the same receipt again, never a key or a database
-    write_atomic(path, build_receipt(hq, result))
+    data = receipt_for_import(result, hq)
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise YntymakError(
+            t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
+        ) from exc
     return path
 
 
@@ -574,10 +578,17 @@ def read_bundle_file(path: Path) -> bytes:
     try:
         size = Path(path).stat().st_size
     except OSError:
-        size = 0  # read_sync_file reports a missing or unreadable file
+        size = 0  # read_limited reports a missing or unreadable file
     if size > MAX_BUNDLE_FILE_SIZE:
         raise BundleError("too-large", t("bundle_err_file_too_large", current_lang(), size=size))
-    return read_sync_file(path, "a bundle", MAX_BUNDLE_FILE_SIZE)
+    try:
+        return read_limited(path, MAX_BUNDLE_FILE_SIZE, "a bundle")
+    except FileRefused as exc:
+        if exc.missing:
+            raise InvalidInput(
+                t("sync_file_not_found", current_lang(), path=path, what=what_text("a bundle"))
+            ) from None
+        raise
 
 
 def bundle_paths(paths: list[Path]) -> list[Path]:

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from yntymak_cli.canonical import canonical_json
+from yntymak_cli.canonical import canonical_text
 from yntymak_cli.i18n import t
 from yntymak_cli.store.hq import HeldSubmission, RevisionRow, SubmissionRow, VoidUpdate
 
@@ -140,7 +140,7 @@ def plan_merge(existing: Existing, incoming: Sequence[Incoming]) -> MergePlan:
                 rec["device_id"],
                 rec["instance_name"],
                 item.answers_json,
-                None if rec["paradata"] is None else canonical_json(rec["paradata"]),
+                None if rec["paradata"] is None else canonical_text(rec["paradata"]),
                 rec["hash"],
             )
         )

@@ -1,6 +1,6 @@
 """XLSForm interop: import partner questionnaires (via pyxform) and publish ours back.
 
-`import_xlsform(path)` -> ImportResult (form data, YAML text, warnings);
+`import_xlsform(path)` -> XlsformResult (form data, YAML text, warnings);
 `export_xlsform(form, out)` writes an .xlsx that pyxform compiles. pyxform and openpyxl
 are imported inside the functions that use them, so importing this package is cheap.
 """
@@ -8,6 +8,6 @@ are imported inside the functions that use them, so importing this package is ch
 from __future__ import annotations
 
 from yntymak_cli.xlsform.exporter import export_xlsform
-from yntymak_cli.xlsform.importer import ImportResult, ImportWarning, import_xlsform
+from yntymak_cli.xlsform.importer import XlsformResult, XlsformWarning, import_xlsform
 
-__all__ = ["ImportResult", "ImportWarning", "export_xlsform", "import_xlsform"]
+__all__ = ["XlsformResult", "XlsformWarning", "export_xlsform", "import_xlsform"]

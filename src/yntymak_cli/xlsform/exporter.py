@@ -23,7 +23,9 @@ from yntymak_cli.forms.model import (
 from yntymak_cli.xlsform import languages
 from yntymak_cli.xlsform.importer import (
     LOOKALIKES_BIND,
+    MEDIA_COLUMNS,
     NAMESPACE,
+    QUESTION_COLUMNS,
     SENSITIVE_BIND,
     SUMMARY_SETTING,
 )
@@ -32,25 +34,11 @@ from yntymak_cli.xlsform.importer import (
 _SURVEY_ORDER = (
     "type",
     "name",
-    "label",
-    "hint",
-    "required",
-    "required_message",
-    "relevant",
-    "constraint",
-    "constraint_message",
-    "default",
-    "calculation",
-    "choice_filter",
-    "read_only",
-    "appearance",
-    "parameters",
-    "repeat_count",
+    *QUESTION_COLUMNS,
     f"bind::{SENSITIVE_BIND}",
     f"bind::{LOOKALIKES_BIND}",
 )
 _SHOWN = INPUT_TYPES | SELECT_TYPES | {"note"}
-_MEDIA = ("media", "image", "big-image", "audio", "video")
 
 
 def export_xlsform(form: Form, out: str | Path) -> list[str]:
@@ -157,7 +145,7 @@ class _Writer:
         row: dict[str, str] = {"type": type_text, "name": q.name}
         for column in TRANSLATED_KEYS:
             self.texts(row, column, getattr(q, column))
-        media = any(str(k).split("::")[0] in _MEDIA for k in kept)
+        media = any(str(k).split("::")[0] in MEDIA_COLUMNS for k in kept)
         if base in _SHOWN and q.label is None and q.hint is None and not media:
             # pyxform refuses a question with nothing to show; ours may lack a label.
             self.texts(row, "label", q.name)

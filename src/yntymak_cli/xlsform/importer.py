@@ -41,7 +41,7 @@ LOOKALIKES_BIND = "yntymak:latin-lookalikes"
 NAMESPACE = 'yntymak="urn:yntymak-cli:xforms"'
 SUMMARY_SETTING = "yntymak_summary_by"
 
-# Warning kinds (ImportWarning.kind), stable for tests and for callers that filter.
+# Warning kinds (XlsformWarning.kind), stable for tests and for callers that filter.
 UNSUPPORTED_TYPE = "unsupported-type"
 EXPRESSION = "expression-not-run"
 RENAMED = "renamed"
@@ -59,10 +59,9 @@ INVALID = "invalid"
 # pyxform could not read something the way we ask it to, and a plainer reading was used.
 READ_FALLBACK = "read-fallback"
 
-# Question keys written in this order (readable YAML; nested questions last).
-KEY_ORDER = (
-    "name",
-    "type",
+# XLSForm question columns we carry, in the one order both directions use: YAML keys on
+# import (KEY_ORDER) and survey columns on export (exporter).
+QUESTION_COLUMNS = (
     "label",
     "hint",
     "required",
@@ -74,11 +73,19 @@ KEY_ORDER = (
     "calculation",
     "choice_filter",
     "read_only",
-    "sensitive",
-    "latin_lookalikes",
     "appearance",
     "parameters",
     "repeat_count",
+)
+_APPEARANCE_AT = QUESTION_COLUMNS.index("appearance")
+# Question keys written in this order (readable YAML; nested questions last).
+KEY_ORDER = (
+    "name",
+    "type",
+    *QUESTION_COLUMNS[:_APPEARANCE_AT],
+    "sensitive",
+    "latin_lookalikes",
+    *QUESTION_COLUMNS[_APPEARANCE_AT:],
     "xlsform",
     "questions",
 )
@@ -165,22 +172,22 @@ _KNOWN_SETTINGS = {
     "instance_name",
     SUMMARY_SETTING,
 }
-_MEDIA_COLUMNS = ("media", "image", "big-image", "audio", "video")
+MEDIA_COLUMNS = ("media", "image", "big-image", "audio", "video")
 
 
-class ImportWarning(str):
+class XlsformWarning(str):
     """A warning message (a plain str for printing) that also says what kind it is."""
 
     kind: str
 
-    def __new__(cls, message: str, kind: str) -> ImportWarning:
+    def __new__(cls, message: str, kind: str) -> XlsformWarning:
         obj = super().__new__(cls, message)
         obj.kind = kind
         return obj
 
 
 @dataclass
-class ImportResult:
+class XlsformResult:
     """The imported form as plain data, as YAML text, and what could not be carried over."""
 
     form_data: dict[str, Any]
@@ -191,7 +198,7 @@ class ImportResult:
         return {getattr(w, "kind", INVALID) for w in self.warnings}
 
 
-def import_xlsform(path: str | Path) -> ImportResult:
+def import_xlsform(path: str | Path) -> XlsformResult:
     """Read an XLSForm (.xlsx .xlsm .xls .md .csv) into our form format.
 
     Raises InvalidInput (exit 2) when pyxform itself rejects the file. Everything that
@@ -211,7 +218,7 @@ def import_xlsform(path: str | Path) -> ImportResult:
             f"{path}: could not import this XLSForm ({type(exc).__name__}: {exc}); "
             "please report this with the file"
         ) from exc
-    return ImportResult(data, dump_yaml(data), list(importer.warnings))
+    return XlsformResult(data, dump_yaml(data), list(importer.warnings))
 
 
 # --------------------------------------------------------------------------- reading
@@ -334,7 +341,7 @@ class _Importer:
         self.raw_rows = source.raw_rows
         self.workbook = source.workbook
         self.headers = source.headers
-        self.warnings: list[ImportWarning] = []
+        self.warnings: list[XlsformWarning] = []
         self.choices: dict[str, list[dict[str, Any]]] = {}
         self.list_names: dict[str, str] = {}  # pyxform list name -> ours
         self.langs: dict[str, None] = {}  # language codes, in order of appearance
@@ -348,7 +355,7 @@ class _Importer:
         self.default_code = languages.code_of(setting)
         self.multilingual = self._has_named_languages()
         for message in source.fallbacks:  # said, never silent
-            self.warnings.append(ImportWarning(f"{self.file}: {message}", READ_FALLBACK))
+            self.warnings.append(XlsformWarning(f"{self.file}: {message}", READ_FALLBACK))
 
     # -- warnings -----------------------------------------------------------------------
 
@@ -358,7 +365,7 @@ class _Importer:
             row = self.rows.get(id(q))
             where = f"row {row}, " if row else ""
             where += f"question '{q.get('name')}': "
-        self.warnings.append(ImportWarning(f"{self.file}: {where}{message}", kind))
+        self.warnings.append(XlsformWarning(f"{self.file}: {where}{message}", kind))
 
     # -- text and languages ---------------------------------------------------------------
 
@@ -431,7 +438,7 @@ class _Importer:
             ours, k = f"{base}_{k}", k + 1
         if ours != list_name:
             self.warnings.append(
-                ImportWarning(
+                XlsformWarning(
                     f"{self.file}: choice list '{list_name}' renamed to '{ours}'", RENAMED
                 )
             )
@@ -451,11 +458,11 @@ class _Importer:
                     continue
                 for column, text in _flatten(value, str(key)):
                     choice[column] = text
-                    if column.split("::")[0] in _MEDIA_COLUMNS:
+                    if column.split("::")[0] in MEDIA_COLUMNS:
                         media.add(column)
             if choice["name"] in seen:
                 self.warnings.append(
-                    ImportWarning(
+                    XlsformWarning(
                         f"{self.file}: choice list '{list_name}': duplicate choice "
                         f"'{choice['name']}' dropped (choice names must be unique here)",
                         CHOICES,
@@ -466,7 +473,7 @@ class _Importer:
             out.append(choice)
         for column in sorted(media):
             self.warnings.append(
-                ImportWarning(
+                XlsformWarning(
                     f"{self.file}: choice list '{list_name}': column '{column}' is kept but "
                     "media are not shown in a terminal",
                     COLUMNS_KEPT,
@@ -959,7 +966,7 @@ class _Importer:
         for header, rows in self.kept.items():
             shown = ", ".join(str(r) for r in rows[:5]) + (", ..." if len(rows) > 5 else "")
             self.warnings.append(
-                ImportWarning(
+                XlsformWarning(
                     f"{self.file}: column '{header}' (row{'s' if len(rows) > 1 else ''} "
                     f"{shown}) is not used here; kept under xlsform: and exported back",
                     COLUMNS_KEPT,
@@ -1078,7 +1085,7 @@ class _Importer:
         form_id = raw_id if NAME_RE.match(raw_id) else _sanitise(raw_id)
         if form_id != raw_id:
             self.warnings.append(
-                ImportWarning(
+                XlsformWarning(
                     f"{self.file}: settings: form_id '{raw_id}' renamed to '{form_id}'", RENAMED
                 )
             )
@@ -1100,7 +1107,7 @@ class _Importer:
                 form["instance_name"] = result.text
             else:
                 self.warnings.append(
-                    ImportWarning(
+                    XlsformWarning(
                         f"{self.file}: settings: instance_name not used ({problem}): "
                         f"{instance_name}",
                         EXPRESSION,
@@ -1113,7 +1120,7 @@ class _Importer:
                 form["summary_by"] = summary
             else:
                 self.warnings.append(
-                    ImportWarning(
+                    XlsformWarning(
                         f"{self.file}: settings: {SUMMARY_SETTING} names unknown question "
                         f"'{summary}'; not kept",
                         SETTINGS,
@@ -1130,7 +1137,7 @@ class _Importer:
             dropped.append("sms_keyword")
         if dropped:
             self.warnings.append(
-                ImportWarning(
+                XlsformWarning(
                     f"{self.file}: settings {', '.join(sorted(dropped))} have no meaning here "
                     "and are not kept",
                     SETTINGS,
@@ -1155,7 +1162,7 @@ class _Importer:
                 break
         for problem in loaded.errors:
             self.warnings.append(
-                ImportWarning(
+                XlsformWarning(
                     f"{self.file}: imported form still has a problem: {problem.message}", INVALID
                 )
             )
@@ -1179,7 +1186,7 @@ class _Importer:
             value = node.pop(path[-1])
             if path == ("instance_name",):
                 self.warnings.append(
-                    ImportWarning(
+                    XlsformWarning(
                         f"{self.file}: settings: instance_name not used: {problem.message}",
                         EXPRESSION,
                     )
