@@ -168,21 +168,24 @@ class Field:
         return self.receipts / bundle.name.replace(".ykb", ".ykr")
 
 
-def resign(f: Field, home: Path, change: Any, name: str) -> Path:
-    """Open a genuine bundle with HQ's key, change its records, seal and sign it again."""
+def open_genuine(f: Field, home: Path) -> tuple[dict, dict, Any, Any]:
+    """A genuine bundle of `home`, opened with HQ's key: (header, payload, the device's
+    identity, HQ's identity), for tests that forge a changed copy."""
     from yntymak_cli.store.db import Store
+    from yntymak_cli.sync import hq as hq_mod
 
     hq_identity = keys.load_hq_identity(f.hq)
     device = keys.load_or_create_device_identity(home)
-    store = Store(f.hq / "yntymak.db")
-    try:
-        from yntymak_cli.sync import hq as hq_mod
-
+    with Store(f.hq / "yntymak.db") as store:
         header, payload = container.open_bundle(
             f.bundle(home).read_bytes(), hq_mod.device_lookup(store), hq_identity
         )
-    finally:
-        store.close()
+    return header, payload, device, hq_identity
+
+
+def resign(f: Field, home: Path, change: Any, name: str) -> Path:
+    """Open a genuine bundle with HQ's key, change its records, seal and sign it again."""
+    header, payload, device, hq_identity = open_genuine(f, home)
     change(payload["submissions"])
     records = {"forms": payload["forms"], "submissions": payload["submissions"]}
     data = container.build_bundle(

@@ -11,7 +11,17 @@ import pytest
 
 from yntymak_cli.sync import container, keys
 
-from .helpers import Field, collect_in, device_id, resign, rows, seal_raw, snapshot, yn
+from .helpers import (
+    Field,
+    collect_in,
+    device_id,
+    open_genuine,
+    resign,
+    rows,
+    seal_raw,
+    snapshot,
+    yn,
+)
 
 
 @pytest.fixture
@@ -254,19 +264,8 @@ def test_tampered_or_misdirected_receipts_are_refused(field: Field) -> None:
 
 
 def _reseal(f: Field, home: Path, name: str, change=None, **header_changes: Any) -> Path:
-    """Like _resign, but seals with any header (build_bundle refuses out-of-range ones)."""
-    from yntymak_cli.store.db import Store
-    from yntymak_cli.sync import hq as hq_mod
-
-    hq_identity = keys.load_hq_identity(f.hq)
-    device = keys.load_or_create_device_identity(home)
-    store = Store(f.hq / "yntymak.db")
-    try:
-        header, payload = container.open_bundle(
-            f.bundle(home).read_bytes(), hq_mod.device_lookup(store), hq_identity
-        )
-    finally:
-        store.close()
+    """Like resign, but seals with any header (build_bundle refuses out-of-range ones)."""
+    header, payload, device, hq_identity = open_genuine(f, home)
     if change is not None:
         change(payload)
     header = {**header, "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", **header_changes}
