@@ -100,7 +100,7 @@ _KINDS = {
     "an answers file": "file_kind_answers",
     "a form file": "file_kind_form",
     "a choice list file": "file_kind_choices",
-    # sync files (sync.bundle.read_sync_file, sync.keys)
+    # sync files (sync.keys.read_sync_file)
     "a bundle": "file_kind_bundle",
     "a receipt": "file_kind_receipt",
     "a device key": "file_kind_device_key",

@@ -262,8 +262,8 @@ def bundle_ack(
     What it lists is not sent again, and may be purged.
     """
     from yntymak_cli.store.db import Store
-    from yntymak_cli.sync.bundle import MAX_RECEIPT_FILE, ack_receipt, read_sync_file
-    from yntymak_cli.sync.keys import load_or_create_device_identity
+    from yntymak_cli.sync.bundle import MAX_RECEIPT_FILE, ack_receipt
+    from yntymak_cli.sync.keys import load_or_create_device_identity, read_sync_file
 
     hq = _trusted_hq()
     device = load_or_create_device_identity(_home())

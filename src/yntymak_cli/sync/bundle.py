@@ -69,23 +69,6 @@ def _cannot_write(path: Path, exc: OSError) -> YntymakError:
     )
 
 
-def read_sync_file(path: Path, what: str, limit: int) -> bytes:
-    """A bundle or receipt file: a regular file (a FIFO would hang) of at most `limit` bytes,
-    read a megabyte at a time (one read of the limit would allocate it all up front)."""
-    from yntymak_cli.files import FileRefused, read_limited
-
-    try:
-        return read_limited(path, limit, what)
-    except FileRefused as exc:
-        if exc.missing:
-            from yntymak_cli.sync.keys import what_text
-
-            raise InvalidInput(
-                t("sync_file_not_found", current_lang(), path=path, what=what_text(what))
-            ) from None
-        raise
-
-
 @dataclass(frozen=True)
 class CreatedBundle:
     path: Path

@@ -20,7 +20,7 @@ from typing import Any
 
 from yntymak_cli.canonical import SHA256_HEX_RE, canonical_text
 from yntymak_cli.errors import InvalidInput, NotFound, Problem, ProblemsError, YntymakError
-from yntymak_cli.files import FileRefused, read_limited, write_atomic
+from yntymak_cli.files import write_atomic
 from yntymak_cli.forms.model import Form
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
@@ -28,7 +28,7 @@ from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
 from yntymak_cli.sync.bundle import receipt_name
-from yntymak_cli.sync.keys import DevicePublic, HqIdentity, what_text
+from yntymak_cli.sync.keys import DevicePublic, HqIdentity, read_sync_file
 from yntymak_cli.sync.merge import Existing, Incoming, plan_merge
 
 STATUS_FORMAT_VERSION = 1
@@ -578,17 +578,10 @@ def read_bundle_file(path: Path) -> bytes:
     try:
         size = Path(path).stat().st_size
     except OSError:
-        size = 0  # read_limited reports a missing or unreadable file
+        size = 0  # read_sync_file reports a missing or unreadable file
     if size > MAX_BUNDLE_FILE_SIZE:
         raise BundleError("too-large", t("bundle_err_file_too_large", current_lang(), size=size))
-    try:
-        return read_limited(path, MAX_BUNDLE_FILE_SIZE, "a bundle")
-    except FileRefused as exc:
-        if exc.missing:
-            raise InvalidInput(
-                t("sync_file_not_found", current_lang(), path=path, what=what_text("a bundle"))
-            ) from None
-        raise
+    return read_sync_file(path, "a bundle", MAX_BUNDLE_FILE_SIZE)
 
 
 def bundle_paths(paths: list[Path]) -> list[Path]:

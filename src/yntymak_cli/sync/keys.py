@@ -283,18 +283,28 @@ def _check_derived(data: dict[str, Any], field: str, expected: str, source: str)
         )
 
 
-def _read_small(path: Path, what: str) -> bytes:
+def read_sync_file(path: Path | str, what: str, limit: int) -> bytes:
+    """A key, bundle or receipt file: a regular file (a FIFO would hang) of at most `limit`
+    bytes, read a megabyte at a time; a missing one named in the words of sync."""
     from yntymak_cli.files import FileRefused, read_limited
+    from yntymak_cli.i18n import current_lang, t
 
     try:
-        return read_limited(path, MAX_KEY_FILE_SIZE, what)
+        return read_limited(path, limit, what)
     except FileRefused as exc:
-        from yntymak_cli.i18n import current_lang, t
-
         if exc.missing:
             raise InvalidInput(
                 t("sync_file_not_found", current_lang(), path=path, what=what_text(what))
             ) from None
+        raise
+
+
+def _read_small(path: Path, what: str) -> bytes:
+    from yntymak_cli.files import FileRefused
+
+    try:
+        return read_sync_file(path, what, MAX_KEY_FILE_SIZE)
+    except FileRefused as exc:
         raise InvalidInput(
             _t("key_err_cannot_read", path=path, what=what_text(what), reason=exc.reason)
         ) from None
