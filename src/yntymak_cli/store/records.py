@@ -14,8 +14,8 @@ from typing import Any, Literal, Protocol, TypedDict
 Status = Literal["draft", "final", "void"]
 
 
-class SubmissionRecord(TypedDict):
-    """A submission (or a draft) as the store, the exporter and `submissions --json` see it."""
+class _Metadata(TypedDict):
+    """The fields every record shape shares (a base: TypedDicts extend, they cannot drop)."""
 
     uuid: str
     revision: int  # a draft: the revision it edits (0 for a new survey)
@@ -30,28 +30,20 @@ class SubmissionRecord(TypedDict):
     device_id: str
     instance_name: str | None
     void_reason: str | None
+
+
+class SubmissionRecord(_Metadata):
+    """A submission (or a draft) as the store, the exporter and `submissions --json` see it."""
+
     answers: dict[str, Any]  # the answers-file shape; {} once purged
     purged_at: str | None  # answers erased on this laptop after HQ acknowledged them
 
 
-class PayloadRecord(TypedDict):
+class PayloadRecord(_Metadata):
     """A revision (or void) as it travels in a bundle: the record without `purged_at`, plus
     the void time, the paradata and the device's revision hash (HQ recomputes it to tell
     replays from conflicts)."""
 
-    uuid: str
-    revision: int
-    form_id: str
-    form_version: str
-    form_hash: str
-    status: Status
-    created_at: str
-    updated_at: str
-    submission_time: str | None
-    enumerator: str
-    device_id: str
-    instance_name: str | None
-    void_reason: str | None
     voided_at: str | None
     # None only for a purged revision that HQ already holds (a later void of it).
     answers: dict[str, Any] | None
