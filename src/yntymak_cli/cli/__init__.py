@@ -248,14 +248,14 @@ _CLICK_TEXTS = re.compile(
 def _home_disk_full() -> bool:
     """SQLite says "disk I/O error" or "unable to open" when the disk has no room left even
     to open the database: name the real cause when the home's disk is full."""
-    import shutil
-
     from yntymak_cli import home as home_mod
+    from yntymak_cli.store.db import disk_full
 
     try:
-        return shutil.disk_usage(home_mod.home_dir(create=False)).free < 64 * 1024
+        home = home_mod.home_dir(create=False)  # an error path: never create a home here
     except (OSError, ValueError, RuntimeError):
         return False
+    return disk_full(home / home_mod.DB_NAME)
 
 
 class _UsageError(Protocol):

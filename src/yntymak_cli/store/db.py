@@ -64,8 +64,8 @@ def _is_readonly(exc: sqlite3.Error) -> bool:
     return "readonly database" in str(exc)
 
 
-def _no_room(path: Path) -> bool:
-    """The disk holding the database is full (less than 64 KiB free)."""
+def disk_full(path: Path) -> bool:
+    """The disk holding the database `path` is full (less than 64 KiB free)."""
     try:
         return shutil.disk_usage(path.parent).free < 64 * 1024
     except (OSError, ValueError):
@@ -160,7 +160,7 @@ class Store:
                 raise YntymakError(self._readonly_message(exc)) from None
             # With no room even for a new -wal/-shm, SQLite says "disk I/O error" or
             # "unable to open database file": name the real cause.
-            detail = _t("os_disk_full") if _no_room(self.path) else exc
+            detail = _t("os_disk_full") if disk_full(self.path) else exc
             raise YntymakError(_t("db_cannot_open", path=self.path, detail=detail)) from None
         self._forms: dict[str, Form] = {}
 
