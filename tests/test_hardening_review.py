@@ -188,3 +188,12 @@ def test_a_completely_full_disk_is_named_as_such(small_disk: Path, tmp_path: Pat
     result = yn(home, "collect", form, "--answers", answers, "--enumerator", "A")
     assert result.exit_code == 1 and "disk full" in result.output, result.output
     assert "I/O error" not in result.output and "unable to open" not in result.output
+
+
+def test_config_set_enumerator_applies_the_same_limit(tmp_path: Path) -> None:
+    # The name HQ would refuse for ever may not be remembered by any route either.
+    long_name = "x" * (MAX_NAME_CHARS + 1)
+    result = yn(tmp_path / "home", "--lang", "en", "config", "set", "enumerator", long_name)
+    assert result.exit_code == 2 and "--enumerator is too long" in result.output, result.output
+    result = yn(tmp_path / "home", "--lang", "en", "config", "show")
+    assert long_name not in result.output

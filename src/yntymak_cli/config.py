@@ -196,6 +196,10 @@ def normalise(key: str, value: str) -> str:
         return str(folder.resolve())
     if not value:
         raise InvalidInput(t("config_empty_value", current_lang(), key=key))
+    if key == "enumerator":
+        from yntymak_cli.store.db import check_enumerator
+
+        check_enumerator(value)
     return value
 
 

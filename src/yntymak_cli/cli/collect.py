@@ -23,13 +23,9 @@ def _device_id() -> str:
 def _enumerator(store, given: str | None, interactive: bool, lang: str | None = None) -> str:
     """--enumerator wins and is remembered; else the remembered one; else ask once."""
     if given:
-        from yntymak_cli.limits import MAX_NAME_CHARS
+        from yntymak_cli.store.db import check_enumerator
 
-        if len(given) > MAX_NAME_CHARS:  # HQ refuses longer names: never store one
-            from yntymak_cli.errors import InvalidInput
-            from yntymak_cli.i18n import current_lang, t
-
-            raise InvalidInput(t("enumerator_too_long", current_lang(), limit=MAX_NAME_CHARS))
+        check_enumerator(given)  # before it is remembered
         if given != store.get_setting(ENUMERATOR_KEY):
             store.set_setting(ENUMERATOR_KEY, given)
         return given

@@ -359,7 +359,10 @@ def ask_enumerator(lang: str | None = None) -> str:
     refusal = " / ".join(t("enumerator_required", lg) for lg in langs)
 
     def validate(raw: Any) -> str | None:
-        return None if str(raw).strip() else refusal
+        from yntymak_cli.store.db import enumerator_problem
+
+        name = str(raw).strip()
+        return enumerator_problem(name) if name else refusal
 
     prompter = prompts.make_prompter(lang or "en")
     return str(prompter.text("enumerator", message, validate)).strip()

@@ -64,6 +64,24 @@ def _is_readonly(exc: sqlite3.Error) -> bool:
     return "readonly database" in str(exc)
 
 
+def enumerator_problem(name: str) -> str | None:
+    """Why `name` cannot be recorded as the enumerator (HQ refuses longer names for ever),
+    or None: one rule for --enumerator, `config set enumerator`, the prompt and the store."""
+    from yntymak_cli.limits import MAX_NAME_CHARS
+
+    if len(name) > MAX_NAME_CHARS:
+        return _t("enumerator_too_long", limit=MAX_NAME_CHARS)
+    return None
+
+
+def check_enumerator(name: str) -> str:
+    """`name`, or InvalidInput (exit 2) when it cannot be recorded."""
+    problem = enumerator_problem(name)
+    if problem is not None:
+        raise InvalidInput(problem)
+    return name
+
+
 def disk_full(path: Path) -> bool:
     """The disk holding the database `path` is full (less than 64 KiB free)."""
     try:
@@ -335,6 +353,7 @@ class Store:
     def create_draft(
         self, form: Form, state: dict, enumerator: str, device_id: str, paradata: dict
     ) -> str:
+        check_enumerator(enumerator)
         new_uuid = str(uuid_mod.uuid4())
         now = utcnow()
         with self.write() as conn:
