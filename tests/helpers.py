@@ -314,33 +314,38 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r")
 
 
+def spawn_yntymak(home, args, *, rows: int, cols: int, **env: str):
+    """`python -m yntymak_cli ARGS` in a pty of rows x cols, with a clean UTF-8 environment
+    whose home is `home` (extra variables in `env`)."""
+    import pexpect
+
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "YNTYMAK_HOME": str(home),
+        "TERM": "xterm",
+        "COLUMNS": str(cols),
+        "LINES": str(rows),
+    }
+    return pexpect.spawn(
+        sys.executable,
+        ["-m", "yntymak_cli", *args],
+        env={**base, **env},
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(rows, cols),
+    )
+
+
 class Term:
     """One `yntymak` process in a pty, with helpers that wait for a prompt before typing
     (keys typed before prompt_toolkit owns the terminal would be cooked by the tty)."""
 
     def __init__(self, home, *args: str) -> None:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(home),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "YNTYMAK_HOME": str(home),
-            "PROMPT_TOOLKIT_NO_CPR": "1",
-            "TERM": "xterm",
-            "COLUMNS": "100",
-            "LINES": "40",
-        }
         self.log = io.StringIO()
-        import pexpect
-
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "yntymak_cli", *args],
-            env=env,
-            encoding="utf-8",
-            timeout=20,
-            dimensions=(40, 100),
-        )
+        self.child = spawn_yntymak(home, args, rows=40, cols=100, PROMPT_TOOLKIT_NO_CPR="1")
         self.child.logfile_read = self.log
 
     def prompt(self, label: str) -> None:

@@ -10,7 +10,6 @@ arguments.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import sys
@@ -24,7 +23,7 @@ from yntymak_cli.collect.prompts import ScriptedPrompter
 from yntymak_cli.store.db import Store
 
 from .conftest import DATA
-from .helpers import runner
+from .helpers import runner, spawn_yntymak
 
 pexpect = pytest.importorskip("pexpect")
 pyte = pytest.importorskip("pyte")
@@ -43,24 +42,7 @@ class Screen:
     def __init__(self, home, *args: str) -> None:
         self.screen = pyte.Screen(COLS, ROWS)
         self.stream = pyte.Stream(self.screen)
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(home),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "YNTYMAK_HOME": str(home),
-            "TERM": "xterm",
-            "COLUMNS": str(COLS),
-            "LINES": str(ROWS),
-        }
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "yntymak_cli", *args],
-            env=env,
-            encoding="utf-8",
-            timeout=20,
-            dimensions=(ROWS, COLS),
-        )
+        self.child = spawn_yntymak(home, args, rows=ROWS, cols=COLS)
         # The emulator's replies (cursor position) go back to the program, as a terminal's do.
         self.screen.write_process_input = self.child.send
         self.child.logfile_read = self
