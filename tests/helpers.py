@@ -127,19 +127,16 @@ ARRIVAL = {"forms": {"registered_at"}, "hq_bundles": {"received_at"}}
 def snapshot(home: Path) -> dict[str, list[tuple]]:
     """Every row of the synced tables, without arrival times, in a stable order."""
     out: dict[str, list[tuple]] = {}
-    conn = db(home)
+    import sqlite_utils
+
+    database = sqlite_utils.Database(home / "yntymak.db")
     try:
-        for table in ("forms", "submissions", "revisions", "hq_bundles", "hq_devices"):
-            cols = [
-                r[1]
-                for r in conn.execute(f"PRAGMA table_info({table})")
-                if r[1] not in ARRIVAL.get(table, set())
-            ]
-            out[table] = sorted(
-                tuple(r) for r in conn.execute(f"SELECT {', '.join(cols)} FROM {table}")
-            )
+        for name in ("forms", "submissions", "revisions", "hq_bundles", "hq_devices"):
+            table = database.table(name)
+            cols = [c for c in table.columns_dict if c not in ARRIVAL.get(name, set())]
+            out[name] = sorted(tuple(r[c] for c in cols) for r in table.rows)
     finally:
-        conn.close()
+        database.close()
     return out
 
 

@@ -460,7 +460,7 @@ def hq_import(
                 fates += t("hq_import_counts_refused", lang, refused=len(result.refused))
             counts = f"{fates} ({totals})"
             try:
-                hq_mod.write_receipt(hq, result, receipts)
+                hq_mod.write_receipt(result, hq, receipts)
             except YntymakError as exc:
                 # Merged, but the device will not hear of it: say so and go on, so every
                 # bundle of the call is reported (importing it again rewrites the receipt).

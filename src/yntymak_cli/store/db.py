@@ -20,13 +20,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from yntymak_cli.canonical import canonical_text, sha256_hex
 from yntymak_cli.errors import InvalidInput, NotFound, YntymakError
 from yntymak_cli.forms.model import Form
 from yntymak_cli.store.migrations import migrate
 from yntymak_cli.store.records import SubmissionRecord, from_row, submission_record
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def _t(key: str, **params: object) -> str:
@@ -47,6 +50,18 @@ _COMPANIONS = ("-wal", "-shm", "-journal")
 
 class DiskFull(YntymakError):
     """The disk (or SQLite's page limit) is full: the transaction was rolled back whole."""
+
+
+def tables(conn: sqlite3.Connection) -> sqlite_utils.Database:
+    """sqlite-utils over this connection, for bulk writes and introspection.
+
+    Its writes join the caller's transaction: sqlite-utils 4 nests its atomic() as a
+    SAVEPOINT when a transaction is open, so an import stays all or nothing. Constructing
+    it runs no SQL (no plugins, no pragma); imported here, so `--help` never loads it.
+    """
+    import sqlite_utils
+
+    return sqlite_utils.Database(conn, recursive_triggers=False, execute_plugins=False)
 
 
 def utcnow() -> str:

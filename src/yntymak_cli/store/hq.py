@@ -2,17 +2,37 @@
 
 Every SQL statement of HQ lives here; `sync.hq` keeps verification and merge policy and
 calls these named, parameterised queries. Functions take the connection of the caller's
-transaction (`Store.write()`), so an import stays one transaction. The row shapes are
-NamedTuples in column order: `executemany` takes them as they are.
+transaction (`Store.write()`), so an import stays one transaction. Writes go through
+sqlite-utils (`insert_all`/`upsert_all` for the bulk of an import), reads are SQL. The row
+shapes are NamedTuples in column order, handed to sqlite-utils as rows after a header.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from yntymak_cli.store.db import tables
 
 _CHUNK = 400  # bound on SQL parameters per query (SQLite's default limit is 999 on old builds)
+_BATCH = 1000  # rows per INSERT of sqlite-utils (it lowers it to fit the parameter limit)
+
+# Column names of the NamedTuples below, as the tables name them.
+_SUBMISSION_COLUMNS = [
+    "uuid", "form_id", "form_version", "form_hash", "status", "revision", "enumerator",
+    "device_id", "created_at", "updated_at", "submission_time", "instance_name",
+    "void_reason", "voided_at", "answers",
+]  # fmt: skip
+_REVISION_COLUMNS = [
+    "uuid", "revision", "form_hash", "submission_time", "enumerator", "device_id",
+    "instance_name", "answers", "paradata", "hash",
+]  # fmt: skip
+
+
+def _rows(columns: list[str], rows: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
+    """sqlite-utils' list mode: a header of column names, then the rows as tuples."""
+    return [columns, *rows]
 
 
 class HeldSubmission(NamedTuple):
@@ -103,10 +123,15 @@ def enroll_device(
     enrolled_at: str,
 ) -> None:
     """Add a device that was never enrolled."""
-    conn.execute(
-        "INSERT INTO hq_devices (device_id, sign_key, fingerprint, name, district, "
-        "enrolled_at) VALUES (?, ?, ?, ?, ?, ?)",
-        [device_id, sign_key_b64, fingerprint, name, district, enrolled_at],
+    tables(conn).table("hq_devices").insert(
+        {
+            "device_id": device_id,
+            "sign_key": sign_key_b64,
+            "fingerprint": fingerprint,
+            "name": name,
+            "district": district,
+            "enrolled_at": enrolled_at,
+        }
     )
 
 
@@ -114,15 +139,12 @@ def rename_device(
     conn: sqlite3.Connection, device_id: str, name: str, district: str | None
 ) -> None:
     """Set an enrolled device's name and district."""
-    conn.execute(
-        "UPDATE hq_devices SET name = ?, district = ? WHERE device_id = ?",
-        [name, district, device_id],
-    )
+    tables(conn).table("hq_devices").update(device_id, {"name": name, "district": district})
 
 
 def revoke_device(conn: sqlite3.Connection, device_id: str, at: str) -> None:
     """Mark a device revoked at `at`."""
-    conn.execute("UPDATE hq_devices SET revoked_at = ? WHERE device_id = ?", [at, device_id])
+    tables(conn).table("hq_devices").update(device_id, {"revoked_at": at})
 
 
 def all_devices(conn: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -150,11 +172,8 @@ def first_form_hash(conn: sqlite3.Connection, form_id: str, version: str) -> str
 
 def add_forms(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str, str, str]]) -> None:
     """Register definitions (hash, form_id, version, definition, registered_at); idempotent."""
-    conn.executemany(
-        "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, registered_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        rows,
-    )
+    header = ["hash", "form_id", "version", "definition", "registered_at"]
+    tables(conn).table("forms").insert_all(_rows(header, rows), ignore=True)
 
 
 # -- bundles and refusals ------------------------------------------------------------------
@@ -180,10 +199,17 @@ def record_bundle(
     received_at: str,
 ) -> None:
     """Remember an imported bundle (replays and status read it)."""
-    conn.execute(
-        "INSERT INTO hq_bundles (bundle_id, device_id, seq, file_hash, prev_hash, created_at, "
-        "n_records, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [bundle_id, device_id, seq, file_hash, prev_hash, created_at, n_records, received_at],
+    tables(conn).table("hq_bundles").insert(
+        {
+            "bundle_id": bundle_id,
+            "device_id": device_id,
+            "seq": seq,
+            "file_hash": file_hash,
+            "prev_hash": prev_hash,
+            "created_at": created_at,
+            "n_records": n_records,
+            "received_at": received_at,
+        }
     )
 
 
@@ -201,11 +227,9 @@ def record_refusals(
     conn: sqlite3.Connection, bundle_id: str, refusals: Iterable[tuple[str, int, str]], at: str
 ) -> None:
     """Remember the records of a bundle refused at import, each (uuid, revision, reason)."""
-    conn.executemany(
-        "INSERT INTO hq_refused (bundle_id, uuid, revision, reason, refused_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        [(bundle_id, uuid, revision, reason, at) for uuid, revision, reason in refusals],
-    )
+    header = ["bundle_id", "uuid", "revision", "reason", "refused_at"]
+    rows = [(bundle_id, uuid, revision, reason, at) for uuid, revision, reason in refusals]
+    tables(conn).table("hq_refused").insert_all(_rows(header, rows))
 
 
 # -- merge ---------------------------------------------------------------------------------
@@ -237,30 +261,20 @@ def load_state(
 
 
 def apply_merge(conn: sqlite3.Connection, plan: MergeRows) -> None:
-    """Write a merge plan: new submissions and revisions, replaced rows, voids."""
-    conn.executemany(
-        "INSERT INTO submissions (uuid, form_id, form_version, form_hash, status, revision, "
-        "enumerator, device_id, created_at, updated_at, submission_time, instance_name, "
-        "void_reason, voided_at, answers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        plan.inserts,
-    )
-    conn.executemany(
-        "INSERT INTO revisions (uuid, revision, form_hash, submission_time, enumerator, "
-        "device_id, instance_name, answers, paradata, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        plan.revisions,
-    )
-    conn.executemany(
-        "UPDATE submissions SET form_id = ?, form_version = ?, form_hash = ?, "
-        "status = ?, revision = ?, enumerator = ?, device_id = ?, created_at = ?, "
-        "updated_at = ?, submission_time = ?, instance_name = ?, void_reason = ?, "
-        "voided_at = ?, answers = ? WHERE uuid = ?",
-        [(*row[1:], row.uuid) for row in plan.updates],
-    )
-    conn.executemany(
-        "UPDATE submissions SET status = ?, void_reason = ?, voided_at = ?, "
-        "updated_at = ? WHERE uuid = ?",
-        [(*row[1:], row.uuid) for row in plan.voids],
-    )
+    """Write a merge plan: new submissions and revisions, replaced rows, voids.
+
+    New rows are inserted, never upserted: a uuid or (uuid, revision) HQ already holds
+    fails the import (the plan said it was new), rather than being overwritten.
+    """
+    db = tables(conn)
+    submissions = db.table("submissions")
+    submissions.insert_all(_rows(_SUBMISSION_COLUMNS, plan.inserts), batch_size=_BATCH)
+    db.table("revisions").insert_all(_rows(_REVISION_COLUMNS, plan.revisions), batch_size=_BATCH)
+    # Whole rows of known submissions: upsert by uuid replaces every column.
+    submissions.upsert_all(_rows(_SUBMISSION_COLUMNS, plan.updates), pk="uuid")
+    for void in plan.voids:  # few; an update, as the other columns stay
+        uuid, *changes = void
+        submissions.update(uuid, dict(zip(void._fields[1:], changes, strict=True)))
 
 
 # -- status --------------------------------------------------------------------------------

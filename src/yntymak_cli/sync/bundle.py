@@ -23,17 +23,7 @@ from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.store.device_sync import SentBundle, pending_records
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
 
-BUNDLE_SUFFIX = ".ykb"
-RECEIPT_SUFFIX = ".ykr"
 MAX_RECEIPT_FILE = 64 * 1024 * 1024  # a receipt of a million ids is ~60 MB; refuse beyond
-
-
-def bundle_name(device_id: str, seq: int) -> str:
-    return f"{device_id}-{seq}{BUNDLE_SUFFIX}"
-
-
-def receipt_name(device_id: str, seq: int) -> str:
-    return f"{device_id}-{seq}{RECEIPT_SUFFIX}"
 
 
 def write_atomic(path: Path, data: bytes, *, overwrite: bool = True) -> None:
@@ -134,7 +124,7 @@ def create_bundle(
                 raise YntymakError(
                     t("bundle_err_cannot_build", current_lang(), error=exc)
                 ) from None
-            path = out_dir / bundle_name(device.device_id, seq)
+            path = out_dir / container.bundle_name(device.device_id, seq)
             check_overwrite(path, "bundle")  # a database or key renamed to this name: refused
             # Never replace a file of that name: after a restore from a backup the seq is
             # reused, and the older bundle there may hold data that is nowhere else.

@@ -56,6 +56,20 @@ MAX_COUNTER = 2**31 - 1
 MAX_BUNDLE_FILE_SIZE = 4 + 5 + MAX_HEADER_SIZE + 5 + MAX_PAYLOAD_SECTION_SIZE + SIGNATURE_SIZE
 ZLIB_LEVEL = 6
 
+# File names: device id and sequence number, so a folder of bundles or receipts sorts by
+# device and a file's name says which bundle it is (the device writes bundles, HQ receipts).
+BUNDLE_SUFFIX = ".ykb"
+RECEIPT_SUFFIX = ".ykr"
+
+
+def bundle_name(device_id: str, seq: int) -> str:
+    return f"{device_id}-{seq}{BUNDLE_SUFFIX}"
+
+
+def receipt_name(device_id: str, seq: int) -> str:
+    return f"{device_id}-{seq}{RECEIPT_SUFFIX}"
+
+
 REASONS = frozenset(
     {
         "bad-signature",

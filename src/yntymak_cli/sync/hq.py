@@ -27,7 +27,6 @@ from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
-from yntymak_cli.sync.bundle import receipt_name
 from yntymak_cli.sync.keys import DevicePublic, HqIdentity, read_sync_file
 from yntymak_cli.sync.merge import Existing, Incoming, plan_merge
 
@@ -529,8 +528,9 @@ def receipt_for_import(result: ImportResult, hq: HqIdentity) -> bytes:
         raise YntymakError(t("receipt_err_cannot_build", current_lang(), error=exc)) from None
 
 
-def write_receipt(hq: HqIdentity, result: ImportResult, out_dir: Path) -> Path:
+def write_receipt(result: ImportResult, hq: HqIdentity, out_dir: Path) -> Path:
     from yntymak_cli.outputs import check_overwrite
+    from yntymak_cli.sync.container import receipt_name
 
     path = Path(out_dir) / receipt_name(result.device_id, result.seq)
     check_overwrite(path, "receipt")  # the same receipt again, never a key or a database
