@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -770,3 +771,18 @@ def test_review_problems_name_a_filtered_out_choice_by_its_label():
     problems = dict(e.problems(st, names=False))  # for the review screen
     assert problems[("district",)].startswith("«Кара-Суу району»")  # not the name kara_suu
     assert "kara_suu" in dict(e.problems(st))[("district",)]  # for answers files
+
+
+def test_now_carries_the_offset_and_an_unanswered_number_names_nothing():
+    engine = make(
+        """
+        instance_name: "${n} + 1"
+        questions:
+          - {name: n, type: integer, label: N}
+          - {name: t, type: calculate, calculation: "now()"}
+        """
+    )
+    st = engine.start()
+    stamp = st.answers["t"]
+    assert re.fullmatch(r"2026-11-05T09:30:15[+-]\d\d:\d\d", stamp), stamp
+    assert engine.instance_name(st) is None  # NaN, not the text "NaN"

@@ -100,6 +100,7 @@ _KINDS = {
     "an answers file": "file_kind_answers",
     "a form file": "file_kind_form",
     "a choice list file": "file_kind_choices",
+    "a data file": "file_kind_data",
     # sync files (sync.keys.read_sync_file)
     "a bundle": "file_kind_bundle",
     "a receipt": "file_kind_receipt",

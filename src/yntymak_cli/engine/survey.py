@@ -60,6 +60,13 @@ Idx = tuple[int, ...]
 Slot = tuple[str, NodePath, Question, Idx]
 
 
+def _lt(key: str, **params: object) -> str:
+    """An expression error in the language of this command's messages."""
+    from yntymak_cli.i18n import current_lang
+
+    return t(key, current_lang(), **params)
+
+
 class _Ctx:
     """The expressions Context for one node (its repeat instance), see forms.expressions."""
 
@@ -124,6 +131,44 @@ class _Ctx:
     def position(self) -> int:
         return self.idx[-1] + 1 if self.idx else 0
 
+    def size(self) -> int:
+        """last(): how many instances the innermost repeat around this node has (1 outside)."""
+        return len(self.values(self.rpath[-1])) if self.rpath else 1
+
+    def indexed(self, name: str, positions: dict[str, int]) -> Any:
+        """indexed-repeat(): `name` in the instances `positions` names (repeat -> 1-based).
+
+        A repeat around `name` that is not named keeps the instance this node is in, as in
+        ODK; one that is neither named nor around this node is an error. An instance that
+        does not exist gives an empty value.
+        """
+        plan = self.eng._plan
+        target = plan.rpath.get(name)
+        if target is None:
+            return None
+        for repeat in positions:
+            if repeat not in target:
+                raise ex.ExpressionError(_lt("ex_indexed_not_inside", name=name, repeat=repeat))
+        common = self._common(target)
+        idx: list[int] = []
+        for level, repeat in enumerate(target):
+            if repeat in positions:
+                idx.append(positions[repeat] - 1)
+            elif level < common:
+                idx.append(self.idx[level])
+            else:
+                raise ex.ExpressionError(_lt("ex_indexed_which", repeat=repeat))
+        if any(i < 0 for i in idx):
+            return None
+        return self.eng._value(self.st, name, tuple(idx))
+
+    def pulldata(self, file: str, column: str, key_column: str, key: str) -> str:
+        form = self.eng.form
+        if file not in form.pulldata:
+            raise ex.ExpressionError(_lt("ex_pulldata_no_table", file=file))
+        row = form.pulldata_row(file, key_column, key)
+        return "" if row is None else row.get(column, "")
+
     def choice_label(self, question: str, choice: str) -> str:
         q = self.eng.form.index.get(question)
         if q is None:
@@ -131,7 +176,10 @@ class _Ctx:
         return self.eng._choice_label(q, choice)
 
     def now(self) -> dt.datetime:
-        return self.eng._now()
+        # now() carries the laptop's UTC offset, as in ODK ('…T09:30:15+06:00'): its text
+        # names one instant wherever it is read. The start/end stamps stay as they were.
+        value = self.eng._now()
+        return value if value.tzinfo is not None else value.astimezone()
 
 
 class Engine:
@@ -430,7 +478,8 @@ class Engine:
         except ex.ExpressionError as exc:
             self._log(f"instance_name: {exc.message}")
             return None
-        return ex.to_string(result).strip() or None
+        # As a calculation's result is kept: NaN (an unanswered number) names nothing.
+        return ex.to_string(_stored(result)).strip() or None
 
     # ------------------------------------------------------------------ queries
     # What a checker outside the engine may ask about a state (`engine.fill` uses these):

@@ -33,9 +33,10 @@ import string
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 from typing import Any, Protocol
 
+from yntymak_cli.forms import odk_functions as odk
 from yntymak_cli.forms.model import NAME_RE
 
 __all__ = [
@@ -197,6 +198,16 @@ _TOKEN_RE = re.compile(
 )
 
 
+# A word operator glued to what follows (`1div1`, `1 mod1`, `1and1`): after a value JavaRosa's
+# lexer reads the operator first, so a digit, '.', '-' or '$' after it starts the next operand.
+# A letter or '_' after it keeps the whole word a name (`${a} order`, `x divider`).
+_GLUED_OP_RE = re.compile(r"(and|or|div|mod)(?=[0-9.\-$'\"(])")
+
+
+def _ends_value(tok: _Token) -> bool:
+    return tok.kind in ("num", "ref", "str", "dot") or (tok.kind == "op" and tok.value == ")")
+
+
 @dataclass(frozen=True)
 class _Token:
     kind: str  # ref str num dot dotdot op name eof
@@ -239,6 +250,10 @@ def _tokenize(text: str) -> list[_Token]:
                 raise ExpressionError(_t("ex_unclosed_string", mark=ch), i)
             tokens.append(_Token("str", text[i + 1 : end], i))
             i = end + 1
+            continue
+        if tokens and _ends_value(tokens[-1]) and (w := _GLUED_OP_RE.match(text, i)):
+            tokens.append(_Token("name", w[1], i))  # `1div2`, `1 mod2`: ODK's lexers split these
+            i = w.end(1)
             continue
         m = _TOKEN_RE.match(text, i)
         if m is None:
@@ -408,7 +423,7 @@ def _node_pos(node: Node) -> int:
 
 
 def _parse_number(text: str) -> int | float:
-    if "." in text or len(text) > 18:
+    if "." in text or "e" in text or "E" in text or len(text) > 18:
         return _norm(float(text))
     return _norm(int(text))
 
@@ -433,6 +448,14 @@ def _check_call(node: Call) -> None:
         pattern = node.args[1]
         if isinstance(pattern, Literal) and isinstance(pattern.value, str):
             _compile_regex(pattern.value, pattern.pos)
+    elif node.name == "indexed-repeat":
+        if len(node.args) % 2 == 0:
+            raise ExpressionError(_t("ex_indexed_pairs"), node.pos)
+        for ref in (node.args[0], *node.args[1::2]):
+            if not isinstance(ref, Ref):
+                raise ExpressionError(_t("ex_indexed_refs"), ref.pos)
+    elif node.name == "weighted-checklist" and len(node.args) % 2:
+        raise ExpressionError(_t("ex_weighted_pairs"), node.pos)
 
 
 @functools.lru_cache(maxsize=128)
@@ -601,6 +624,15 @@ class Context(Protocol):
     def position(self) -> int:
         """1-based index of the current repeat instance, 0 outside repeats."""
 
+    def size(self) -> int:
+        """last(): how many instances the current repeat has (1 outside repeats)."""
+
+    def indexed(self, name: str, positions: dict[str, int]) -> Any:
+        """indexed-repeat(): ``name`` in the instances named (repeat -> 1-based position)."""
+
+    def pulldata(self, file: str, column: str, key_column: str, key: str) -> str:
+        """pulldata(): ``column`` of the first row of table ``file`` whose key is ``key``."""
+
     def choice_label(self, question: str, choice: str) -> str: ...
 
     def now(self) -> datetime.datetime: ...
@@ -627,6 +659,8 @@ class MappingContext:
         labels: dict[str, dict[str, str]] | None = None,
         now: datetime.datetime | None = None,
         instance: dict[str, Any] | None = None,
+        count: int = 1,
+        tables: dict[str, list[dict[str, str]]] | None = None,
     ) -> None:
         self.answers = answers if answers is not None else {}
         self.current_value = current
@@ -635,6 +669,8 @@ class MappingContext:
         self.labels = labels if labels is not None else {}
         self.fixed_now = now
         self.instance = instance
+        self.count = count
+        self.tables = tables if tables is not None else {}
 
     def __repr__(self) -> str:
         return (
@@ -677,21 +713,52 @@ class MappingContext:
     def position(self) -> int:
         return self.index
 
+    def size(self) -> int:
+        return self.count
+
+    def indexed(self, name: str, positions: dict[str, int]) -> Any:
+        cont: Any = self.answers
+        for repeat, n in positions.items():  # outermost first, as written
+            instances = cont.get(repeat) if isinstance(cont, dict) else None
+            if not isinstance(instances, list) or not _is_repeat(instances):
+                return None
+            if not 1 <= n <= len(instances):
+                return None
+            cont = instances[n - 1]
+        return cont.get(name) if isinstance(cont, dict) else None
+
+    def pulldata(self, file: str, column: str, key_column: str, key: str) -> str:
+        if file not in self.tables:
+            raise ExpressionError(_t("ex_pulldata_no_table", file=file))
+        row = next((r for r in self.tables[file] if r.get(key_column) == key), None)
+        return "" if row is None else row.get(column, "")
+
     def choice_label(self, question: str, choice: str) -> str:
         return self.labels.get(question, {}).get(choice, "")
 
     def now(self) -> datetime.datetime:
-        return self.fixed_now if self.fixed_now is not None else datetime.datetime.now()
+        # With the local offset, as ODK's now(): its text names the instant ('...+06:00').
+        return (
+            self.fixed_now if self.fixed_now is not None else datetime.datetime.now().astimezone()
+        )
 
 
 # --------------------------------------------------------------------------- conversions
 
-_NUM_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+# Text as a number. The exponent is not XPath's (JavaRosa gives NaN for '1.1e6'), but Java
+# writes small and large decimals that way ('7.9E-12'), so answers synced from Collect carry it.
+_NUM_RE = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _TZ = r"(Z|[+-]\d{2}(?::?\d{2})?)?"
 _TIME = r"(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?"
-_DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_DATETIME_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ]" + _TIME + _TZ)
+# Month and day may be a single digit: JavaRosa reads '1970-1-2'.
+_DATE_RE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
+_DATETIME_RE = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})[T ]" + _TIME + _TZ)
 _TIME_RE = re.compile(_TIME + _TZ)
+# Java's double equality in XPath '=' and its boolean/string conversions allow this much slack,
+# so that 6.1 - 7.8 = -1.7 holds as it does in ODK Collect.
+_EPSILON = 1e-12
+# Day numbers a date may have: JavaRosa refuses any beyond a Java int.
+_MAX_DAY = 2**31 - 1
 
 
 def _norm_int(value: int) -> int | float:
@@ -714,14 +781,25 @@ def _parse_time_parts(h: str, mi: str, s: str | None, frac: str | None) -> datet
     return datetime.time(int(h), int(mi), int(s or 0), micro)
 
 
+def _parse_offset(text: str | None) -> datetime.timezone | None:
+    if not text:
+        return None
+    if text == "Z":
+        return datetime.timezone.utc
+    digits = text[1:].replace(":", "")
+    delta = datetime.timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0))
+    return datetime.timezone(-delta if text[0] == "-" else delta)
+
+
 def _parse_temporal(text: str) -> datetime.date | datetime.datetime | datetime.time | None:
-    """An ISO date, datetime (wall clock; any offset is dropped) or time string, else None."""
+    """An ISO date, datetime or time string, else None. A datetime with an offset ('Z',
+    '+06', '-07:00') keeps it, so that it names an instant; without one it is wall clock."""
     text = text.strip()
     try:
         if m := _DATE_RE.fullmatch(text):
             return datetime.date(int(m[1]), int(m[2]), int(m[3]))
         if m := _DATETIME_RE.fullmatch(text):
-            t = _parse_time_parts(m[4], m[5], m[6], m[7])
+            t = _parse_time_parts(m[4], m[5], m[6], m[7]).replace(tzinfo=_parse_offset(m[8]))
             return datetime.datetime.combine(datetime.date(int(m[1]), int(m[2]), int(m[3])), t)
         if m := _TIME_RE.fullmatch(text):
             return _parse_time_parts(m[1], m[2], m[3], m[4])
@@ -743,7 +821,8 @@ def _days(value: datetime.date | datetime.time) -> int | float:
 
 
 def _str_to_num(text: str) -> int | float:
-    s = text.strip()
+    # A decimal comma reads as a point, as in JavaRosa (for locales that write 4,6).
+    s = text.strip().replace(",", ".") if "," in text else text.strip()
     if _NUM_RE.fullmatch(s):
         return _parse_number(s)
     temporal = _parse_temporal(s)
@@ -777,12 +856,19 @@ def to_number(value: Any) -> float:
 
 
 def _float_to_string(value: float) -> str:
+    # XPath's text for NaN. A calculation still stores NaN as empty (the engine's rule, as
+    # JavaRosa's Recalculate.wrapData), but string() and concat() show it, as ODK does.
     if math.isnan(value):
-        return ""  # ODK shows nothing for a calculation that cannot be computed
+        return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
     if value.is_integer():
         return str(int(value))
+    # Within 1e-12 above a whole number is that number, as JavaRosa prints it (0.1 * 3 * 10).
+    if abs(value) < _EPSILON:
+        return "0"
+    if abs(value) < _MAX_DAY and abs(value - math.trunc(value)) < _EPSILON:
+        return str(math.trunc(value))
     text = repr(value)
     if "e" in text or "E" in text:  # XPath never uses exponent notation
         text = format(Decimal(text), "f")
@@ -819,7 +905,7 @@ def to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
-        return value == value and value != 0
+        return value == value and abs(value) > _EPSILON
     if isinstance(value, str):
         return value != ""
     if isinstance(value, (list, dict)):
@@ -867,12 +953,18 @@ def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return to_bool(a) == to_bool(b)
     if _is_number(a) or _is_number(b):
-        return _num(a) == _num(b)
+        return _num_equal(_num(a), _num(b))
     if isinstance(a, (datetime.date, datetime.time)) or isinstance(
         b, (datetime.date, datetime.time)
     ):
-        return _num(a) == _num(b)
+        return _num_equal(_num(a), _num(b))
     return to_string(a) == to_string(b)
+
+
+def _num_equal(x: int | float, y: int | float) -> bool:
+    """JavaRosa's number equality: within 1e-12, so decimal rounding does not make 6.1 - 7.8
+    differ from -1.7. Equal infinities are equal here (JavaRosa's inf - inf is NaN: unequal)."""
+    return x == y or abs(x - y) < _EPSILON
 
 
 def _div(x: int | float, y: int | float) -> int | float:
@@ -978,6 +1070,15 @@ class _Evaluator:
         if isinstance(node, Ref):
             return list(self.ctx.values(node.name))
         return [self.ev(node)]
+
+    def nodes_only(self, name: str, node: Node) -> list[Any]:
+        """The nodes of count(), count-non-empty() and sum(), which JavaRosa refuses a plain
+        value ('not a nodeset'): a ${ref}, or '.' for the current answer."""
+        if isinstance(node, Current):
+            return [self.ctx.current()]
+        if not isinstance(node, Ref):
+            raise ExpressionError(_t("ex_not_nodeset", name=name), node.pos)
+        return self.nodeset(node)
 
 
 def evaluate(expr: Expr | str, ctx: Context) -> Any:
@@ -1118,9 +1219,9 @@ def _choice_name(ev: _Evaluator, a: tuple[Node, ...]) -> str:
 # -- strings
 
 
-@_raw("string", args=(0, 1))
-def _string(ev: _Evaluator, a: tuple[Node, ...]) -> str:
-    return to_string(_current_or(ev, a))
+# string() and number() take exactly one argument in JavaRosa (not XPath's context-node default);
+# string-length() and normalize-space() do use the current answer.
+_fn("string", args=(1, 1))(to_string)
 
 
 @_raw("string-length", args=(0, 1))
@@ -1191,9 +1292,7 @@ def _uuid(length: Any = None) -> str:
 # -- numbers
 
 
-@_raw("number", args=(0, 1))
-def _number(ev: _Evaluator, a: tuple[Node, ...]) -> int | float:
-    return _num(_current_or(ev, a))
+_fn("number", args=(1, 1))(_num)
 
 
 def _finite_int(func: Callable[[float], Any]) -> Callable[[Any], int | float]:
@@ -1214,19 +1313,22 @@ _fn("abs", args=(1, 1))(lambda x: abs(_num(x)))
 
 @_fn("round", args=(1, 2))
 def _round(x: Any, digits: Any = None) -> int | float:
+    """JavaRosa's round: halves go away from zero for positive numbers and toward zero for
+    negative ones (round(-2.5) is -2); the places are a Java int (NaN is 0, 1.5 is 1), and
+    more than 30 either way give NaN."""
     n = _num(x)
-    d = 0 if digits is None else _num(digits)
-    if d != d:
-        return NAN
+    d = 0 if digits is None else _to_int(digits)
     if n != n or math.isinf(n):
         return n
-    d = int(max(min(d, 400), -400))
+    if abs(d) > 30:
+        return NAN
     if isinstance(n, int) and d >= 0:
         return n
     with localcontext() as dc:
         dc.prec = 800
+        mode = ROUND_HALF_DOWN if n < 0 else ROUND_HALF_UP
         try:
-            q = Decimal(repr(n)).quantize(Decimal(1).scaleb(-d), rounding=ROUND_HALF_UP)
+            q = Decimal(repr(n)).quantize(Decimal(1).scaleb(-d), rounding=mode)
         except InvalidOperation:
             return n
     if d <= 0:
@@ -1280,20 +1382,20 @@ _fn("pi", args=(0, 0))(lambda: math.pi)
 
 @_raw("count", args=(1, 1))
 def _count(ev: _Evaluator, a: tuple[Node, ...]) -> int:
-    return len(ev.nodeset(a[0]))
+    return len(ev.nodes_only("count", a[0]))
 
 
 @_raw("count-non-empty", args=(1, 1))
 def _count_non_empty(ev: _Evaluator, a: tuple[Node, ...]) -> int:
-    return sum(1 for v in ev.nodeset(a[0]) if not _blank(v))
+    return sum(1 for v in ev.nodes_only("count-non-empty", a[0]) if not _blank(v))
 
 
 @_raw("sum", args=(1, 1))
 def _sum(ev: _Evaluator, a: tuple[Node, ...]) -> int | float:
-    # Empty answers are skipped (ODK would give NaN): an unanswered row in a repeat should
+    # Empty answers are skipped, as JavaRosa skips NaN: an unanswered row in a repeat does
     # not blank out a household total.
     total: int | float = 0
-    for v in ev.nodeset(a[0]):
+    for v in ev.nodes_only("sum", a[0]):
         if not _blank(v):
             total = _norm(total + _num(v))
     return total
@@ -1326,55 +1428,73 @@ _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def _temporal(value: Any, *, fn: str) -> datetime.date | datetime.datetime | None:
-    """A date or datetime for the date functions; None for empty or NaN, an error for junk.
+    """A date or datetime for the date functions; None for empty or NaN.
 
-    Numbers (and numeric text) are days since 1970-01-01 and give a datetime.
+    Numbers are days since 1970-01-01 and give a datetime. As in JavaRosa's toDate, anything
+    else is an error: booleans, text that is no ISO date (numeric text included) and day
+    numbers beyond a Java int.
     """
     if isinstance(value, datetime.date):
         return value
     if _blank(value):
         return None
-    if isinstance(value, (int, float)):  # bool included: true() is day 1, as in XPath
-        n = float(value)
-    else:
+    if isinstance(value, bool):
+        raise ExpressionError(_t("ex_not_a_date", fn=fn, value=to_string(value)))
+    if not isinstance(value, (int, float)):
         text = to_string(value)
         parsed = _parse_temporal(text)
         if isinstance(parsed, datetime.date):
             return parsed
-        if not _NUM_RE.fullmatch(text.strip()):
-            raise ExpressionError(f"{fn}(): cannot convert '{text}' to a date")
-        n = float(_str_to_num(text))
-    if n != n:
+        raise ExpressionError(_t("ex_not_a_date", fn=fn, value=text))
+    if value != value:
         return None
-    return _EPOCH_DT + datetime.timedelta(days=n)
+    if not -_MAX_DAY <= value <= _MAX_DAY:
+        raise ExpressionError(_t("ex_date_range", fn=fn, value=to_string(value)))
+    return _EPOCH_DT + datetime.timedelta(days=value)
 
 
-def _is_day_number(value: Any) -> bool:
-    if isinstance(value, str):
-        return _NUM_RE.fullmatch(value.strip()) is not None
-    return isinstance(value, (int, float))
+def _empty_date(value: Any) -> float | None:
+    """What a date function gives for nothing to convert: NaN stays NaN, empty stays empty."""
+    return NAN if _is_number(value) else None
 
 
 @_fn("date", args=(1, 1))
-def _date(value: Any) -> datetime.date | None:
+def _date(value: Any) -> datetime.date | float | None:
     result = _temporal(value, fn="date")
-    if isinstance(result, datetime.datetime) and _is_day_number(value):
-        return result.date()  # a day number is a calendar day (fractions floor to the past)
+    if result is None:
+        return _empty_date(value)
+    if _is_number(value):  # a day number is a calendar day; fractions go toward 1970 (Java int)
+        return _EPOCH + datetime.timedelta(days=math.trunc(value))
+    if isinstance(result, datetime.datetime) and not isinstance(value, str):
+        return result.date()  # now() and other datetime values lose the time; ISO text keeps it
     return result
 
 
 @_fn("date-time", args=(1, 1))
-def _date_time(value: Any) -> datetime.datetime | None:
+def _date_time(value: Any) -> datetime.datetime | float | None:
     result = _temporal(value, fn="date-time")
-    if result is None or isinstance(result, datetime.datetime):
+    if result is None:
+        return _empty_date(value)
+    if isinstance(result, datetime.datetime):
         return result
     return datetime.datetime.combine(result, datetime.time())
+
+
+def _instant_days(value: datetime.date) -> float:
+    """Days since 1970-01-01T00:00Z of the instant a datetime with an offset names; wall
+    clock (as UTC) for one without, since answers carry no zone of their own."""
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+        return (value - epoch).total_seconds() / 86400
+    return float(_days(value))
 
 
 @_fn("decimal-date-time", args=(1, 1))
 def _decimal_date_time(value: Any) -> float:
     result = _temporal(value, fn="decimal-date-time")
-    return NAN if result is None else float(_days(result))
+    if result is None:
+        return NAN
+    return float(value) if _is_number(value) else _instant_days(result)
 
 
 @_raw("today", args=(0, 0))
@@ -1410,6 +1530,129 @@ def _format_date(value: Any, fmt: Any) -> str:
     }
     # Unknown %x sequences are kept as written rather than failing the form.
     return re.sub(r"%(.)", lambda m: codes.get(m[1], m[0]), to_string(fmt))
+
+
+# -- repeats and data tables (need the context)
+
+
+@_raw("last", args=(0, 0))
+def _last(ev: _Evaluator, a: tuple[Node, ...]) -> int:
+    return int(ev.ctx.size())
+
+
+@_raw("indexed-repeat", args=(3, 7))
+def _indexed_repeat(ev: _Evaluator, a: tuple[Node, ...]) -> Any:
+    """indexed-repeat(${q}, ${repeat}, n[, ${repeat2}, n2[, ${repeat3}, n3]])."""
+    positions: dict[str, int] = {}
+    for repeat, index in zip(a[1::2], a[2::2], strict=True):
+        n = _num(ev.ev(index))
+        if isinstance(n, float) and not n.is_integer():  # NaN, Infinity, 1.5: no instance
+            return ""
+        positions[repeat.name] = int(n)  # type: ignore[union-attr]
+    value = ev.ctx.indexed(a[0].name, positions)  # type: ignore[union-attr]
+    return "" if value is None else value
+
+
+@_raw("pulldata", args=(4, 4))
+def _pulldata(ev: _Evaluator, a: tuple[Node, ...]) -> str:
+    file, column, key_column, key = (to_string(ev.ev(n)) for n in a)
+    return ev.ctx.pulldata(file, column, key_column, key)
+
+
+# -- the rest of ODK's library (forms/odk_functions.py): values converted here
+
+
+def _odk(name: str, func: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return func(*args)
+    except ValueError as exc:  # bad input to the function: a form or data problem
+        raise ExpressionError(f"{name}(): {exc}") from None
+
+
+@_fn("substring-before", args=(2, 2))
+def _substring_before(s: Any, sep: Any) -> str:
+    return odk.substring_before(to_string(s), to_string(sep))
+
+
+@_fn("substring-after", args=(2, 2))
+def _substring_after(s: Any, sep: Any) -> str:
+    return odk.substring_after(to_string(s), to_string(sep))
+
+
+@_fn("translate", args=(3, 3))
+def _translate(s: Any, source: Any, target: Any) -> str:
+    return odk.translate(to_string(s), to_string(source), to_string(target))
+
+
+@_fn("decimal-time", args=(1, 1))
+def _decimal_time(value: Any) -> float:
+    if isinstance(value, (datetime.datetime, datetime.time)):
+        value = value.isoformat()
+    elif _is_number(value):
+        value = float(value)
+    else:
+        value = to_string(value)
+    return float(_odk("decimal-time", odk.decimal_time, value))
+
+
+def _flat(ev: _Evaluator, nodes: tuple[Node, ...]) -> list[Any]:
+    """Arguments where a ${ref} in a repeat stands for all its values (checklist...)."""
+    return [v for n in nodes for v in ev.nodeset(n)]
+
+
+@_raw("checklist", args=(2, -1))
+def _checklist(ev: _Evaluator, a: tuple[Node, ...]) -> bool:
+    low, high, *flags = _flat(ev, a)
+    return odk.checklist(to_number(low), to_number(high), *(to_bool(f) for f in flags))
+
+
+@_raw("weighted-checklist", args=(2, -1))
+def _weighted_checklist(ev: _Evaluator, a: tuple[Node, ...]) -> bool:
+    low, high, *rest = _flat(ev, a)
+    pairs = [to_bool(v) if i % 2 == 0 else to_number(v) for i, v in enumerate(rest)]
+    return bool(
+        _odk("weighted-checklist", odk.weighted_checklist, to_number(low), to_number(high), *pairs)
+    )
+
+
+def _geo(ev: _Evaluator, node: Node) -> str | list[str]:
+    values = [to_string(v) for v in ev.nodeset(node)]
+    values = [v for v in values if v.strip()]  # unanswered points of a repeat
+    return values[0] if len(values) == 1 else values
+
+
+@_raw("distance", args=(1, 1))
+def _distance(ev: _Evaluator, a: tuple[Node, ...]) -> float:
+    return float(_odk("distance", odk.distance, _geo(ev, a[0])))
+
+
+@_raw("area", "enclosed-area", args=(1, 1))
+def _area(ev: _Evaluator, a: tuple[Node, ...]) -> float:
+    return float(_odk("area", odk.area, _geo(ev, a[0])))
+
+
+@_fn("digest", args=(2, 3))
+def _digest(data: Any, algorithm: Any, encoding: Any = "base64") -> str:
+    text, alg, enc = to_string(data), to_string(algorithm), to_string(encoding)
+    return str(_odk("digest", odk.digest, text, alg, enc))
+
+
+@_fn("base64-decode", args=(1, 1))
+def _base64_decode(text: Any) -> str:
+    return str(_odk("base64-decode", odk.base64_decode, to_string(text)))
+
+
+@_raw("randomize", args=(1, 2))
+def _randomize(ev: _Evaluator, a: tuple[Node, ...]) -> list[str]:
+    values = ev.nodeset(a[0])
+    items = _items(values[0]) if len(values) == 1 else [to_string(v) for v in values]
+    seed = to_number(ev.ev(a[1])) if len(a) > 1 else None
+    return odk.randomize(items, seed)
+
+
+@_fn("random", args=(0, 0))
+def _random() -> float:
+    return odk.random_value()
 
 
 SUPPORTED_FUNCTIONS: frozenset[str] = frozenset(_FUNCTIONS)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
 import difflib
 import gc
+import io
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +106,7 @@ def load_form_text(text: str, filename: str = "<form>", base_dir: Path | None = 
         loaded.problem((), _t("fv_not_mapping"))
         return loaded
     data = _resolve_includes(loaded, data, base_dir)
+    data = _resolve_pulldata(loaded, data, base_dir)
     form = _build(loaded, data)
     if form is None:
         return loaded
@@ -135,6 +139,90 @@ def _parse(loaded: LoadedForm, text: str) -> Any:
     if data is None:
         loaded.problems.append(Problem(loaded.path, 1, 1, _t("fv_empty")))
     return data
+
+
+# pulldata('NAME', ...) with a literal file name: the tables a form needs.
+_PULLDATA_RE = re.compile(r"""pulldata\s*\(\s*(?:'([^']*)'|"([^"]*)")""")
+_TABLE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+# Where NAME.csv is looked for: beside the form, then in a choices/ folder beside it.
+_PULLDATA_DIRS = (".", "choices")
+
+
+_EXPRESSION_KEYS = frozenset(
+    {"required", "relevant", "constraint", "default", "calculation", "choice_filter",
+     "repeat_count", "instance_name"}
+)  # fmt: skip
+
+
+def _strings(data: Any, path: tuple[str | int, ...] = ()) -> Iterator[tuple[tuple, str]]:
+    """Every expression of the form's data, with its path (not the text an XLSForm import
+    kept aside under `xlsform:`, which never runs)."""
+    if not isinstance(data, dict):
+        return
+    for key, value in data.items():
+        if key in _EXPRESSION_KEYS and isinstance(value, str):
+            yield (*path, key), value
+        elif key == "questions" and isinstance(value, list):
+            for i, question in enumerate(value):
+                yield from _strings(question, (*path, key, i))
+
+
+def _resolve_pulldata(loaded: LoadedForm, data: dict, base_dir: Path | None) -> dict:
+    """Embed NAME.csv for every pulldata('NAME', ...) the form calls (unless written inline)."""
+    inline = data.get("pulldata")
+    if inline is not None and not isinstance(inline, dict):
+        return data  # reported by the model check
+    tables = dict(inline or {})
+    refused: set[str] = set()  # reported once, at the first call
+    for where, text in _strings(data):
+        if "pulldata" not in text:
+            continue
+        for match in _PULLDATA_RE.finditer(text):
+            name = match.group(1) if match.group(1) is not None else match.group(2)
+            if name in tables or name in refused:
+                continue
+            rows = _read_table(loaded, where, name, base_dir)
+            if rows is None:
+                refused.add(name)
+            else:
+                tables[name] = rows
+    if tables:
+        data = {**data, "pulldata": tables}
+    return data
+
+
+def _read_table(
+    loaded: LoadedForm, where: tuple, name: str, base_dir: Path | None
+) -> list[dict[str, str]] | None:
+    """The rows of NAME.csv (UTF-8, a header row), or None after reporting a problem."""
+    if not _TABLE_NAME_RE.fullmatch(name) or ".." in name:
+        loaded.problem(where, _t("fv_pulldata_name", name=name))
+        return None
+    candidates = [] if base_dir is None else [base_dir / d / f"{name}.csv" for d in _PULLDATA_DIRS]
+    found = next((c for c in candidates if c.exists()), None)
+    if found is None:
+        loaded.problem(where, _t("fv_pulldata_missing", name=name, file=f"{name}.csv"))
+        return None
+    try:
+        raw = read_limited(found, MAX_FORM_BYTES, "a data file")
+        reader = csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""))
+        header = next(reader, None)
+        rows = [
+            {col: (row[i] if i < len(row) else "") for i, col in enumerate(header or [])}
+            for row in reader
+            if any(row)  # blank lines
+        ]
+    except FileRefused as exc:
+        loaded.problem(where, _t("fv_pulldata_refused", file=found.name, reason=exc.reason))
+        return None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        loaded.problem(where, _t("fv_pulldata_refused", file=found.name, reason=exc))
+        return None
+    if not header or any(not col for col in header) or len(set(header)) != len(header):
+        reason = _t("fv_pulldata_header")
+        loaded.problem(where, _t("fv_pulldata_refused", file=found.name, reason=reason))
+        return None
+    return rows
 
 
 def _resolve_includes(loaded: LoadedForm, data: dict, base_dir: Path | None) -> dict:

@@ -158,6 +158,10 @@ class Form(BaseModel):
     include: list[str] = Field(default_factory=list)
     choices: dict[str, list[Choice]] = Field(default_factory=dict)
     questions: list[Question] = Field(default_factory=list)
+    # Tables pulldata() reads: file name (without .csv) -> rows (column -> text). The
+    # loader fills it from NAME.csv beside the form, so the rows are part of the
+    # definition: hashed, stored and sent to HQ with it, and every laptop computes alike.
+    pulldata: dict[str, list[dict[str, str]]] = Field(default_factory=dict)
 
     _index: dict[str, Question] = PrivateAttr(default_factory=dict)
     _ancestors: dict[str, tuple[Question, ...]] = PrivateAttr(default_factory=dict)
@@ -166,6 +170,8 @@ class Form(BaseModel):
     _choice_index: dict[str, dict[str, Choice]] = PrivateAttr(default_factory=dict)
     _choice_columns: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _hash: str | None = PrivateAttr(default=None)
+    # (file, key column) -> key -> the first row with that key, built on first use.
+    _lookups: dict[tuple[str, str], dict[str, dict[str, str]]] = PrivateAttr(default_factory=dict)
 
     _coerce_text = field_validator("id", "version", "instance_name", mode="before")(_text_or_none)
 
@@ -223,6 +229,21 @@ class Form(BaseModel):
                     found.update(choice.model_extra)
             columns = self._choice_columns[name or ""] = frozenset(found)
         return columns
+
+    def pulldata_row(self, file: str, key_column: str, key: str) -> dict[str, str] | None:
+        """The first row of a pulldata table whose `key_column` is `key` (None: no such row).
+
+        KeyError when the form has no table `file`. Indexed once per (table, column), so a
+        lookup in a 100,000-row table costs one dict access per evaluation.
+        """
+        rows = self.pulldata[file]
+        index = self._lookups.get((file, key_column))
+        if index is None:
+            index = {}
+            for row in rows:
+                index.setdefault(row.get(key_column, ""), row)
+            self._lookups[(file, key_column)] = index
+        return index.get(key)
 
     @property
     def language(self) -> str | None:

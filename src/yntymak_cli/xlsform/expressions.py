@@ -18,7 +18,6 @@ from yntymak_cli.forms import expressions as ex
 _EXTERNAL = {
     "pulldata": "pulldata() reads an external CSV file",
     "instance": "instance() looks up external or secondary data",
-    "indexed-repeat": "indexed-repeat() is not supported",
     "search": "search() reads an external CSV file",
     "current": "current() paths are not supported",
 }
