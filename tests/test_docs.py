@@ -25,3 +25,27 @@ def test_readme_commands_match_ci():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     test_command = ci.strip().splitlines()[-1]
     assert test_command in readme, "README must give .ci/run's exact test command"
+
+
+def test_every_function_is_in_the_expressions_table_with_its_arity():
+    import re
+
+    from yntymak_cli.forms.expressions import _FUNCTIONS
+
+    def arity(lo: int, hi: int) -> str:
+        return f"{lo}+" if hi < 0 else str(lo) if lo == hi else f"{lo}–{hi}"
+
+    documented: dict[str, str] = {}
+    for line in (ROOT / "docs" / "expressions.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        for name in re.findall(r"`([a-z][\w:-]*)\(", cells[0]):
+            documented[name] = cells[1]
+    assert set(documented) == set(_FUNCTIONS)
+    wrong = {
+        n: (documented[n], arity(f.min_args, f.max_args))
+        for n, f in _FUNCTIONS.items()
+        if documented[n] != arity(f.min_args, f.max_args)
+    }
+    assert not wrong  # name -> (the docs say, forms validate knows)

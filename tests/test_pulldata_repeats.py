@@ -134,3 +134,26 @@ def test_inline_tables_need_no_file(make_form) -> None:
     record, problems = fill(Engine(form), {"village": "Ош", "people": [{"person": "A"}]})
     assert not problems and record is not None
     assert record["district"] == "osh"
+
+
+def test_forms_validate_knows_the_new_functions_arity(tmp_path: Path, make_form) -> None:
+    path = make_form(
+        """\
+        id: ar
+        version: '1'
+        questions:
+          - {name: a, type: text, label: A}
+          - {name: b, type: calculate, calculation: "digest(${a})"}
+          - {name: c, type: calculate, calculation: "indexed-repeat(${a}, 2)"}
+          - {name: d, type: calculate, calculation: "weighted-checklist(1, 2, ${a})"}
+          - {name: e, type: calculate, calculation: "indexed-repeat('a', ${a}, 1)"}
+          - {name: f, type: calculate, calculation: "translate(${a}, 'abc', 'ABC')"}
+        """
+    )
+    out = yn(tmp_path, "forms", "validate", path, code=2)
+    lines = out.strip().splitlines()
+    assert [line.split(":")[1] for line in lines] == ["5", "6", "7", "8"], out
+    assert "digest() takes 2 to 3 arguments, got 1" in lines[0]
+    assert "indexed-repeat() takes 3 to 7 arguments, got 2" in lines[1]
+    assert "even number of arguments" in lines[2]
+    assert "${name}" in lines[3]
