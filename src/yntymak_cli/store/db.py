@@ -40,6 +40,7 @@ def _t(key: str, **params: object) -> str:
 
 
 BUSY_TIMEOUT_MS = 30_000
+_MIN_PREFIX = 4  # characters of a UUID accepted for the whole (drafts and lists show 8)
 _SQLITE_FULL = 13  # the result code (sqlite3.SQLITE_FULL exists from Python 3.11 only)
 _SQLITE_READONLY = 8
 # SQLite gives a new -wal or -shm the mode of the database file: one 0600 file keeps the
@@ -446,7 +447,8 @@ class Store:
             ).fetchone() or self._unique_prefix("submissions", draft_uuid)
             if final is not None:
                 raise NotFound(_t("db_final_not_draft", uuid=final["uuid"]))
-            raise NotFound(_t("db_no_draft_see", uuid=draft_uuid))
+            why = self._prefix_problem("drafts", draft_uuid)
+            raise NotFound(why or _t("db_no_draft_see", uuid=draft_uuid))
         return Draft(
             uuid=row["uuid"],
             form=self.form_by_hash(row["form_hash"]),
@@ -556,20 +558,35 @@ class Store:
 
     def _unique_prefix(self, table: str, prefix: str) -> sqlite3.Row | None:
         """Let people type the first characters of a UUID, as with git hashes."""
-        if len(prefix) < 4 or table not in ("drafts", "submissions"):
-            return None
-        rows = self.conn.execute(
+        rows = self._by_prefix(table, prefix)
+        return rows[0] if len(rows) == 1 else None
+
+    def _by_prefix(self, table: str, prefix: str) -> list[sqlite3.Row]:
+        """Up to two rows whose UUID starts with `prefix` (none for a too-short prefix)."""
+        if len(prefix) < _MIN_PREFIX or table not in ("drafts", "submissions"):
+            return []
+        return self.conn.execute(
             f"SELECT * FROM {table} WHERE uuid LIKE ? ESCAPE '\\' LIMIT 2",  # noqa: S608
             [prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"],
         ).fetchall()
-        return rows[0] if len(rows) == 1 else None
+
+    def _prefix_problem(self, table: str, prefix: str) -> str | None:
+        """Why a short UUID named nothing: too short, or the start of several (else None)."""
+        if not prefix or not all(c in "0123456789abcdef-" for c in prefix.lower()):
+            return None
+        if len(prefix) < _MIN_PREFIX:
+            return _t("db_prefix_short", prefix=prefix, n=_MIN_PREFIX)
+        if len(self._by_prefix(table, prefix)) > 1:
+            return _t("db_prefix_ambiguous", prefix=prefix)
+        return None
 
     def get_submission_row(self, submission_uuid: str) -> sqlite3.Row:
         row = self.conn.execute(
             "SELECT * FROM submissions WHERE uuid = ?", [submission_uuid]
         ).fetchone() or self._unique_prefix("submissions", submission_uuid)
         if row is None:
-            raise NotFound(_t("db_no_submission", uuid=submission_uuid))
+            why = self._prefix_problem("submissions", submission_uuid)
+            raise NotFound(why or _t("db_no_submission", uuid=submission_uuid))
         return row
 
     def void(self, submission_uuid: str, reason: str) -> None:
