@@ -185,7 +185,7 @@ def test_the_highest_revision_wins_and_every_revision_is_kept(
         top = max(r["revision"] for r in mine)
         row = hq.subs[uuid]
         assert row.revision == top
-        assert row.answers_json == canonical_text({"village": f"{uuid}-{top}"})
+        assert row.answers == canonical_text({"village": f"{uuid}-{top}"})
         assert row.status == ("void" if any(r["status"] == "void" for r in mine) else "final")
         assert {k[1] for k in hq.revs if k[0] == uuid} == {r["revision"] for r in mine}
 
@@ -208,10 +208,10 @@ def test_a_void_of_a_held_revision_changes_only_the_void_fields() -> None:
     assert [o.kind for o in plan.outcomes] == ["updated"]
     assert plan.updates == plan.revisions == () and len(plan.voids) == 1
     after = hq.subs["u"]
-    assert (after.status, after.void_reason, after.answers_json) == (
+    assert (after.status, after.void_reason, after.answers) == (
         "void",
         "duplicate",
-        before.answers_json,
+        before.answers,
     )
 
 

@@ -4,7 +4,8 @@ Every SQL statement of HQ lives here; `sync.hq` keeps verification and merge pol
 calls these named, parameterised queries. Functions take the connection of the caller's
 transaction (`Store.write()`), so an import stays one transaction. Writes go through
 sqlite-utils (`insert_all`/`upsert_all` for the bulk of an import), reads are SQL. The row
-shapes are NamedTuples in column order, handed to sqlite-utils as rows after a header.
+shapes are NamedTuples whose fields are the tables' columns: their field names are the
+header sqlite-utils takes before the rows.
 """
 
 from __future__ import annotations
@@ -17,17 +18,6 @@ from yntymak_cli.store.db import tables
 
 _CHUNK = 400  # bound on SQL parameters per query (SQLite's default limit is 999 on old builds)
 _BATCH = 1000  # rows per INSERT of sqlite-utils (it lowers it to fit the parameter limit)
-
-# Column names of the NamedTuples below, as the tables name them.
-_SUBMISSION_COLUMNS = [
-    "uuid", "form_id", "form_version", "form_hash", "status", "revision", "enumerator",
-    "device_id", "created_at", "updated_at", "submission_time", "instance_name",
-    "void_reason", "voided_at", "answers",
-]  # fmt: skip
-_REVISION_COLUMNS = [
-    "uuid", "revision", "form_hash", "submission_time", "enumerator", "device_id",
-    "instance_name", "answers", "paradata", "hash",
-]  # fmt: skip
 
 
 def _rows(columns: list[str], rows: Iterable[Sequence[Any]]) -> list[Sequence[Any]]:
@@ -64,7 +54,7 @@ class SubmissionRow(NamedTuple):
     instance_name: str | None
     void_reason: str | None
     voided_at: str | None
-    answers_json: str | None
+    answers: str | None  # canonical JSON
 
 
 class VoidUpdate(NamedTuple):
@@ -87,9 +77,14 @@ class RevisionRow(NamedTuple):
     enumerator: str
     device_id: str
     instance_name: str | None
-    answers_json: str | None
-    paradata_json: str | None
+    answers: str | None  # canonical JSON
+    paradata: str | None  # canonical JSON
     hash: str
+
+
+# sqlite-utils' header for each: the column names, in the NamedTuple's order.
+_SUBMISSION_COLUMNS = list(SubmissionRow._fields)
+_REVISION_COLUMNS = list(RevisionRow._fields)
 
 
 class MergeRows(Protocol):
