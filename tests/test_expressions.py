@@ -769,3 +769,10 @@ def test_empty_and_nan_through_date_functions() -> None:
     assert math.isnan(ev("date(0 div 0)"))
     assert s("format-date(0 div 0, '%Y')") == ""
     assert ev("date(-0.5)") == datetime.date(1970, 1, 1)
+
+
+def test_bad_input_to_an_odk_function_is_an_error_at_its_call():
+    with pytest.raises(ExpressionError) as info:
+        evaluate("concat('x', digest('a', 'XYZ'))", MappingContext())
+    assert info.value.message.startswith("digest(): unsupported algorithm 'XYZ'")
+    assert info.value.offset == len("concat('x', ")

@@ -1047,6 +1047,8 @@ class _Evaluator:
                     raise ExpressionError(exc.message, node.pos) from exc
         except ExpressionError:
             raise
+        except odk.InputError as exc:  # its message names the function already
+            raise ExpressionError(str(exc), node.pos) from exc
         except RecursionError as exc:
             raise ExpressionError(_t("ex_nested"), node.pos) from exc
         except Exception as exc:  # the contract: nothing but ExpressionError escapes
@@ -1559,14 +1561,9 @@ def _pulldata(ev: _Evaluator, a: tuple[Node, ...]) -> str:
     return ev.ctx.pulldata(file, column, key_column, key)
 
 
-# -- the rest of ODK's library (forms/odk_functions.py): values converted here
-
-
-def _odk(name: str, func: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return func(*args)
-    except ValueError as exc:  # bad input to the function: a form or data problem
-        raise ExpressionError(f"{name}(): {exc}") from None
+# -- the rest of ODK's library (forms/odk_functions.py): values converted here. Its
+# InputErrors (a form or data problem) become ExpressionErrors at the call, with its
+# position, in _Evaluator.ev.
 
 
 @_fn("substring-before", args=(2, 2))
@@ -1592,7 +1589,7 @@ def _decimal_time(value: Any) -> float:
         value = float(value)
     else:
         value = to_string(value)
-    return float(_odk("decimal-time", odk.decimal_time, value))
+    return odk.decimal_time(value)
 
 
 def _flat(ev: _Evaluator, nodes: tuple[Node, ...]) -> list[Any]:
@@ -1610,9 +1607,7 @@ def _checklist(ev: _Evaluator, a: tuple[Node, ...]) -> bool:
 def _weighted_checklist(ev: _Evaluator, a: tuple[Node, ...]) -> bool:
     low, high, *rest = _flat(ev, a)
     pairs = [to_bool(v) if i % 2 == 0 else to_number(v) for i, v in enumerate(rest)]
-    return bool(
-        _odk("weighted-checklist", odk.weighted_checklist, to_number(low), to_number(high), *pairs)
-    )
+    return odk.weighted_checklist(to_number(low), to_number(high), *pairs)
 
 
 def _geo(ev: _Evaluator, node: Node) -> str | list[str]:
@@ -1623,23 +1618,22 @@ def _geo(ev: _Evaluator, node: Node) -> str | list[str]:
 
 @_raw("distance", args=(1, 1))
 def _distance(ev: _Evaluator, a: tuple[Node, ...]) -> float:
-    return float(_odk("distance", odk.distance, _geo(ev, a[0])))
+    return odk.distance(_geo(ev, a[0]))
 
 
 @_raw("area", "enclosed-area", args=(1, 1))
 def _area(ev: _Evaluator, a: tuple[Node, ...]) -> float:
-    return float(_odk("area", odk.area, _geo(ev, a[0])))
+    return odk.area(_geo(ev, a[0]))
 
 
 @_fn("digest", args=(2, 3))
 def _digest(data: Any, algorithm: Any, encoding: Any = "base64") -> str:
-    text, alg, enc = to_string(data), to_string(algorithm), to_string(encoding)
-    return str(_odk("digest", odk.digest, text, alg, enc))
+    return odk.digest(to_string(data), to_string(algorithm), to_string(encoding))
 
 
 @_fn("base64-decode", args=(1, 1))
 def _base64_decode(text: Any) -> str:
-    return str(_odk("base64-decode", odk.base64_decode, to_string(text)))
+    return odk.base64_decode(to_string(text))
 
 
 @_raw("randomize", args=(1, 2))

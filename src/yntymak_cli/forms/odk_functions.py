@@ -1,8 +1,9 @@
 """Pure implementations of ODK XPath functions, matching JavaRosa (ODK Collect).
 
 Callers convert XPath values first (``to_string``, ``to_number``, ``to_bool`` in
-``forms.expressions``) and pass plain Python values; bad input raises ``ValueError``
-with an English message, which the caller wraps in its own error type. This module
+``forms.expressions``) and pass plain Python values; bad input raises ``InputError`` (a
+``ValueError``) with an English message naming the function, which the caller turns into
+its own error type. This module
 imports only the standard library so the expression module can import it.
 """
 
@@ -19,6 +20,12 @@ from collections.abc import Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+class InputError(ValueError):
+    """A value this function cannot take (the message names the function): a form or
+    data problem, not a bug."""
+
 
 # (min_args, max_args) as JavaRosa checks them; -1 means any number.
 ARITY: dict[str, tuple[int, int]] = {
@@ -98,7 +105,7 @@ def _offset(match: re.Match[str]) -> datetime.timezone | None:
         return datetime.timezone.utc
     hours, minutes = int(match[10]), int(match[11] or 0)
     if hours > 23 or minutes > 59:
-        raise ValueError(f"decimal-time(): '{match[0]}' has an invalid time zone offset")
+        raise InputError(f"decimal-time(): '{match[0]}' has an invalid time zone offset")
     sign = -1 if match[9] == "-" else 1
     return datetime.timezone(sign * datetime.timedelta(hours=hours, minutes=minutes))
 
@@ -107,7 +114,7 @@ def _parse_time(text: str) -> datetime.datetime:
     """A time, dateTime or date string as a datetime; aware when the text has an offset."""
     match = _TIME_RE.fullmatch(text.strip()) or _TIME_RE.fullmatch(text.strip() + "T00:00")
     if match is None:
-        raise ValueError(f"decimal-time(): '{text}' is not a time")
+        raise InputError(f"decimal-time(): '{text}' is not a time")
     day = (int(match[1]), int(match[2]), int(match[3])) if match[1] else (1970, 1, 1)
     micro = int((match[7] or "0")[:6].ljust(6, "0"))
     try:  # 24:00, 06:60, 2026-02-30 and the like are refused, as JavaRosa's check() does
@@ -115,7 +122,7 @@ def _parse_time(text: str) -> datetime.datetime:
             *day, int(match[4]), int(match[5]), int(match[6] or 0), micro, tzinfo=_offset(match)
         )
     except ValueError:
-        raise ValueError(f"decimal-time(): '{text}' is not a valid time") from None
+        raise InputError(f"decimal-time(): '{text}' is not a valid time") from None
 
 
 def decimal_time(value: str | float, tz: datetime.tzinfo | None = None) -> float:
@@ -137,7 +144,7 @@ def decimal_time(value: str | float, tz: datetime.tzinfo | None = None) -> float
     if math.isnan(value):
         return math.nan
     if math.isinf(value) or not _INT_MIN <= value <= _INT_MAX:
-        raise ValueError(f"decimal-time(): {value} is out of range for a date")
+        raise InputError(f"decimal-time(): {value} is out of range for a date")
     return value - math.floor(value)
 
 
@@ -157,7 +164,7 @@ def weighted_checklist(min_sum: float, max_sum: float, *pairs: bool | float) -> 
     """ODK weighted-checklist(min, max, flag1, weight1, ...): whether the summed weights
     of the true flags lie in [min, max]. Unlike checklist(), -1 is an ordinary bound."""
     if len(pairs) % 2:
-        raise ValueError("weighted-checklist() needs a weight after every true/false value")
+        raise InputError("weighted-checklist() needs a weight after every true/false value")
     total = 0.0
     for flag, weight in zip(pairs[::2], pairs[1::2], strict=True):
         if flag:
@@ -191,8 +198,8 @@ def _java_double(token: str) -> float | None:
     return float(text)
 
 
-def _not_gps(name: str, value: str) -> ValueError:
-    return ValueError(
+def _not_gps(name: str, value: str) -> InputError:
+    return InputError(
         f"{name}() received a value that does not represent GPS coordinates: '{value}'"
     )
 
@@ -291,13 +298,13 @@ def digest(data: str, algorithm: str, encoding: str = "base64") -> str:
     """
     name = _DIGESTS.get(algorithm.upper().replace("-", ""))
     if name is None:
-        raise ValueError(
+        raise InputError(
             f"digest(): unsupported algorithm '{algorithm}'; use MD5, SHA-1, SHA-256, "
             "SHA-384 or SHA-512"
         )
     form = encoding.upper()
     if form not in ("BASE64", "HEX"):
-        raise ValueError(f"digest(): unsupported encoding '{encoding}'; use 'base64' or 'hex'")
+        raise InputError(f"digest(): unsupported encoding '{encoding}'; use 'base64' or 'hex'")
     raw = hashlib.new(name, _utf8(data)).digest()
     # Standard padded base64 and lowercase hex are exactly what JavaRosa writes.
     return raw.hex() if form == "HEX" else base64.b64encode(raw).decode("ascii")
@@ -326,7 +333,7 @@ def base64_decode(text: str) -> str:
         return ""
     length = _b64_length(data, len(values))
     if length < 0:  # only padding: JavaRosa fails with NegativeArraySizeException
-        raise ValueError(f"base64-decode(): '{text}' is not base64")
+        raise InputError(f"base64-decode(): '{text}' is not base64")
     out = bytearray()
     for k in range(0, len(values), 4):
         group = values[k] << 18 | values[k + 1] << 12 | values[k + 2] << 6 | values[k + 3]
