@@ -37,7 +37,7 @@ from decimal import ROUND_HALF_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation, l
 from typing import Any, Protocol
 
 from yntymak_cli.forms import odk_functions as odk
-from yntymak_cli.forms.model import NAME_RE
+from yntymak_cli.forms.model import NAME_RE, rows_by_key
 
 __all__ = [
     "SUPPORTED_FUNCTIONS",
@@ -730,7 +730,7 @@ class MappingContext:
     def pulldata(self, file: str, column: str, key_column: str, key: str) -> str:
         if file not in self.tables:
             raise ExpressionError(_t("ex_pulldata_no_table", file=file))
-        row = next((r for r in self.tables[file] if r.get(key_column) == key), None)
+        row = rows_by_key(self.tables[file], key_column).get(key)
         return "" if row is None else row.get(column, "")
 
     def choice_label(self, question: str, choice: str) -> str:

@@ -239,10 +239,7 @@ class Form(BaseModel):
         rows = self.pulldata[file]
         index = self._lookups.get((file, key_column))
         if index is None:
-            index = {}
-            for row in rows:
-                index.setdefault(row.get(key_column, ""), row)
-            self._lookups[(file, key_column)] = index
+            index = self._lookups[(file, key_column)] = rows_by_key(rows, key_column)
         return index.get(key)
 
     @property
@@ -266,6 +263,14 @@ class Form(BaseModel):
 
             self._hash = sha256_hex(self.definition_dict())
         return self._hash
+
+
+def rows_by_key(rows: list[dict[str, str]], key_column: str) -> dict[str, dict[str, str]]:
+    """A pulldata table by the values of one column; the first row with a key wins."""
+    index: dict[str, dict[str, str]] = {}
+    for row in rows:
+        index.setdefault(row.get(key_column, ""), row)
+    return index
 
 
 def text_in(value: LangText | None, lang: str | None, fallback: str | None = None) -> str:
