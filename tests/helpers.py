@@ -120,6 +120,35 @@ def rows(home: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
         conn.close()
 
 
+# The documented `submissions list --json` item, keys in this order (a consumer may rely
+# on either); `show --json` adds the revision history.
+LIST_KEYS = [
+    "format_version",
+    "uuid",
+    "revision",
+    "form_id",
+    "form_version",
+    "status",
+    "created_at",
+    "updated_at",
+    "enumerator",
+    "device_id",
+    "answers",
+    "submission_time",
+    "instance_name",
+    "void_reason",
+]
+SHOW_KEYS = [*LIST_KEYS, "revisions"]
+REVISION_KEYS = [
+    "uuid",
+    "revision",
+    "form_hash",
+    "submission_time",
+    "enumerator",
+    "device_id",
+    "hash",
+]
+
 # Columns that record when something arrived, not what arrived.
 ARRIVAL = {"forms": {"registered_at"}, "hq_bundles": {"received_at"}}
 

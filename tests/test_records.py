@@ -16,6 +16,7 @@ from yntymak_cli.store.device_sync import pending_records
 from yntymak_cli.store.records import PayloadRecord, SubmissionRecord
 
 from .conftest import ROOT
+from .helpers import LIST_KEYS, REVISION_KEYS, SHOW_KEYS
 
 runner = CliRunner()
 
@@ -26,35 +27,6 @@ questions:
   - {name: village, type: text, label: Village}
   - {name: people, type: integer, label: People}
 """
-
-# The documented `submissions list --json` item, keys in this order (a consumer may rely
-# on either); `show --json` adds the revision history.
-LIST_KEYS = [
-    "format_version",
-    "uuid",
-    "revision",
-    "form_id",
-    "form_version",
-    "status",
-    "created_at",
-    "updated_at",
-    "enumerator",
-    "device_id",
-    "answers",
-    "submission_time",
-    "instance_name",
-    "void_reason",
-]
-SHOW_KEYS = [*LIST_KEYS, "revisions"]
-REVISION_KEYS = [
-    "uuid",
-    "revision",
-    "form_hash",
-    "submission_time",
-    "enumerator",
-    "device_id",
-    "hash",
-]
 
 
 def yn_json(*args: str) -> Any:
