@@ -61,7 +61,7 @@ Slot = tuple[str, NodePath, Question, Idx]
 
 
 def _lt(key: str, **params: object) -> str:
-    """An expression error in the language of this command's messages."""
+    """A message in the language of this command's messages."""
     from yntymak_cli.i18n import current_lang
 
     return t(key, current_lang(), **params)
@@ -602,9 +602,7 @@ class Engine:
             return ex.evaluate(expr, ctx)
         except ex.LimitExceeded as exc:
             # Not an answer the interview can go on without: the form computes too much.
-            from yntymak_cli.i18n import current_lang
-
-            who = t("fv_who_question", current_lang(), name=name)
+            who = _lt("fv_who_question", name=name)
             raise InvalidInput(f"{who}: {key}: {exc.message}") from None
         except ex.ExpressionError as exc:
             self._log(f"question '{name}': {key}: {exc.message}")
