@@ -132,6 +132,8 @@ def test_sheets_headers_and_metadata(village, tmp_path):
         "_device_id",
         "_form_version",
         "_status",
+        "_validation_status",
+        "_review_comment",
         "_index",
     ]
     assert sheet_rows(out, "incidents")[0] == (

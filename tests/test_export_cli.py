@@ -188,6 +188,8 @@ def test_two_form_versions_collected_then_exported(make_form, tmp_path):
         "_device_id",
         "_form_version",
         "_status",
+        "_validation_status",
+        "_review_comment",
         "_index",
     ]
     rows = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]

@@ -146,8 +146,8 @@ def test_rows_and_columns_both_split(tmp_path, monkeypatch):
     assert export("w", "xlsx", out).exit_code == 0
     book = sheets(out)
     assert list(book) == [
-        *("w", "w (c2)", "w (c3)", "w (c4)", "w (c5)"),
-        *("w (2)", "w (2, c2)", "w (2, c3)", "w (2, c4)", "w (2, c5)"),
+        *("w", "w (c2)", "w (c3)", "w (c4)", "w (c5)", "w (c6)"),
+        *("w (2)", "w (2, c2)", "w (2, c3)", "w (2, c4)", "w (2, c5)", "w (2, c6)"),
     ]
     joined: dict[int, dict[str, Any]] = {}
     for rows in book.values():

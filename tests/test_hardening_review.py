@@ -152,7 +152,7 @@ def test_a_symlinked_shared_folder_can_be_included_from(tmp_path: Path) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    with tmpfs(tmp_path / "disk", "400k") as disk:
+    with tmpfs(tmp_path / "disk", "600k") as disk:
         yield disk
 
 

@@ -287,7 +287,7 @@ CASES = [
         "export-status",
         lambda f: ["export", "village_safety", "-o", f.tmp / "o.xlsx", "--status", "x"],
         2,
-        {"final", "all"},
+        {"final", "all", "pending", "approved", "rejected"},  # the values to type (on_hold too)
     ),
     (
         "export-since",

@@ -87,8 +87,13 @@ def test_record_types_have_the_keys_the_records_carry(seeded: dict[str, str]) ->
     assert list(draft) == list(SubmissionRecord.__annotations__)
     assert list(payload) == list(PayloadRecord.__annotations__)
     assert set(SubmissionRecord.__required_keys__) == set(SubmissionRecord.__annotations__)
-    # The payload is the record without the laptop's purge time, plus what HQ checks.
-    shared = set(SubmissionRecord.__annotations__) - {"purged_at"}
+    # The payload is the record without the laptop's purge time and HQ's review (which
+    # goes the other way, in receipts), plus what HQ checks.
+    shared = set(SubmissionRecord.__annotations__) - {
+        "purged_at",
+        "review_status",
+        "review_comment",
+    }
     assert set(PayloadRecord.__annotations__) == shared | {"voided_at", "paradata", "hash"}
 
 

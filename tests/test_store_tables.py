@@ -32,6 +32,7 @@ def test_keys_and_foreign_keys_of_a_migrated_database(tmp_path: Path) -> None:
         "hq_devices": ["device_id"],
         "hq_bundles": ["bundle_id"],
         "hq_refused": ["bundle_id", "uuid", "revision"],
+        "reviews": ["decision_id"],
     }
     revisions = db.table("revisions")
     assert {(fk.column, fk.other_table, fk.other_column) for fk in revisions.foreign_keys} == {
@@ -48,6 +49,8 @@ def test_keys_and_foreign_keys_of_a_migrated_database(tmp_path: Path) -> None:
     )
     assert indexed["submissions_by_device"] == ("submissions", ["device_id"])
     assert indexed["hq_bundles_by_device"] == ("hq_bundles", ["device_id", "seq"])
+    # A submission's review status is one seek: its newest decision on its revision.
+    assert indexed["reviews_by_submission"] == ("reviews", ["uuid", "revision", "decision_id"])
 
 
 def test_columns_hq_writes_are_the_tables_columns(tmp_path: Path) -> None:

@@ -26,7 +26,12 @@ def export(
     lang: str | None = typer.Option(
         None, "--lang", help="Headers and choices as labels in ky, ru or en (default: names)."
     ),
-    status: str = typer.Option("final", "--status", help="final or all (all adds drafts)."),
+    status: str = typer.Option(
+        "final",
+        "--status",
+        help="final, all (adds drafts), or final submissions by HQ's review of their current "
+        "revision: pending, approved, rejected or on_hold.",
+    ),
     include_void: bool = typer.Option(False, "--include-void", help="Include void submissions."),
     since: str | None = typer.Option(
         None, "--since", help="Only submissions finalised on or after DATE (YYYY-MM-DD)."
@@ -48,6 +53,11 @@ def export(
     1,048,576 rows and 16,384 columns: more rows continue on a sheet named "TABLE (2)",
     more columns on "TABLE (c2)", each part ending with the key columns to join them on
     (_uuid and _index; a repeat's _index and link columns).
+
+    HQ's review of each submission's current revision closes the main table:
+    _validation_status holds KoboToolbox's validation_status_approved,
+    validation_status_not_approved or validation_status_on_hold (a word of the language
+    with --lang; empty while pending) and _review_comment the reviewer's comment.
     """
     import datetime as dt
 
@@ -56,13 +66,25 @@ def export(
     from yntymak_cli.export import export as run_export
     from yntymak_cli.export.output import output_format
     from yntymak_cli.i18n import current_lang, set_lang, t
+    from yntymak_cli.store import reviews
     from yntymak_cli.store.db import Store
 
     words = current_lang()  # messages (`--lang` also names the language of the data)
-    if status not in ("final", "all"):
+    allowed = ("final", "all", reviews.PENDING, *reviews.STATUSES)
+    if status not in allowed:
         raise InvalidInput(
-            t("bad_option_value", words, option="--status", value=status, allowed="final, all")
+            t(
+                "bad_option_value",
+                words,
+                option="--status",
+                value=status,
+                allowed=", ".join(allowed),
+            )
         )
+    # A review status keeps the final submissions (and voids, with --include-void) whose
+    # current revision has it; `all` adds drafts, which have none.
+    review = None if status in ("final", "all") else status
+    drafts = status == "all"
     if since is not None:
         try:
             day = dt.date.fromisoformat(since)
@@ -87,14 +109,18 @@ def export(
         fmt = output_format(output, fmt, form_id)  # the name's format, or a mismatch refused
         # Format, --summary and --lang are checked by the exporter before any record is read.
         records = store.iter_records(
-            form_id, include_drafts=status == "all", include_void=include_void, since=since
+            form_id, include_drafts=drafts, include_void=include_void, since=since, review=review
         )
         options = ExportOptions(fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary)
         if sys.stderr.isatty():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             total = store.count_records(
-                form_id, include_drafts=status == "all", include_void=include_void, since=since
+                form_id,
+                include_drafts=drafts,
+                include_void=include_void,
+                since=since,
+                review=review,
             )
             progress_text = t("export_progress", words).replace("[", "\\[")  # never markup
             columns = (TextColumn(progress_text), BarColumn(), MofNCompleteColumn())
@@ -116,6 +142,6 @@ def export(
         paths = ", ".join(plain(p) for p in result.paths)  # named after the form and its repeats
         typer.echo(t("export_done", words, n=result.submissions, paths=paths))
         # Counted apart: erased here after HQ's receipt, so not in the files (HQ exports them).
-        purged = store.count_purged(form_id, include_void=include_void, since=since)
+        purged = store.count_purged(form_id, include_void=include_void, since=since, review=review)
         if purged:
             typer.echo(t("export_purged_apart", words, n=purged))

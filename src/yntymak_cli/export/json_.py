@@ -4,7 +4,10 @@
 `{"format_version": 1, "form_id", "versions", "submissions": [...]}`;
 `jsonl`: one submission object per line. Each submission carries its metadata and
 `answers` nested, so a question named like a metadata field (`enumerator`) cannot
-clash, and `answers` can be fed back as an answers file.
+clash, and `answers` can be fed back as an answers file. `validation_status` is HQ's
+review of the current revision as KoboToolbox's value (validation_status_approved,
+validation_status_not_approved, validation_status_on_hold; null while pending; never
+translated, as `status` stays `final` with --lang) and `review_comment` its comment (or null).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import Any
 from yntymak_cli.export.cells import json_safe
 from yntymak_cli.export.layout import Layout
 from yntymak_cli.files import atomic_path
+from yntymak_cli.store.reviews import KOBO_VALIDATION
 
 JSON_FORMAT_VERSION = 1
 SUBMISSION_FIELDS = (
@@ -29,6 +33,8 @@ SUBMISSION_FIELDS = (
     "device_id",
     "instance_name",
     "void_reason",  # why a void submission (--include-void) was voided; null otherwise
+    "validation_status",  # HQ's review: KoboToolbox's value; null while pending
+    "review_comment",  # the comment of the decision giving that status; null if none
 )
 
 
@@ -79,6 +85,9 @@ def submission(record: dict[str, Any], view: AnswersView) -> dict[str, Any]:
     item: dict[str, Any] = {"form_id": record.get("form_id")}
     for name in SUBMISSION_FIELDS:
         item[name] = record.get(name)
+    review = record.get("review_status")
+    item["validation_status"] = None if review is None else KOBO_VALIDATION.get(review, review)
+    item["review_comment"] = record.get("review_comment")
     item["answers"] = view(record.get("answers") or {}, record.get("form_hash"))
     return item
 

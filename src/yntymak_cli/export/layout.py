@@ -25,7 +25,17 @@ _FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 _RESERVED = {"history"}
 
 # Metadata columns closing the main table (Kobo puts them after the questions).
-MAIN_META = ("_uuid", "_submission_time", "_enumerator", "_device_id", "_form_version", "_status")
+# _validation_status and _review_comment: HQ's review of the current revision.
+MAIN_META = (
+    "_uuid",
+    "_submission_time",
+    "_enumerator",
+    "_device_id",
+    "_form_version",
+    "_status",
+    "_validation_status",
+    "_review_comment",
+)
 REPEAT_LINKS = ("_index", "_parent_table_name", "_parent_index", "_submission__uuid")
 # What a main row is joined on when its columns are spread over several sheets.
 MAIN_KEYS = ("_uuid", "_index")
@@ -123,6 +133,10 @@ class Layout:
     repeats: frozenset[str]  # names of exported repeats
     # With --lang: the _status cell's words in that language (final -> аякталган).
     status_words: Mapping[str, str] = field(default_factory=dict)
+    # Review status (approved | rejected | on_hold) -> the _validation_status cell:
+    # KoboToolbox's value (validation_status_approved...), or with --lang a word of that
+    # language, as _status does. A pending submission's cell is empty.
+    validation_words: Mapping[str, str] = field(default_factory=lambda: validation_words(None))
 
     @property
     def main(self) -> Table:
@@ -197,6 +211,7 @@ def build_layout(
     return Layout(
         form_id=forms[0].id,
         status_words=translated_words(lang, ("draft", "final", "void"), "status_"),
+        validation_words=validation_words(lang),
         # One entry per version: a definition edited without a new version is stored
         # (and passed here) once per hash.
         versions=list(dict.fromkeys(f.version for f in forms)),
@@ -215,6 +230,8 @@ _META_WORDS = {
     "_device_id": "field_device_id",
     "_form_version": "field_form_version",
     "_status": "field_status",
+    "_validation_status": "field_validation_status",
+    "_review_comment": "field_review_comment",
 }
 # Values calculations give for a yes/no result, shown in the export's language.
 YES_NO = {"yes": "yes", "no": "no", "true": "yes", "false": "no"}
@@ -228,6 +245,23 @@ def meta_headers(lang: str | None) -> dict[str, str]:
 
     words = {name: t(key, lang) for name, key in _META_WORDS.items()}
     return {name: word[:1].upper() + word[1:] for name, word in words.items()}
+
+
+def validation_words(lang: str | None) -> dict[str, str]:
+    """Review status -> its _validation_status cell: KoboToolbox's value without --lang,
+    the catalog's word for it in `lang` (validation_status_approved -> export_validation_
+    approved) with it."""
+    from yntymak_cli.store.reviews import KOBO_VALIDATION
+
+    if not lang:
+        return dict(KOBO_VALIDATION)
+    from yntymak_cli.i18n import t
+
+    prefix = "validation_status_"
+    return {
+        status: t("export_validation_" + kobo.removeprefix(prefix), lang)
+        for status, kobo in KOBO_VALIDATION.items()
+    }
 
 
 def translated_words(lang: str | None, values: Iterable[str], prefix: str) -> dict[str, str]:
@@ -303,6 +337,8 @@ class RowBuilder:
         )
         words = layout.status_words
         self._status = cells.choice_label(words) if words else cells.plain
+        # None (pending) stays an empty cell; a status without a word is kept as text.
+        self._validation = cells.choice_label(layout.validation_words)
 
     def _getters_for(self, form_hash: Any) -> dict[str, list[tuple[str, Converter]]]:
         """Getters using the labels of definition `form_hash` (merged ones where it has none)."""
@@ -348,6 +384,8 @@ class RowBuilder:
             cells.plain(record.get("device_id")),
             cells.plain(record.get("form_version")),
             self._status(record.get("status")),
+            self._validation(record.get("review_status")),
+            cells.plain(record.get("review_comment")),  # HQ's text: the sinks keep it text
             index,
         )
         yield main, row

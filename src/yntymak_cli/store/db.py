@@ -151,6 +151,16 @@ def _int_or_digits(digits: str) -> int | str:
         return digits
 
 
+# The newest review decision on each submission's current revision, as `rv` beside `s`
+# (submissions): the export's join, and store/reviews.py's (which imports it from here). An
+# index on reviews (uuid, revision, decision_id) makes the subquery one seek.
+CURRENT_REVIEW_JOIN = (
+    "LEFT JOIN reviews rv ON rv.decision_id = (SELECT MAX(x.decision_id) FROM reviews x "
+    "WHERE x.uuid = s.uuid AND x.revision = s.revision)"
+)
+REVIEW_PENDING = "pending"  # reviews.PENDING: no decision on the current revision
+
+
 @dataclass
 class Draft:
     uuid: str
@@ -675,19 +685,30 @@ class Store:
         include_void: bool,
         since: str | None,
         purged: bool = False,
+        review: str | None = None,
+        joined: bool = False,
     ) -> tuple[str, list[Any]]:
+        """The export's SELECT over `submissions s`; `review` (approved, rejected, on_hold
+        or pending) keeps the submissions whose current revision has that review status,
+        and the review join (`rv`, the deciding decision) is there with it or `joined`."""
         # Purged submissions keep only ids and metadata on a laptop: nothing to export
         # (`purged=True` selects them instead, to be counted apart).
         statuses = ["final"] + (["void"] if include_void else [])
+        join = f" {CURRENT_REVIEW_JOIN}" if review or joined else ""
         sql = (
-            f"SELECT {columns} FROM submissions WHERE form_id = ? "
-            f"AND purged_at IS {'NOT NULL' if purged else 'NULL'} "
-            f"AND status IN ({', '.join('?' for _ in statuses)})"
+            f"SELECT {columns} FROM submissions s{join} WHERE s.form_id = ? "
+            f"AND s.purged_at IS {'NOT NULL' if purged else 'NULL'} "
+            f"AND s.status IN ({', '.join('?' for _ in statuses)})"
         )
         params: list[Any] = [form_id, *statuses]
         if since:
-            sql += " AND submission_time >= ?"
+            sql += " AND s.submission_time >= ?"
             params.append(since)
+        if review == REVIEW_PENDING:
+            sql += " AND rv.decision_id IS NULL"
+        elif review:
+            sql += " AND rv.status = ?"
+            params.append(review)
         return sql, params
 
     def count_records(
@@ -697,21 +718,29 @@ class Store:
         include_drafts: bool = False,
         include_void: bool = False,
         since: str | None = None,
+        review: str | None = None,
     ) -> int:
         """How many records iter_records() will yield (for a progress bar)."""
-        sql, params = self._export_query("count(*)", form_id, include_void, since)
+        sql, params = self._export_query("count(*)", form_id, include_void, since, review=review)
         count = self.conn.execute(sql, params).fetchone()[0]
-        if include_drafts:
+        if include_drafts and not review:
             count += sum(
                 1 for d in self.list_drafts() if d["form_id"] == form_id and not d["base_revision"]
             )
         return count
 
     def count_purged(
-        self, form_id: str, *, include_void: bool = False, since: str | None = None
+        self,
+        form_id: str,
+        *,
+        include_void: bool = False,
+        since: str | None = None,
+        review: str | None = None,
     ) -> int:
         """Submissions an export with these filters leaves out because purge erased them."""
-        sql, params = self._export_query("count(*)", form_id, include_void, since, purged=True)
+        sql, params = self._export_query(
+            "count(*)", form_id, include_void, since, purged=True, review=review
+        )
         return self.conn.execute(sql, params).fetchone()[0]
 
     def iter_records(
@@ -721,15 +750,28 @@ class Store:
         include_drafts: bool = False,
         include_void: bool = False,
         since: str | None = None,
+        review: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Latest revision of each submission of a form, oldest first, streamed for export.
+        """Latest revision of each submission of a form, oldest first, streamed for export,
+        each with its review status and comment (HQ's decision on that revision, None while
+        pending). `review` keeps one review status (approved, rejected, on_hold, pending);
+        drafts, which have none, are left out then.
 
         Each is a SubmissionRecord, handed over as the plain dict export() is typed to take:
         a cast, not a copy, on this hot path."""
-        sql, params = self._export_query("*", form_id, include_void, since)
-        for row in self.conn.execute(sql + " ORDER BY submission_time, uuid", params):
-            yield cast("dict[str, Any]", self.record(row))
-        if include_drafts:
+        columns = "s.*, rv.status AS review_status, rv.comment AS review_comment"
+        sql, params = self._export_query(
+            columns, form_id, include_void, since, review=review, joined=True
+        )
+        for row in self.conn.execute(sql + " ORDER BY s.submission_time, s.uuid", params):
+            record = from_row(
+                row,
+                answers=_loads(row["answers"]) or {},
+                review_status=row["review_status"],
+                review_comment=row["review_comment"],
+            )
+            yield cast("dict[str, Any]", record)
+        if include_drafts and not review:
             # Surveys never finalised; an edit in progress is not a second row of its
             # submission (the finalised revision above stands until the edit is saved).
             for record in self.list_records(form_id, "draft"):

@@ -163,11 +163,40 @@ def _004_hq_hardening(conn: sqlite3.Connection) -> None:
     )
 
 
+def _005_reviews(conn: sqlite3.Connection) -> None:
+    # HQ's review decisions. One table serves both roles: at HQ, every decision made (and
+    # when it first went out in a receipt); on a laptop, the decisions receipts brought.
+    # decision_id is HQ's number on both sides, so a laptop can tell an old decision from
+    # a newer one. A submission's review status is its newest decision on its current
+    # revision: a newer revision has none, so it is pending again.
+    # hq_devices.box_key: the device's X25519 key (base64) that decisions are sealed to,
+    # NULL until HQ has it (enrolments from before this step: `hq enroll --update`).
+    _run(
+        conn,
+        """
+        CREATE TABLE reviews (
+            decision_id INTEGER PRIMARY KEY,
+            uuid TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('approved', 'rejected', 'on_hold')),
+            comment TEXT,
+            reviewer TEXT NOT NULL,
+            decided_at TEXT NOT NULL,
+            delivered_at TEXT,
+            received_at TEXT
+        );
+        CREATE INDEX reviews_by_submission ON reviews (uuid, revision, decision_id);
+        ALTER TABLE hq_devices ADD COLUMN box_key TEXT
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
     ("002_sync", _002_sync),
     ("003_laptop_hardening", _003_laptop_hardening),
     ("004_hq_hardening", _004_hq_hardening),
+    ("005_reviews", _005_reviews),
 ]
 
 

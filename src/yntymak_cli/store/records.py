@@ -37,6 +37,11 @@ class SubmissionRecord(_Metadata):
 
     answers: dict[str, Any]  # the answers-file shape; {} once purged
     purged_at: str | None  # answers erased on this laptop after HQ acknowledged them
+    # HQ's decision on the current revision (store/reviews.py): approved | rejected |
+    # on_hold, None while pending; and its comment. Filled by the export query only: other
+    # records (drafts, bundle payloads, --json) carry None and never send them on.
+    review_status: str | None
+    review_comment: str | None
 
 
 class PayloadRecord(_Metadata):
@@ -74,6 +79,8 @@ def submission_record(
     void_reason: str | None,
     answers: dict[str, Any],
     purged_at: str | None,
+    review_status: str | None = None,
+    review_comment: str | None = None,
 ) -> SubmissionRecord:
     """The one constructor: every record has these keys, in this order."""
     return {
@@ -92,12 +99,21 @@ def submission_record(
         "void_reason": void_reason,
         "answers": answers,
         "purged_at": purged_at,
+        "review_status": review_status,
+        "review_comment": review_comment,
     }
 
 
-def from_row(row: _Row, *, answers: dict[str, Any]) -> SubmissionRecord:
+def from_row(
+    row: _Row,
+    *,
+    answers: dict[str, Any],
+    review_status: str | None = None,
+    review_comment: str | None = None,
+) -> SubmissionRecord:
     """A row with the record's metadata columns (a `submissions` row); `answers` decoded
-    by the store, which owns the column's encoding."""
+    by the store, which owns the column's encoding; the review fields when the query
+    joined them."""
     return submission_record(
         uuid=row["uuid"],
         revision=row["revision"],
@@ -114,6 +130,8 @@ def from_row(row: _Row, *, answers: dict[str, Any]) -> SubmissionRecord:
         void_reason=row["void_reason"],
         answers=answers,
         purged_at=row["purged_at"],
+        review_status=review_status,
+        review_comment=review_comment,
     )
 
 
