@@ -267,14 +267,32 @@ def edit(
     uuid: str = typer.Argument(..., help="Submission UUID (or its first characters)."),
     lang: str | None = typer.Option(None, "--lang", help="ky, ru or en."),
     enumerator: str | None = typer.Option(None, "--enumerator", help="Who makes the edit."),
+    answers: Path | None = typer.Option(
+        None,
+        "--answers",
+        metavar="FILE",
+        help="Edit without prompts: the answers in FILE (one submission, as `collect "
+        "--answers` reads them) replace the latest revision's, the others are kept (a repeat "
+        "given replaces the whole repeat); checked like `collect --answers`, then finalised "
+        "as a new revision.",
+    ),
+    reopen: bool = typer.Option(
+        False, "--reopen", help="Edit a submission HQ approved; it is then pending review again."
+    ),
 ) -> None:
-    """Reopen a finalised submission; saving stores a new revision, the old ones are kept."""
+    """Reopen a finalised submission; saving stores a new revision, the old ones are kept.
+
+    HQ's comment on a submission it returned is shown first; one HQ approved is edited
+    only with --reopen."""
+    from yntymak_cli.collect.hq_review import check_edit_allowed, returned_note
     from yntymak_cli.collect.interactive import run_survey
     from yntymak_cli.collect.session import Session, draft_language
     from yntymak_cli.store.db import Store
 
     with Store.open() as store:
         record = store.get_record(uuid)
+        # An approved submission is refused before anything else (--reopen edits it).
+        decision = check_edit_allowed(store, record["uuid"], reopen=reopen)
         form = store.form_by_hash(record["form_hash"])
         previous = None
         # Without --lang, continue in the language of the edit in progress, or of the last
@@ -288,12 +306,47 @@ def edit(
             )
             previous = draft_language(paradata)
         language = _check_lang(form, lang, previous)
+        # HQ's comment on a submission it returned, shown before anything is changed.
+        note = returned_note(decision, language)
+        if answers is not None:
+            _edit_from_file(store, record["uuid"], answers, language, enumerator, reopen, note)
+            return
         from yntymak_cli.collect import prompts
 
         prompter = prompts.make_prompter(language)
         name = _enumerator(store, enumerator, interactive=True, lang=language)
         session = Session.edit(
-            store, record["uuid"], lang=language, enumerator=name, device_id=_device_id()
+            store,
+            record["uuid"],
+            lang=language,
+            enumerator=name,
+            device_id=_device_id(),
+            reopen=reopen,
         )
         # On the review: the volunteer picks the answer to change, no walk from the first.
-        raise typer.Exit(run_survey(session, language, prompter=prompter, review_first=True))
+        raise typer.Exit(
+            run_survey(session, language, prompter=prompter, review_first=True, notice=note)
+        )
+
+
+def _edit_from_file(
+    store,
+    uuid: str,
+    path: Path,
+    lang: str,
+    enumerator: str | None,
+    reopen: bool,
+    note: str | None,
+) -> None:
+    """`submissions edit UUID --answers FILE`: HQ's comment to stderr (as warnings go), the
+    new revision to stdout; refused answers exit 2 through the one exit point."""
+    from yntymak_cli.collect.edit_answers import edit_from_file
+    from yntymak_cli.i18n import t
+
+    if note:
+        typer.echo(note, err=True)  # HQ's parts are already plain text (hq_review)
+    name = _enumerator(store, enumerator, interactive=False)
+    outcome = edit_from_file(
+        store, uuid, path, lang=lang, enumerator=name, device_id=_device_id(), reopen=reopen
+    )
+    typer.echo(t("finalised", lang, uuid=outcome.uuid, revision=outcome.revision))

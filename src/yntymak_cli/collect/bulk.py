@@ -26,7 +26,7 @@ import csv
 import difflib
 import io
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +39,7 @@ from yntymak_cli.forms.model import METADATA_TYPES, Form
 from yntymak_cli.i18n import t
 
 if TYPE_CHECKING:
+    from yntymak_cli.engine.survey import Engine
     from yntymak_cli.store.db import Store
 
 # The export's geopoint part columns (export/cells.py GEO_PARTS), in "lat lon alt acc" order.
@@ -93,7 +94,6 @@ def collect_many(
     command before anything is checked.
     """
     from yntymak_cli.collect.session import answers_engine, save_filled
-    from yntymak_cli.engine.fill import fill_located
 
     engine = answers_engine(form, lang=lang, enumerator=enumerator, device_id=device_id)
     entries = [entry for path in paths for entry in read_entries(Path(path), form, lang)]
@@ -102,16 +102,10 @@ def collect_many(
     result = BulkResult(total=len(entries))
     accepted: list[dict[str, Any]] = []
     for entry in entries:
-        if entry.error is not None:
+        final, problems = check_entry(engine, entry)
+        if final is None:
             result.refused += 1
-            result.problems.append(entry.error)
-            continue
-        final, located = fill_located(engine, entry.data)
-        if located or final is None:
-            result.refused += 1
-            for path, message in located:
-                where = f"{format_path(path)}: " if path else ""
-                result.problems.append(f"{entry.file}:{entry.line_of(path)}: {where}{message}")
+            result.problems.extend(problems)
             continue
         accepted.append(final)
     if result.refused and not keep_going:
@@ -123,6 +117,26 @@ def collect_many(
         for final in accepted:
             result.uuids.append(save_filled(store, engine, final, lang=lang))
     return result
+
+
+def check_entry(
+    engine: Engine, entry: Entry, data: Any = None, *, kept: Collection[str] = ()
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """One submission through `engine.fill`: (the record's answers, []) or (None, problems
+    reading ``FILE:LINE: question: message``). `data` stands in for the entry's own (an
+    edit's merged answers; `kept` as in `fill_located`), located by the entry's lines."""
+    from yntymak_cli.engine.fill import fill_located
+
+    if entry.error is not None:
+        return None, [entry.error]
+    final, located = fill_located(engine, entry.data if data is None else data, kept=kept)
+    if located or final is None:
+        problems = []
+        for path, message in located:
+            where = f"{format_path(path)}: " if path else ""
+            problems.append(f"{entry.file}:{entry.line_of(path)}: {where}{message}")
+        return None, problems
+    return final, []
 
 
 # -- reading ------------------------------------------------------------------------------

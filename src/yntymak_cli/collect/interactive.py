@@ -50,6 +50,13 @@ class _Out:
     def error(self, message: str) -> None:
         self.line(f"✗ {message}", "bold red")
 
+    def height(self, text: str) -> int:
+        """The lines `line(text)` takes on this terminal."""
+        from rich.text import Text
+
+        shown = Text(plain(text, keep_newlines=True))
+        return len(self.console.render_lines(shown, pad=False))
+
     def hint(self, text: str) -> None:
         self.line(text, "dim italic")
 
@@ -131,20 +138,25 @@ def run_survey(
     *,
     prompter: Prompter | None = None,
     review_first: bool = False,
+    notice: str | None = None,
 ) -> int:
     """Run the survey to finalisation (exit code 0) or until stopped (130, draft kept).
 
     `review_first` (an edit) opens on the review screen, where the volunteer picks the
-    answer to change, instead of walking every question from the first."""
+    answer to change, instead of walking every question from the first. `notice` (HQ's
+    comment on a submission it returned) is shown above the review, every time it shows."""
     from yntymak_cli.collect import prompts
 
-    survey = _Survey(session, lang, prompter or prompts.make_prompter(lang))
+    survey = _Survey(session, lang, prompter or prompts.make_prompter(lang), notice)
     return survey.run(resume, review_first=review_first)
 
 
 class _Survey:
-    def __init__(self, session: Session, lang: str, prompter: Prompter) -> None:
+    def __init__(
+        self, session: Session, lang: str, prompter: Prompter, notice: str | None = None
+    ) -> None:
         self.session = session
+        self.notice = notice
         self.engine = session.engine
         self.state = session.state
         self.lang = lang
@@ -278,12 +290,16 @@ class _Survey:
             (labels.get(path) or self._label(path, ""), message) for path, message in problems
         ]
         reserved = REVIEW_FRAME
+        if self.notice:  # kept on the screen with the page, above its title
+            reserved += self.out.height(self.notice)
         if listed:
             reserved += 1 + min(len(listed), PROBLEMS_SHOWN + 1)
         pages = self.out.review_pages([(labels[path], value) for path, _, value in rows], reserved)
         first = t("review_fix", self.lang) if problems else t("review_finalise", self.lang)
         page = 0
         while True:
+            if self.notice:
+                self.out.line(self.notice, "bold yellow")
             self.out.review(pages, page, listed)
             # The list's own "← back" entry (and Ctrl-B) returns to the last question.
             options = [(first, "finalise"), (t("review_change", self.lang), "change")]

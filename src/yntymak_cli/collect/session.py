@@ -64,10 +64,22 @@ class Session:
 
     @classmethod
     def edit(
-        cls, store: Store, uuid: str, *, lang: str | None, enumerator: str, device_id: str
+        cls,
+        store: Store,
+        uuid: str,
+        *,
+        lang: str | None,
+        enumerator: str,
+        device_id: str,
+        reopen: bool = False,
     ) -> Session:
-        """Reopen a finalised submission: its answers become a draft of the next revision."""
+        """Reopen a finalised submission: its answers become a draft of the next revision.
+
+        One HQ approved is refused unless `reopen` (collect.hq_review)."""
+        from yntymak_cli.collect.hq_review import check_edit_allowed
+
         record = store.get_record(uuid)
+        check_edit_allowed(store, record["uuid"], reopen=reopen)
         form = store.form_by_hash(record["form_hash"])
         engine = _engine(form, lang, enumerator, device_id)
         state = engine.start(record["answers"])

@@ -8,6 +8,7 @@ the form computes or shows those itself, and silently ignoring them would hide m
 from __future__ import annotations
 
 import difflib
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.engine.plan import ROOT
@@ -19,6 +20,7 @@ from yntymak_cli.i18n import t
 
 if TYPE_CHECKING:
     from yntymak_cli.engine.survey import Engine, Idx, SurveyState
+    from yntymak_cli.forms.model import Form, Question
 
 
 def fill(engine: Engine, answers: Any) -> tuple[dict[str, Any] | None, list[str]]:
@@ -26,11 +28,39 @@ def fill(engine: Engine, answers: Any) -> tuple[dict[str, Any] | None, list[str]
     return final, [f"{format_path(p)}: {m}" if p else m for p, m in located]
 
 
+def computed_by_form(q: Question) -> bool:
+    """A question whose value the form gives itself, so an answers file may not: calculate,
+    note, metadata, read_only and unsupported questions (`fill` refuses their values)."""
+    base = q.base_type
+    if q.is_group or q.is_repeat:
+        return False
+    return base in ("calculate", "note", "unsupported") or base in METADATA_TYPES or q.read_only
+
+
+def strip_computed(form: Form, answers: dict[str, Any]) -> dict[str, Any]:
+    """Stored answers as an answers file may give them: without the values the form
+    computes itself, at every repeat level (an edit from a file starts from these)."""
+    out: dict[str, Any] = {}
+    for key, value in answers.items():
+        q = form.index.get(key)
+        if q is not None and computed_by_form(q):
+            continue
+        if q is not None and q.is_repeat and isinstance(value, list):
+            value = [strip_computed(form, v) if isinstance(v, dict) else v for v in value]
+        out[key] = value
+    return out
+
+
 def fill_located(
-    engine: Engine, answers: Any
+    engine: Engine, answers: Any, *, kept: Collection[str] = ()
 ) -> tuple[dict[str, Any] | None, list[tuple[NodePath, str]]]:
     """As `fill`, with each problem's node path kept apart (() when it concerns the whole
-    mapping), so a caller can name the line of the file it came from."""
+    mapping), so a caller can name the line of the file it came from.
+
+    `kept`: top-level names whose values an edit kept from the revision it changes. One
+    that the new answers make not relevant, or a repeat instance past a repeat_count they
+    lowered, is left out of the record (as the interactive edit leaves it out) instead of
+    refused: nobody gave it in the file. A raised count still needs its instances given."""
     lang = engine.lang
     if not isinstance(answers, dict):
         return None, [((), t("answers_not_mapping", lang))]
@@ -45,18 +75,20 @@ def fill_located(
         q, idx = engine.node(path)
         if _inside_dropped(engine, st, q.name, idx):
             continue  # reported once, at the repeat
-        if not engine.is_relevant(st, q.name, idx):
+        if not engine.is_relevant(st, q.name, idx) and path[0] not in kept:
             semantic.append((path, _not_relevant(engine, st, q.name, idx)))
     for path, given in checker.repeats:
         r, idx = engine.node(path)
         if _inside_dropped(engine, st, r.name, idx):
             continue
         if not engine.is_relevant(st, r.name, idx):
-            if given:
+            if given and path[0] not in kept:
                 semantic.append((path, _not_relevant(engine, st, r.name, idx)))
             continue
         if r.repeat_count:
             count = engine.repeat_count(st, r.name, idx)
+            if given > count and path[0] in kept:
+                continue  # kept instances past a lowered count are left out, as in an edit
             if given != count:
                 key = "repeat_count_mismatch_one" if given == 1 else "repeat_count_mismatch"
                 semantic.append((path, t(key, lang, given=given, count=count)))

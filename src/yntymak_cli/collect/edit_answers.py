@@ -1,0 +1,75 @@
+"""`submissions edit UUID --answers FILE`: a finalised submission changed from a file.
+
+FILE holds one submission's answers, in any shape `collect --answers` reads (YAML, JSON,
+a .jsonl of one line, a .csv of one row). Its top-level answers replace the latest
+revision's (a repeat given replaces the whole repeat) and the others are kept; the whole is
+then checked by `engine.fill` exactly as `collect --answers` checks a file, and finalised
+as the next revision without a prompt, so a fix HQ asked for can be scripted. Values the
+form computes itself (calculations, metadata) are left out of the kept answers and
+computed again. Nothing is written unless the answers are accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from yntymak_cli.collect.bulk import check_entry, read_entries
+from yntymak_cli.collect.hq_review import check_edit_allowed
+from yntymak_cli.collect.session import answers_engine, new_paradata
+from yntymak_cli.engine.fill import strip_computed
+from yntymak_cli.errors import InvalidInput, ProblemsError
+from yntymak_cli.i18n import t
+
+if TYPE_CHECKING:
+    from yntymak_cli.store.db import Store
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    uuid: str  # the whole UUID (the command may have been given its first characters)
+    revision: int  # the new revision
+
+
+def edit_from_file(
+    store: Store,
+    uuid: str,
+    path: Path,
+    *,
+    lang: str | None,
+    enumerator: str,
+    device_id: str,
+    reopen: bool = False,
+) -> EditOutcome:
+    """Apply the answers in `path` over the submission's latest revision and finalise the
+    next revision. InvalidInput (nothing written) for a submission HQ approved (unless
+    `reopen`), one being edited already, a void or purged one, a file that does not hold
+    exactly one submission, and ProblemsError for answers `engine.fill` refuses."""
+    record = store.get_record(uuid)
+    uuid = record["uuid"]
+    check_edit_allowed(store, uuid, reopen=reopen)
+    if store.get_draft(uuid, missing_ok=True) is not None:
+        # An interactive edit in progress: finishing over it would lose its answers.
+        raise InvalidInput(t("edit_in_progress", lang, uuid=uuid))
+    form = store.form_by_hash(record["form_hash"])
+    engine = answers_engine(form, lang=lang, enumerator=enumerator, device_id=device_id)
+    base = strip_computed(form, record["answers"])
+    paradata = new_paradata(lang)
+    paradata["source"] = "answers-file"
+    with store.write():  # the draft opened here is rolled back with a refused file
+        # A void or purged submission is refused here, before the file is read.
+        draft = store.open_edit(uuid, engine.start(base).to_json(), enumerator, device_id, paradata)
+        entries = read_entries(Path(path), form, lang)
+        if len(entries) != 1:
+            raise InvalidInput(t("edit_one_submission", lang, path=path, n=len(entries)))
+        entry = entries[0]
+        given = entry.data if isinstance(entry.data, dict) else {}
+        merged = {**base, **given}
+        kept = set(base) - {str(key) for key in given}
+        final, problems = check_entry(engine, entry, merged, kept=kept)
+        if final is None:
+            raise ProblemsError(problems)
+        instance_name = engine.instance_name(engine.start(final))
+        revision = store.finalise(draft, final, instance_name)
+    return EditOutcome(uuid, revision)
