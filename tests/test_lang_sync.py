@@ -104,7 +104,7 @@ def test_keys_commands(lang: str, tmp_path: Path) -> None:
     assert result.exit_code == 0 and not leaks(result.output), result.output
     # --json stays as it was: a contract for scripts.
     data = json.loads(run(home, lang, "keys", "show", "--json"))
-    assert set(data) == {"device_id", "public_key", "fingerprint", "hq"}
+    assert set(data) == {"device_id", "public_key", "box_key", "fingerprint", "hq"}
 
 
 # -- hq init / enroll / revoke / status ----------------------------------------------------

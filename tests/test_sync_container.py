@@ -156,9 +156,10 @@ def test_device_identity_is_stable_and_derived_from_key(tmp_path: Path) -> None:
 def test_secret_key_files_are_private(tmp_path: Path) -> None:
     k.load_or_create_device_identity(tmp_path)
     k.create_hq_identity(tmp_path)
-    for name in ("device.key", "hq.key"):
+    names = ["device.key", "device_box.key", "hq.key"]
+    for name in names:
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["device.key", "hq.key"]  # no temps
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # no temps
 
 
 def test_racing_creators_end_with_one_key(tmp_path: Path) -> None:
@@ -210,7 +211,7 @@ def test_public_key_files_round_trip(tmp_path: Path, device: k.DeviceIdentity, h
     k.write_device_public(tmp_path / "device.pub", device.public())
     assert k.read_device_public(tmp_path / "device.pub") == device.public()
     data = json.loads((tmp_path / "device.pub").read_text())
-    assert data["format"] == "yntymak-device-pub" and data["version"] == 1
+    assert data["format"] == "yntymak-device-pub" and data["version"] == 2
     k.write_hq_public(tmp_path / "hq.pub", hq.public())
     assert k.read_hq_public(tmp_path / "hq.pub") == hq.public()
 
@@ -242,7 +243,8 @@ def _device_pub(device: k.DeviceIdentity) -> dict[str, Any]:
     [
         (lambda d: d.update(format="yntymak-hq-pub"), "HQ public key"),
         (lambda d: d.update(format="something"), "not a device public key"),
-        (lambda d: d.update(version=2), "version 2 is not supported"),
+        (lambda d: d.update(version=3), "version 3 is not supported"),
+        (lambda d: d.update(version=2), "missing box_key, box_signature"),
         (lambda d: d.update(version="1"), "not supported"),
         (lambda d: d.update(sign_key="not base64!"), "not valid base64"),
         (lambda d: d.update(sign_key=base64.b64encode(b"x" * 31).decode()), "32 bytes"),

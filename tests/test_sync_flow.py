@@ -306,7 +306,7 @@ def test_trust_hq_refuses_to_switch_silently(field: Field, tmp_path: Path) -> No
 def test_keys_show_prints_id_key_and_fingerprint(tmp_path: Path) -> None:
     home = tmp_path / "d"
     data = json.loads(yn(home, "keys", "show", "--json"))
-    assert set(data) == {"device_id", "public_key", "fingerprint", "hq"}
+    assert set(data) == {"device_id", "public_key", "box_key", "fingerprint", "hq"}
     assert data["hq"] is None
     text = yn(home, "keys", "show")
     assert data["device_id"] in text and data["fingerprint"] in text

@@ -56,10 +56,11 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _WAL_MAGICS = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
 # The -shm file starts with the WAL index header; its version field is 3007000.
 _SHM_VERSIONS = ((3007000).to_bytes(4, "little"), (3007000).to_bytes(4, "big"))
-_KEY_FORMAT = re.compile(rb'"format"\s*:\s*"(yntymak-(?:device|hq)-(?:key|pub))"')
+_KEY_FORMAT = re.compile(rb'"format"\s*:\s*"(yntymak-(?:device|hq)-(?:key|pub|box-key))"')
 # (catalog key of what it is, the kind of output that may replace it)
 _KEY_WHAT = {
     b"yntymak-device-key": ("out_what_device_key", None),
+    b"yntymak-device-box-key": ("out_what_device_key", None),
     b"yntymak-hq-key": ("out_what_hq_key", None),
     b"yntymak-device-pub": ("out_what_device_pub", "device-pub"),
     b"yntymak-hq-pub": ("out_what_hq_pub", "hq-pub"),
@@ -141,6 +142,7 @@ def _reserved(target: Path) -> str | None:
     names = {
         DB_NAME: "out_what_home_db",
         "device.key": "out_what_home_device_key",
+        "device_box.key": "out_what_home_device_key",
         "hq.key": "out_what_home_hq_key",
         "trusted_hq.pub": "out_what_home_trusted",
     }

@@ -333,7 +333,7 @@ def _root(
 
 
 def _register() -> None:
-    from yntymak_cli.cli import collect, config, export, forms, submissions, sync
+    from yntymak_cli.cli import collect, config, export, forms, review, submissions, sync
 
     app.add_typer(forms.app, name="forms")
     app.command()(collect.collect)
@@ -346,6 +346,9 @@ def _register() -> None:
     app.add_typer(sync.keys_app, name="keys")
     app.add_typer(sync.bundle_app, name="bundle")
     sync.hq_app.command("export")(export.export)  # the same exporter over HQ's merged data
+    sync.hq_app.add_typer(review.review_app, name="review")
+    sync.hq_app.command("receipt")(review.hq_receipt)
+    app.command()(review.inbox)
     app.add_typer(sync.hq_app, name="hq")
     app.add_typer(config.app, name="config")
 

@@ -63,9 +63,11 @@ def keys_show(
     hq = load_trusted_hq(home)
     public_key = base64.b64encode(device.verify_key_bytes).decode("ascii")
     if as_json:
+        box = device.public().box_key
         data = {
             "device_id": device.device_id,
             "public_key": public_key,
+            "box_key": base64.b64encode(box).decode("ascii") if box else None,
             "fingerprint": device.fingerprint,
             "hq": {"hq_id": hq.hq_id, "fingerprint": hq.fingerprint} if hq else None,
         }
@@ -273,16 +275,18 @@ def bundle_ack(
     lang = current_lang()
     voids = t("bundle_ack_voids", lang, voids=result.voids) if result.voids else ""
     again = t("bundle_ack_already", lang, already=result.already) if result.already else ""
-    typer.echo(
-        t(
-            "bundle_acked",
-            lang,
-            acknowledged=result.acknowledged,
-            voids=voids,
-            seq=result.seq,
-            already=again,
+    if result.seq is not None:
+        typer.echo(
+            t(
+                "bundle_acked",
+                lang,
+                acknowledged=result.acknowledged,
+                voids=voids,
+                seq=result.seq,
+                already=again,
+            )
         )
-    )
+    _print_decisions(result, lang)
     if result.refused:  # HQ kept the rest; these stay on this laptop and are not sent again
         from yntymak_cli.plain import plain
         from yntymak_cli.sync.reasons import localize
@@ -294,6 +298,26 @@ def bundle_ack(
             typer.echo(
                 "  " + t("record_refused", lang, uuid=uuid, revision=revision) + f": {shown}"
             )
+
+
+def _print_decisions(result, lang: str) -> None:
+    """What HQ decided, counted by status, and where to see the comments."""
+    from collections import Counter
+
+    from yntymak_cli.cli.review import status_word
+
+    if result.decisions:
+        counts = Counter(d.status for d in result.decisions)
+        parts = ", ".join(
+            f"{counts[s]} {status_word(s, lang)}"
+            for s in ("rejected", "on_hold", "approved")
+            if counts[s]
+        )
+        typer.echo(t("bundle_ack_decisions", lang, n=len(result.decisions), parts=parts))
+        if counts["rejected"] or counts["on_hold"]:
+            typer.echo("  " + t("bundle_ack_see_inbox", lang))
+    if result.decisions_waiting:
+        typer.echo(t("bundle_ack_decisions_waiting", lang, n=result.decisions_waiting))
 
 
 # -- hq ------------------------------------------------------------------------------------
@@ -339,28 +363,43 @@ def hq_init(
 @hq_app.command("enroll")
 def hq_enroll(
     path: Path = typer.Argument(..., help="The device's public key file (device.pub)."),
-    name: str = typer.Option(..., "--name", help="Who uses the laptop (shown in status)."),
+    name: str | None = typer.Option(
+        None, "--name", help="Who uses the laptop (shown in status); needed to enrol."
+    ),
     district: str | None = typer.Option(None, "--district", help="District it works in."),
+    update: bool = typer.Option(
+        False,
+        "--update",
+        help="Only learn the encryption key of a device enrolled before (for review decisions).",
+    ),
 ) -> None:
-    """Enrol a device from its device.pub: its bundles will be accepted."""
+    """Enrol a device from its device.pub: its bundles will be accepted.
+
+    A device.pub of version 2 also holds the laptop's encryption key, which HQ's review
+    decisions are sealed to. `--update` takes it for a laptop enrolled before it had one.
+    """
     from yntymak_cli.plain import plain
+    from yntymak_cli.store import hq as hq_store
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync.hq import enroll
     from yntymak_cli.sync.keys import read_device_public
 
     pub = read_device_public(path)
     with Store.open() as store:
-        created = enroll(store, pub, name, district)
+        created = enroll(store, pub, name, district, update=update)
+        row = hq_store.device_by_id(store.conn, pub.device_id)
+    assert row is not None
     lang = current_lang()
     typer.echo(
         t(
             "hq_enrolled" if created else "hq_enroll_updated",
             lang,
             device=pub.device_id,
-            name=plain(name),
+            name=plain(row["name"]),
             fingerprint=pub.fingerprint,
         )
     )
+    typer.echo("  " + t("hq_enroll_box_key" if pub.box_key else "hq_enroll_no_box_key", lang))
     if created:
         typer.echo(t("hq_enrolled_next", lang))
 
@@ -412,6 +451,7 @@ def hq_import(
     tells the device to stop sending it). Exit 2 if any bundle or record was refused (the
     others are still imported), 1 if a receipt could not be written.
     """
+    from yntymak_cli.cli.review import print_waiting
     from yntymak_cli.errors import EXIT_FAILURE, EXIT_INVALID, InvalidInput, YntymakError
     from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
@@ -460,7 +500,7 @@ def hq_import(
                 fates += t("hq_import_counts_refused", lang, refused=len(result.refused))
             counts = f"{fates} ({totals})"
             try:
-                hq_mod.write_receipt(result, hq, receipts)
+                _receipt_path, sent = hq_mod.write_receipt(result, hq, receipts, store)
             except YntymakError as exc:
                 # Merged, but the device will not hear of it: say so and go on, so every
                 # bundle of the call is reported (importing it again rewrites the receipt).
@@ -477,6 +517,9 @@ def hq_import(
             else:
                 written += 1
                 typer.echo(f"{plain(path)}: {counts}")
+                if sent is not None and sent.decisions:
+                    typer.echo("  " + t("hq_import_decisions_sent", lang, n=len(sent.decisions)))
+                print_waiting(sent, lang)
             for r in result.refused:
                 records_refused += 1
                 # Stored and sent in English (the receipt's contract); printed in ours.

@@ -116,6 +116,7 @@ def enroll_device(
     name: str,
     district: str | None,
     enrolled_at: str,
+    box_key_b64: str | None = None,
 ) -> None:
     """Add a device that was never enrolled."""
     tables(conn).table("hq_devices").insert(
@@ -126,6 +127,7 @@ def enroll_device(
             "name": name,
             "district": district,
             "enrolled_at": enrolled_at,
+            "box_key": box_key_b64,
         }
     )
 

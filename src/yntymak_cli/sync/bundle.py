@@ -18,9 +18,10 @@ from yntymak_cli import files
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.outputs import check_overwrite, ensure_folder
-from yntymak_cli.store import device_sync
+from yntymak_cli.store import device_sync, reviews
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.store.device_sync import SentBundle, pending_records
+from yntymak_cli.store.reviews import Decision
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
 
 MAX_RECEIPT_FILE = 64 * 1024 * 1024  # a receipt of a million ids is ~60 MB; refuse beyond
@@ -219,34 +220,59 @@ def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> Create
 
 @dataclass(frozen=True)
 class AckResult:
-    seq: int
+    seq: int | None  # None: a receipt that answers no bundle (`hq receipt DEVICE`)
     acknowledged: int  # revisions newly marked as synced
     voids: int  # voids newly marked as synced
     already: int  # listed entries that were acknowledged before (a receipt applied twice)
     # What HQ refused of this bundle, as (uuid, revision, reason): never sent again.
     refused: tuple[tuple[str, int, str], ...] = ()
+    # HQ's review decisions the receipt carried (all of them, new or held already).
+    decisions: tuple[Decision, ...] = ()
+    new_decisions: int = 0  # of those, how many this laptop did not hold yet
+    decisions_waiting: int = 0  # at HQ, not sent: this laptop's box key is unknown there
 
 
 def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes) -> AckResult:
-    """Verify HQ's receipt and mark what it lists as synced.
+    """Verify HQ's receipt, mark what it lists as synced and store the decisions it carries.
 
     Only entries that the named bundle of this device carried are marked: a receipt proves
     what HQ holds, and the bundle record says whether an entry was a revision or a void.
+    A receipt that is refused changes nothing: every check runs before the one write.
     """
     from yntymak_cli.sync import container
+    from yntymak_cli.sync.review import decision_from_doc
 
-    receipt = container.open_receipt(data, hq)
+    opened = container.read_receipt(data, hq)
+    receipt = opened.doc
     if receipt["device_id"] != device.device_id:
-        raise InvalidInput(
+        raise container.BundleError(
+            "wrong-device",
             t(
                 "receipt_other_device",
                 current_lang(),
                 device=receipt["device_id"],
                 this=device.device_id,
-            )
+            ),
         )
+    decisions: list[Decision] = []
+    if opened.sealed:
+        if device.box_key is None:  # pragma: no cover - load_or_create always makes one
+            raise InvalidInput(t("receipt_no_box_key", current_lang()))
+        decisions = [decision_from_doc(d) for d in opened.decisions(device.box_key)]
     now = utcnow()
-    with store.write():
+    with store.write() as conn:
+        _check_not_replayed(conn, decisions)
+        new_decisions = reviews.receive(conn, decisions, now)
+        if receipt["bundle_id"] is None:
+            return AckResult(
+                seq=None,
+                acknowledged=0,
+                voids=0,
+                already=0,
+                decisions=tuple(decisions),
+                new_decisions=new_decisions,
+                decisions_waiting=receipt.get("decisions_waiting", 0),
+            )
         sent = device_sync.bundle_by_id(store, receipt["bundle_id"])
         if sent is None or sent.seq != receipt["seq"]:
             raise InvalidInput(
@@ -285,7 +311,32 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
         voids=marks.voids,
         already=marks.already,
         refused=tuple((u, r, reason) for u, r, _status, reason in refused),
+        decisions=tuple(decisions),
+        new_decisions=new_decisions,
+        decisions_waiting=receipt.get("decisions_waiting", 0),
     )
+
+
+def _check_not_replayed(conn: Any, decisions: list[Decision]) -> None:
+    """Refuse a receipt holding a decision older than one this laptop has for the same
+    submission: an old receipt replayed (or delivered after a newer one). HQ sends only
+    the newest decision of each submission, so a genuine current receipt never does."""
+    newest = reviews.newest_ids(conn, sorted({d.uuid for d in decisions}))
+    for d in decisions:
+        held = newest.get(d.uuid, 0)
+        if held > d.decision_id:
+            from yntymak_cli.sync.container import BundleError
+
+            raise BundleError(
+                "replayed",
+                t(
+                    "receipt_replayed",
+                    current_lang(),
+                    uuid=d.uuid,
+                    decision=d.decision_id,
+                    newer=held,
+                ),
+            )
 
 
 def _refused(

@@ -18,13 +18,13 @@ import re
 import struct
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeGuard
 
 import nacl.exceptions
-from nacl.public import PublicKey, SealedBox
+from nacl.public import PrivateKey, PublicKey, SealedBox
 from nacl.signing import VerifyKey
 
 from yntymak_cli.canonical import SHA256_HEX_RE, canonical_bytes, canonical_text
@@ -33,12 +33,17 @@ from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.sync.keys import KEY_SIZE, DeviceIdentity, HqIdentity, HqPublic, fields_text
 
 FORMAT_VERSION = 1
+# Receipts that carry HQ's review decisions (or say some wait) are version 2; HQ still
+# writes version 1 when there is nothing of the kind, so older laptops read those.
+RECEIPT_VERSION = 2
 BUNDLE_MAGIC = b"YKB" + bytes([FORMAT_VERSION])
 RECEIPT_MAGIC = b"YKR" + bytes([FORMAT_VERSION])
+RECEIPT_MAGIC_V2 = b"YKR" + bytes([RECEIPT_VERSION])
 
 TAG_HEADER = 0x01
 TAG_PAYLOAD = 0x02
 TAG_RECEIPT = 0x03
+TAG_DECISIONS = 0x04  # receipt v2: decisions sealed to the device (empty body: none)
 
 SIGNATURE_SIZE = 64
 DIGEST_SIZE = 32  # sha256 of the header section, bound inside the encrypted payload
@@ -47,6 +52,10 @@ SEALED_BOX_OVERHEAD = 48  # ephemeral X25519 public key (32) + Poly1305 tag (16)
 MAX_HEADER_SIZE = 64 * 1024  # the clear header is a few hundred bytes: ids, seq, chain
 MAX_PAYLOAD_SECTION_SIZE = 1024 * 1024 * 1024
 MAX_RECEIPT_SIZE = 16 * 1024 * 1024
+MAX_DECISIONS_SIZE = 16 * 1024 * 1024  # the sealed decisions section of a receipt v2
+MAX_REVIEW_COMMENT = 2000  # characters of a reviewer's comment
+MAX_REVIEWER = 200  # characters of a reviewer's name
+REVIEW_STATUSES = ("approved", "rejected", "on_hold")
 # Decompressed payload JSON; HQ's import reads it at each call, so tests can lower it.
 DEFAULT_MAX_PAYLOAD = 512 * 1024 * 1024
 # seq and revision numbers: far above any real count, far below SQLite's 64-bit INTEGER (a
@@ -82,6 +91,8 @@ REASONS = frozenset(
         "not-a-bundle",
         "too-large",
         "unexpected-member",
+        "wrong-device",
+        "replayed",
     }
 )
 
@@ -191,7 +202,17 @@ _BUNDLE = _Layout(
     ((TAG_HEADER, "header", MAX_HEADER_SIZE), (TAG_PAYLOAD, "payload", MAX_PAYLOAD_SECTION_SIZE)),
 )
 _RECEIPT = _Layout("receipt", RECEIPT_MAGIC, ((TAG_RECEIPT, "receipt", MAX_RECEIPT_SIZE),))
-_KNOWN_TAGS = {TAG_HEADER: "header", TAG_PAYLOAD: "payload", TAG_RECEIPT: "receipt"}
+_RECEIPT_V2 = _Layout(
+    "receipt",
+    RECEIPT_MAGIC_V2,
+    ((TAG_RECEIPT, "receipt", MAX_RECEIPT_SIZE), (TAG_DECISIONS, "decisions", MAX_DECISIONS_SIZE)),
+)
+_KNOWN_TAGS = {
+    TAG_HEADER: "header",
+    TAG_PAYLOAD: "payload",
+    TAG_RECEIPT: "receipt",
+    TAG_DECISIONS: "decisions",
+}
 
 
 def _assemble(layout: _Layout, sections: list[bytes]) -> bytes:
@@ -210,6 +231,7 @@ _KIND_KEYS = {
     "header": "sync_part_header",
     "payload": "sync_part_payload",
     "signature": "sync_part_signature",
+    "decisions": "sync_part_decisions",
 }
 
 
@@ -231,8 +253,8 @@ def _check_magic(data: bytes, layout: _Layout) -> None:
     if len(head) < 4 and magic.startswith(head):
         raise BundleError("truncated", t("bundle_err_truncated", lang, kind=kind, size=len(data)))
     if head[:3] == magic[:3]:
-        version = head[3]
-        hint = t("bundle_err_upgrade", lang) if version > FORMAT_VERSION else ""
+        version, supported = head[3], magic[3]
+        hint = t("bundle_err_upgrade", lang) if version > supported else ""
         raise BundleError(
             "unsupported-version",
             t(
@@ -240,7 +262,7 @@ def _check_magic(data: bytes, layout: _Layout) -> None:
                 lang,
                 kind=kind,
                 version=version,
-                supported=FORMAT_VERSION,
+                supported=supported,
                 hint=hint,
             ),
         )
@@ -403,24 +425,31 @@ _RECEIPT_KEYS = {
     "imported_at",
     "accepted",
 }
+_RECEIPT_V2_KEYS = (_RECEIPT_KEYS - {"imported_at"}) | {
+    "receipt_id",
+    "issued_at",
+    "decisions_waiting",
+    "sealed_to",
+}
+_DECISION_KEYS = {"decision_id", "uuid", "revision", "status", "comment", "reviewer", "decided_at"}
 # A receipt may also list what HQ refused; the key is present only when the list is not
 # empty, so a receipt without refusals reads the same to older devices.
 RECEIPT_REFUSED_KEY = "refused"
 MAX_REFUSAL_REASON = 500  # characters of one refusal reason in a receipt
 
 
-def _check_version(doc: Any, kind: str) -> None:
+def _check_version(doc: Any, kind: str, expected: int = FORMAT_VERSION) -> None:
     if not isinstance(doc, dict):
         raise _fail(kind, _d("bundle_detail_not_json_object", kind=_kind(kind)))
     version = doc.get("format_version")
-    if version != FORMAT_VERSION or not _is_int(version):
+    if version != expected or not _is_int(version):
         raise BundleError(
             "unsupported-version",
             _d(
                 "bundle_err_format_version",
                 kind=_kind(kind),
                 version=repr(version),
-                supported=FORMAT_VERSION,
+                supported=expected,
             ),
         )
 
@@ -477,6 +506,42 @@ def _validate_receipt(receipt: Any) -> None:
     _check_common(receipt, kind)
     if not isinstance(receipt["imported_at"], str):
         raise _fail(kind, _d("bundle_detail_not_string", field="imported_at"))
+    _check_entries(receipt)
+
+
+def _validate_receipt_v2(receipt: Any) -> None:
+    """Receipt v2: v1's answer to a bundle (or none: bundle_id and seq null, nothing
+    accepted), plus `receipt_id`, `issued_at`, `decisions_waiting` and `sealed_to`."""
+    kind = "receipt"
+    _check_version(receipt, kind, RECEIPT_VERSION)
+    keys = _RECEIPT_V2_KEYS | ({RECEIPT_REFUSED_KEY} if RECEIPT_REFUSED_KEY in receipt else set())
+    _check_keys(receipt, keys, "receipt", kind)
+    _check_uuid(receipt["receipt_id"], "receipt_id", kind)
+    if receipt["bundle_id"] is None and receipt["seq"] is None:
+        # A receipt that answers no bundle (`hq receipt DEVICE`) acknowledges nothing.
+        if receipt["accepted"] or RECEIPT_REFUSED_KEY in receipt:
+            raise _fail(kind, _d("bundle_detail_no_bundle_lists"))
+        _check_common({**receipt, "bundle_id": receipt["receipt_id"], "seq": 1}, kind)
+    else:
+        _check_common(receipt, kind)
+    if not isinstance(receipt["issued_at"], str) or len(receipt["issued_at"]) > 64:
+        raise _fail(kind, _d("bundle_detail_not_string", field="issued_at"))
+    waiting = receipt["decisions_waiting"]
+    if not _is_int(waiting) or not 0 <= waiting <= MAX_COUNTER:
+        raise _fail(kind, _d("bundle_detail_range", field="decisions_waiting", max=MAX_COUNTER))
+    sealed_to = receipt["sealed_to"]
+    if sealed_to is not None and (
+        not isinstance(sealed_to, str) or not _FINGERPRINT.fullmatch(sealed_to)
+    ):
+        raise _fail(
+            kind, _d("bundle_detail_not_fingerprint", field="sealed_to", value=repr(sealed_to))
+        )
+    _check_entries(receipt)
+
+
+def _check_entries(receipt: dict[str, Any]) -> None:
+    """A receipt's `accepted` and `refused` lists: ids, bounds, each entry in one list once."""
+    kind = "receipt"
     seen: set[tuple[str, int]] = set()
     for name in ("accepted", RECEIPT_REFUSED_KEY):
         entries = receipt.get(name, [])
@@ -860,11 +925,146 @@ def sign_receipt(receipt: dict[str, Any], hq: HqIdentity) -> bytes:
     return signed + hq.signing_key.sign(signed).signature
 
 
-def open_receipt(data: bytes, hq_public: HqPublic) -> dict[str, Any]:
-    """Verify a receipt against the trusted HQ key; return its contents."""
-    bodies, signed_len = _split(data, _RECEIPT)
+def sign_receipt_v2(
+    receipt: dict[str, Any],
+    hq: HqIdentity,
+    decisions: Sequence[dict[str, Any]] = (),
+    box_key: bytes | None = None,
+) -> bytes:
+    """Sign a receipt v2; `decisions` are sealed to the device's X25519 `box_key`.
+
+    Filled in when absent: format_version, receipt_id (uuid4), hq_fingerprint, issued_at,
+    bundle_id and seq (null: a receipt that answers no bundle), accepted ([]),
+    decisions_waiting (0) and sealed_to (the box key's fingerprint, or null).
+    """
+    from yntymak_cli.sync.keys import box_key_fingerprint
+
+    receipt = dict(receipt)
+    decisions = list(decisions)
+    if decisions and box_key is None:
+        raise ValueError("decisions need the device's box key")
+    _fill(receipt, "format_version", RECEIPT_VERSION, "receipt")
+    receipt.setdefault("receipt_id", str(uuid.uuid4()))
+    _fill(receipt, "hq_fingerprint", hq.fingerprint, "receipt")
+    receipt.setdefault("issued_at", _utc_now())
+    receipt.setdefault("bundle_id", None)
+    receipt.setdefault("seq", None)
+    receipt.setdefault("accepted", [])
+    receipt.setdefault("decisions_waiting", 0)
+    sealed_to = box_key_fingerprint(box_key) if decisions and box_key is not None else None
+    _fill(receipt, "sealed_to", sealed_to, "receipt")
+    try:
+        _validate_receipt_v2(receipt)
+        _check_decisions({"decisions": decisions})
+    except BundleError as exc:
+        raise ValueError(_d("receipt_build_invalid", error=exc)) from None
+    body = canonical_bytes(receipt)
+    if len(body) > MAX_RECEIPT_SIZE:
+        raise ValueError(_d("receipt_build_too_large"))
+    sealed = b""
+    if decisions:
+        assert box_key is not None
+        # As in a bundle, the digest of the clear part is sealed with the decisions: the
+        # ciphertext cannot be lifted into another receipt.
+        plaintext = hashlib.sha256(body).digest() + canonical_bytes({"decisions": decisions})
+        sealed = bytes(SealedBox(PublicKey(box_key)).encrypt(plaintext))
+        if len(sealed) > MAX_DECISIONS_SIZE:
+            raise ValueError(_d("receipt_build_too_large"))
+    signed = _assemble(_RECEIPT_V2, [body, sealed])
+    return signed + hq.signing_key.sign(signed).signature
+
+
+def decisions_size(decisions: list[dict[str, Any]]) -> int:
+    """Bytes the sealed decisions section takes for these decisions (to fit a receipt)."""
+    return DIGEST_SIZE + SEALED_BOX_OVERHEAD + len(canonical_bytes({"decisions": decisions}))
+
+
+@dataclass(frozen=True)
+class OpenedReceipt:
+    """A receipt whose signature, fields and HQ were checked. For v2, `doc` uses v1's
+    names too (`imported_at` = `issued_at`), so v1 code reads both."""
+
+    doc: dict[str, Any]
+    version: int
+    sealed: bytes  # the sealed decisions (v2), b"" when there are none
+    body_digest: bytes
+
+    def decisions(self, box_secret: PrivateKey) -> list[dict[str, Any]]:
+        """Open the sealed decisions with this device's X25519 key; [] when there are none.
+
+        Call after checking `doc["device_id"]` is this device: a receipt of another
+        device then reads as such, not as undecryptable.
+        """
+        if not self.sealed:
+            return []
+        from yntymak_cli.sync.keys import box_key_fingerprint
+
+        lang = current_lang()
+        own = box_key_fingerprint(bytes(box_secret.public_key))
+        if self.doc["sealed_to"] != own:
+            raise BundleError(
+                "wrong-device",
+                t("receipt_err_sealed_other_key", lang, sealed_to=self.doc["sealed_to"], own=own),
+            )
+        try:
+            plaintext = SealedBox(box_secret).decrypt(self.sealed)
+        except (nacl.exceptions.CryptoError, ValueError, TypeError):
+            raise BundleError("corrupted", t("receipt_err_cannot_decrypt", lang)) from None
+        if plaintext[:DIGEST_SIZE] != self.body_digest:
+            raise BundleError("corrupted", t("receipt_err_decisions_mismatch", lang))
+        doc = _parse_document(plaintext[DIGEST_SIZE:], "decisions")
+        _check_decisions(doc)
+        return list(doc["decisions"])
+
+
+def _check_decisions(doc: Any) -> None:
+    kind = "decisions"
+    _check_keys(doc, {"decisions"}, "decisions", kind)
+    decisions = doc["decisions"]
+    if not isinstance(decisions, list):
+        raise _fail(kind, _d("bundle_detail_not_list", field="decisions"))
+    seen: set[int] = set()
+    for i, d in enumerate(decisions):
+        where = f"decisions[{i}]"
+        _check_keys(d, _DECISION_KEYS, where, kind)
+        if not _is_int(d["decision_id"]) or not 1 <= d["decision_id"] <= MAX_COUNTER:
+            raise _fail(
+                kind, _d("bundle_detail_range", field=f"{where}.decision_id", max=MAX_COUNTER)
+            )
+        if d["decision_id"] in seen:
+            raise _fail(kind, _d("bundle_detail_decision_twice", field=where, id=d["decision_id"]))
+        seen.add(d["decision_id"])
+        _check_uuid(d["uuid"], f"{where}.uuid", kind)
+        if not _is_int(d["revision"]) or not 1 <= d["revision"] <= MAX_COUNTER:
+            raise _fail(kind, _d("bundle_detail_range", field=f"{where}.revision", max=MAX_COUNTER))
+        if d["status"] not in REVIEW_STATUSES:
+            raise _fail(
+                kind,
+                _d("bundle_detail_review_status", field=f"{where}.status", value=repr(d["status"])),
+            )
+        comment = d["comment"]
+        if comment is not None and (
+            not isinstance(comment, str) or not 0 < len(comment) <= MAX_REVIEW_COMMENT
+        ):
+            raise _fail(
+                kind,
+                _d("bundle_detail_reason_length", field=f"{where}.comment", max=MAX_REVIEW_COMMENT),
+            )
+        for name, limit in (("reviewer", MAX_REVIEWER), ("decided_at", 64)):
+            value = d[name]
+            if not isinstance(value, str) or not 0 < len(value) <= limit:
+                raise _fail(
+                    kind, _d("bundle_detail_reason_length", field=f"{where}.{name}", max=limit)
+                )
+
+
+def read_receipt(data: bytes, hq_public: HqPublic) -> OpenedReceipt:
+    """Verify a receipt (v1 or v2) against the trusted HQ key; decisions stay sealed."""
+    layout = _RECEIPT if data[:4] == RECEIPT_MAGIC else _RECEIPT_V2
+    bodies, signed_len = _split(data, layout)
+    version = layout.magic[3]
     receipt = _parse_document(bodies[0], "receipt")
-    _check_version(receipt, "receipt")
+    _check_version(receipt, "receipt", version)
     _verify(
         data,
         signed_len,
@@ -874,7 +1074,13 @@ def open_receipt(data: bytes, hq_public: HqPublic) -> dict[str, Any]:
             t("receipt_err_bad_signature", current_lang(), fingerprint=hq_public.fingerprint),
         ),
     )
-    _validate_receipt(receipt)
+    if version == FORMAT_VERSION:
+        _validate_receipt(receipt)
+    else:
+        _validate_receipt_v2(receipt)
+        if bool(bodies[1]) != (receipt["sealed_to"] is not None):
+            raise _fail("receipt", _d("bundle_detail_sealed_to"))
+        receipt = {**receipt, "imported_at": receipt["issued_at"]}
     if receipt["hq_fingerprint"] != hq_public.fingerprint:
         raise BundleError(
             "wrong-hq",
@@ -885,4 +1091,10 @@ def open_receipt(data: bytes, hq_public: HqPublic) -> dict[str, Any]:
                 trusted=hq_public.fingerprint,
             ),
         )
-    return receipt
+    sealed = bodies[1] if version != FORMAT_VERSION else b""
+    return OpenedReceipt(receipt, version, sealed, hashlib.sha256(bodies[0]).digest())
+
+
+def open_receipt(data: bytes, hq_public: HqPublic) -> dict[str, Any]:
+    """Verify a receipt against the trusted HQ key; return its clear contents."""
+    return read_receipt(data, hq_public).doc

@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.canonical import SHA256_HEX_RE, canonical_text
 from yntymak_cli.errors import InvalidInput, NotFound, Problem, ProblemsError, YntymakError
@@ -29,6 +29,9 @@ from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
 from yntymak_cli.sync.keys import DevicePublic, HqIdentity, read_sync_file
 from yntymak_cli.sync.merge import Existing, Incoming, plan_merge
+
+if TYPE_CHECKING:
+    from yntymak_cli.sync.review import Outgoing
 
 STATUS_FORMAT_VERSION = 1
 
@@ -77,25 +80,37 @@ def _refuse(message: str) -> Exception:
 # -- devices -------------------------------------------------------------------------------
 
 
-def enroll(store: Store, pub: DevicePublic, name: str, district: str | None) -> bool:
+def enroll(
+    store: Store,
+    pub: DevicePublic,
+    name: str | None,
+    district: str | None,
+    *,
+    update: bool = False,
+) -> bool:
     """Register a device's key. Returns False when it was enrolled already (name updated).
 
-    A revoked device stays revoked: enrolling it again is refused.
+    A revoked device stays revoked: enrolling it again is refused. The device's X25519 key
+    (a device.pub of version 2, signed by its Ed25519 key) is learned or replaced either
+    way. `update` only adds that key to a device enrolled before (name and district kept
+    unless given), and refuses a device.pub without one.
     """
-    if not name.strip():
-        raise InvalidInput(t("hq_enroll_needs_name", current_lang()))
+    lang = current_lang()
+    if not update and (name is None or not name.strip()):
+        raise InvalidInput(t("hq_enroll_needs_name", lang))
+    if update and pub.box_key is None:
+        raise InvalidInput(t("hq_enroll_update_no_box_key", lang, device=pub.device_id))
+    box_key = None if pub.box_key is None else base64.b64encode(pub.box_key).decode("ascii")
     with store.write() as conn:
         row = hq_store.device_by_id(conn, pub.device_id)
         if row is not None and row["revoked_at"]:
             raise InvalidInput(
-                t(
-                    "hq_enroll_revoked",
-                    current_lang(),
-                    device=pub.device_id,
-                    at=row["revoked_at"],
-                )
+                t("hq_enroll_revoked", lang, device=pub.device_id, at=row["revoked_at"])
             )
         if row is None:
+            if update:
+                raise NotFound(t("hq_enroll_update_unknown", lang, device=pub.device_id))
+            assert name is not None
             hq_store.enroll_device(
                 conn,
                 pub.device_id,
@@ -104,10 +119,20 @@ def enroll(store: Store, pub: DevicePublic, name: str, district: str | None) -> 
                 name,
                 district,
                 utcnow(),
+                box_key,
             )
             return True
-        # The device id is derived from the key, so the same id means the same key.
-        hq_store.rename_device(conn, pub.device_id, name, district)
+        # The device id is derived from the key, so the same id means the same key; the
+        # box key was checked against it (its signature) when device.pub was read.
+        if name is not None and name.strip():
+            new_district = district if district is not None or not update else row["district"]
+            hq_store.rename_device(conn, pub.device_id, name, new_district)
+        elif district is not None:
+            hq_store.rename_device(conn, pub.device_id, row["name"], district)
+        if box_key is not None:
+            from yntymak_cli.store import reviews
+
+            reviews.set_box_key(conn, pub.device_id, box_key)
         return False
 
 
@@ -506,8 +531,12 @@ def import_bundle(store: Store, hq: HqIdentity, data: bytes) -> ImportResult:
         return _merge(conn, opened)
 
 
-def receipt_for_import(result: ImportResult, hq: HqIdentity) -> bytes:
-    """The signed receipt HQ returns for one imported bundle (container.sign_receipt)."""
+def receipt_for_import(result: ImportResult, hq: HqIdentity, sent: Outgoing | None = None) -> bytes:
+    """The signed receipt HQ returns for one imported bundle (container.sign_receipt).
+
+    With decisions to send (or waiting) in `sent`, a receipt v2 that carries them; else
+    version 1, which laptops of every version read.
+    """
     from yntymak_cli.sync import container
 
     receipt: dict[str, Any] = {
@@ -522,26 +551,38 @@ def receipt_for_import(result: ImportResult, hq: HqIdentity) -> bytes:
         receipt[container.RECEIPT_REFUSED_KEY] = [
             {**r, "reason": _short(r["reason"], per)} for r in result.refused
         ]
+    if sent is not None and not sent.empty:
+        from yntymak_cli.sync.review import sign_with_decisions
+
+        return sign_with_decisions(receipt, hq, sent)
     try:
         return container.sign_receipt(receipt, hq)
     except ValueError as exc:  # more records than one receipt can list
         raise YntymakError(t("receipt_err_cannot_build", current_lang(), error=exc)) from None
 
 
-def write_receipt(result: ImportResult, hq: HqIdentity, out_dir: Path) -> Path:
+def write_receipt(
+    result: ImportResult, hq: HqIdentity, out_dir: Path, store: Store | None = None
+) -> tuple[Path, Outgoing | None]:
+    """Write the receipt of an imported bundle; with `store`, it also carries the review
+    decisions waiting for that device (then marked delivered)."""
     from yntymak_cli.outputs import check_overwrite
     from yntymak_cli.sync.container import receipt_name
+    from yntymak_cli.sync.review import mark_delivered, outgoing
 
     path = Path(out_dir) / receipt_name(result.device_id, result.seq)
     check_overwrite(path, "receipt")  # the same receipt again, never a key or a database
-    data = receipt_for_import(result, hq)
+    sent = outgoing(store, result.device_id) if store is not None else None
+    data = receipt_for_import(result, hq, sent)
     try:
         write_atomic(path, data)
     except OSError as exc:
         raise YntymakError(
             t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
         ) from exc
-    return path
+    if store is not None and sent is not None:
+        mark_delivered(store, sent)
+    return path, sent
 
 
 def check_receipts_dir(out_dir: Path) -> None:

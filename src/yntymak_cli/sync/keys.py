@@ -11,33 +11,46 @@ import base64
 import binascii
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from nacl.exceptions import BadSignatureError
 from nacl.public import PrivateKey
-from nacl.signing import SigningKey
+from nacl.signing import SigningKey, VerifyKey
 
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.files import write_atomic
 
 DEVICE_KEY_FILE = "device.key"
+# The device's X25519 key (decisions from HQ are sealed to it), beside device.key: a key of
+# its own, not derived from the signing key (see docs/bundle-format.md, "Device keys").
+DEVICE_BOX_KEY_FILE = "device_box.key"
 DEVICE_PUB_FILE = "device.pub"
 HQ_KEY_FILE = "hq.key"
 HQ_PUB_FILE = "hq.pub"
 TRUSTED_HQ_FILE = "trusted_hq.pub"
 
 DEVICE_KEY_FORMAT = "yntymak-device-key"
+DEVICE_BOX_KEY_FORMAT = "yntymak-device-box-key"
 DEVICE_PUB_FORMAT = "yntymak-device-pub"
 HQ_KEY_FORMAT = "yntymak-hq-key"
 HQ_PUB_FORMAT = "yntymak-hq-pub"
 KEY_FILE_VERSION = 1
+# device.pub version 2 adds the device's X25519 key, signed by its Ed25519 key; version 1
+# (from laptops before the review round trip) is still read.
+DEVICE_PUB_VERSION = 2
+# What the device signs to vouch for its X25519 key: a fixed context, then the key. The
+# fingerprint HQ checks by phone covers the signing key, and so, through this, the box key.
+BOX_KEY_CONTEXT = b"yntymak device box key v1\x00"
 
 KEY_SIZE = 32  # Ed25519 public keys and seeds, X25519 public and secret keys
+SIGNATURE_SIZE = 64  # Ed25519
 MAX_KEY_FILE_SIZE = 64 * 1024  # key files are a few hundred bytes; refuse anything odd early
 
 _FORMAT_NAMES = {
     DEVICE_KEY_FORMAT: "a device secret key (device.key)",
+    DEVICE_BOX_KEY_FORMAT: "a device encryption key (device_box.key)",
     DEVICE_PUB_FORMAT: "a device public key (device.pub)",
     HQ_KEY_FORMAT: "an HQ secret key (hq.key)",
     HQ_PUB_FORMAT: "an HQ public key (hq.pub)",
@@ -45,6 +58,7 @@ _FORMAT_NAMES = {
 # The same descriptions (and those of read_sync_file) in the message language.
 _WHAT_KEYS = {
     _FORMAT_NAMES[DEVICE_KEY_FORMAT]: "sync_what_device_key_file",
+    _FORMAT_NAMES[DEVICE_BOX_KEY_FORMAT]: "sync_what_device_box_key_file",
     _FORMAT_NAMES[DEVICE_PUB_FORMAT]: "sync_what_device_pub_file",
     _FORMAT_NAMES[HQ_KEY_FORMAT]: "sync_what_hq_key_file",
     _FORMAT_NAMES[HQ_PUB_FORMAT]: "sync_what_hq_pub_file",
@@ -115,6 +129,10 @@ class DevicePublic:
     device_id: str
     sign_key: bytes  # Ed25519 verify key
     fingerprint: str
+    # X25519 public key HQ seals decisions to, and the device's signature over it
+    # (BOX_KEY_CONTEXT + box_key); None in a version 1 device.pub.
+    box_key: bytes | None = None
+    box_signature: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -123,9 +141,21 @@ class DeviceIdentity:
     signing_key: SigningKey
     verify_key_bytes: bytes
     fingerprint: str
+    box_key: PrivateKey | None = None  # None only before load_or_create_device_identity
 
     def public(self) -> DevicePublic:
-        return DevicePublic(self.device_id, self.verify_key_bytes, self.fingerprint)
+        if self.box_key is None:
+            return DevicePublic(self.device_id, self.verify_key_bytes, self.fingerprint)
+        box_pub = bytes(self.box_key.public_key)
+        signature = self.signing_key.sign(BOX_KEY_CONTEXT + box_pub).signature
+        return DevicePublic(
+            self.device_id, self.verify_key_bytes, self.fingerprint, box_pub, bytes(signature)
+        )
+
+
+def box_key_fingerprint(box_key: bytes) -> str:
+    """Names the X25519 key a receipt's decisions are sealed to (in the receipt, clear)."""
+    return fingerprint(box_key)
 
 
 @dataclass(frozen=True)
@@ -200,7 +230,17 @@ def _load_json_object(raw: bytes, source: str, what: str) -> dict[str, Any]:
     return data
 
 
-def _check_envelope(data: dict[str, Any], source: str, fmt: str, keys: set[str]) -> dict[str, Any]:
+def _check_envelope(
+    data: dict[str, Any],
+    source: str,
+    fmt: str,
+    keys: set[str],
+    versions: dict[int, set[str]] | None = None,
+) -> int:
+    """Check format, version and exact fields; return the version. `versions` maps each
+    readable version to its fields (default: KEY_FILE_VERSION with `keys`)."""
+    versions = versions or {KEY_FILE_VERSION: keys}
+    newest = max(versions)
     what = _FORMAT_NAMES[fmt]
     found = data.get("format")
     if found != fmt:
@@ -225,19 +265,19 @@ def _check_envelope(data: dict[str, Any], source: str, fmt: str, keys: set[str])
             )
         raise InvalidInput(message)
     version = data.get("version")
-    if type(version) is not int or version != KEY_FILE_VERSION:
-        newer = type(version) is int and version > KEY_FILE_VERSION
+    if type(version) is not int or version not in versions:
+        newer = type(version) is int and version > newest
         raise InvalidInput(
             _t(
                 "key_err_version",
                 path=source,
                 what=what_text(what),
                 version=repr(version),
-                supported=KEY_FILE_VERSION,
+                supported=newest,
                 hint=_t("bundle_err_upgrade") if newer else "",
             )
         )
-    expected = keys | {"format", "version"}
+    expected = versions[version] | {"format", "version"}
     if set(data) != expected:
         missing = sorted(expected - set(data))
         extra = sorted(set(data) - expected)
@@ -249,7 +289,7 @@ def _check_envelope(data: dict[str, Any], source: str, fmt: str, keys: set[str])
                 parts=fields_text(missing, extra),
             )
         )
-    return data
+    return version
 
 
 def _key_field(data: dict[str, Any], field: str, source: str) -> bytes:
@@ -344,28 +384,58 @@ def _parse_device_key(raw: bytes, path: Path) -> DeviceIdentity:
     return _device_from_seed(_key_field(data, "sign_seed", source))
 
 
-def load_device_identity(home: Path) -> DeviceIdentity | None:
-    """This laptop's identity, or None if it has none yet."""
-    path = Path(home) / DEVICE_KEY_FILE
+def _parse_box_key(raw: bytes, path: Path) -> PrivateKey:
+    source = str(path)
+    data = _load_json_object(raw, source, _FORMAT_NAMES[DEVICE_BOX_KEY_FORMAT])
+    _check_envelope(data, source, DEVICE_BOX_KEY_FORMAT, {"box_secret"})
+    return PrivateKey(_key_field(data, "box_secret", source))
+
+
+def _load_secret(home: Path, name: str, what: str, parse: Any) -> Any:
+    path = Path(home) / name
     if not path.exists():
         return None
     try:
-        return _parse_device_key(_read_small(path, "a device key"), path)
+        return parse(_read_small(path, what), path)
     except InvalidInput as exc:
         raise InvalidInput(_t("key_err_restore", error=exc)) from exc  # which check refused
 
 
+def load_device_identity(home: Path) -> DeviceIdentity | None:
+    """This laptop's identity, or None if it has none yet (box_key None if it has none)."""
+    identity = _load_secret(home, DEVICE_KEY_FILE, "a device key", _parse_device_key)
+    if identity is None:
+        return None
+    box = _load_secret(home, DEVICE_BOX_KEY_FILE, "a device encryption key", _parse_box_key)
+    return replace(identity, box_key=box)
+
+
 def load_or_create_device_identity(home: Path) -> DeviceIdentity:
-    """Load `home/device.key`, creating it (mode 0600) on first use."""
+    """Load `home/device.key` and `home/device_box.key`, creating each (mode 0600) on first
+    use. A laptop enrolled before the box key existed gets one here, beside its old key."""
     identity = load_device_identity(home)
-    if identity is not None:
-        return identity
-    seed = bytes(SigningKey.generate())
-    record = {"format": DEVICE_KEY_FORMAT, "version": KEY_FILE_VERSION, "sign_seed": _b64(seed)}
-    _create_secret_file(Path(home) / DEVICE_KEY_FILE, json.dumps(record).encode("utf-8") + b"\n")
-    # Whether we won a race or not, the key on disk is the one identity of this laptop.
+    if identity is None:
+        seed = bytes(SigningKey.generate())
+        record = {
+            "format": DEVICE_KEY_FORMAT,
+            "version": KEY_FILE_VERSION,
+            "sign_seed": _b64(seed),
+        }
+        _create_secret_file(
+            Path(home) / DEVICE_KEY_FILE, json.dumps(record).encode("utf-8") + b"\n"
+        )
+    if identity is None or identity.box_key is None:
+        box = {
+            "format": DEVICE_BOX_KEY_FORMAT,
+            "version": KEY_FILE_VERSION,
+            "box_secret": _b64(bytes(PrivateKey.generate())),
+        }
+        _create_secret_file(
+            Path(home) / DEVICE_BOX_KEY_FILE, json.dumps(box).encode("utf-8") + b"\n"
+        )
+    # Whether we won a race or not, the keys on disk are the one identity of this laptop.
     identity = load_device_identity(home)
-    if identity is None:  # pragma: no cover - only if someone deletes it right now
+    if identity is None or identity.box_key is None:  # pragma: no cover - deleted right now
         raise YntymakError(_t("key_err_vanished", path=Path(home) / DEVICE_KEY_FILE))
     return identity
 
@@ -373,13 +443,41 @@ def load_or_create_device_identity(home: Path) -> DeviceIdentity:
 # -- public key files ----------------------------------------------------------------------
 
 
+_DEVICE_PUB_V1 = {"device_id", "sign_key", "fingerprint"}
+_DEVICE_PUB_FIELDS = {1: _DEVICE_PUB_V1, 2: _DEVICE_PUB_V1 | {"box_key", "box_signature"}}
+
+
 def parse_device_public(raw: bytes, source: str) -> DevicePublic:
     data = _load_json_object(raw, source, _FORMAT_NAMES[DEVICE_PUB_FORMAT])
-    _check_envelope(data, source, DEVICE_PUB_FORMAT, {"device_id", "sign_key", "fingerprint"})
+    version = _check_envelope(
+        data, source, DEVICE_PUB_FORMAT, _DEVICE_PUB_V1, versions=_DEVICE_PUB_FIELDS
+    )
     sign_key = _key_field(data, "sign_key", source)
     _check_derived(data, "device_id", device_id_for(sign_key), source)
     _check_derived(data, "fingerprint", fingerprint(sign_key), source)
-    return DevicePublic(data["device_id"], sign_key, data["fingerprint"])
+    if version == 1:
+        return DevicePublic(data["device_id"], sign_key, data["fingerprint"])
+    box_key = _key_field(data, "box_key", source)
+    signature = _signature_field(data, "box_signature", source)
+    try:
+        VerifyKey(sign_key).verify(BOX_KEY_CONTEXT + box_key, signature)
+    except (BadSignatureError, ValueError, TypeError):
+        # Another key than the laptop's own, slipped into its device.pub on the way.
+        raise InvalidInput(_t("key_err_box_signature", path=source)) from None
+    return DevicePublic(data["device_id"], sign_key, data["fingerprint"], box_key, signature)
+
+
+def _signature_field(data: dict[str, Any], field: str, source: str) -> bytes:
+    value = data[field]
+    raw = b""
+    if isinstance(value, str):
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+    if len(raw) != SIGNATURE_SIZE or _b64(raw) != value:
+        raise InvalidInput(_t("key_err_bad_b64", path=source, field=repr(field)))
+    return raw
 
 
 def read_device_public(path: Path) -> DevicePublic:
@@ -388,16 +486,20 @@ def read_device_public(path: Path) -> DevicePublic:
 
 
 def write_device_public(path: Path, pub: DevicePublic) -> None:
-    _write_public_file(
-        Path(path),
-        {
-            "format": DEVICE_PUB_FORMAT,
-            "version": KEY_FILE_VERSION,
-            "device_id": pub.device_id,
-            "sign_key": _b64(pub.sign_key),
-            "fingerprint": pub.fingerprint,
-        },
-    )
+    data: dict[str, Any] = {
+        "format": DEVICE_PUB_FORMAT,
+        "version": KEY_FILE_VERSION,
+        "device_id": pub.device_id,
+        "sign_key": _b64(pub.sign_key),
+        "fingerprint": pub.fingerprint,
+    }
+    if pub.box_key is not None and pub.box_signature is not None:
+        data.update(
+            version=DEVICE_PUB_VERSION,
+            box_key=_b64(pub.box_key),
+            box_signature=_b64(pub.box_signature),
+        )
+    _write_public_file(Path(path), data)
 
 
 def parse_hq_public(raw: bytes, source: str) -> HqPublic:
