@@ -182,7 +182,7 @@ def test_an_old_enrolment_gets_a_count_until_enroll_update(tmp_path: Path) -> No
     yn(hq, "hq", "review", "reject", uuid, "--comment", COMMENT)
     # Nothing can be sealed: the receipt says how many wait, and nothing of the comment.
     out = yn(hq, "hq", "receipt", device_id(laptop), "-o", receipts)
-    assert "No review decisions wait" in out and "1 review decision(s) wait" in out
+    assert "No review decisions wait" not in out and "1 review decision(s) wait" in out
     assert "hq enroll --update" in out
     collect_in(laptop, tmp_path, "Ак-Суу")
     bundle = f.bundle(laptop)
@@ -198,8 +198,14 @@ def test_an_old_enrolment_gets_a_count_until_enroll_update(tmp_path: Path) -> No
     assert "holds no encryption key" in out
     new_pub = tmp_path / "a2.pub"
     yn(laptop, "keys", "export", "-o", new_pub)
+    status = json.loads(yn(hq, "hq", "status", "--json"))["devices"][0]
+    assert (status["encryption_key"], status["decisions_waiting"]) == (False, 1)
+    shown = yn(hq, "hq", "status", env={"COLUMNS": "200"})
+    assert "1 review decision(s) wait: re-enrol (hq enroll --update)" in shown
     out = yn(hq, "hq", "enroll", new_pub, "--update")
     assert "Aida" in out and "encryption key is known" in out
+    status = json.loads(yn(hq, "hq", "status", "--json"))["devices"][0]
+    assert (status["encryption_key"], status["decisions_waiting"]) == (True, 1)
     yn(laptop, "bundle", "ack", decisions_receipt(f, laptop))
     assert [r["comment"] for r in json.loads(yn(laptop, "inbox", "--json"))] == [COMMENT]
 
@@ -234,3 +240,19 @@ def test_receipts_without_decisions_stay_version_1(field: Field) -> None:
     data = f.receipt(bundle).read_bytes()
     assert data[:4] == container.RECEIPT_MAGIC  # what laptops of every version read
     assert "Acknowledged 1 revision(s)" in yn(f.a, "bundle", "ack", f.receipt(bundle))
+
+
+def test_resuming_an_edit_of_a_since_approved_submission_needs_reopen(field: Field) -> None:
+    from yntymak_cli.collect.session import Session
+
+    f = field
+    uuid = sent_and_acked(f, f.a)
+    # An edit left open (Ctrl-C), then HQ's approval arrives.
+    with Store(f.a / "yntymak.db") as store:
+        Session.edit(store, uuid, lang="en", enumerator="aida", device_id=device_id(f.a))
+    yn(f.hq, "hq", "review", "approve", uuid)
+    yn(f.a, "bundle", "ack", decisions_receipt(f, f.a))
+    out = yn(f.a, "resume", uuid, code=2)
+    assert "approved at HQ on" in out and "--reopen" in out
+    with Store(f.a / "yntymak.db") as store:
+        assert Session.resume(store, uuid, lang="en", reopen=True) is not None

@@ -247,6 +247,9 @@ def _local_minute(stamp: str) -> str:
 def resume(
     uuid: str = typer.Argument(..., help="Draft UUID (or its first characters)."),
     lang: str | None = typer.Option(None, "--lang", help="ky, ru or en."),
+    reopen: bool = typer.Option(
+        False, "--reopen", help="Finish an edit of a submission HQ approved meanwhile."
+    ),
 ) -> None:
     """Continue a draft at its first unanswered question."""
     from yntymak_cli.collect import prompts
@@ -258,8 +261,9 @@ def resume(
         draft = store.get_draft(uuid)
         # Without --lang, continue in the language the draft was being filled in.
         language = _check_lang(draft.form, lang, draft_language(draft.paradata))
+        # The lock first: no need of a terminal to be told the edit is refused.
+        session = Session.resume(store, draft.uuid, lang=language, reopen=reopen)
         prompter = prompts.make_prompter(language)
-        session = Session.resume(store, draft.uuid, lang=language)
         raise typer.Exit(run_survey(session, language, resume=True, prompter=prompter))
 
 

@@ -232,7 +232,8 @@ def hq_receipt(
     with Store.open() as store:
         path, sent = write_decisions_receipt(store, hq, device_id, output, again=again)
     if path is None:
-        typer.echo(t("hq_receipt_nothing", lang, device=plain(device_id)))
+        if not sent.no_key:  # else the line below says why nothing was written
+            typer.echo(t("hq_receipt_nothing", lang, device=plain(device_id)))
     else:
         typer.echo(
             t("hq_receipt_written", lang, path=plain(path), n=len(sent.decisions), device=device_id)

@@ -600,6 +600,8 @@ def hq_status(
             problems.append(t("hq_status_chain_break", lang, seqs=seqs(d["chain_breaks"])))
         if d["repeated_seqs"]:
             problems.append(t("hq_status_seq_reused", lang, seqs=seqs(d["repeated_seqs"])))
+        if d.get("decisions_waiting") and not d.get("encryption_key") and not d["revoked_at"]:
+            problems.append(t("hq_status_needs_key", lang, n=d["decisions_waiting"]))
         last = f"#{d['last_seq']}\n{d['last_received_at'][:10]}" if d["last_seq"] else "-"
         # Names, districts, enumerators and form ids came from devices and bundles: each
         # made plain on its own line, the cells given as Text so rich reads no markup.

@@ -57,9 +57,15 @@ class Session:
         return cls(store, engine, form, uuid, state, paradata)
 
     @classmethod
-    def resume(cls, store: Store, uuid: str, *, lang: str | None) -> Session:
+    def resume(cls, store: Store, uuid: str, *, lang: str | None, reopen: bool = False) -> Session:
+        """Continue a draft. An edit in progress of a submission HQ approved since is
+        refused unless `reopen`, as `edit` is: finishing it would undo the approval."""
         draft = store.get_draft(uuid)
         assert draft is not None
+        if draft.base_revision:
+            from yntymak_cli.collect.hq_review import check_edit_allowed
+
+            check_edit_allowed(store, draft.uuid, reopen=reopen)
         return cls._from_draft(store, draft, lang)
 
     @classmethod

@@ -25,6 +25,7 @@ from yntymak_cli.forms.model import Form
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from yntymak_cli.store import hq as hq_store
+from yntymak_cli.store import reviews
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
 from yntymak_cli.sync.keys import DevicePublic, HqIdentity, read_sync_file
@@ -708,6 +709,10 @@ def status(store: Store) -> dict[str, Any]:
                 "gaps_total": gaps_total,
                 "chain_breaks": breaks,
                 "repeated_seqs": sorted(s for s, h in hashes.items() if len(h) > 1),
+                # Review decisions: whether HQ can seal them to this device, and how many
+                # no receipt has carried yet.
+                "encryption_key": d["box_key"] is not None,
+                "decisions_waiting": len(reviews.to_deliver(conn, did)),
             }
         )
     return {
