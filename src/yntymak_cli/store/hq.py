@@ -229,6 +229,32 @@ def record_refusals(
     tables(conn).table("hq_refused").insert_all(_rows(header, rows))
 
 
+def save_receipt(
+    conn: sqlite3.Connection, bundle_id: str, device_id: str, seq: int, at: str, data: bytes
+) -> None:
+    """Keep the bytes of the receipt issued for a bundle (the first one stays)."""
+    tables(conn).table("hq_receipts").insert(
+        {"bundle_id": bundle_id, "device_id": device_id, "seq": seq, "issued_at": at, "data": data},
+        ignore=True,
+    )
+
+
+def receipt_of_bundle(conn: sqlite3.Connection, bundle_id: str) -> bytes | None:
+    """The receipt HQ issued for a bundle, or None (none yet, or issued before 006)."""
+    row = conn.execute("SELECT data FROM hq_receipts WHERE bundle_id = ?", [bundle_id]).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def latest_receipt(conn: sqlite3.Connection, device_id: str) -> bytes | None:
+    """The receipt of a device's highest-seq bundle that has one, or None."""
+    row = conn.execute(
+        "SELECT data FROM hq_receipts WHERE device_id = ? ORDER BY seq DESC, issued_at DESC "
+        "LIMIT 1",
+        [device_id],
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
 # -- merge ---------------------------------------------------------------------------------
 
 

@@ -191,12 +191,32 @@ def _005_reviews(conn: sqlite3.Connection) -> None:
     )
 
 
+def _006_hq_receipts(conn: sqlite3.Connection) -> None:
+    # HQ side: the exact bytes of each receipt HQ issued, by bundle. A replayed bundle (a
+    # laptop whose HTTP answer or USB copy was lost) gets the very same receipt back, with
+    # the same sealed decisions, and `GET /api/v1/devices/{id}/receipt` serves the latest.
+    _run(
+        conn,
+        """
+        CREATE TABLE hq_receipts (
+            bundle_id TEXT PRIMARY KEY REFERENCES hq_bundles (bundle_id),
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            issued_at TEXT NOT NULL,
+            data BLOB NOT NULL
+        );
+        CREATE INDEX hq_receipts_by_device ON hq_receipts (device_id, seq)
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
     ("002_sync", _002_sync),
     ("003_laptop_hardening", _003_laptop_hardening),
     ("004_hq_hardening", _004_hq_hardening),
     ("005_reviews", _005_reviews),
+    ("006_hq_receipts", _006_hq_receipts),
 ]
 
 

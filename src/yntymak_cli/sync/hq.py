@@ -562,27 +562,66 @@ def receipt_for_import(result: ImportResult, hq: HqIdentity, sent: Outgoing | No
         raise YntymakError(t("receipt_err_cannot_build", current_lang(), error=exc)) from None
 
 
+def issue_receipt(
+    store: Store, hq: HqIdentity, result: ImportResult
+) -> tuple[bytes, Outgoing | None]:
+    """The receipt of an imported bundle, kept in `hq_receipts`; with the review decisions
+    waiting for its device, marked delivered in the same transaction.
+
+    A replayed bundle gets the bytes issued the first time (the same acknowledgements and
+    the same sealed decisions); one imported before receipts were kept gets a new one.
+    """
+    from yntymak_cli.sync.review import outgoing
+
+    if result.replay:
+        kept = hq_store.receipt_of_bundle(store.conn, result.bundle_id)
+        if kept is not None:
+            return kept, None
+    sent = outgoing(store, result.device_id)
+    data = receipt_for_import(result, hq, sent)
+    now = utcnow()
+    with store.write() as conn:
+        hq_store.save_receipt(conn, result.bundle_id, result.device_id, result.seq, now, data)
+        if sent.decisions:
+            reviews.mark_delivered(conn, [d.decision_id for d in sent.decisions], now)
+    return data, sent
+
+
+def import_for_receipt(
+    store: Store, hq: HqIdentity, data: bytes
+) -> tuple[ImportResult, bytes, Outgoing | None]:
+    """`hq import` of one bundle's bytes and its receipt (what `hq serve` answers a POST
+    with). BundleError / InvalidInput when the bundle is refused: nothing written."""
+    result = import_bundle(store, hq, data)
+    receipt, sent = issue_receipt(store, hq, result)
+    return result, receipt, sent
+
+
+def latest_receipt(store: Store, device_id: str) -> bytes | None:
+    """The receipt of a device's last bundle HQ imported (for a laptop that lost it)."""
+    return hq_store.latest_receipt(store.conn, device_id)
+
+
 def write_receipt(
     result: ImportResult, hq: HqIdentity, out_dir: Path, store: Store | None = None
 ) -> tuple[Path, Outgoing | None]:
-    """Write the receipt of an imported bundle; with `store`, it also carries the review
-    decisions waiting for that device (then marked delivered)."""
+    """Write the receipt of an imported bundle to `out_dir`; with `store`, the receipt
+    issued (and kept) by issue_receipt, carrying the decisions waiting for the device."""
     from yntymak_cli.outputs import check_overwrite
     from yntymak_cli.sync.container import receipt_name
-    from yntymak_cli.sync.review import mark_delivered, outgoing
 
     path = Path(out_dir) / receipt_name(result.device_id, result.seq)
     check_overwrite(path, "receipt")  # the same receipt again, never a key or a database
-    sent = outgoing(store, result.device_id) if store is not None else None
-    data = receipt_for_import(result, hq, sent)
+    if store is not None:
+        data, sent = issue_receipt(store, hq, result)
+    else:
+        data, sent = receipt_for_import(result, hq), None
     try:
         write_atomic(path, data)
     except OSError as exc:
         raise YntymakError(
             t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
         ) from exc
-    if store is not None and sent is not None:
-        mark_delivered(store, sent)
     return path, sent
 
 

@@ -200,3 +200,23 @@ def write_decisions_receipt(
         ) from exc
     mark_delivered(store, sent)
     return path, sent
+
+
+def current_decisions_receipt(store: Store, hq: HqIdentity, device_id: str) -> bytes | None:
+    """A receipt answering no bundle with the newest decision of each of the device's
+    submissions, delivered or not (what `yntymak sync` fetches after its uploads: it heals a
+    receipt lost on the way). None when there is none, or no key to seal them to. Marks
+    them delivered. A revoked device gets nothing (InvalidInput)."""
+    device = hq_store.device_by_id(store.conn, device_id)
+    if device is None:
+        raise NotFound(t("hq_revoke_unknown", current_lang(), device=device_id))
+    if device["revoked_at"]:
+        raise InvalidInput(
+            t("review_device_revoked", current_lang(), device=device_id, at=device["revoked_at"])
+        )
+    sent = outgoing(store, device_id, again=True)
+    if not sent.decisions:
+        return None
+    data = sign_with_decisions({}, hq, sent)
+    mark_delivered(store, sent)
+    return data
