@@ -153,6 +153,31 @@ def test_calculations_inside_a_kept_repeat_are_computed_again(tmp_path, make_for
     assert answers["village"] == "B" and show(uuid)["revision"] == 3
 
 
+def test_the_interviews_date_and_enumerator_survive_a_scripted_edit(tmp_path):
+    # The interview was on 1 November by Aida; a fix by someone else today changes neither
+    # the interview's date (nor its instance name, made from it) nor who interviewed.
+    uuid = collected()
+    with Store.open() as store, store.write() as conn:
+        row = conn.execute("SELECT answers FROM submissions WHERE uuid = ?", [uuid]).fetchone()
+        answers = json.loads(row[0])
+        answers["today"] = "2026-11-01"
+        conn.execute(
+            "UPDATE submissions SET answers = ? WHERE uuid = ?", [json.dumps(answers), uuid]
+        )
+    result = runner.invoke(
+        app,
+        ["submissions", "edit", uuid, "--answers", str(write(tmp_path, "age: 43\n")),
+         "--enumerator", "Bolot", "--lang", "en"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = show(uuid)
+    assert record["answers"]["age"] == 43
+    assert record["answers"]["today"] == "2026-11-01"
+    assert record["answers"]["enumerator"] == "Aida"
+    assert record["instance_name"] == "Кара-Суу 2026-11-01"
+    assert record["enumerator"] == "Bolot"  # who made this revision
+
+
 BAD_FILES = {
     "constraint": ("fix.yaml", "village: X\nage: 7\n", "fix.yaml:2: age: Between 14 and 99"),
     "unknown question": ("fix.yaml", "vilage: X\n", "fix.yaml:1: vilage: "),

@@ -4,26 +4,39 @@ FILE holds one submission's answers, in any shape `collect --answers` reads (YAM
 a .jsonl of one line, a .csv of one row). Its top-level answers replace the latest
 revision's (a repeat given replaces the whole repeat) and the others are kept; the whole is
 then checked by `engine.fill` exactly as `collect --answers` checks a file, and finalised
-as the next revision without a prompt, so a fix HQ asked for can be scripted. Values the
-form computes itself (calculations, metadata) are left out of the kept answers and
-computed again. Nothing is written unless the answers are accepted.
+as the next revision without a prompt, so a fix HQ asked for can be scripted. Calculations
+are computed again; the interview's metadata (date, start, enumerator) and read-only
+values are kept, as the interactive edit keeps them. Nothing is written unless the answers are accepted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.collect.bulk import check_entry, read_entries
 from yntymak_cli.collect.hq_review import check_edit_allowed
 from yntymak_cli.collect.session import answers_engine, new_paradata
 from yntymak_cli.engine.fill import strip_computed
 from yntymak_cli.errors import InvalidInput, ProblemsError
+from yntymak_cli.forms.model import METADATA_TYPES, Form
 from yntymak_cli.i18n import t
 
 if TYPE_CHECKING:
     from yntymak_cli.store.db import Store
+
+
+def _stamped(form: Form, answers: dict[str, Any]) -> dict[str, Any]:
+    """The stored top-level metadata and read-only values of a submission."""
+    out = {}
+    for key, value in answers.items():
+        q = form.index.get(key)
+        if q is None or q.is_group or q.is_repeat:
+            continue
+        if q.base_type in METADATA_TYPES or q.read_only:
+            out[key] = value
+    return out
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,12 @@ def edit_from_file(
         final, problems = check_entry(engine, entry, merged, kept=kept)
         if final is None:
             raise ProblemsError(problems)
+        stamped = _stamped(form, record["answers"])
+        if stamped:
+            # The interview's date, start, enumerator and read-only values stay those of
+            # the interview (as in the interactive edit); calculations using them are
+            # computed again, and `end` says when this edit was finalised.
+            final = engine.finalise(engine.start({**final, **stamped}))
         instance_name = engine.instance_name(engine.start(final))
         revision = store.finalise(draft, final, instance_name)
     return EditOutcome(uuid, revision)
