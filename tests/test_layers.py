@@ -27,6 +27,7 @@ PACKAGE = "yntymak_cli"
 # (the version). Base modules are layered too: errors may not reach up to config.
 LAYERS: list[tuple[str, frozenset[str]]] = [
     ("commands", frozenset({"__main__", "cli"})),
+    ("server", frozenset({"server"})),
     ("services", frozenset({"collect", "export", "sync", "xlsform"})),
     ("core", frozenset({"engine", "forms", "store"})),
     ("base: settings, outputs", frozenset({"config", "outputs"})),

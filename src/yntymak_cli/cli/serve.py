@@ -1,0 +1,122 @@
+"""`yntymak hq serve`: bundles and receipts over HTTP (docs/http-api.md)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from yntymak_cli.i18n import current_lang, t
+
+
+def hq_serve(
+    bind: str = typer.Option(
+        "127.0.0.1:8080",
+        "--bind",
+        metavar="HOST:PORT",
+        help="Address to listen on ([::1]:PORT for IPv6; port 0 picks a free one). Any "
+        "address other than loopback should sit behind TLS.",
+    ),
+    certfile: Path | None = typer.Option(
+        None, "--certfile", metavar="FILE", help="TLS certificate (PEM); with --keyfile."
+    ),
+    keyfile: Path | None = typer.Option(
+        None, "--keyfile", metavar="FILE", help="TLS private key (PEM); with --certfile."
+    ),
+    workers: int = typer.Option(
+        2,
+        "--workers",
+        min=1,
+        max=64,
+        metavar="N",
+        help="Bundles verified and imported at once: threads of this one process, not "
+        "uvicorn worker processes (the per-device limits live in this process; SQLite writes "
+        "one at a time anyway). More uploads wait their turn.",
+    ),
+    upload_timeout: float = typer.Option(
+        600.0,
+        "--upload-timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help="Time for a whole bundle to arrive; a slower upload gets 408.",
+    ),
+    rate: int = typer.Option(
+        60, "--rate", min=1, metavar="N", help="Requests per minute per device; more get 429."
+    ),
+    max_bundle: int | None = typer.Option(
+        None,
+        "--max-bundle",
+        min=1,
+        metavar="BYTES",
+        help="Largest bundle taken (default: the largest a bundle can be, about 1 GiB); "
+        "larger ones get 413.",
+    ),
+    page_token: str | None = typer.Option(
+        None,
+        "--page-token",
+        metavar="TOKEN",
+        help="Token the status page needs (?token=) when reached from another machine or "
+        "through a proxy (default: a random one, printed at start).",
+    ),
+) -> None:
+    """Serve bundle uploads and receipts over HTTP, and a status page at /.
+
+    A POSTed bundle is verified and imported exactly as `hq import` does and answered with
+    its receipt. The first line printed is `Serving HQ on URL` (with the real port when
+    --bind asks for port 0). Ctrl-C or SIGTERM stop it after the requests in flight.
+    """
+    import secrets
+
+    from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.home import home_dir
+    from yntymak_cli.i18n import set_lang
+    from yntymak_cli.plain import plain
+    from yntymak_cli.server.app import Settings
+    from yntymak_cli.server.run import bind as bind_socket
+    from yntymak_cli.server.run import serve
+    from yntymak_cli.store.db import Store
+    from yntymak_cli.sync.keys import load_hq_identity
+
+    lang = current_lang()
+    if (certfile is None) != (keyfile is None):
+        raise InvalidInput(t("serve_cert_pair", lang))
+    for path in (certfile, keyfile):
+        if path is not None and not path.is_file():
+            raise InvalidInput(t("serve_cert_missing", lang, path=plain(path)))
+    home = home_dir()
+    hq = load_hq_identity(home)
+    with Store.open() as store:  # created and migrated once, before any request
+        db_path = store.path
+    token = page_token or secrets.token_urlsafe(24)
+    bound = bind_socket(bind)
+    tls = certfile is not None
+    url = bound.url(tls)
+    # Machine-read (tests, scripts): always this English line, first, flushed.
+    typer.echo(f"Serving HQ on {url}")
+    if bound.loopback:
+        typer.echo(t("serve_page_loopback", lang, url=f"{url}/"))
+        typer.echo(t("serve_page_proxy", lang, token=token))
+    else:
+        typer.echo(t("serve_page_token", lang, url=f"{url}/?token={token}"))
+        if not tls:
+            typer.echo(t("serve_tls_advice", lang, bind=plain(bind)))
+    typer.echo(t("serve_stop_hint", lang))
+    sys.stdout.flush()
+    settings = Settings(
+        db_path=db_path,
+        hq=hq,
+        page_token=token,
+        public=not bound.loopback,
+        max_bundle=max_bundle or 0,
+        upload_timeout=upload_timeout,
+        rate=rate,
+        max_imports=workers,
+    )
+    set_lang("en")  # refusals travel in English: the laptop shows them in its language
+    try:
+        serve(bound, settings, certfile=certfile, keyfile=keyfile)
+    finally:
+        bound.sock.close()
+        set_lang(lang)
+    typer.echo(t("serve_stopped", lang))
