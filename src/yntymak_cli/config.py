@@ -20,8 +20,10 @@ from pathlib import Path
 from yntymak_cli.errors import InvalidInput
 
 CONFIG_NAME = "config.json"
-KEYS = ("lang", "enumerator", "forms_dir")
-FILE_KEYS = ("lang", "forms_dir")  # the rest live in the database
+KEYS = ("lang", "enumerator", "forms_dir", "hq_url")
+# hq_url (where `yntymak sync` sends bundles) sits beside the trusted HQ's key in the home,
+# read only by `sync`: a file key, so setting it never creates a database.
+FILE_KEYS = ("lang", "forms_dir", "hq_url")  # the rest live in the database
 MAX_CONFIG_BYTES = 64 * 1024
 
 # (path, mtime_ns, size) -> contents: current_lang() may ask many times per command.
@@ -196,11 +198,45 @@ def normalise(key: str, value: str) -> str:
         return str(folder.resolve())
     if not value:
         raise InvalidInput(t("config_empty_value", current_lang(), key=key))
+    if key == "hq_url":
+        return check_hq_url(value)
     if key == "enumerator":
         from yntymak_cli.store.db import check_enumerator
 
         check_enumerator(value)
     return value
+
+
+def check_hq_url(value: str) -> str:
+    """An HQ address as `yntymak sync` uses it: http:// or https://, a host, no user name,
+    query or fragment; without the trailing slash. InvalidInput otherwise."""
+    from urllib.parse import urlsplit
+
+    from yntymak_cli.i18n import current_lang, t
+
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or not url.isprintable()
+        or " " in url
+    ):
+        raise InvalidInput(t("config_bad_hq_url", current_lang(), url=url))
+    return url.rstrip("/")
+
+
+def config_hq_url() -> str | None:
+    """The HQ address `config set hq_url` (or `keys trust-hq --url`) remembered."""
+    return read_config().get("hq_url")
 
 
 def set_value(key: str, value: str) -> str:
@@ -263,6 +299,8 @@ def settings() -> list[Setting]:
     else:
         value = data.get("forms_dir")
         out.append(Setting("forms_dir", value, "config" if value else ""))
+    if data.get("hq_url"):  # listed once set (`keys trust-hq --url` sets it too)
+        out.append(Setting("hq_url", data["hq_url"], "config"))
     return out
 
 

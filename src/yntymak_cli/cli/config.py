@@ -5,15 +5,18 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(
-    help="Settings given once: lang (ky, ru or en), enumerator, forms_dir. Kept in the home.",
+    help="Settings given once: lang (ky, ru or en), enumerator, forms_dir, hq_url. Kept in the "
+    "home.",
     no_args_is_help=True,
 )
 
 
 @app.command("set")
 def set_(
-    key: str = typer.Argument(..., help="lang, enumerator or forms_dir."),
-    value: str = typer.Argument(..., help="ky/ru/en for lang; a name; a folder of forms."),
+    key: str = typer.Argument(..., help="lang, enumerator, forms_dir or hq_url."),
+    value: str = typer.Argument(
+        ..., help="ky/ru/en for lang; a name; a folder of forms; HQ's http(s):// address."
+    ),
 ) -> None:
     """Remember a setting: `yntymak config set lang ky`."""
     from yntymak_cli.config import set_value
@@ -27,7 +30,9 @@ def set_(
 
 
 @app.command()
-def unset(key: str = typer.Argument(..., help="lang, enumerator or forms_dir.")) -> None:
+def unset(
+    key: str = typer.Argument(..., help="lang, enumerator, forms_dir or hq_url."),
+) -> None:
     """Forget a setting (back to the default)."""
     from yntymak_cli.config import unset_value
     from yntymak_cli.i18n import current_lang, t

@@ -1,0 +1,545 @@
+"""`yntymak sync`: the same signed, encrypted bundles, sent to HQ over HTTP (docs/http-api.md).
+
+HTTP is only transport: a bundle is exactly the file `bundle create` writes, HQ answers with
+exactly the receipt `hq import` writes, and the laptop applies it as `bundle ack` does. So
+nothing is trusted because it came over HTTPS, and nothing is lost when a connection drops:
+
+- Bundles are written to HOME/outbox and recorded before they travel. One HQ has not
+  acknowledged is uploaded again on the next run; HQ answers a replayed bundle with the same
+  receipt, so a receipt lost on the way (connection dropped after the upload) comes back.
+- Network errors, 5xx, 408 and 429 are retried with exponential backoff and full jitter,
+  until a deadline; a refusal (any other 4xx) stops at once.
+- A response is hostile input: its body is read up to a cap, its text printed plain.
+
+httpx is imported here, and this module only by the `sync` command (`yntymak --help` stays
+light). It honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY and verifies TLS (`ca`: HQ's own CA).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import random
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from yntymak_cli import __version__
+from yntymak_cli.errors import InvalidInput, YntymakError
+from yntymak_cli.i18n import current_lang, t
+from yntymak_cli.plain import plain
+from yntymak_cli.store import device_sync, reviews
+from yntymak_cli.store.db import Store
+from yntymak_cli.store.device_sync import SentBundle
+from yntymak_cli.store.reviews import Decision
+from yntymak_cli.sync import container
+from yntymak_cli.sync.bundle import AckResult, ack_receipt, create_bundle
+from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
+from yntymak_cli.sync.reasons import localize
+
+API = "/api/v1"
+OUTBOX = "outbox"  # HOME/outbox: the bundles `sync` wrote, kept until HQ acknowledges them
+DEFAULT_TIMEOUT = 300.0  # seconds without an answer from HQ before `sync` gives up
+BACKOFF_BASE = 0.5  # seconds: the first retry waits up to this long
+BACKOFF_CAP = 30.0  # the longest wait between two attempts (Retry-After aside)
+CHUNK = 256 * 1024  # upload and read size: progress moves, memory stays flat
+# The largest receipt there can be: magic, the receipt and the decisions section at their
+# limits (tag and length each), the signature. A longer answer is not a receipt: not read.
+MAX_RECEIPT_BODY = (
+    4 + 5 + container.MAX_RECEIPT_SIZE + 5 + container.MAX_DECISIONS_SIZE + container.SIGNATURE_SIZE
+)
+MAX_ERROR_BODY = 64 * 1024  # {"error": CODE, "message": TEXT}: a few hundred bytes
+MAX_MESSAGE = 500  # characters of HQ's message shown
+USER_AGENT = f"yntymak/{__version__}"
+
+# (file name, bytes sent, bytes in all): called as an upload goes.
+Progress = Callable[[str, int, int], None]
+
+# HQ's error codes (the bundle reason codes, container.REASONS) in the laptop's words.
+_REASON_KEYS = {
+    "unknown-device": "http_reason_unknown_device",
+    "revoked-device": "http_reason_revoked_device",
+    "bad-signature": "http_reason_bad_signature",
+    "wrong-hq": "http_reason_wrong_hq",
+    "too-large": "http_reason_too_large",
+    "unsupported-version": "http_reason_unsupported_version",
+    "corrupted": "http_reason_damaged",
+    "truncated": "http_reason_damaged",
+    "not-a-bundle": "http_reason_damaged",
+    "unexpected-member": "http_reason_damaged",
+}
+
+
+class HqUnreachable(YntymakError):
+    """HQ did not answer in time (network, 5xx, 429): nothing is lost, run sync again."""
+
+
+class HqRefused(InvalidInput):
+    """HQ refused a request (a 4xx other than 408 and 429). `code` is HQ's error code."""
+
+    def __init__(self, message: str, status: int, code: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    url: str
+    sent: tuple[int, ...]  # the seq of each bundle uploaded, in order
+    created: int | None  # the seq of the bundle made by this run, if any
+    acks: tuple[AckResult, ...]  # every receipt applied, in order (decisions last)
+    # HQ's decisions this laptop did not hold before this run, each once. HQ sends the
+    # newest decision of every submission with each answer (that heals a lost receipt), so
+    # the receipts' own lists repeat what earlier runs brought.
+    decisions: tuple[Decision, ...] = ()
+
+    @property
+    def acknowledged(self) -> int:
+        return sum(a.acknowledged for a in self.acks)
+
+    @property
+    def voids(self) -> int:
+        return sum(a.voids for a in self.acks)
+
+    @property
+    def refused(self) -> tuple[tuple[str, int, str], ...]:
+        return tuple(r for a in self.acks for r in a.refused)
+
+    @property
+    def decisions_waiting(self) -> int:
+        return self.acks[-1].decisions_waiting if self.acks else 0
+
+
+def outbox_dir(home: Path) -> Path:
+    return Path(home) / OUTBOX
+
+
+def is_insecure(url: str) -> bool:
+    """Plain http:// to a host other than this machine: readable and alterable on the way.
+    (Bundles are encrypted and signed, receipts signed, so that costs privacy of metadata
+    only; the CLI warns.)"""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def sync_with_hq(
+    store: Store,
+    device: DeviceIdentity,
+    hq_public: HqPublic,
+    url: str,
+    *,
+    outbox: Path,
+    timeout: float = DEFAULT_TIMEOUT,
+    ca: Path | None = None,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SyncResult:
+    """Upload every unacknowledged bundle of `outbox` (oldest first), then one new bundle of
+    whatever is still unsent; apply each receipt at once; then fetch HQ's decisions.
+
+    `timeout`: seconds one request may take, retries included, before HqUnreachable (what
+    was acknowledged until then stays acknowledged). A refusal raises HqRefused.
+    """
+    outbox = Path(outbox)
+    acks: list[AckResult] = []
+    new: dict[int, Decision] = {}
+    sent: list[int] = []
+    created_seq: int | None = None
+    with _Hq(url, device.device_id, timeout=timeout, ca=ca, sleep=sleep) as hq:
+        for bundle, path in _unacknowledged(store, outbox):
+            acks.append(_upload(store, device, hq_public, hq, bundle, path, progress, new))
+            sent.append(bundle.seq)
+        # What is still unsent (new data, or data of a bundle lost elsewhere) goes now;
+        # create_bundle makes nothing when pending_records() is empty. A run killed after
+        # recording a bundle leaves that bundle to finish first: then once more.
+        for _ in range(2):
+            created = create_bundle(store, device, hq_public, outbox)
+            if created is None:
+                break
+            created_seq = created.seq
+            made = device_sync.bundle_by_id(store, created.bundle_id)
+            assert made is not None
+            acks.append(_upload(store, device, hq_public, hq, made, created.path, progress, new))
+            sent.append(made.seq)
+            if not created.resumed:
+                break
+        status, data = hq.request("GET", f"{API}/devices/{device.device_id}/decisions")
+        if status == 200 and data:
+            acks.append(_apply(store, device, hq_public, data, new))
+    return SyncResult(
+        url=url,
+        sent=tuple(sent),
+        created=created_seq,
+        acks=tuple(acks),
+        decisions=tuple(new.values()),
+    )
+
+
+def _apply(
+    store: Store,
+    device: DeviceIdentity,
+    hq_public: HqPublic,
+    data: bytes,
+    new: dict[int, Decision],
+) -> AckResult:
+    """Apply a receipt as `bundle ack` does; add the decisions it brought first to `new`."""
+    unseen = _unseen(store, device, hq_public, data)
+    result = ack_receipt(store, device, hq_public, data)
+    for d in result.decisions:
+        if d.decision_id in unseen:
+            new.setdefault(d.decision_id, d)
+    return result
+
+
+def _unseen(store: Store, device: DeviceIdentity, hq_public: HqPublic, data: bytes) -> set[int]:
+    """The ids of the receipt's decisions this laptop does not hold yet (a look before
+    ack_receipt, which checks the receipt again and refuses it with the reason)."""
+    from yntymak_cli.sync.review import decision_from_doc
+
+    try:
+        opened = container.read_receipt(data, hq_public)
+        if not opened.sealed or opened.doc["device_id"] != device.device_id:
+            return set()
+        if device.box_key is None:  # pragma: no cover - load_or_create always makes one
+            return set()
+        decisions = [decision_from_doc(d) for d in opened.decisions(device.box_key)]
+    except (YntymakError, KeyError, TypeError, ValueError):
+        return set()
+    held = reviews.newest_ids(store.conn, sorted({d.uuid for d in decisions}))
+    return {d.decision_id for d in decisions if d.decision_id > held.get(d.uuid, 0)}
+
+
+def _upload(
+    store: Store,
+    device: DeviceIdentity,
+    hq_public: HqPublic,
+    hq: _Hq,
+    bundle: SentBundle,
+    path: Path,
+    progress: Progress | None,
+    new: dict[int, Decision],
+) -> AckResult:
+    """POST one bundle, apply HQ's receipt, and drop the file once it is acknowledged (the
+    database can make it again; HQ holds its content)."""
+    status, data = hq.request(
+        "POST", f"{API}/bundles", body=path, progress=progress, seq=bundle.seq
+    )
+    if status != 200 or not data:
+        raise HqRefused(
+            t("http_no_receipt", current_lang(), url=plain(hq.url), seq=bundle.seq),
+            status,
+            None,
+        )
+    result = _apply(store, device, hq_public, data, new)
+    if result.seq != bundle.seq:
+        # Signed by HQ, so applied; but this bundle stays unacknowledged and goes again.
+        raise HqRefused(
+            t(
+                "http_other_receipt",
+                current_lang(),
+                url=plain(hq.url),
+                seq=bundle.seq,
+                got=result.seq if result.seq is not None else "-",
+            ),
+            status,
+            None,
+        )
+    done = device_sync.bundle_by_id(store, bundle.bundle_id)
+    if done is not None and done.acked_at is not None:
+        path.unlink(missing_ok=True)
+    return result
+
+
+# -- the outbox ----------------------------------------------------------------------------
+
+
+def _unacknowledged(store: Store, outbox: Path) -> list[tuple[SentBundle, Path]]:
+    """The bundles in `outbox` this laptop recorded and HQ has not acknowledged, oldest
+    first. A file the database does not know, or whose bytes are not the recorded ones, is
+    left alone; one HQ acknowledged is removed."""
+    found: list[tuple[SentBundle, Path]] = []
+    if not outbox.is_dir():
+        return found
+    for path in sorted(outbox.glob(f"*{container.BUNDLE_SUFFIX}")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        bundle_id = _bundle_id(path)
+        bundle = device_sync.bundle_by_id(store, bundle_id) if bundle_id else None
+        if bundle is None or bundle.file_name != path.name or _file_hash(path) != bundle.file_hash:
+            continue
+        if bundle.acked_at is not None:
+            path.unlink(missing_ok=True)
+            continue
+        found.append((bundle, path))
+    return sorted(found, key=lambda item: item[0].seq)
+
+
+def _bundle_id(path: Path) -> str | None:
+    """The bundle id in a bundle file's clear header, read from its first bytes (only a
+    lookup key: the file's hash must still match what the database recorded)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(9)
+            if len(head) != 9 or head[:4] != container.BUNDLE_MAGIC:
+                return None
+            if head[4] != container.TAG_HEADER:
+                return None
+            size = int.from_bytes(head[5:9], "big")
+            if size > container.MAX_HEADER_SIZE:
+                return None
+            doc = json.loads(f.read(size).decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = doc.get("bundle_id") if isinstance(doc, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _file_hash(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1024 * 1024):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+# -- HTTP ----------------------------------------------------------------------------------
+
+
+class _Deadline(Exception):
+    """The request's time ran out while a body was still moving."""
+
+
+class _Hq:
+    """One HQ: requests with retries, backoff and a deadline; refusals as HqRefused."""
+
+    def __init__(
+        self,
+        url: str,
+        device_id: str,
+        *,
+        timeout: float,
+        ca: Path | None,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.device_id = device_id
+        self.timeout = max(float(timeout), 0.1)
+        self.sleep = sleep
+        self.client = httpx.Client(
+            verify=_verify(ca),
+            trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY
+            follow_redirects=False,  # a POST is never replayed somewhere else
+            headers={"User-Agent": USER_AGENT, "X-Yntymak-Device": device_id},
+        )
+
+    def __enter__(self) -> _Hq:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Path | None = None,
+        progress: Progress | None = None,
+        seq: int | None = None,
+    ) -> tuple[int, bytes]:
+        """(status, body) of a 2xx answer, retrying what may pass on a second try."""
+        lang = current_lang()
+        deadline = time.monotonic() + self.timeout
+        attempt = 0
+        while True:
+            wait = 0.0
+            try:
+                status, headers, data = self._once(method, path, body, progress, deadline)
+            except httpx.ConnectError as exc:
+                if _tls_failure(exc):
+                    raise YntymakError(
+                        t("http_tls_failed", lang, url=plain(self.url), error=plain(exc))
+                    ) from None
+                detail = t("http_detail_connect", lang)
+            except (httpx.TimeoutException, _Deadline):
+                detail = t("http_detail_timeout", lang)
+            except httpx.TransportError:
+                detail = t("http_detail_dropped", lang)
+            else:
+                if 200 <= status < 300:
+                    return status, data
+                if status not in (408, 429) and status < 500:
+                    raise self._refusal(status, data, seq, lang)
+                detail = t("http_detail_status", lang, status=status)
+                wait = _retry_after(headers.get("retry-after"))
+            attempt += 1
+            # Full jitter: waiting laptops spread out instead of knocking again together.
+            delay = max(wait, random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+            if time.monotonic() + delay >= deadline:
+                raise HqUnreachable(
+                    t(
+                        "http_gave_up",
+                        lang,
+                        url=plain(self.url),
+                        seconds=f"{self.timeout:g}",
+                        detail=detail,
+                    )
+                )
+            self.sleep(delay)
+
+    def _once(
+        self,
+        method: str,
+        path: str,
+        body: Path | None,
+        progress: Progress | None,
+        deadline: float,
+    ) -> tuple[int, httpx.Headers, bytes]:
+        left = max(deadline - time.monotonic(), 0.05)
+        headers = {}
+        content: Iterator[bytes] | None = None
+        if body is not None:
+            size = body.stat().st_size
+            # A known length: HQ can refuse an oversized bundle before reading it.
+            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+            content = _chunks(body, size, deadline, progress)
+        request = self.client.build_request(
+            method, self.url + path, content=content, headers=headers, timeout=httpx.Timeout(left)
+        )
+        response = self.client.send(request, stream=True)
+        try:
+            status = response.status_code
+            limit = MAX_RECEIPT_BODY if 200 <= status < 300 else MAX_ERROR_BODY
+            data = _read(response, limit, deadline, strict=200 <= status < 300, url=self.url)
+        finally:
+            response.close()
+        return status, response.headers, data
+
+    def _refusal(self, status: int, data: bytes, seq: int | None, lang: str) -> HqRefused:
+        code, message = _error_body(data)
+        key = _REASON_KEYS.get(code or "")
+        if key is None and code is None and status == 413:
+            key = "http_reason_too_large"  # a proxy's own page, without HQ's JSON
+        if key is not None:
+            reason = t(key, lang, device=self.device_id)
+        elif code is None and status == 404:
+            reason = t("http_reason_not_found", lang, url=plain(self.url))
+        else:
+            shown = plain(localize(message, lang)) if message else ""
+            reason = t("http_reason_other", lang, status=status, code=plain(code or "-"))
+            if shown:
+                reason += f": {shown}"
+        if seq is not None:
+            text = t("http_refused_bundle", lang, url=plain(self.url), seq=seq, reason=reason)
+        else:
+            text = t("http_refused", lang, url=plain(self.url), reason=reason)
+        return HqRefused(text, status, code)
+
+
+def _verify(ca: Path | None) -> ssl.SSLContext | bool:
+    if ca is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        error = getattr(exc, "strerror", None) or exc
+        raise InvalidInput(
+            t("http_bad_ca", current_lang(), path=plain(ca), error=plain(error))
+        ) from None
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """A certificate HQ's name or our CAs do not vouch for: retrying cannot help."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _chunks(path: Path, size: int, deadline: float, progress: Progress | None) -> Iterator[bytes]:
+    done = 0
+    if progress is not None:
+        progress(path.name, 0, size)
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            if time.monotonic() > deadline:
+                raise _Deadline
+            yield chunk
+            done += len(chunk)
+            if progress is not None:
+                progress(path.name, done, size)
+
+
+def _read(
+    response: httpx.Response, limit: int, deadline: float, *, strict: bool, url: str
+) -> bytes:
+    """At most `limit` bytes of the body. Beyond it: an error when `strict` (an answer that
+    cannot be a receipt), else the rest is not read (an error page's start is enough)."""
+    declared = response.headers.get("content-length", "")
+    if strict and declared.isdigit() and int(declared) > limit:
+        raise _too_long(url, limit)
+    out = bytearray()
+    for chunk in response.iter_bytes(CHUNK):
+        if time.monotonic() > deadline:
+            raise _Deadline
+        out += chunk
+        if len(out) > limit:
+            if strict:
+                raise _too_long(url, limit)
+            return bytes(out[:limit])
+    return bytes(out)
+
+
+def _too_long(url: str, limit: int) -> YntymakError:
+    return InvalidInput(t("http_answer_too_long", current_lang(), url=plain(url), limit=limit))
+
+
+def _error_body(data: bytes) -> tuple[str | None, str | None]:
+    """HQ's {"error": CODE, "message": TEXT}; (None, None) for anything else."""
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None, None
+    if not isinstance(doc, dict):
+        return None, None
+    code, message = doc.get("error"), doc.get("message")
+    code = code[:100] if isinstance(code, str) and code else None
+    message = message[:MAX_MESSAGE] if isinstance(message, str) and message else None
+    return code, message
+
+
+def _retry_after(value: str | None) -> float:
+    """Seconds from a Retry-After header (a number or an HTTP date); 0 when absent or odd."""
+    if not value:
+        return 0.0
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), 24 * 3600.0)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return 0.0
+    if when is None or when.tzinfo is None:
+        return 0.0
+    return max(0.0, min(when.timestamp() - time.time(), 24 * 3600.0))
