@@ -256,3 +256,138 @@ def test_resuming_an_edit_of_a_since_approved_submission_needs_reopen(field: Fie
     assert "approved at HQ on" in out and "--reopen" in out
     with Store(f.a / "yntymak.db") as store:
         assert Session.resume(store, uuid, lang="en", reopen=True) is not None
+
+
+def test_a_late_receipt_loses_none_of_its_other_decisions(field: Field) -> None:
+    # R1 (reject A, reject B) is held back by a courier; R2 (approve A) arrives first.
+    f = field
+    a = sent_and_acked(f, f.a)
+    b = collect_in(f.a, f.tmp, "Ак-Суу")
+    bundle = f.bundle(f.a)
+    f.import_(bundle)
+    yn(f.a, "bundle", "ack", f.receipt(bundle))
+    yn(f.hq, "hq", "review", "reject", a, "--comment", "Q2 again")
+    yn(f.hq, "hq", "review", "reject", b, "--comment", COMMENT)
+    first = decisions_receipt(f, f.a)
+    late = f.tmp / "late.ykr"
+    late.write_bytes(first.read_bytes())
+    first.unlink()
+    yn(f.hq, "hq", "review", "approve", a)
+    yn(f.a, "bundle", "ack", decisions_receipt(f, f.a))
+    out = yn(f.a, "bundle", "ack", late)  # applied: B's rejection is not lost
+    assert "1 older decision(s) skipped" in out
+    statuses = {r["uuid"]: r["status"] for r in json.loads(yn(f.a, "inbox", "--all", "--json"))}
+    assert statuses == {a: "approved", b: "rejected"}
+    # A copy of that receipt again, now applied: a replay, refused.
+    before = laptop_state(f.a)
+    assert "nothing applied" in yn(f.a, "bundle", "ack", late, code=2)
+    assert laptop_state(f.a) == before
+
+
+def test_decisions_of_a_lost_receipt_come_again_with_the_next_bundle(field: Field) -> None:
+    f = field
+    uuid = sent_and_acked(f, f.a)
+    yn(f.hq, "hq", "review", "reject", uuid, "--comment", COMMENT)
+    collect_in(f.a, f.tmp, "Ак-Суу")
+    lost = f.bundle(f.a)
+    assert "1 review decision(s) for this device" in f.import_(lost)
+    f.receipt(lost).unlink()  # the receipt never reaches the laptop
+    # The laptop sends again what HQ did not acknowledge: HQ sees it had those revisions,
+    # so that receipt was lost, and sends the newest decisions again.
+    again = f.bundle(f.a)
+    assert "1 review decision(s) for this device" in f.import_(again)
+    yn(f.a, "bundle", "ack", f.receipt(again))
+    assert [r["comment"] for r in json.loads(yn(f.a, "inbox", "--json"))] == [COMMENT]
+
+
+def test_a_decision_number_reused_with_other_content_is_refused(field: Field) -> None:
+    f = field
+    uuid = sent_and_acked(f, f.a)
+    yn(f.hq, "hq", "review", "reject", uuid, "--comment", COMMENT)
+    yn(f.a, "bundle", "ack", decisions_receipt(f, f.a))
+    (held,) = rows(f.a, "SELECT decision_id FROM reviews")
+    device = keys.load_or_create_device_identity(f.a)
+    assert device.box_key is not None
+    other = {
+        "decision_id": held["decision_id"],
+        "uuid": uuid,
+        "revision": 1,
+        "status": "approved",
+        "comment": None,
+        "reviewer": "someone",
+        "decided_at": "2026-12-01T10:00:00Z",
+    }
+    data = container.sign_receipt_v2(
+        {"device_id": device.device_id},
+        keys.load_hq_identity(f.hq),
+        [other],
+        bytes(device.box_key.public_key),
+    )
+    path = f.tmp / "reused.ykr"
+    path.write_bytes(data)
+    before = laptop_state(f.a)
+    out = yn(f.a, "bundle", "ack", path, code=2)
+    assert "differs from the decision of that number" in out
+    assert laptop_state(f.a) == before
+
+
+def test_decision_ids_keep_growing_after_hq_is_restored(field: Field) -> None:
+    import shutil
+
+    f = field
+    uuid = sent_and_acked(f, f.a)
+    backup = f.tmp / "hq-backup.db"
+    shutil.copy(f.hq / "yntymak.db", backup)
+    yn(f.hq, "hq", "review", "reject", uuid, "--comment", COMMENT)
+    yn(f.a, "bundle", "ack", decisions_receipt(f, f.a))
+    for side in ("-wal", "-shm"):
+        (f.hq / f"yntymak.db{side}").unlink(missing_ok=True)
+    shutil.copy(backup, f.hq / "yntymak.db")  # HQ's database restored: the decision is gone
+    yn(f.hq, "hq", "review", "approve", uuid)
+    yn(f.a, "bundle", "ack", decisions_receipt(f, f.a))
+    assert [r["status"] for r in json.loads(yn(f.a, "inbox", "--all", "--json"))] == ["approved"]
+
+
+def test_asking_for_the_decisions_marks_none_delivered(field: Field) -> None:
+    from yntymak_cli.sync.review import current_decisions_receipt
+
+    f = field
+    uuid = sent_and_acked(f, f.a)
+    yn(f.hq, "hq", "review", "reject", uuid, "--comment", COMMENT)
+    with Store(f.hq / "yntymak.db") as store:
+        assert current_decisions_receipt(store, keys.load_hq_identity(f.hq), device_id(f.a))
+    # Still waiting for a receipt: the next file receipt carries it.
+    assert "1 review decision(s)" in yn(f.hq, "hq", "receipt", device_id(f.a), "-o", f.receipts)
+
+
+def test_an_enrolled_encryption_key_is_replaced_only_with_update(field: Field) -> None:
+    f = field
+    old_pub = f.tmp / "a-old.pub"
+    yn(f.a, "keys", "export", "-o", old_pub)
+    # The laptop is restored without its device_box.key: it makes a new one.
+    (f.a / "device_box.key").unlink()
+    new_pub = f.tmp / "a-new.pub"
+    yn(f.a, "keys", "export", "-o", new_pub)
+    old_fp, new_fp = (
+        keys.box_key_fingerprint(keys.read_device_public(p).box_key or b"")
+        for p in (old_pub, new_pub)
+    )
+    out = yn(f.hq, "hq", "enroll", new_pub, "--name", "Aida", code=2)
+    assert old_fp in out and new_fp in out and "--update" in out
+    out = yn(f.hq, "hq", "enroll", new_pub, "--update")
+    assert f"{old_fp} replaced by {new_fp}" in out
+    # An old (genuine) device.pub cannot roll the key back unnoticed either.
+    out = yn(f.hq, "hq", "enroll", old_pub, "--name", "Aida", code=2)
+    assert "--update" in out
+
+
+def test_voiding_an_approved_submission_needs_reopen(field: Field) -> None:
+    f = field
+    uuid = sent_and_acked(f, f.a)
+    yn(f.hq, "hq", "review", "approve", uuid)
+    yn(f.a, "bundle", "ack", decisions_receipt(f, f.a))
+    out = yn(f.a, "submissions", "void", uuid, "--reason", "duplicate", code=2)
+    assert "approved at HQ on" in out and "--reopen" in out
+    assert rows(f.a, "SELECT status FROM submissions") == [{"status": "final"}]
+    yn(f.a, "submissions", "void", uuid, "--reason", "duplicate", "--reopen")
+    assert rows(f.a, "SELECT status FROM submissions") == [{"status": "void"}]

@@ -333,7 +333,7 @@ def _root(
 
 
 def _register() -> None:
-    from yntymak_cli.cli import collect, config, export, forms, review, submissions, sync
+    from yntymak_cli.cli import collect, config, export, forms, review, serve, submissions, sync
 
     app.add_typer(forms.app, name="forms")
     app.command()(collect.collect)
@@ -345,9 +345,13 @@ def _register() -> None:
     app.command()(export.export)
     app.add_typer(sync.keys_app, name="keys")
     app.add_typer(sync.bundle_app, name="bundle")
+    from yntymak_cli.cli import http_sync  # `yntymak sync`: bundles over HTTP
+
+    app.command("sync")(http_sync.sync)
     sync.hq_app.command("export")(export.export)  # the same exporter over HQ's merged data
     sync.hq_app.add_typer(review.review_app, name="review")
     sync.hq_app.command("receipt")(review.hq_receipt)
+    sync.hq_app.command("serve")(serve.hq_serve)
     app.command()(review.inbox)
     app.add_typer(sync.hq_app, name="hq")
     app.add_typer(config.app, name="config")

@@ -253,12 +253,17 @@ def _flat(form, questions, answers: dict, lang: str, prefix: str) -> list[tuple[
 def void(
     uuid: str = typer.Argument(..., help="Submission UUID (or its first characters)."),
     reason: str = typer.Option(..., "--reason", help="Why it is void (kept with the record)."),
+    reopen: bool = typer.Option(
+        False, "--reopen", help="Void a submission HQ approved (HQ then holds it as void)."
+    ),
 ) -> None:
     """Mark a submission void: kept, but left out of exports by default. Nothing is deleted."""
+    from yntymak_cli.collect.hq_review import check_void_allowed
     from yntymak_cli.i18n import current_lang, t
     from yntymak_cli.store.db import Store
 
     with Store.open() as store:
         row = store.get_submission_row(uuid)
+        check_void_allowed(store, row["uuid"], reopen=reopen)  # approved at HQ: a lock
         store.void(row["uuid"], reason)
         typer.echo(t("voided", current_lang(), uuid=row["uuid"]))

@@ -118,17 +118,26 @@ def keys_trust_hq(
     replace: bool = typer.Option(
         False, "--replace", help="Replace a different HQ this device already trusts."
     ),
+    url: str | None = typer.Option(
+        None,
+        "--url",
+        metavar="URL",
+        help="HQ's address for `yntymak sync` (as `yntymak config set hq_url URL`).",
+    ),
 ) -> None:
     """Trust HQ's public key (hq.pub).
 
     Bundles are encrypted to it and its receipts accepted. Check the printed fingerprint
     with HQ by phone.
     """
+    from yntymak_cli.config import check_hq_url, set_value
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.plain import plain
     from yntymak_cli.sync.keys import load_trusted_hq, read_hq_public, trust_hq
 
     home = _home()
+    if url is not None:
+        url = check_hq_url(url)  # before anything is trusted: all or nothing
     hq = read_hq_public(path)
     current = load_trusted_hq(home)
     if current is not None and current != hq and not replace:
@@ -144,6 +153,9 @@ def keys_trust_hq(
     trust_hq(home, hq, replace=replace)
     typer.echo(t("trust_hq_done", current_lang(), hq_id=hq.hq_id, fingerprint=hq.fingerprint))
     typer.echo(t("trust_hq_next", current_lang()))
+    if url is not None:
+        stored = set_value("hq_url", url)
+        typer.echo(t("config_set", current_lang(), key="hq_url", value=plain(stored)))
 
 
 # -- bundle --------------------------------------------------------------------------------
@@ -286,6 +298,13 @@ def bundle_ack(
                 already=again,
             )
         )
+    print_ack_details(result, lang)
+
+
+def print_ack_details(result, lang: str) -> None:
+    """What a receipt (or `yntymak sync`'s receipts together) said beyond the counts: HQ's
+    decisions, and the records HQ refused. `result` has `decisions`, `decisions_waiting`
+    and `refused` as sync.bundle.AckResult has them."""
     _print_decisions(result, lang)
     if result.refused:  # HQ kept the rest; these stay on this laptop and are not sent again
         from yntymak_cli.plain import plain
@@ -316,6 +335,9 @@ def _print_decisions(result, lang: str) -> None:
         typer.echo(t("bundle_ack_decisions", lang, n=len(result.decisions), parts=parts))
         if counts["rejected"] or counts["on_hold"]:
             typer.echo("  " + t("bundle_ack_see_inbox", lang))
+    skipped = getattr(result, "skipped_decisions", 0)
+    if skipped:
+        typer.echo(t("bundle_ack_decisions_skipped", lang, n=skipped))
     if result.decisions_waiting:
         typer.echo(t("bundle_ack_decisions_waiting", lang, n=result.decisions_waiting))
 
@@ -386,10 +408,12 @@ def hq_enroll(
 
     pub = read_device_public(path)
     with Store.open() as store:
+        before = hq_store.device_by_id(store.conn, pub.device_id)
         created = enroll(store, pub, name, district, update=update)
         row = hq_store.device_by_id(store.conn, pub.device_id)
     assert row is not None
     lang = current_lang()
+    old_key = before["box_key"] if before is not None else None
     typer.echo(
         t(
             "hq_enrolled" if created else "hq_enroll_updated",
@@ -400,6 +424,13 @@ def hq_enroll(
         )
     )
     typer.echo("  " + t("hq_enroll_box_key" if pub.box_key else "hq_enroll_no_box_key", lang))
+    if old_key is not None and row["box_key"] != old_key:
+        import base64
+
+        from yntymak_cli.sync.keys import box_key_fingerprint
+
+        old, new = (box_key_fingerprint(base64.b64decode(k)) for k in (old_key, row["box_key"]))
+        typer.echo("  " + t("hq_enroll_box_key_replaced", lang, old=old, new=new))
     if created:
         typer.echo(t("hq_enrolled_next", lang))
 

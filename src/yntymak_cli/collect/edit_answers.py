@@ -6,7 +6,8 @@ revision's (a repeat given replaces the whole repeat) and the others are kept; t
 then checked by `engine.fill` exactly as `collect --answers` checks a file, and finalised
 as the next revision without a prompt, so a fix HQ asked for can be scripted. Calculations
 are computed again; the interview's metadata (date, start, enumerator) and read-only
-values are kept, as the interactive edit keeps them. Nothing is written unless the answers are accepted.
+values are kept, as the interactive edit keeps them. Nothing is written unless the
+answers are accepted.
 """
 
 from __future__ import annotations

@@ -38,6 +38,14 @@ def check_edit_allowed(store: Store, uuid: str, *, reopen: bool = False) -> revi
     return decision
 
 
+def check_void_allowed(store: Store, uuid: str, *, reopen: bool = False) -> None:
+    """As check_edit_allowed, for a void: one HQ approved is voided only with `reopen`."""
+    decision = reviews.current(store.conn, uuid)
+    if decision is not None and decision.status == "approved" and not reopen:
+        date = decided_on(decision)
+        raise InvalidInput(t("void_approved", current_lang(), uuid=uuid, date=date))
+
+
 def returned_note(decision: reviews.Decision | None, lang: str | None) -> str | None:
     """The line that shows HQ's comment before an edit of a submission HQ returned or put
     on hold (None for any other status). The comment and the reviewer's name are HQ's

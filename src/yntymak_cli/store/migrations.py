@@ -210,6 +210,21 @@ def _006_hq_receipts(conn: sqlite3.Connection) -> None:
     )
 
 
+def _007_received_receipts(conn: sqlite3.Connection) -> None:
+    # Laptop side: the receipts v2 it applied. A copy of one of them arriving again after
+    # a newer decision is a replay, refused; a receipt never applied that arrives late is
+    # applied, its superseded decisions skipped (so none of its other decisions is lost).
+    _run(
+        conn,
+        """
+        CREATE TABLE received_receipts (
+            receipt_id TEXT PRIMARY KEY,
+            applied_at TEXT NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
     ("002_sync", _002_sync),
@@ -217,6 +232,7 @@ MIGRATIONS: list[tuple[str, Step]] = [
     ("004_hq_hardening", _004_hq_hardening),
     ("005_reviews", _005_reviews),
     ("006_hq_receipts", _006_hq_receipts),
+    ("007_received_receipts", _007_received_receipts),
 ]
 
 

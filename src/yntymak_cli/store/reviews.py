@@ -12,6 +12,7 @@ never touch answers: only the volunteer's new revision changes them.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -86,10 +87,18 @@ def add_decision(
     reviewer: str,
     decided_at: str,
 ) -> int:
-    """Record a decision HQ made; returns its decision_id."""
+    """Record a decision HQ made; returns its decision_id.
+
+    The id is the next one, but at least HQ's clock in milliseconds: a database restored
+    from a backup then never hands out an id a laptop already holds for another decision
+    (laptops order decisions, and spot replays, by id).
+    """
     table = tables(conn).table("reviews")
+    last = conn.execute("SELECT MAX(decision_id) FROM reviews").fetchone()[0] or 0
+    decision_id = max(last + 1, int(time.time() * 1000))
     table.insert(
         {
+            "decision_id": decision_id,
             "uuid": uuid,
             "revision": revision,
             "status": status,
@@ -98,9 +107,7 @@ def add_decision(
             "decided_at": decided_at,
         }
     )
-    last = table.last_pk
-    assert isinstance(last, int)
-    return last
+    return decision_id
 
 
 class ReviewRow(NamedTuple):
@@ -213,9 +220,24 @@ def newest_ids(conn: sqlite3.Connection, uuids: Sequence[str]) -> dict[str, int]
     return out
 
 
+def held(conn: sqlite3.Connection, decision_ids: Sequence[int]) -> dict[int, Decision]:
+    """The decisions this laptop holds among these ids."""
+    out: dict[int, Decision] = {}
+    for i in range(0, len(decision_ids), _CHUNK):
+        chunk = list(decision_ids[i : i + _CHUNK])
+        marks = ", ".join("?" for _ in chunk)
+        for d in _decisions(
+            conn.execute(
+                f"SELECT {_DECISION_COLUMNS} FROM reviews WHERE decision_id IN ({marks})", chunk
+            )
+        ):
+            out[d.decision_id] = d
+    return out
+
+
 def receive(conn: sqlite3.Connection, decisions: Iterable[Decision], at: str) -> int:
-    """Store decisions a receipt brought; one already held is left as it is. Returns how
-    many were new."""
+    """Store decisions a receipt brought; one already held is left as it is (the caller
+    checked it is the same). Returns how many were new."""
     new = 0
     for d in decisions:
         new += conn.execute(
@@ -224,6 +246,24 @@ def receive(conn: sqlite3.Connection, decisions: Iterable[Decision], at: str) ->
             [*d, at],
         ).rowcount
     return new
+
+
+def receipt_applied(conn: sqlite3.Connection, receipt_id: str) -> bool:
+    """Whether this laptop applied the receipt v2 with this id before."""
+    return (
+        conn.execute(
+            "SELECT 1 FROM received_receipts WHERE receipt_id = ?", [receipt_id]
+        ).fetchone()
+        is not None
+    )
+
+
+def record_receipt(conn: sqlite3.Connection, receipt_id: str, at: str) -> None:
+    """Remember a receipt v2 applied (a later copy of it is a replay)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO received_receipts (receipt_id, applied_at) VALUES (?, ?)",
+        [receipt_id, at],
+    )
 
 
 class InboxRow(NamedTuple):

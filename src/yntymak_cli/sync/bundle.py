@@ -226,9 +226,12 @@ class AckResult:
     already: int  # listed entries that were acknowledged before (a receipt applied twice)
     # What HQ refused of this bundle, as (uuid, revision, reason): never sent again.
     refused: tuple[tuple[str, int, str], ...] = ()
-    # HQ's review decisions the receipt carried (all of them, new or held already).
+    # HQ's review decisions the receipt carried that stand (new, or held already).
     decisions: tuple[Decision, ...] = ()
     new_decisions: int = 0  # of those, how many this laptop did not hold yet
+    # Of those, how many were older than one this laptop holds for the same submission
+    # (a receipt delivered after a newer one): not stored, as HQ decided again since.
+    skipped_decisions: int = 0
     decisions_waiting: int = 0  # at HQ, not sent: this laptop's box key is unknown there
 
 
@@ -260,17 +263,22 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
             raise InvalidInput(t("receipt_no_box_key", current_lang()))
         decisions = [decision_from_doc(d) for d in opened.decisions(device.box_key)]
     now = utcnow()
+    receipt_id = receipt.get("receipt_id")  # v2 only
     with store.write() as conn:
-        _check_not_replayed(conn, decisions)
-        new_decisions = reviews.receive(conn, decisions, now)
+        fresh = _current_decisions(conn, receipt_id, decisions)
+        new_decisions = reviews.receive(conn, fresh, now)
+        if receipt_id is not None:
+            reviews.record_receipt(conn, receipt_id, now)
+        skipped = len(decisions) - len(fresh)
         if receipt["bundle_id"] is None:
             return AckResult(
                 seq=None,
                 acknowledged=0,
                 voids=0,
                 already=0,
-                decisions=tuple(decisions),
+                decisions=tuple(fresh),
                 new_decisions=new_decisions,
+                skipped_decisions=skipped,
                 decisions_waiting=receipt.get("decisions_waiting", 0),
             )
         sent = device_sync.bundle_by_id(store, receipt["bundle_id"])
@@ -311,32 +319,49 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
         voids=marks.voids,
         already=marks.already,
         refused=tuple((u, r, reason) for u, r, _status, reason in refused),
-        decisions=tuple(decisions),
+        decisions=tuple(fresh),
         new_decisions=new_decisions,
+        skipped_decisions=skipped,
         decisions_waiting=receipt.get("decisions_waiting", 0),
     )
 
 
-def _check_not_replayed(conn: Any, decisions: list[Decision]) -> None:
-    """Refuse a receipt holding a decision older than one this laptop has for the same
-    submission: an old receipt replayed (or delivered after a newer one). HQ sends only
-    the newest decision of each submission, so a genuine current receipt never does."""
-    newest = reviews.newest_ids(conn, sorted({d.uuid for d in decisions}))
-    for d in decisions:
-        held = newest.get(d.uuid, 0)
-        if held > d.decision_id:
-            from yntymak_cli.sync.container import BundleError
+def _current_decisions(
+    conn: Any, receipt_id: str | None, decisions: list[Decision]
+) -> list[Decision]:
+    """The decisions of a receipt to store: those not older than one this laptop holds for
+    the same submission.
 
+    A receipt this laptop applied before that now holds such an older decision is a
+    replay after a newer decision: refused whole. One never applied (delivered late, after
+    a newer one) is applied without its superseded decisions, so that its others, and its
+    acknowledgements, are not lost. A decision id this laptop holds with other content
+    (HQ's numbers reused) is refused rather than ignored.
+    """
+    from yntymak_cli.sync.container import BundleError
+
+    lang = current_lang()
+    known = reviews.held(conn, [d.decision_id for d in decisions])
+    for d in decisions:
+        mine = known.get(d.decision_id)
+        if mine is not None and mine != d:
+            raise InvalidInput(t("receipt_decision_conflict", lang, decision=d.decision_id))
+    newest = reviews.newest_ids(conn, sorted({d.uuid for d in decisions}))
+    fresh = [d for d in decisions if newest.get(d.uuid, 0) <= d.decision_id]
+    if len(fresh) < len(decisions) and receipt_id is not None:
+        if reviews.receipt_applied(conn, receipt_id):
+            old = next(d for d in decisions if d not in fresh)
             raise BundleError(
                 "replayed",
                 t(
                     "receipt_replayed",
-                    current_lang(),
-                    uuid=d.uuid,
-                    decision=d.decision_id,
-                    newer=held,
+                    lang,
+                    uuid=old.uuid,
+                    decision=old.decision_id,
+                    newer=newest[old.uuid],
                 ),
             )
+    return fresh
 
 
 def _refused(

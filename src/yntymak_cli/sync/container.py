@@ -54,6 +54,9 @@ MAX_PAYLOAD_SECTION_SIZE = 1024 * 1024 * 1024
 MAX_RECEIPT_SIZE = 16 * 1024 * 1024
 MAX_DECISIONS_SIZE = 16 * 1024 * 1024  # the sealed decisions section of a receipt v2
 MAX_REVIEW_COMMENT = 2000  # characters of a reviewer's comment
+# Decision ids are at least HQ's clock in milliseconds (store/reviews.add_decision), so they
+# keep growing after HQ's database is restored from a backup: below 2^53, exact in JSON.
+MAX_DECISION_ID = 2**53 - 1
 MAX_REVIEWER = 200  # characters of a reviewer's name
 REVIEW_STATUSES = ("approved", "rejected", "on_hold")
 # Decompressed payload JSON; HQ's import reads it at each call, so tests can lower it.
@@ -1027,9 +1030,9 @@ def _check_decisions(doc: Any) -> None:
     for i, d in enumerate(decisions):
         where = f"decisions[{i}]"
         _check_keys(d, _DECISION_KEYS, where, kind)
-        if not _is_int(d["decision_id"]) or not 1 <= d["decision_id"] <= MAX_COUNTER:
+        if not _is_int(d["decision_id"]) or not 1 <= d["decision_id"] <= MAX_DECISION_ID:
             raise _fail(
-                kind, _d("bundle_detail_range", field=f"{where}.decision_id", max=MAX_COUNTER)
+                kind, _d("bundle_detail_range", field=f"{where}.decision_id", max=MAX_DECISION_ID)
             )
         if d["decision_id"] in seen:
             raise _fail(kind, _d("bundle_detail_decision_twice", field=where, id=d["decision_id"]))

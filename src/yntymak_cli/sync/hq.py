@@ -130,9 +130,21 @@ def enroll(
             hq_store.rename_device(conn, pub.device_id, name, new_district)
         elif district is not None:
             hq_store.rename_device(conn, pub.device_id, row["name"], district)
-        if box_key is not None:
-            from yntymak_cli.store import reviews
+        if box_key is not None and box_key != row["box_key"]:
+            if row["box_key"] is not None and not update:
+                # A different key, genuinely signed: maybe the laptop's new one, maybe an
+                # old device.pub. Sealing decisions to an old key would lose them: ask.
+                from yntymak_cli.sync.keys import box_key_fingerprint
 
+                raise InvalidInput(
+                    t(
+                        "hq_enroll_box_key_changed",
+                        lang,
+                        device=pub.device_id,
+                        old=box_key_fingerprint(base64.b64decode(row["box_key"])),
+                        new=box_key_fingerprint(pub.box_key) if pub.box_key else "-",
+                    )
+                )
             reviews.set_box_key(conn, pub.device_id, box_key)
         return False
 
@@ -577,7 +589,10 @@ def issue_receipt(
         kept = hq_store.receipt_of_bundle(store.conn, result.bundle_id)
         if kept is not None:
             return kept, None
-    sent = outgoing(store, result.device_id)
+    # A bundle that carries again revisions HQ already held means an earlier receipt never
+    # reached the laptop (lost, or the laptop restored from a backup): then the newest
+    # decision of every submission goes again, not only those no receipt carried yet.
+    sent = outgoing(store, result.device_id, again=result.unchanged > 0)
     data = receipt_for_import(result, hq, sent)
     now = utcnow()
     with store.write() as conn:

@@ -205,8 +205,12 @@ def write_decisions_receipt(
 def current_decisions_receipt(store: Store, hq: HqIdentity, device_id: str) -> bytes | None:
     """A receipt answering no bundle with the newest decision of each of the device's
     submissions, delivered or not (what `yntymak sync` fetches after its uploads: it heals a
-    receipt lost on the way). None when there is none, or no key to seal them to. Marks
-    them delivered. A revoked device gets nothing (InvalidInput)."""
+    receipt lost on the way). None when there is none, or no key to seal them to. A revoked
+    device gets nothing (InvalidInput).
+
+    It marks nothing delivered: anyone may ask for it (it is sealed to the device), so
+    asking proves no delivery, and the receipts of bundles must still carry what no
+    receipt carried yet."""
     device = hq_store.device_by_id(store.conn, device_id)
     if device is None:
         raise NotFound(t("hq_revoke_unknown", current_lang(), device=device_id))
@@ -217,6 +221,4 @@ def current_decisions_receipt(store: Store, hq: HqIdentity, device_id: str) -> b
     sent = outgoing(store, device_id, again=True)
     if not sent.decisions:
         return None
-    data = sign_with_decisions({}, hq, sent)
-    mark_delivered(store, sent)
-    return data
+    return sign_with_decisions({}, hq, sent)
