@@ -106,13 +106,39 @@ def device_id(home: Path) -> str:
     return json.loads(yn(home, "keys", "show", "--json"))["device_id"]
 
 
+# HQ homes whose data lives in PostgreSQL (the `field` fixture's postgresql runs):
+# home -> database URL. rows() and snapshot() read those from the server.
+PG_HOMES: dict[Path, str] = {}
+
+
+def sqlite_only(f: Field, why: str) -> None:
+    """Skip the PostgreSQL run of a test about HQ's SQLite file itself."""
+    if Path(f.hq) in PG_HOMES:
+        pytest.skip(f"about HQ's SQLite file: {why}")
+
+
 def db(home: Path) -> sqlite3.Connection:
+    assert Path(home) not in PG_HOMES, "this HQ's data is in PostgreSQL: use rows()"
     conn = sqlite3.connect(home / "yntymak.db")
     conn.row_factory = sqlite3.Row
     return conn
 
 
+def _pg(home: Path) -> Any:
+    import psycopg
+    from psycopg.rows import dict_row
+    from sqlalchemy.engine import make_url
+
+    url = make_url(PG_HOMES[Path(home)])
+    return psycopg.connect(
+        host=url.query["host"], user=url.username, dbname=url.database, row_factory=dict_row
+    )
+
+
 def rows(home: Path, sql: str, *params: Any) -> list[dict[str, Any]]:
+    if Path(home) in PG_HOMES:
+        with _pg(home) as conn:
+            return [dict(r) for r in conn.execute(sql.replace("?", "%s"), params)]
     conn = db(home)
     try:
         return [dict(r) for r in conn.execute(sql, params)]
@@ -150,12 +176,22 @@ REVISION_KEYS = [
 ]
 
 # Columns that record when something arrived, not what arrived.
-ARRIVAL = {"forms": {"registered_at"}, "hq_bundles": {"received_at"}}
+ARRIVAL = {
+    "forms": {"registered_at"},
+    "hq_bundles": {"received_at"},
+    "hq_devices": {"enrolled_at"},
+}
 
 
 def snapshot(home: Path) -> dict[str, list[tuple]]:
     """Every row of the synced tables, without arrival times, in a stable order."""
     out: dict[str, list[tuple]] = {}
+    if Path(home) in PG_HOMES:
+        for name in ("forms", "submissions", "revisions", "hq_bundles", "hq_devices"):
+            found = rows(home, f"SELECT * FROM {name}")  # our table names
+            cols = [c for c in (found[0] if found else {}) if c not in ARRIVAL.get(name, set())]
+            out[name] = sorted(tuple(r[c] for c in cols) for r in found)
+        return out
     import sqlite_utils
 
     database = sqlite_utils.Database(home / "yntymak.db")
@@ -194,15 +230,24 @@ class Field:
         return self.receipts / bundle.name.replace(".ykb", ".ykr")
 
 
+def hq_db(home: Path) -> Any:
+    """HQ's database at `home`: HqDb over its SQLite file, or its PostgreSQL database."""
+    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
+
+    if Path(home) in PG_HOMES:
+        return HqDb.postgres(PG_HOMES[Path(home)])
+    return HqDb.over_store(Store(Path(home) / "yntymak.db"))
+
+
 def open_genuine(f: Field, home: Path) -> tuple[dict, dict, Any, Any]:
     """A genuine bundle of `home`, opened with HQ's key: (header, payload, the device's
     identity, HQ's identity), for tests that forge a changed copy."""
-    from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
 
     hq_identity = keys.load_hq_identity(f.hq)
     device = keys.load_or_create_device_identity(home)
-    with Store(f.hq / "yntymak.db") as store:
+    with hq_db(f.hq) as store:
         header, payload = container.open_bundle(
             f.bundle(home).read_bytes(), hq_mod.device_lookup(store), hq_identity
         )

@@ -12,7 +12,6 @@ import openpyxl
 import pytest
 
 from yntymak_cli.cli import app
-from yntymak_cli.store import reviews
 from yntymak_cli.store.db import Store
 
 from .helpers import Field, collect_in, collected, runner, yn
@@ -37,9 +36,15 @@ FORMULA = '=HYPERLINK("http://example.org","click")'
 
 
 def decide(uuid: str, status: str, comment: str | None, revision: int = 1, home=None) -> None:
+    from yntymak_cli.store import hq as hq_store
+    from yntymak_cli.store.hqdb import HqDb
+
+    from .helpers import hq_db
+
     path = None if home is None else Path(home) / "yntymak.db"
-    with Store.open(path) as store, store.write() as conn:
-        reviews.add_decision(conn, uuid, revision, status, comment, "aida", "2026-11-30T10:00:00Z")
+    opened = hq_db(Path(home)) if home is not None else HqDb.over_store(Store.open(path))
+    with opened as db, db.write() as conn:
+        hq_store.add_decision(conn, uuid, revision, status, comment, "aida", "2026-11-30T10:00:00Z")
 
 
 def export(*args: Any, command: tuple[str, ...] = ("export",)):

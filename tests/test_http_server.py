@@ -12,7 +12,6 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -201,15 +200,15 @@ def synthetic_devices(hq_home: Path, tmp: Path, n_devices: int, bundles: int, pe
 
 
 @pytest.mark.slow
-def test_post_bundle_receipt_replay_recover_and_decisions(field: Field, servers, tmp_path):
+def test_post_bundle_receipt_replay_recover_and_decisions(field: Field, servers, tmp_path, twin):
     f = field
     ua = collect_in(f.a, tmp_path, "Кара-Суу")
     collect_in(f.a, tmp_path, "Ош")
     path = f.bundle(f.a)
     data = path.read_bytes()
     a, b = device_id(f.a), device_id(f.b)
-    twin = tmp_path / "hq-twin"  # the same HQ, to import the same file with `hq import`
-    shutil.copytree(f.hq, twin)
+    twin_home = tmp_path / "hq-twin"  # the same HQ, to import the same file with `hq import`
+    env = twin(twin_home)
     server = servers(f.hq)
 
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
@@ -217,8 +216,8 @@ def test_post_bundle_receipt_replay_recover_and_decisions(field: Field, servers,
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/octet-stream"
     receipt = response.content
-    yn(twin, "hq", "import", path, "--receipts", tmp_path)
-    assert snapshot(f.hq) == snapshot(twin)
+    yn(twin_home, "hq", "import", path, "--receipts", tmp_path, env=env)
+    assert snapshot(f.hq) == snapshot(twin_home)
 
     again = post(server, data, a)  # a replay: the very same receipt
     assert again.status_code == 200 and again.content == receipt

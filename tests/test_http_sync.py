@@ -127,7 +127,7 @@ def hq_submissions(f: Field) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_two_laptops_sync_edit_void_and_hq_equals_file_import(
-    field: Field, server: Server, monkeypatch: pytest.MonkeyPatch
+    field: Field, server: Server, monkeypatch: pytest.MonkeyPatch, twin: Any
 ) -> None:
     f = field
     import yntymak_cli.sync.http as http_mod
@@ -180,14 +180,11 @@ def test_two_laptops_sync_edit_void_and_hq_equals_file_import(
 
     # A second HQ with the same keys and devices imports the same bundles from files.
     hq2 = f.tmp / "hq2"
-    hq2.mkdir(mode=0o700)
-    shutil.copy2(f.hq / "hq.key", hq2 / "hq.key")
-    yn(hq2, "hq", "enroll", f.tmp / "a.pub", "--name", "Aida", "--district", "kara_suu")
-    yn(hq2, "hq", "enroll", f.tmp / "b.pub", "--name", "Bakyt", "--district", "at_bashy")
+    env = twin(hq2)
     sent = sorted(sent_dir.glob("*.ykb"), key=lambda p: int(p.stem.rsplit("-", 1)[1]))
     assert len(sent) == 4
     receipts2 = f.tmp / "receipts2"
-    yn(hq2, "hq", "import", *sent, "--receipts", receipts2)
+    yn(hq2, "hq", "import", *sent, "--receipts", receipts2, env=env)
     over_http, from_files = snapshot(f.hq), snapshot(hq2)
     for table in ("forms", "submissions", "revisions", "hq_bundles"):
         assert over_http[table] == from_files[table], table

@@ -22,6 +22,7 @@ from .helpers import (
     collect_in,
     device_id,
     english_words,
+    hq_db,
     relabelled_form,
     resign,
     rows,
@@ -388,10 +389,9 @@ def test_forged_bundle_details(lang: str, field: Field) -> None:  # noqa: F811
     header = container.inspect_bundle(data)
     records = json.loads(yn(f.a, "submissions", "list", "--json"))
     assert records  # the bundle's record is in the device's store
-    from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
 
-    store = Store(f.hq / "yntymak.db")
+    store = hq_db(f.hq)
     try:
         _, payload = container.open_bundle(data, hq_mod.device_lookup(store), hq_identity)
     finally:

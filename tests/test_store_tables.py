@@ -10,7 +10,8 @@ import sqlite_utils
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.db import Store
 
-from .helpers import Field, collect_in, snapshot, yn
+from . import helpers
+from .helpers import Field, collect_in, hq_db, rows, snapshot, yn
 
 
 def _schema(path: Path) -> sqlite_utils.Database:
@@ -82,7 +83,7 @@ def test_an_import_failing_after_the_bulk_insert_leaves_nothing(
     with pytest.raises(OSError, match="simulated"):
         from yntymak_cli.sync import hq, keys
 
-        with Store(field.hq / "yntymak.db") as store:
+        with hq_db(field.hq) as store:
             hq.import_bundle(store, keys.load_hq_identity(field.hq), bundle.read_bytes())
     assert snapshot(field.hq) == before
     monkeypatch.undo()
@@ -109,6 +110,8 @@ def test_a_rename_and_a_revoke_change_only_their_device(field: Field) -> None:
 
 
 def _devices(field: Field) -> list[dict]:
+    if field.hq in helpers.PG_HOMES:
+        return rows(field.hq, "SELECT * FROM hq_devices")
     db = sqlite_utils.Database(field.hq / "yntymak.db")
     try:
         return list(db.table("hq_devices").rows)

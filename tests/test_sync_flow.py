@@ -16,6 +16,7 @@ import pytest
 
 from yntymak_cli.cli import app
 
+from . import helpers
 from .conftest import ROOT
 from .helpers import (
     CONTRACT,
@@ -26,6 +27,7 @@ from .helpers import (
     rows,
     runner,
     snapshot,
+    sqlite_only,
     yn,
 )
 
@@ -155,11 +157,19 @@ def test_two_devices_and_hq_end_to_end(field: Field) -> None:
 
 
 @pytest.mark.slow
-def test_bundles_in_any_order_give_the_same_database(field: Field) -> None:
+def test_bundles_in_any_order_give_the_same_database(field: Field, request) -> None:
     f = field
     # A second HQ database with the same key and enrolments, to import in another order.
     hq2 = f.tmp / "hq2"
     shutil.copytree(f.hq, hq2)
+    env = None
+    if f.hq in helpers.PG_HOMES:  # a second PostgreSQL database, the same devices enrolled
+        url = request.getfixturevalue("pg_server").new_database()
+        env = {"YNTYMAK_HQ_DB": url}
+        request.getfixturevalue("monkeypatch").setitem(helpers.PG_HOMES, hq2, url)
+        for home, name, district in ((f.a, "Aida", "kara_suu"), (f.b, "Bakyt", "at_bashy")):
+            pub = f.tmp / f"{home.name}.pub"
+            yn(hq2, "hq", "enroll", pub, "--name", name, "--district", district, env=env)
     bundles = []
 
     def send(home: Path) -> None:
@@ -179,10 +189,10 @@ def test_bundles_in_any_order_give_the_same_database(field: Field) -> None:
     send(f.b)
 
     # Reverse order: the void arrives before the revision it voids, revision 2 before 1.
-    out = yn(hq2, "hq", "import", *reversed(bundles), "--receipts", f.tmp)
+    out = yn(hq2, "hq", "import", *reversed(bundles), "--receipts", f.tmp, env=env)
     assert f"{bundles[2]}: 1 new" in out  # a2 first seen as a void
     assert f"{bundles[0]}: 0 new, 1 updated" in out  # a1 revision 1, history only
-    yn(hq2, "hq", "import", bundles[1], bundles[0], "--receipts", f.tmp)  # replays
+    yn(hq2, "hq", "import", bundles[1], bundles[0], "--receipts", f.tmp, env=env)  # replays
     first, second = snapshot(f.hq), snapshot(hq2)
     assert first == second
     assert len(first["revisions"]) == 4 and len(first["hq_bundles"]) == 4
@@ -253,6 +263,7 @@ def _kill_midway(hq: Path, bundle: Path, receipts: Path) -> bool:
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_import_killed_midway_leaves_the_database_as_before(field: Field) -> None:
     f = field
+    sqlite_only(f, "copies of the database file, killed writers, integrity_check")
     n = 6000
     _synthetic(f.a, n)
     bundle = f.bundle(f.a)

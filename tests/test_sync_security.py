@@ -15,6 +15,7 @@ from .helpers import (
     Field,
     collect_in,
     device_id,
+    hq_db,
     open_genuine,
     resign,
     rows,
@@ -341,10 +342,9 @@ def test_form_definition_without_utf8_form_is_refused(field: Field) -> None:
     genuine = _reseal(f, f.a, "g.ykb")
     hq_identity = keys.load_hq_identity(f.hq)
     device = keys.load_or_create_device_identity(f.a)
-    from yntymak_cli.store.db import Store
     from yntymak_cli.sync import hq as hq_mod
 
-    store = Store(f.hq / "yntymak.db")
+    store = hq_db(f.hq)
     try:
         header, payload = container.open_bundle(
             genuine.read_bytes(), hq_mod.device_lookup(store), hq_identity

@@ -20,10 +20,10 @@ from pathlib import Path
 from yntymak_cli.errors import InvalidInput
 
 CONFIG_NAME = "config.json"
-KEYS = ("lang", "enumerator", "forms_dir", "hq_url")
+KEYS = ("lang", "enumerator", "forms_dir", "hq_url", "hq_db")
 # hq_url (where `yntymak sync` sends bundles) sits beside the trusted HQ's key in the home,
 # read only by `sync`: a file key, so setting it never creates a database.
-FILE_KEYS = ("lang", "forms_dir", "hq_url")  # the rest live in the database
+FILE_KEYS = ("lang", "forms_dir", "hq_url", "hq_db")  # the rest live in the database
 MAX_CONFIG_BYTES = 64 * 1024
 
 # (path, mtime_ns, size) -> contents: current_lang() may ask many times per command.
@@ -200,6 +200,14 @@ def normalise(key: str, value: str) -> str:
         raise InvalidInput(t("config_empty_value", current_lang(), key=key))
     if key == "hq_url":
         return check_hq_url(value)
+    if key == "hq_db":  # HQ's PostgreSQL database (store/hqdb.py); secrets stay out of it
+        from yntymak_cli.store.hqdb import check_url, has_password
+
+        url = check_url(value)
+        if has_password(url):
+            # The config file is not a place for secrets (it is shown by `config show`).
+            raise InvalidInput(t("hqdb_password_in_url", current_lang()))
+        return url
     if key == "enumerator":
         from yntymak_cli.store.db import check_enumerator
 

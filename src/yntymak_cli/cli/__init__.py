@@ -348,7 +348,7 @@ def _register() -> None:
     from yntymak_cli.cli import http_sync  # `yntymak sync`: bundles over HTTP
 
     app.command("sync")(http_sync.sync)
-    sync.hq_app.command("export")(export.export)  # the same exporter over HQ's merged data
+    sync.hq_app.command("export")(export.hq_export)  # the same exporter over HQ's merged data
     sync.hq_app.add_typer(review.review_app, name="review")
     sync.hq_app.command("receipt")(review.hq_receipt)
     sync.hq_app.command("serve")(serve.hq_serve)

@@ -13,7 +13,7 @@ app = typer.Typer(
 
 @app.command("set")
 def set_(
-    key: str = typer.Argument(..., help="lang, enumerator, forms_dir or hq_url."),
+    key: str = typer.Argument(..., help="lang, enumerator, forms_dir, hq_url or hq_db."),
     value: str = typer.Argument(
         ..., help="ky/ru/en for lang; a name; a folder of forms; HQ's http(s):// address."
     ),
@@ -31,7 +31,7 @@ def set_(
 
 @app.command()
 def unset(
-    key: str = typer.Argument(..., help="lang, enumerator, forms_dir or hq_url."),
+    key: str = typer.Argument(..., help="lang, enumerator, forms_dir, hq_url or hq_db."),
 ) -> None:
     """Forget a setting (back to the default)."""
     from yntymak_cli.config import unset_value

@@ -3,145 +3,166 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
 
 
-def export(
-    form_id: str = typer.Argument(..., help="Id of a registered form."),
-    fmt: str | None = typer.Option(
-        None,
-        "--format",
-        help="xlsx, csv, json or jsonl (default: as the -o name says).",
-    ),
-    output: str = typer.Option(
-        ...,
-        "-o",
-        "--output",
-        metavar="<path>",
-        help="File to write; for csv a folder, a .zip, or a .csv file (forms without repeats). "
-        "A name asking for another format than --format is refused.",
-    ),
-    lang: str | None = typer.Option(
-        None, "--lang", help="Headers and choices as labels in ky, ru or en (default: names)."
-    ),
-    status: str = typer.Option(
-        "final",
-        "--status",
-        help="final, all (adds drafts), or final submissions by HQ's review of their current "
-        "revision: pending, approved, rejected or on_hold.",
-    ),
-    include_void: bool = typer.Option(False, "--include-void", help="Include void submissions."),
-    since: str | None = typer.Option(
-        None, "--since", help="Only submissions finalised on or after DATE (YYYY-MM-DD)."
-    ),
-    no_sensitive: bool = typer.Option(
-        False, "--no-sensitive", help="Drop every question marked sensitive."
-    ),
-    summary: bool = typer.Option(
-        False, "--summary", help="xlsx: a first sheet with counts and a bar chart."
-    ),
-) -> None:
-    """Export a form's submissions in the layout KoboToolbox users know.
+def _exporter(hq: bool) -> Callable[..., None]:
+    """`export` over the laptop's database, or (`hq`) over HQ's: SQLite or PostgreSQL."""
 
-    The format is --format, else the -o name's: out.xlsx, out.csv, out.zip, outdir/ (or
-    an existing folder: csv), out.json, out.jsonl; a name without a suffix is xlsx, any
-    other suffix needs --format.
+    def export(
+        form_id: str = typer.Argument(..., help="Id of a registered form."),
+        fmt: str | None = typer.Option(
+            None,
+            "--format",
+            help="xlsx, csv, json or jsonl (default: as the -o name says).",
+        ),
+        output: str = typer.Option(
+            ...,
+            "-o",
+            "--output",
+            metavar="<path>",
+            help="File to write; for csv a folder, a .zip, or a .csv file (forms without repeats). "
+            "A name asking for another format than --format is refused.",
+        ),
+        lang: str | None = typer.Option(
+            None, "--lang", help="Headers and choices as labels in ky, ru or en (default: names)."
+        ),
+        status: str = typer.Option(
+            "final",
+            "--status",
+            help="final, all (adds drafts), or final submissions by HQ's review of their current "
+            "revision: pending, approved, rejected or on_hold.",
+        ),
+        include_void: bool = typer.Option(
+            False, "--include-void", help="Include void submissions."
+        ),
+        since: str | None = typer.Option(
+            None, "--since", help="Only submissions finalised on or after DATE (YYYY-MM-DD)."
+        ),
+        no_sensitive: bool = typer.Option(
+            False, "--no-sensitive", help="Drop every question marked sensitive."
+        ),
+        summary: bool = typer.Option(
+            False, "--summary", help="xlsx: a first sheet with counts and a bar chart."
+        ),
+    ) -> None:
+        """Export a form's submissions in the layout KoboToolbox users know.
 
-    One sheet (or CSV file) for the form and one per repeat. An xlsx sheet holds up to
-    1,048,576 rows and 16,384 columns: more rows continue on a sheet named "TABLE (2)",
-    more columns on "TABLE (c2)", each part ending with the key columns to join them on
-    (_uuid and _index; a repeat's _index and link columns).
+        The format is --format, else the -o name's: out.xlsx, out.csv, out.zip, outdir/ (or
+        an existing folder: csv), out.json, out.jsonl; a name without a suffix is xlsx, any
+        other suffix needs --format.
 
-    HQ's review of each submission's current revision closes the main table:
-    _validation_status holds KoboToolbox's validation_status_approved,
-    validation_status_not_approved or validation_status_on_hold (a word of the language
-    with --lang; empty while pending) and _review_comment the reviewer's comment.
-    """
-    import datetime as dt
+        One sheet (or CSV file) for the form and one per repeat. An xlsx sheet holds up to
+        1,048,576 rows and 16,384 columns: more rows continue on a sheet named "TABLE (2)",
+        more columns on "TABLE (c2)", each part ending with the key columns to join them on
+        (_uuid and _index; a repeat's _index and link columns).
 
-    from yntymak_cli.errors import InvalidInput
-    from yntymak_cli.export import ExportOptions
-    from yntymak_cli.export import export as run_export
-    from yntymak_cli.export.output import output_format
-    from yntymak_cli.i18n import current_lang, set_lang, t
-    from yntymak_cli.store import reviews
-    from yntymak_cli.store.db import Store
+        HQ's review of each submission's current revision closes the main table:
+        _validation_status holds KoboToolbox's validation_status_approved,
+        validation_status_not_approved or validation_status_on_hold (a word of the language
+        with --lang; empty while pending) and _review_comment the reviewer's comment.
+        """
+        import datetime as dt
 
-    words = current_lang()  # messages (`--lang` also names the language of the data)
-    allowed = ("final", "all", reviews.PENDING, *reviews.STATUSES)
-    if status not in allowed:
-        raise InvalidInput(
-            t(
-                "bad_option_value",
-                words,
-                option="--status",
-                value=status,
-                allowed=", ".join(allowed),
+        from yntymak_cli.errors import InvalidInput
+        from yntymak_cli.export import ExportOptions
+        from yntymak_cli.export import export as run_export
+        from yntymak_cli.export.output import output_format
+        from yntymak_cli.i18n import current_lang, set_lang, t
+        from yntymak_cli.store import reviews
+        from yntymak_cli.store.db import Store
+        from yntymak_cli.store.hqdb import HqDb
+
+        words = current_lang()  # messages (`--lang` also names the language of the data)
+        allowed = ("final", "all", reviews.PENDING, *reviews.STATUSES)
+        if status not in allowed:
+            raise InvalidInput(
+                t(
+                    "bad_option_value",
+                    words,
+                    option="--status",
+                    value=status,
+                    allowed=", ".join(allowed),
+                )
             )
-        )
-    # A review status keeps the final submissions (and voids, with --include-void) whose
-    # current revision has it; `all` adds drafts, which have none.
-    review = None if status in ("final", "all") else status
-    drafts = status == "all"
-    if since is not None:
-        try:
-            day = dt.date.fromisoformat(since)
-        except ValueError:
-            raise InvalidInput(t("bad_since", words, option="--since", value=since)) from None
-        # DATE is a day on this computer's clock (Bishkek is UTC+6), while submission
-        # times are stored in UTC: compare from local midnight, expressed in UTC.
-        try:
-            midnight = dt.datetime.combine(day, dt.time()).astimezone(dt.timezone.utc)
-            since = midnight.strftime("%Y-%m-%dT%H:%M:%S")
-        except (ValueError, OverflowError):  # years 1 and 9999 may not shift
-            since = day.isoformat()
-    with Store.open() as store:
-        forms = store.form_versions(form_id)
-        if not forms:
-            known = ", ".join(store.form_ids()) or t("none_yet", words)
-            raise InvalidInput(t("export_no_form", words, form=form_id, known=known))
-        # From here on, messages (ours and the exporter's) follow the form's default language
-        # unless --lang, YNTYMAK_LANG or the config chose one.
-        set_lang(current_lang(forms[0].language))
-        words = current_lang()
-        fmt = output_format(output, fmt, form_id)  # the name's format, or a mismatch refused
-        # Format, --summary and --lang are checked by the exporter before any record is read.
-        records = store.iter_records(
-            form_id, include_drafts=drafts, include_void=include_void, since=since, review=review
-        )
-        options = ExportOptions(fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary)
-        if sys.stderr.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            total = store.count_records(
+        # A review status keeps the final submissions (and voids, with --include-void) whose
+        # current revision has it; `all` adds drafts, which have none.
+        review = None if status in ("final", "all") else status
+        drafts = status == "all"
+        if since is not None:
+            try:
+                day = dt.date.fromisoformat(since)
+            except ValueError:
+                raise InvalidInput(t("bad_since", words, option="--since", value=since)) from None
+            # DATE is a day on this computer's clock (Bishkek is UTC+6), while submission
+            # times are stored in UTC: compare from local midnight, expressed in UTC.
+            try:
+                midnight = dt.datetime.combine(day, dt.time()).astimezone(dt.timezone.utc)
+                since = midnight.strftime("%Y-%m-%dT%H:%M:%S")
+            except (ValueError, OverflowError):  # years 1 and 9999 may not shift
+                since = day.isoformat()
+        with HqDb.open() if hq else Store.open() as store:
+            forms = store.form_versions(form_id)
+            if not forms:
+                known = ", ".join(store.form_ids()) or t("none_yet", words)
+                raise InvalidInput(t("export_no_form", words, form=form_id, known=known))
+            # From here on, messages (ours and the exporter's) follow the form's default language
+            # unless --lang, YNTYMAK_LANG or the config chose one.
+            set_lang(current_lang(forms[0].language))
+            words = current_lang()
+            fmt = output_format(output, fmt, form_id)  # the name's format, or a mismatch refused
+            # Format, --summary and --lang are checked by the exporter before any record is read.
+            records = store.iter_records(
                 form_id,
                 include_drafts=drafts,
                 include_void=include_void,
                 since=since,
                 review=review,
             )
-            progress_text = t("export_progress", words).replace("[", "\\[")  # never markup
-            columns = (TextColumn(progress_text), BarColumn(), MofNCompleteColumn())
-            with Progress(*columns, transient=True) as bar:
-                task = bar.add_task("export", total=total)
-                result = run_export(
-                    forms,
-                    records,
-                    Path(output),
-                    options,
-                    progress=lambda n: bar.update(task, completed=n),
-                )
-        else:  # not a terminal (a script, a log file): stay quiet
-            result = run_export(forms, records, Path(output), options)
-        from yntymak_cli.plain import plain
+            options = ExportOptions(fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary)
+            if sys.stderr.isatty():
+                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        for warning in result.warnings:  # may quote the form's text (summary_by)
-            typer.echo(t("warning", words, message=plain(warning)), err=True)
-        paths = ", ".join(plain(p) for p in result.paths)  # named after the form and its repeats
-        typer.echo(t("export_done", words, n=result.submissions, paths=paths))
-        # Counted apart: erased here after HQ's receipt, so not in the files (HQ exports them).
-        purged = store.count_purged(form_id, include_void=include_void, since=since, review=review)
-        if purged:
-            typer.echo(t("export_purged_apart", words, n=purged))
+                total = store.count_records(
+                    form_id,
+                    include_drafts=drafts,
+                    include_void=include_void,
+                    since=since,
+                    review=review,
+                )
+                progress_text = t("export_progress", words).replace("[", "\\[")  # never markup
+                columns = (TextColumn(progress_text), BarColumn(), MofNCompleteColumn())
+                with Progress(*columns, transient=True) as bar:
+                    task = bar.add_task("export", total=total)
+                    result = run_export(
+                        forms,
+                        records,
+                        Path(output),
+                        options,
+                        progress=lambda n: bar.update(task, completed=n),
+                    )
+            else:  # not a terminal (a script, a log file): stay quiet
+                result = run_export(forms, records, Path(output), options)
+            from yntymak_cli.plain import plain
+
+            for warning in result.warnings:  # may quote the form's text (summary_by)
+                typer.echo(t("warning", words, message=plain(warning)), err=True)
+            paths = ", ".join(
+                plain(p) for p in result.paths
+            )  # named after the form and its repeats
+            typer.echo(t("export_done", words, n=result.submissions, paths=paths))
+            # Counted apart: erased here after HQ's receipt, so not in the files (HQ exports them).
+            purged = store.count_purged(
+                form_id, include_void=include_void, since=since, review=review
+            )
+            if purged:
+                typer.echo(t("export_purged_apart", words, n=purged))
+
+    return export
+
+
+export = _exporter(hq=False)
+hq_export = _exporter(hq=True)

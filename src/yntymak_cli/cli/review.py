@@ -58,11 +58,11 @@ def review_list(
     """One row per submission (latest revision): review status, enumerator, district, time
     and the last comment. Pending: no decision on the latest revision."""
     from yntymak_cli.plain import json_text, text
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.review import review_list as rows_for
 
     lang = current_lang()
-    with Store.open() as store:
+    with HqDb.open() as store:
         rows = rows_for(
             store, status=status, form_id=form, district=district, enumerator=enumerator
         )
@@ -95,10 +95,10 @@ def review_list(
 
 def _decide(uuid: str, status: str, comment: str | None, reviewer: str | None) -> None:
     from yntymak_cli.plain import plain
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.review import decide
 
-    with Store.open() as store:
+    with HqDb.open() as store:
         d = decide(store, uuid, status, comment, reviewer or _default_reviewer())
     typer.echo(
         t(
@@ -152,11 +152,11 @@ def review_show(
 ) -> None:
     """Every decision on a submission: when, who, on which revision, status and comment."""
     from yntymak_cli.plain import json_text, plain
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.review import history
 
     lang = current_lang()
-    with Store.open() as store:
+    with HqDb.open() as store:
         row, decisions = history(store, uuid)
         current = None
         for d in decisions:
@@ -221,7 +221,7 @@ def hq_receipt(
     """
     from yntymak_cli.home import home_dir
     from yntymak_cli.plain import plain
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.hq import check_receipts_dir
     from yntymak_cli.sync.keys import load_hq_identity
     from yntymak_cli.sync.review import write_decisions_receipt
@@ -229,7 +229,7 @@ def hq_receipt(
     lang = current_lang()
     hq = load_hq_identity(home_dir())
     check_receipts_dir(output)
-    with Store.open() as store:
+    with HqDb.open() as store:
         path, sent = write_decisions_receipt(store, hq, device_id, output, again=again)
     if path is None:
         if not sent.no_key:  # else the line below says why nothing was written

@@ -75,7 +75,7 @@ def hq_serve(
     from yntymak_cli.server.app import Settings
     from yntymak_cli.server.run import bind as bind_socket
     from yntymak_cli.server.run import serve
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.keys import load_hq_identity
 
     lang = current_lang()
@@ -86,8 +86,9 @@ def hq_serve(
             raise InvalidInput(t("serve_cert_missing", lang, path=plain(path)))
     home = home_dir()
     hq = load_hq_identity(home)
-    with Store.open() as store:  # created and migrated once, before any request
-        db_path = store.path
+    with HqDb.open() as db:  # created and migrated once, before any request
+        db_path = db.store.path if db.store is not None else None
+        db_url = db.url
     token = page_token or secrets.token_urlsafe(24)
     bound = bind_socket(bind)
     tls = certfile is not None
@@ -105,6 +106,7 @@ def hq_serve(
     sys.stdout.flush()
     settings = Settings(
         db_path=db_path,
+        db_url=db_url,
         hq=hq,
         page_token=token,
         public=not bound.loopback,

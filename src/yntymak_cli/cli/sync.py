@@ -217,13 +217,13 @@ def bundle_verify(
     Prints what it holds; exit 2 with the reason when it would be refused.
     """
     from yntymak_cli.plain import json_text, plain
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync import hq as hq_mod
     from yntymak_cli.sync.keys import load_hq_identity
 
     hq = load_hq_identity(_home())
     data = hq_mod.read_bundle_file(path)
-    with Store.open() as store:
+    with HqDb.open() as store:
         summary = hq_mod.summarise(hq_mod.open_for_import(store, hq, data))
     if as_json:
         typer.echo(json_text(hq_mod.dumps(summary)))
@@ -350,6 +350,13 @@ def hq_init(
     output: Path = typer.Option(
         Path("hq.pub"), "-o", "--output", help="Where to write HQ's public key file."
     ),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        metavar="URL",
+        help="Keep HQ's data in PostgreSQL (postgresql://USER@HOST/DB) instead of the "
+        "embedded SQLite file; every hq command then uses it (as config set hq_db URL).",
+    ),
 ) -> None:
     """Create the HQ identity and write hq.pub.
 
@@ -368,6 +375,14 @@ def hq_init(
     home = _home()
     # Before the key is created: -o HOME/hq.key must not create the key, then replace it.
     check_overwrite(output, "hq-pub")
+    if db is not None:
+        from yntymak_cli.config import set_value
+        from yntymak_cli.store.hqdb import HqDb, check_url
+
+        url = check_url(db)
+        with HqDb.postgres(url):  # reachable, and its schema made, before anything else
+            pass
+        set_value("hq_db", url)
     existed = (home / HQ_KEY_FILE).exists()
     hq = load_hq_identity(home) if existed else create_hq_identity(home)
     check_overwrite(output, "hq-pub", same_id=hq.hq_id)  # not another HQ's hq.pub
@@ -402,12 +417,12 @@ def hq_enroll(
     """
     from yntymak_cli.plain import plain
     from yntymak_cli.store import hq as hq_store
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.hq import enroll
     from yntymak_cli.sync.keys import read_device_public
 
     pub = read_device_public(path)
-    with Store.open() as store:
+    with HqDb.open() as store:
         before = hq_store.device_by_id(store.conn, pub.device_id)
         created = enroll(store, pub, name, district, update=update)
         row = hq_store.device_by_id(store.conn, pub.device_id)
@@ -444,10 +459,10 @@ def hq_revoke(
     What was imported from it stays.
     """
     from yntymak_cli.plain import plain
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.hq import revoke
 
-    with Store.open() as store:
+    with HqDb.open() as store:
         row = revoke(store, device_id)
     typer.echo(
         t(
@@ -485,7 +500,7 @@ def hq_import(
     from yntymak_cli.cli.review import print_waiting
     from yntymak_cli.errors import EXIT_FAILURE, EXIT_INVALID, InvalidInput, YntymakError
     from yntymak_cli.plain import plain
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync import hq as hq_mod
     from yntymak_cli.sync.keys import load_hq_identity
     from yntymak_cli.sync.reasons import localize
@@ -500,7 +515,7 @@ def hq_import(
     hq_mod.check_receipts_dir(receipts)
     refused = written = records_refused = 0
     unwritten: list[str] = []
-    with Store.open() as store:
+    with HqDb.open() as store:
         for path in files:
             try:
                 result = hq_mod.import_bundle(store, hq, hq_mod.read_bundle_file(path))
@@ -588,10 +603,10 @@ def hq_status(
     chain breaks; totals by form and district.
     """
     from yntymak_cli.plain import json_text, plain, text
-    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync import hq as hq_mod
 
-    with Store.open() as store:
+    with HqDb.open() as store:
         data = hq_mod.status(store)
     if as_json:
         typer.echo(json_text(hq_mod.dumps(data)))

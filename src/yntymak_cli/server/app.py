@@ -1,7 +1,7 @@
 """The ASGI app of `yntymak hq serve` (starlette): the API under /api/v1, /healthz and the
 status page. See docs/http-api.md for the contract (paths, status codes, error JSON).
 
-Everything that touches the database runs in a worker thread with its own `Store` (a
+Everything that touches the database runs in a worker thread with its own `HqDb` (a
 sqlite3 connection belongs to the thread that opened it); writes serialise on SQLite's
 `BEGIN IMMEDIATE` and busy timeout, as two `hq import` processes would. The event loop only
 reads bodies and keeps the limits (rate, one upload per device, the import cap).
@@ -29,7 +29,7 @@ from starlette.routing import Route
 from yntymak_cli.errors import InvalidInput, NotFound
 from yntymak_cli.server.limits import DeviceLocks, RateLimiter
 from yntymak_cli.store import hq as hq_store
-from yntymak_cli.store.db import Store
+from yntymak_cli.store.hqdb import HqDb
 from yntymak_cli.sync.keys import HqIdentity
 
 log = logging.getLogger("yntymak.server")
@@ -53,9 +53,10 @@ _PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 class Settings:
     """What `hq serve` was started with. Defaults are the documented ones."""
 
-    db_path: Path
+    db_path: Path | None  # HQ's SQLite file; None: PostgreSQL at db_url
     hq: HqIdentity
     page_token: str  # the status page's ?token= (needed off loopback and through proxies)
+    db_url: str | None = None  # HQ on PostgreSQL
     public: bool = False  # bound to an address other than loopback
     max_bundle: int = 0  # bytes; 0: container.MAX_BUNDLE_FILE_SIZE
     upload_timeout: float = 600.0  # seconds for a whole request body
@@ -81,11 +82,11 @@ class _Api:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _in_store(self, fn: Callable[[Store], T]) -> T:
-        with Store(self.settings.db_path) as store:
+    def _in_store(self, fn: Callable[[HqDb], T]) -> T:
+        with HqDb.at(self.settings.db_path, self.settings.db_url) as store:
             return fn(store)
 
-    async def db(self, fn: Callable[[Store], T]) -> T:
+    async def db(self, fn: Callable[[HqDb], T]) -> T:
         return await run_in_threadpool(self._in_store, fn)
 
     def limited(self, device_id: str) -> JSONResponse | None:
@@ -207,7 +208,7 @@ class _Api:
         if refused is not None:
             return refused
 
-        def find(store: Store) -> bytes | None | bool:
+        def find(store: HqDb) -> bytes | None | bool:
             if hq_store.device_by_id(store.conn, device_id) is None:
                 return False
             from yntymak_cli.sync.hq import latest_receipt

@@ -25,8 +25,8 @@ from yntymak_cli.forms.model import Form
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from yntymak_cli.store import hq as hq_store
-from yntymak_cli.store import reviews
-from yntymak_cli.store.db import Store, utcnow
+from yntymak_cli.store.db import utcnow
+from yntymak_cli.store.hqdb import HqDb
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
 from yntymak_cli.sync.keys import DevicePublic, HqIdentity, read_sync_file
 from yntymak_cli.sync.merge import Existing, Incoming, plan_merge
@@ -82,7 +82,7 @@ def _refuse(message: str) -> Exception:
 
 
 def enroll(
-    store: Store,
+    store: HqDb,
     pub: DevicePublic,
     name: str | None,
     district: str | None,
@@ -145,11 +145,11 @@ def enroll(
                         new=box_key_fingerprint(pub.box_key) if pub.box_key else "-",
                     )
                 )
-            reviews.set_box_key(conn, pub.device_id, box_key)
+            hq_store.set_box_key(conn, pub.device_id, box_key)
         return False
 
 
-def revoke(store: Store, device_id: str) -> dict[str, Any]:
+def revoke(store: HqDb, device_id: str) -> dict[str, Any]:
     with store.write() as conn:
         row = hq_store.device_by_id(conn, device_id)
         if row is None:
@@ -161,7 +161,7 @@ def revoke(store: Store, device_id: str) -> dict[str, Any]:
     return dict(row)
 
 
-def device_lookup(store: Store):
+def device_lookup(store: HqDb):
     """The key lookup `container.open_bundle` needs, backed by `hq_devices`."""
     from yntymak_cli.sync.container import RevokedDevice
 
@@ -200,7 +200,7 @@ class OpenedBundle:
         return self.header["seq"]
 
 
-def open_for_import(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
+def open_for_import(store: HqDb, hq: HqIdentity, data: bytes) -> OpenedBundle:
     """Every check short of merging: container checks, then each record and form."""
     from yntymak_cli.sync import container
 
@@ -245,7 +245,7 @@ def open_for_import(store: Store, hq: HqIdentity, data: bytes) -> OpenedBundle:
 
 
 def _schema_for(
-    store: Store,
+    store: HqDb,
     record: dict[str, Any],
     parsed: dict[str, Form],
     bad_forms: dict[str, str],
@@ -529,10 +529,11 @@ def _record_bundle(conn: Any, opened: OpenedBundle, n_records: int, now: str) ->
     )  # fmt: skip
 
 
-def import_bundle(store: Store, hq: HqIdentity, data: bytes) -> ImportResult:
+def import_bundle(store: HqDb, hq: HqIdentity, data: bytes) -> ImportResult:
     """Verify, decrypt and merge one bundle in one transaction; BundleError if refused."""
     opened = open_for_import(store, hq, data)
     with store.write() as conn:
+        hq_store.lock_device(conn, opened.device_id)
         # Enrolment is checked again under the lock: a revoke may have landed meanwhile.
         row = hq_store.device_by_id(conn, opened.device_id)
         if row is None or row["revoked_at"]:
@@ -575,7 +576,7 @@ def receipt_for_import(result: ImportResult, hq: HqIdentity, sent: Outgoing | No
 
 
 def issue_receipt(
-    store: Store, hq: HqIdentity, result: ImportResult
+    store: HqDb, hq: HqIdentity, result: ImportResult
 ) -> tuple[bytes, Outgoing | None]:
     """The receipt of an imported bundle, kept in `hq_receipts`; with the review decisions
     waiting for its device, marked delivered in the same transaction.
@@ -598,12 +599,12 @@ def issue_receipt(
     with store.write() as conn:
         hq_store.save_receipt(conn, result.bundle_id, result.device_id, result.seq, now, data)
         if sent.decisions:
-            reviews.mark_delivered(conn, [d.decision_id for d in sent.decisions], now)
+            hq_store.mark_delivered(conn, [d.decision_id for d in sent.decisions], now)
     return data, sent
 
 
 def import_for_receipt(
-    store: Store, hq: HqIdentity, data: bytes
+    store: HqDb, hq: HqIdentity, data: bytes
 ) -> tuple[ImportResult, bytes, Outgoing | None]:
     """`hq import` of one bundle's bytes and its receipt (what `hq serve` answers a POST
     with). BundleError / InvalidInput when the bundle is refused: nothing written."""
@@ -612,13 +613,13 @@ def import_for_receipt(
     return result, receipt, sent
 
 
-def latest_receipt(store: Store, device_id: str) -> bytes | None:
+def latest_receipt(store: HqDb, device_id: str) -> bytes | None:
     """The receipt of a device's last bundle HQ imported (for a laptop that lost it)."""
     return hq_store.latest_receipt(store.conn, device_id)
 
 
 def write_receipt(
-    result: ImportResult, hq: HqIdentity, out_dir: Path, store: Store | None = None
+    result: ImportResult, hq: HqIdentity, out_dir: Path, store: HqDb | None = None
 ) -> tuple[Path, Outgoing | None]:
     """Write the receipt of an imported bundle to `out_dir`; with `store`, the receipt
     issued (and kept) by issue_receipt, carrying the decisions waiting for the device."""
@@ -714,7 +715,7 @@ def _gaps(seqs: list[int]) -> tuple[list[int], int]:
     return listed, total
 
 
-def status(store: Store) -> dict[str, Any]:
+def status(store: HqDb) -> dict[str, Any]:
     """Per device and totals, as plain data (the CLI renders it or prints it as JSON)."""
     conn = store.conn
     devices: list[dict[str, Any]] = []
@@ -766,7 +767,7 @@ def status(store: Store) -> dict[str, Any]:
                 # Review decisions: whether HQ can seal them to this device, and how many
                 # no receipt has carried yet.
                 "encryption_key": d["box_key"] is not None,
-                "decisions_waiting": len(reviews.to_deliver(conn, did)),
+                "decisions_waiting": len(hq_store.to_deliver(conn, did)),
             }
         )
     return {

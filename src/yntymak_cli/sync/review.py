@@ -20,7 +20,8 @@ from yntymak_cli.files import write_atomic
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store import reviews
-from yntymak_cli.store.db import Store, utcnow
+from yntymak_cli.store.db import utcnow
+from yntymak_cli.store.hqdb import HqDb
 from yntymak_cli.sync.keys import HqIdentity
 
 STATUSES = reviews.STATUSES
@@ -38,7 +39,7 @@ def _check_text(value: str | None, limit: int, option: str) -> str | None:
 
 
 def decide(
-    store: Store, uuid: str, status: str, comment: str | None, reviewer: str
+    store: HqDb, uuid: str, status: str, comment: str | None, reviewer: str
 ) -> reviews.Decision:
     """Record HQ's decision on the revision it holds now. `uuid` may be a unique prefix.
 
@@ -60,7 +61,7 @@ def decide(
         if row["status"] != "final":
             raise InvalidInput(t("review_not_final", lang, uuid=row["uuid"], status=row["status"]))
         decided_at = utcnow()
-        decision_id = reviews.add_decision(
+        decision_id = hq_store.add_decision(
             conn, row["uuid"], row["revision"], status, text, who, decided_at
         )
     return reviews.Decision(
@@ -68,20 +69,20 @@ def decide(
     )
 
 
-def history(store: Store, uuid: str) -> tuple[dict[str, Any], list[reviews.Decision]]:
+def history(store: HqDb, uuid: str) -> tuple[dict[str, Any], list[reviews.Decision]]:
     """A submission (HQ's row) and every decision on it, oldest first."""
     row = store.get_submission_row(uuid)
-    return dict(row), reviews.history(store.conn, row["uuid"])
+    return dict(row), hq_store.decision_history(store.conn, row["uuid"])
 
 
 def review_list(
-    store: Store,
+    store: HqDb,
     *,
     status: str | None = None,
     form_id: str | None = None,
     district: str | None = None,
     enumerator: str | None = None,
-) -> list[reviews.ReviewRow]:
+) -> list[hq_store.ReviewRow]:
     allowed = (*STATUSES, reviews.PENDING)
     if status is not None and status not in allowed:
         raise InvalidInput(
@@ -93,7 +94,7 @@ def review_list(
                 allowed=", ".join(allowed),
             )
         )
-    return reviews.review_list(
+    return hq_store.review_list(
         store.conn, status=status, form_id=form_id, district=district, enumerator=enumerator
     )
 
@@ -125,7 +126,7 @@ class Outgoing:
         return not self.decisions and not self.waiting
 
 
-def outgoing(store: Store, device_id: str, *, again: bool = False) -> Outgoing:
+def outgoing(store: HqDb, device_id: str, *, again: bool = False) -> Outgoing:
     """What the next receipt for `device_id` carries: the newest decision on each of its
     submissions not yet delivered (all of them with `again`), as many as one receipt holds."""
     from yntymak_cli.sync.container import MAX_DECISIONS_SIZE, decisions_size
@@ -133,7 +134,7 @@ def outgoing(store: Store, device_id: str, *, again: bool = False) -> Outgoing:
     device = hq_store.device_by_id(store.conn, device_id)
     if device is None:
         raise NotFound(t("hq_revoke_unknown", current_lang(), device=device_id))
-    pending = reviews.to_deliver(store.conn, device_id, again=again)
+    pending = hq_store.to_deliver(store.conn, device_id, again=again)
     if device["box_key"] is None:
         return Outgoing(device_id, waiting=len(pending), no_key=bool(pending))
     out = Outgoing(device_id, box_key=base64.b64decode(device["box_key"]))
@@ -149,11 +150,11 @@ def outgoing(store: Store, device_id: str, *, again: bool = False) -> Outgoing:
     return out
 
 
-def mark_delivered(store: Store, sent: Outgoing) -> None:
+def mark_delivered(store: HqDb, sent: Outgoing) -> None:
     """Once the receipt file is written: its decisions do not go out again by themselves."""
     if sent.decisions:
         with store.write() as conn:
-            reviews.mark_delivered(conn, [d.decision_id for d in sent.decisions], utcnow())
+            hq_store.mark_delivered(conn, [d.decision_id for d in sent.decisions], utcnow())
 
 
 def sign_with_decisions(receipt: dict[str, Any], hq: HqIdentity, sent: Outgoing) -> bytes:
@@ -170,7 +171,7 @@ def sign_with_decisions(receipt: dict[str, Any], hq: HqIdentity, sent: Outgoing)
 
 
 def write_decisions_receipt(
-    store: Store, hq: HqIdentity, device_id: str, out_dir: Path, *, again: bool = False
+    store: HqDb, hq: HqIdentity, device_id: str, out_dir: Path, *, again: bool = False
 ) -> tuple[Path | None, Outgoing]:
     """`hq receipt DEVICE`: a receipt answering no bundle, for decisions waiting for a
     device that has nothing new to send. No file when nothing waits."""
@@ -202,7 +203,7 @@ def write_decisions_receipt(
     return path, sent
 
 
-def current_decisions_receipt(store: Store, hq: HqIdentity, device_id: str) -> bytes | None:
+def current_decisions_receipt(store: HqDb, hq: HqIdentity, device_id: str) -> bytes | None:
     """A receipt answering no bundle with the newest decision of each of the device's
     submissions, delivered or not (what `yntymak sync` fetches after its uploads: it heals a
     receipt lost on the way). None when there is none, or no key to seal them to. A revoked

@@ -1,0 +1,161 @@
+"""HQ's tables as SQLAlchemy Core objects: one description for SQLite and PostgreSQL.
+
+On SQLite, HQ's database is the same file format as a laptop's (store/migrations.py
+creates these tables with the rest); these objects only describe them, for the portable
+queries of store/hq.py. On PostgreSQL they also create the schema, through the named steps
+of `PG_MIGRATIONS` (recorded in `_migrations`, as on SQLite). Keep both in step: a column
+added by a SQLite migration needs a PostgreSQL step too (tests/test_hq_postgres.py
+compares the two schemas).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+settings = sa.Table(
+    "settings",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text),
+)
+
+forms = sa.Table(
+    "forms",
+    metadata,
+    sa.Column("hash", sa.Text, primary_key=True),
+    sa.Column("form_id", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("definition", sa.Text, nullable=False),
+    sa.Column("registered_at", sa.Text, nullable=False),
+    sa.Index("forms_by_id", "form_id", "registered_at"),
+)
+
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("uuid", sa.Text, primary_key=True),
+    sa.Column("form_id", sa.Text, nullable=False),
+    sa.Column("form_version", sa.Text, nullable=False),
+    sa.Column("form_hash", sa.Text, sa.ForeignKey("forms.hash"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("enumerator", sa.Text, nullable=False, server_default=""),
+    sa.Column("device_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.Text, nullable=False),
+    sa.Column("submission_time", sa.Text),
+    sa.Column("instance_name", sa.Text),
+    sa.Column("void_reason", sa.Text),
+    sa.Column("voided_at", sa.Text),
+    sa.Column("answers", sa.Text),
+    sa.Column("synced_revision", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("void_synced", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("purged_at", sa.Text),
+    sa.Column("void_refused_at", sa.Text),
+    sa.Column("void_refused_reason", sa.Text),
+    sa.CheckConstraint("status IN ('draft', 'final', 'void')", name="submissions_status"),
+    sa.Index("submissions_by_form", "form_id", "status", "submission_time"),
+    sa.Index("submissions_by_device", "device_id"),
+)
+
+revisions = sa.Table(
+    "revisions",
+    metadata,
+    sa.Column("uuid", sa.Text, sa.ForeignKey("submissions.uuid"), primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("form_hash", sa.Text, sa.ForeignKey("forms.hash"), nullable=False),
+    sa.Column("submission_time", sa.Text, nullable=False),
+    sa.Column("enumerator", sa.Text, nullable=False, server_default=""),
+    sa.Column("device_id", sa.Text, nullable=False, server_default=""),
+    sa.Column("instance_name", sa.Text),
+    sa.Column("answers", sa.Text),
+    sa.Column("paradata", sa.Text),
+    sa.Column("hash", sa.Text, nullable=False),
+    sa.Column("synced_at", sa.Text),
+    sa.Column("refused_at", sa.Text),
+    sa.Column("refused_reason", sa.Text),
+)
+
+hq_devices = sa.Table(
+    "hq_devices",
+    metadata,
+    sa.Column("device_id", sa.Text, primary_key=True),
+    sa.Column("sign_key", sa.Text, nullable=False),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("district", sa.Text),
+    sa.Column("enrolled_at", sa.Text, nullable=False),
+    sa.Column("revoked_at", sa.Text),
+    sa.Column("box_key", sa.Text),
+)
+
+hq_bundles = sa.Table(
+    "hq_bundles",
+    metadata,
+    sa.Column("bundle_id", sa.Text, primary_key=True),
+    sa.Column("device_id", sa.Text, sa.ForeignKey("hq_devices.device_id"), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("file_hash", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.Text),
+    sa.Column("created_at", sa.Text, nullable=False),
+    sa.Column("n_records", sa.Integer, nullable=False),
+    sa.Column("received_at", sa.Text, nullable=False),
+    sa.Index("hq_bundles_by_device", "device_id", "seq"),
+)
+
+hq_refused = sa.Table(
+    "hq_refused",
+    metadata,
+    sa.Column("bundle_id", sa.Text, sa.ForeignKey("hq_bundles.bundle_id"), primary_key=True),
+    sa.Column("uuid", sa.Text, primary_key=True),
+    sa.Column("revision", sa.Integer, primary_key=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("refused_at", sa.Text, nullable=False),
+)
+
+# decision_id is at least HQ's clock in milliseconds: a 64-bit integer on PostgreSQL.
+reviews = sa.Table(
+    "reviews",
+    metadata,
+    sa.Column("decision_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("uuid", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("reviewer", sa.Text, nullable=False),
+    sa.Column("decided_at", sa.Text, nullable=False),
+    sa.Column("delivered_at", sa.Text),
+    sa.Column("received_at", sa.Text),
+    sa.CheckConstraint("status IN ('approved', 'rejected', 'on_hold')", name="reviews_status"),
+    sa.Index("reviews_by_submission", "uuid", "revision", "decision_id"),
+)
+
+hq_receipts = sa.Table(
+    "hq_receipts",
+    metadata,
+    sa.Column("bundle_id", sa.Text, sa.ForeignKey("hq_bundles.bundle_id"), primary_key=True),
+    sa.Column("device_id", sa.Text, nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False),
+    sa.Column("issued_at", sa.Text, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Index("hq_receipts_by_device", "device_id", "seq"),
+)
+
+# HQ's tables, in an order that respects their foreign keys (for copies and checks).
+HQ_TABLES = (settings, forms, submissions, revisions, hq_devices, hq_bundles, hq_refused,
+             reviews, hq_receipts)  # fmt: skip
+
+PgStep = Callable[[sa.Connection], None]
+
+
+def _pg_001_hq(conn: sa.Connection) -> None:
+    metadata.create_all(conn)
+
+
+# Named, forward-only steps for a PostgreSQL HQ (SQLite's are store/migrations.py): the
+# schema above as it stands when PostgreSQL support began, then one step per change.
+PG_MIGRATIONS: list[tuple[str, PgStep]] = [("pg_001_hq", _pg_001_hq)]
