@@ -1,6 +1,11 @@
-"""The server's limits that need no database: a per-device request rate, one upload at a
-time per device. Pure asyncio-free bookkeeping (the event loop is one thread), testable
-with a fake clock."""
+"""The server's limits that need no database: request rates per client address and in all,
+one upload at a time per device, a budget of body bytes in flight. Pure bookkeeping for the
+event loop (one thread), testable with a fake clock.
+
+Nothing here is keyed by a device id a request merely claims: anyone can name any device,
+so such a count would let a stranger lock a laptop out. A device id is only used (for the
+upload lock) once a whole body has arrived whose bundle header names that device.
+"""
 
 from __future__ import annotations
 
@@ -10,32 +15,61 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+MAX_KEYS = 10_000  # client addresses remembered at most (each a deque of a minute's times)
+
 
 @dataclass
 class RateLimiter:
-    """At most `per_minute` requests per key in any 60-second window (a sliding log).
+    """At most `per_minute` requests per key (client address) and `total` from all keys
+    together in any 60-second window (sliding logs).
 
     `check(key)` returns 0 when the request may go ahead (and counts it), else the seconds
-    until it would be allowed (for Retry-After). Keys seen once and idle for a minute are
-    dropped, so spoofed ids cannot grow the table without bound for long.
+    until it would be allowed (for Retry-After). A refused request is not counted. Keys idle
+    for a minute are dropped, and the table never holds more than `max_keys` keys (the
+    longest idle go first), so made-up addresses cannot grow it.
     """
 
     per_minute: int
+    total: int = 0  # 0: no cap on all keys together
     clock: Callable[[], float] = time.monotonic
     window: float = 60.0
+    max_keys: int = MAX_KEYS
     _log: dict[str, deque[float]] = field(default_factory=dict)
+    _all: deque[float] = field(default_factory=deque)
     _last_sweep: float = 0.0
 
     def check(self, key: str) -> int:
         now = self.clock()
         self._sweep(now)
-        log = self._log.setdefault(key, deque())
-        while log and log[0] <= now - self.window:
-            log.popleft()
-        if len(log) >= self.per_minute:
-            return max(1, math.ceil(log[0] + self.window - now))
+        log = self._log.get(key)
+        if log is not None:
+            self._trim(log, now)
+            if len(log) >= self.per_minute:
+                return self._wait(log, now)
+        if self.total:
+            self._trim(self._all, now)
+            if len(self._all) >= self.total:
+                return self._wait(self._all, now)
+            self._all.append(now)
+        if log is None:
+            while len(self._log) >= self.max_keys:
+                del self._log[next(iter(self._log))]
+            log = self._log[key] = deque()
+        else:
+            del self._log[key]  # re-inserted last: dict order is least recently used first
+            self._log[key] = log
         log.append(now)
         return 0
+
+    def __len__(self) -> int:
+        return len(self._log)
+
+    def _trim(self, log: deque[float], now: float) -> None:
+        while log and log[0] <= now - self.window:
+            log.popleft()
+
+    def _wait(self, log: deque[float], now: float) -> int:
+        return max(1, math.ceil(log[0] + self.window - now))
 
     def _sweep(self, now: float) -> None:
         if now - self._last_sweep < self.window:
@@ -48,7 +82,8 @@ class RateLimiter:
 @dataclass
 class DeviceLocks:
     """One upload at a time per device: the second is refused, not queued (the laptop
-    retries), so a stuck connection cannot pile bodies up in memory."""
+    retries). Taken only for a body that has fully arrived and whose bundle header names the
+    device, so an idle connection claiming a device's id cannot hold it."""
 
     _busy: set[str] = field(default_factory=set)
 
@@ -63,3 +98,25 @@ class DeviceLocks:
 
     def busy(self, device_id: str) -> bool:
         return device_id in self._busy
+
+
+@dataclass
+class InFlight:
+    """A budget of request-body bytes held at once, across all uploads.
+
+    `reserve(n, held)` takes n more bytes for an upload that holds `held` already, if they
+    fit or if no other upload holds any (so one bundle as large as the bundle limit always
+    gets through, alone); `release(n)` gives bytes back.
+    """
+
+    budget: int
+    used: int = 0
+
+    def reserve(self, n: int, held: int = 0) -> bool:
+        if self.used > held and self.used + n > self.budget:
+            return False
+        self.used += n
+        return True
+
+    def release(self, n: int) -> None:
+        self.used = max(0, self.used - n)
