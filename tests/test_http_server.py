@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import pytest
 
-from yntymak_cli.server.limits import DeviceLocks, InFlight, RateLimiter
+from yntymak_cli.server.limits import DeviceLocks, DeviceRate, InFlight, RateLimiter
 
 from .conftest import ROOT
 from .helpers import CONTRACT, Field, collect_in, device_id, rows, snapshot, yn
@@ -338,6 +338,47 @@ def test_a_stranger_cannot_spend_a_devices_rate(field: Field, servers, tmp_path)
     assert httpx.get(f"{server.url}/api/v1/devices/{a}/receipt").status_code == 200
     assert httpx.get(f"{server.url}/api/v1/devices/{a}/decisions").status_code == 204
     assert hq_counts(f.hq) == (1, 1, 1)
+
+
+@pytest.mark.slow
+def test_a_devices_rate_counts_its_verified_bundles_once_each(field: Field, servers, tmp_path):
+    """--device-rate counts only bundles whose signature verified with the enrolled key, and
+    each bundle_id once a minute: neither forgeries in the laptop's name nor replays of its
+    genuine bundles spend its budget; its own third new bundle of the minute gets 429."""
+    f = field
+    a = device_id(f.a)
+    bundles = []
+    for village in ("Кара-Суу", "Ош", "Нарын"):
+        collect_in(f.a, tmp_path, village)
+        bundles.append(f.bundle(f.a).read_bytes())
+    first, second, third = bundles
+    server = servers(f.hq, "--device-rate", "2")
+    # A stranger, from another address, in the laptop's name: the signature flipped.
+    forged = bytearray(first)
+    forged[-1] ^= 0x01
+    with other_address() as stranger:
+        for _ in range(10):
+            response = stranger.post(
+                f"{server.url}/api/v1/bundles",
+                content=bytes(forged),
+                headers={"X-Yntymak-Device": a},
+            )
+            assert (response.status_code, response.json()["error"]) == (400, "bad-signature")
+    assert hq_counts(f.hq) == (0, 0, 0)
+    # The genuine bundle afterwards, and nine replays of it: one unit of the two.
+    answers = [post(server, first, a) for _ in range(10)]
+    assert [r.status_code for r in answers] == [200] * 10, answers[-1].text
+    assert {r.content for r in answers} == {answers[0].content}
+    assert post(server, second, a).status_code == 200  # the second unit
+    before = snapshot(f.hq)
+    limited = post(server, third, a)
+    assert (limited.status_code, limited.json()["error"]) == (429, "too-many-requests")
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert snapshot(f.hq) == before and hq_counts(f.hq) == (2, 2, 2)
+    # Bundles counted this minute still go (a laptop whose receipt was lost sends again).
+    again = post(server, first, a)
+    assert again.status_code == 200 and again.content == answers[0].content
+    assert "Traceback" not in server.log.read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
@@ -678,6 +719,16 @@ def test_rate_limiter_and_device_locks():
     for i in range(1000):
         assert many.check(f"10.0.{i // 256}.{i % 256}") == 0
     assert len(many) == 100 and "10.0.3.231" in many._log
+    # Verified bundles per device: distinct bundle ids in the window, a replay is free.
+    per_device = DeviceRate(2, clock=lambda: now[0], max_keys=3)
+    assert per_device.check("d", "b1") == 0 and per_device.check("d", "b1") == 0
+    assert per_device.check("d", "b2") == 0 and per_device.check("d", "b1") == 0
+    assert per_device.check("d", "b3") == 60 and per_device.check("e", "b3") == 0
+    now[0] += 61
+    assert per_device.check("d", "b3") == 0 and per_device.check("d", "b4") == 0
+    for i in range(10):
+        assert per_device.check(f"device{i}", "b") == 0
+    assert len(per_device) == 3
     locks = DeviceLocks()
     assert locks.acquire("d") and not locks.acquire("d") and locks.acquire("e")
     locks.release("d")

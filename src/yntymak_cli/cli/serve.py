@@ -56,6 +56,15 @@ def hq_serve(
         metavar="N",
         help="API requests per minute from all clients together; more get 429.",
     ),
+    device_rate: int = typer.Option(
+        30,
+        "--device-rate",
+        min=1,
+        metavar="N",
+        help="Bundles per minute per device; more get 429. Only bundles whose signature "
+        "verifies with the device's enrolled key count, each bundle once (a replay costs "
+        "nothing more), so nobody else can spend a laptop's budget.",
+    ),
     max_inflight: int | None = typer.Option(
         None,
         "--max-inflight",
@@ -142,6 +151,7 @@ def hq_serve(
         upload_timeout=upload_timeout,
         rate=rate,
         total_rate=total_rate,
+        device_rate=device_rate,
         max_imports=workers,
         max_inflight=max_inflight or 0,
     )

@@ -5,7 +5,7 @@ Everything that touches the database runs in a worker thread with its own `Store
 sqlite3 connection belongs to the thread that opened it); writes serialise on SQLite's
 `BEGIN IMMEDIATE` and busy timeout, as two `hq import` processes would. The event loop only
 reads bodies and keeps the limits (request rates per client address and in all, the bytes
-in flight, one upload per device, the import cap).
+in flight, one upload per device, verified bundles per device, the import cap).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from yntymak_cli.errors import InvalidInput, NotFound
-from yntymak_cli.server.limits import DeviceLocks, InFlight, RateLimiter
+from yntymak_cli.server.limits import DeviceLocks, DeviceRate, InFlight, RateLimiter
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.db import Store
 from yntymak_cli.sync.keys import HqIdentity
@@ -67,6 +67,9 @@ class Settings:
     upload_timeout: float = 600.0  # seconds for a whole request body
     rate: int = 60  # API requests per minute per client address
     total_rate: int = 1200  # API requests per minute from all clients together
+    # Bundles per minute per device, counted only once their signature verified with the
+    # device's enrolled key, each bundle_id once (a replay costs nothing more).
+    device_rate: int = 30
     max_imports: int = 2  # bundles verified and imported at once
     # Body bytes held at once, all uploads together; 0: the smaller of twice the bundle
     # limit and 512 MiB. One upload alone may always use up to the bundle limit.
@@ -87,6 +90,7 @@ class _Api:
         self.max_bundle = settings.max_bundle or MAX_BUNDLE_FILE_SIZE
         self.rate = RateLimiter(settings.rate, total=settings.total_rate)
         self.locks = DeviceLocks()
+        self.device_rate = DeviceRate(settings.device_rate)
         self.imports = asyncio.Semaphore(max(1, settings.max_imports))
         self.inflight = InFlight(settings.max_inflight or min(2 * self.max_bundle, MAX_INFLIGHT))
 
@@ -188,7 +192,7 @@ class _Api:
 
     async def _import(self, device_id: str, chunks: list[bytes]) -> Response:
         from yntymak_cli.sync import container
-        from yntymak_cli.sync.hq import import_for_receipt
+        from yntymak_cli.sync.hq import device_lookup, import_for_receipt
 
         hq = self.settings.hq
         # The body is joined (the one copy) only in an import slot: at most --workers
@@ -213,6 +217,24 @@ class _Api:
                     retry_after=BUSY_RETRY_AFTER,
                 )
             try:
+                # The signature, checked against the enrolled key (cheap: nothing is
+                # decrypted), before the device's rate counts the bundle: only the device
+                # itself can spend its budget. Refusals answer as the import's would.
+                header = await self.db(
+                    lambda s: container.verify_bundle_signature(data, device_lookup(s))
+                )
+                wait = self.device_rate.check(device_id, header["bundle_id"])
+                if wait:
+                    log.warning(
+                        "device %s is over --device-rate; told to wait %d s", device_id, wait
+                    )
+                    return error(
+                        429,
+                        "too-many-requests",
+                        f"device {device_id} sent more than {self.settings.device_rate} bundles "
+                        f"this minute: retry in {wait} s",
+                        retry_after=wait,
+                    )
                 result, receipt, _sent = await self.db(lambda s: import_for_receipt(s, hq, data))
             except container.BundleError as exc:
                 return _bundle_refusal(exc)
