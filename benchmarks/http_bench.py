@@ -80,7 +80,8 @@ def http_upload(hq_home: Path, devices: list, workers: int) -> tuple[float, list
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "yntymak_cli", "--home", str(hq_home), "hq", "serve"]
-        + ["--bind", "127.0.0.1:0", "--rate", "100000", "--workers", str(workers)],
+        + ["--bind", "127.0.0.1:0", "--rate", "100000", "--total-rate", "100000"]
+        + ["--workers", str(workers)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

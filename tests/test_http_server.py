@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
-from yntymak_cli.server.limits import DeviceLocks, RateLimiter
+from yntymak_cli.server.limits import DeviceLocks, DeviceRate, InFlight, RateLimiter
 
 from .conftest import ROOT
 from .helpers import CONTRACT, Field, collect_in, device_id, rows, snapshot, yn
@@ -150,6 +150,19 @@ def post_head(server: Server, device: str, length: int) -> str:
     )
 
 
+def other_address(host: str = "127.0.0.2") -> httpx.Client:
+    """A client whose requests come from another loopback address (another machine, as
+    far as the server's per-address limits can tell)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=host), timeout=60)
+
+
+def hold(server: Server, head: str, body: bytes = b"") -> socket.socket:
+    """A connection that sends `head` and `body`, then nothing: the caller closes it."""
+    sock = socket.create_connection(server.address, timeout=30)
+    sock.sendall(head.encode("ascii") + body)
+    return sock
+
+
 def hq_counts(home: Path) -> tuple[int, int, int]:
     return (
         rows(home, "SELECT COUNT(*) AS n FROM submissions")[0]["n"],
@@ -232,7 +245,7 @@ def test_post_bundle_receipt_replay_recover_and_decisions(field: Field, servers,
     missing = httpx.get(f"{server.url}/api/v1/devices/{b}/receipt")
     assert (missing.status_code, missing.json()["error"]) == (404, "no-receipt")
     unknown = httpx.get(f"{server.url}/api/v1/devices/{'a' * 16}/receipt")
-    assert (unknown.status_code, unknown.json()["error"]) == (404, "unknown-device")
+    assert (unknown.status_code, unknown.json()["error"]) == (403, "unknown-device")
     bad = httpx.get(f"{server.url}/api/v1/devices/NOT-AN-ID/receipt")
     assert (bad.status_code, bad.json()["error"]) == (400, "invalid")
 
@@ -263,7 +276,7 @@ def test_refusals_leave_hq_unchanged(field: Field, servers, tmp_path):
     foreign = f.bundle(stranger).read_bytes()
     limit = 64 * 1024
     assert len(data) < limit
-    server = servers(f.hq, "--max-bundle", str(limit), "--upload-timeout", "1", "--rate", "9")
+    server = servers(f.hq, "--max-bundle", str(limit), "--upload-timeout", "1", "--rate", "12")
     before = snapshot(f.hq)
 
     def refused(response: httpx.Response, status: int, *codes: str) -> None:
@@ -289,10 +302,12 @@ def test_refusals_leave_hq_unchanged(field: Field, servers, tmp_path):
     status, _, body = raw_request(server, post_head(server, a, len(data)), [data[:half]], 2.0)
     assert (status, json.loads(body)["error"]) == (408, "upload-timeout")
     assert snapshot(f.hq) == before
-    # The per-device rate limit (9 a minute): b's 10th request is refused with Retry-After.
-    for _ in range(9):
-        assert httpx.get(f"{server.url}/api/v1/devices/{b}/receipt").status_code == 404
-    limited = httpx.get(f"{server.url}/api/v1/devices/{b}/receipt")
+    # The rate limit per client address (12 a minute): another address's 13th request is
+    # refused with Retry-After; this one's is not.
+    with other_address() as client:
+        for _ in range(12):
+            assert client.get(f"{server.url}/api/v1/devices/{b}/receipt").status_code == 404
+        limited = client.get(f"{server.url}/api/v1/devices/{b}/receipt")
     refused(limited, 429, "too-many-requests")
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     # The genuine bundle still goes through (a's lock was released after each refusal).
@@ -300,6 +315,139 @@ def test_refusals_leave_hq_unchanged(field: Field, servers, tmp_path):
     assert hq_counts(f.hq) == (1, 1, 1)
     log = server.log.read_text(encoding="utf-8")
     assert "Traceback" not in log and "database is locked" not in log
+
+
+@pytest.mark.slow
+def test_a_stranger_cannot_spend_a_devices_rate(field: Field, servers, tmp_path):
+    """Requests naming a device spend the budget of the address they come from, never the
+    device's: 60 GETs a minute from elsewhere used to keep the laptop at 429."""
+    f = field
+    collect_in(f.a, tmp_path, "Кара-Суу")
+    data = f.bundle(f.a).read_bytes()
+    a = device_id(f.a)
+    server = servers(f.hq, "--rate", "9")
+    with other_address() as stranger:
+        answers = [
+            stranger.get(f"{server.url}/api/v1/devices/{a}/{what}").status_code
+            for what in ("receipt", "decisions") * 30
+        ]
+    assert answers.count(429) == 60 - 9, answers
+    response = post(server, data, a)
+    assert response.status_code == 200, response.text
+    assert httpx.get(f"{server.url}/api/v1/devices/{a}/receipt").status_code == 200
+    assert httpx.get(f"{server.url}/api/v1/devices/{a}/decisions").status_code == 204
+    assert hq_counts(f.hq) == (1, 1, 1)
+
+
+@pytest.mark.slow
+def test_a_devices_rate_counts_its_verified_bundles_once_each(field: Field, servers, tmp_path):
+    """--device-rate counts only bundles whose signature verified with the enrolled key, and
+    each bundle_id once a minute: neither forgeries in the laptop's name nor replays of its
+    genuine bundles spend its budget; its own third new bundle of the minute gets 429."""
+    f = field
+    a = device_id(f.a)
+    bundles = []
+    for village in ("Кара-Суу", "Ош", "Нарын"):
+        collect_in(f.a, tmp_path, village)
+        bundles.append(f.bundle(f.a).read_bytes())
+    first, second, third = bundles
+    server = servers(f.hq, "--device-rate", "2")
+    # A stranger, from another address, in the laptop's name: the signature flipped.
+    forged = bytearray(first)
+    forged[-1] ^= 0x01
+    with other_address() as stranger:
+        for _ in range(10):
+            response = stranger.post(
+                f"{server.url}/api/v1/bundles",
+                content=bytes(forged),
+                headers={"X-Yntymak-Device": a},
+            )
+            assert (response.status_code, response.json()["error"]) == (400, "bad-signature")
+    assert hq_counts(f.hq) == (0, 0, 0)
+    # The genuine bundle afterwards, and nine replays of it: one unit of the two.
+    answers = [post(server, first, a) for _ in range(10)]
+    assert [r.status_code for r in answers] == [200] * 10, answers[-1].text
+    assert {r.content for r in answers} == {answers[0].content}
+    assert post(server, second, a).status_code == 200  # the second unit
+    before = snapshot(f.hq)
+    limited = post(server, third, a)
+    assert (limited.status_code, limited.json()["error"]) == (429, "too-many-requests")
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert snapshot(f.hq) == before and hq_counts(f.hq) == (2, 2, 2)
+    # Bundles counted this minute still go (a laptop whose receipt was lost sends again).
+    again = post(server, first, a)
+    assert again.status_code == 200 and again.content == answers[0].content
+    assert "Traceback" not in server.log.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_an_idle_connection_claiming_a_device_holds_no_lock(field: Field, servers, tmp_path):
+    """POST with a device's id and a length, then no byte: that used to hold the device's
+    one-upload lock for --upload-timeout (600 s)."""
+    f = field
+    collect_in(f.a, tmp_path, "Кара-Суу")
+    data = f.bundle(f.a).read_bytes()
+    a = device_id(f.a)
+    server = servers(f.hq)
+    idle = [hold(server, post_head(server, a, 1000)) for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        response = post(server, data, a)
+        assert response.status_code == 200, response.text
+        assert time.monotonic() - started < 20
+    finally:
+        for sock in idle:
+            sock.close()
+    assert hq_counts(f.hq) == (1, 1, 1)
+
+
+@pytest.mark.slow
+def test_bytes_in_flight_are_capped(field: Field, servers, tmp_path):
+    f = field
+    collect_in(f.a, tmp_path, "Кара-Суу")
+    data = f.bundle(f.a).read_bytes()
+    a, b = device_id(f.a), device_id(f.b)
+    assert len(data) < 30_000
+    server = servers(
+        f.hq, "--max-bundle", "64000", "--max-inflight", "100000", "--upload-timeout", "10"
+    )
+    # One upload alone may take the whole bundle limit...
+    slow = hold(server, post_head(server, b, 60_000), b"x" * 1000)
+    try:
+        time.sleep(0.5)  # the server has reserved its 60,000 bytes
+        # ...a second one that does not fit is told at once, from its Content-Length...
+        status, headers, body = raw_request(server, post_head(server, a, 60_000), [])
+        assert (status, json.loads(body)["error"]) == (429, "server-busy")
+        assert int(headers["retry-after"]) >= 1
+        # ...and a chunked one as its bytes come past the budget.
+        chunks = (b"y" * 1000 for _ in range(50))
+        busy = post(server, chunks, a)  # type: ignore[arg-type]
+        assert (busy.status_code, busy.json()["error"]) == (429, "server-busy")
+        assert post(server, data, a).status_code == 200  # fits beside the slow one
+    finally:
+        slow.close()
+    assert hq_counts(f.hq) == (1, 1, 1)
+    assert "Traceback" not in server.log.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_connections_are_capped(field: Field, servers):
+    """Connections trickling their headers (uvicorn has no header timeout) fill at most
+    --max-connections; past it the server answers 503 at once, and recovers after."""
+    server = servers(field.hq, "--max-connections", "3")
+    host, port = server.address
+    idle = [hold(server, f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\nX-A") for _ in range(3)]
+    try:
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 503
+        assert time.monotonic() - started < 5
+    finally:
+        for sock in idle:
+            sock.close()
+    time.sleep(0.3)
+    assert httpx.get(f"{server.url}/healthz", timeout=10).status_code == 200
 
 
 @pytest.mark.slow
@@ -378,6 +526,29 @@ def test_server_killed_during_an_upload_then_restarted(field: Field, servers, tm
 
 
 @pytest.mark.slow
+def test_page_without_token_only_for_a_loopback_host(field: Field, servers):
+    """DNS rebinding (a page elsewhere whose name now points at 127.0.0.1) sends its own
+    Host; nginx's default sends its upstream's, which the port need not match."""
+    server = servers(field.hq)
+    _, port = server.address
+
+    def page(host: str) -> int:
+        return httpx.get(f"{server.url}/?lang=en", headers={"Host": host}).status_code
+
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}", "LocalHost"):
+        assert page(host) == 200, host
+    for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1:{port + 1}", "127.0.0.2"):
+        assert page(host) == 403, host
+    token = next(m.group(1) for line in server.lines if (m := re.search(r"token=(\S+)", line)))
+    assert (
+        httpx.get(
+            f"{server.url}/?lang=en&token={token}", headers={"Host": "evil.example"}
+        ).status_code
+        == 200
+    )
+
+
+@pytest.mark.slow
 def test_status_page_in_chromium_in_kyrgyz(field: Field, servers, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is not installed (.ci/run installs Debian's chromium)")
@@ -443,7 +614,7 @@ def test_page_needs_its_token_off_loopback(tmp_path: Path):
 
     async def get(settings: Settings, url: str, **headers: str) -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(settings))
-        async with httpx.AsyncClient(transport=transport, base_url="http://hq") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
             return await client.get(url, headers=headers)
 
     def fetch(settings: Settings, url: str, **headers: str) -> httpx.Response:
@@ -490,17 +661,79 @@ def test_page_escapes_what_the_database_holds():
     assert "missing: 1, 2" in html
 
 
+def test_database_errors_are_told_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Only a locked database is worth a retry (503); a full disk or a broken database is a
+    500 that says so, without a traceback."""
+    import asyncio
+    import sqlite3
+
+    from yntymak_cli.server.app import Settings, create_app
+    from yntymak_cli.store import hq as hq_store
+    from yntymak_cli.store.db import Store
+    from yntymak_cli.sync import keys
+
+    settings = Settings(tmp_path / "yntymak.db", keys.create_hq_identity(tmp_path), "t")
+    Store(settings.db_path).close()
+
+    async def get(url: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(settings), raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+            return await c.get(url)
+
+    def failing(message: str) -> httpx.Response:
+        def fail(*args: Any) -> None:
+            raise sqlite3.OperationalError(message)
+
+        monkeypatch.setattr(hq_store, "device_by_id", fail)
+        return asyncio.run(get(f"/api/v1/devices/{'a' * 16}/receipt"))
+
+    locked = failing("database is locked")
+    assert (locked.status_code, locked.json()["error"]) == (503, "busy")
+    assert locked.headers["retry-after"] == "5"
+    full = failing("database or disk is full")
+    assert (full.status_code, full.json()["error"]) == (500, "internal")
+    assert "disk is full" in full.json()["message"] and "retry-after" not in full.headers
+    broken = failing("no such table: devices")
+    assert (broken.status_code, broken.json()["error"]) == (500, "internal")
+    assert "Traceback" not in broken.text and "no such table" not in broken.text
+
+
 def test_rate_limiter_and_device_locks():
     now = [0.0]
     limiter = RateLimiter(2, clock=lambda: now[0])
     assert limiter.check("d") == 0 and limiter.check("d") == 0
     assert limiter.check("d") == 60
-    assert limiter.check("e") == 0  # per device
+    assert limiter.check("e") == 0  # per key (client address)
     now[0] = 30.0
     assert limiter.check("d") == 30
     now[0] = 60.5
     assert limiter.check("d") == 0
+    # All keys together: the third request of the minute is refused, whoever sends it, and
+    # a refused request is not counted.
+    together = RateLimiter(5, total=2, clock=lambda: now[0])
+    assert together.check("x") == 0 and together.check("y") == 0
+    assert together.check("z") == 60 and "z" not in together._log
+    # The table of keys stays bounded, whatever addresses come within a minute.
+    many = RateLimiter(5, clock=lambda: now[0], max_keys=100)
+    for i in range(1000):
+        assert many.check(f"10.0.{i // 256}.{i % 256}") == 0
+    assert len(many) == 100 and "10.0.3.231" in many._log
+    # Verified bundles per device: distinct bundle ids in the window, a replay is free.
+    per_device = DeviceRate(2, clock=lambda: now[0], max_keys=3)
+    assert per_device.check("d", "b1") == 0 and per_device.check("d", "b1") == 0
+    assert per_device.check("d", "b2") == 0 and per_device.check("d", "b1") == 0
+    assert per_device.check("d", "b3") == 60 and per_device.check("e", "b3") == 0
+    now[0] += 61
+    assert per_device.check("d", "b3") == 0 and per_device.check("d", "b4") == 0
+    for i in range(10):
+        assert per_device.check(f"device{i}", "b") == 0
+    assert len(per_device) == 3
     locks = DeviceLocks()
     assert locks.acquire("d") and not locks.acquire("d") and locks.acquire("e")
     locks.release("d")
     assert locks.acquire("d")
+    inflight = InFlight(100)
+    assert inflight.reserve(150)  # alone: always
+    assert not inflight.reserve(10) and inflight.reserve(10, held=150)  # its own bytes
+    inflight.release(160)
+    assert inflight.reserve(60) and inflight.reserve(40) and not inflight.reserve(1)

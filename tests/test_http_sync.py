@@ -301,6 +301,30 @@ def test_a_laptop_hq_does_not_know_is_refused_in_its_language(
     assert "1 bundle(s) sent" in summary(yn(stranger, "sync", server.url))
 
 
+@pytest.mark.slow
+def test_a_bundle_sealed_to_a_previous_hq_does_not_block_sync(field: Field, server: Server) -> None:
+    """After `keys trust-hq --replace`, an outbox bundle made for the old HQ is left where it
+    is (the new HQ cannot read it) and its records travel in a new bundle."""
+    f = field
+    old_hq = f.tmp / "old-hq"
+    yn(old_hq, "hq", "init", "-o", f.tmp / "old-hq.pub")
+    laptop = f.tmp / "c"
+    yn(laptop, "keys", "trust-hq", f.tmp / "old-hq.pub")
+    uuid = collect_in(laptop, f.tmp, "Ак-Суу")
+    yn(laptop, "bundle", "create", "-o", laptop / "outbox")
+    (stale,) = outbox(laptop)
+    yn(laptop, "keys", "trust-hq", f.tmp / "hq.pub", "--replace")
+    yn(laptop, "keys", "export", "-o", f.tmp / "c.pub")
+    yn(f.hq, "hq", "enroll", f.tmp / "c.pub", "--name", "Cholpon")
+    out = yn(laptop, "sync", server.url)
+    assert summary(out).startswith("Synced with HQ: 1 bundle(s) sent, 1 revision(s) acknowledged")
+    assert out.count("sealed to an HQ this laptop no longer trusts") == 1, out
+    assert outbox(laptop) == [stale]  # left in place, never deleted
+    assert hq_submissions(f) == [{"uuid": uuid, "revision": 1, "status": "final"}]
+    # The next run says so again, sends nothing, and does not fail.
+    assert summary(yn(laptop, "sync", server.url)).startswith("Synced with HQ: 0 bundle(s)")
+
+
 # -- TLS ------------------------------------------------------------------------------------
 
 
@@ -448,3 +472,53 @@ def test_plain_http_is_insecure_only_off_this_machine() -> None:
     assert not is_insecure("https://hq.example.org")
     assert is_insecure("http://hq.example.org")
     assert is_insecure("http://10.0.0.5:8080")
+
+
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_timeout_bounds_a_server_that_trickles(field: Field, fake_hq, part: str) -> None:
+    """httpx's timeouts are per read: a byte every 0.1 s would never trip them. --timeout
+    bounds the whole request, headers or body."""
+
+    def trickle(h: BaseHTTPRequestHandler) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\nX-Slow: " + b"x" * 100
+        try:
+            if part == "headers":
+                for byte in head:
+                    h.wfile.write(bytes([byte]))
+                    h.wfile.flush()
+                    time.sleep(0.1)
+            h.wfile.write(head + b"\r\n\r\n")
+            for _ in range(200):
+                h.wfile.write(b"x")
+                h.wfile.flush()
+                time.sleep(0.1)
+        except OSError:  # the laptop gave up and closed
+            pass
+
+    collect_in(field.a, field.tmp, "Ак-Суу")
+    url = fake_hq(trickle)
+    started = time.monotonic()
+    out = yn(field.a, "sync", url, "--timeout", "1.5", code=1)
+    assert time.monotonic() - started < 5, out
+    assert f"HQ at {url} did not answer within 1.5 s" in out
+    assert len(outbox(field.a)) == 1
+
+
+def test_backoff_is_capped_however_many_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    from yntymak_cli.sync import http as http_mod
+
+    waits: list[float] = []
+    hq = http_mod._Hq("http://127.0.0.1:9", "a" * 16, timeout=3600, ca=None, sleep=waits.append)
+    calls = iter(range(2000))
+
+    def once(*args: Any) -> tuple[int, httpx.Headers, bytes]:
+        if next(calls) < 1500:
+            raise httpx.ConnectError("refused")
+        return 200, httpx.Headers(), b"ok"
+
+    monkeypatch.setattr(hq, "_once", once)
+    with hq:
+        assert hq.request("GET", "/healthz") == (200, b"ok")
+    assert len(waits) == 1500 and max(waits) <= http_mod.BACKOFF_CAP

@@ -512,6 +512,33 @@ def test_revoked_device(bundle: bytes, device, other_device, hq) -> None:
     refused("bad-signature", c.open_bundle, forged, revoked, hq)
 
 
+def test_verify_bundle_signature_checks_only_the_signature(
+    bundle: bytes, device, other_device, hq, other_hq
+) -> None:
+    """What `hq serve` counts a device's rate by: the signature, without decrypting."""
+    lookup = lookup_for(device)
+    assert c.verify_bundle_signature(bundle, lookup) == c.inspect_bundle(bundle)
+    flipped = bytearray(bundle)
+    flipped[-1] ^= 0x01  # a byte of the signature
+    refused("bad-signature", c.verify_bundle_signature, bytes(flipped), lookup)
+    refused("unknown-device", c.verify_bundle_signature, bundle, lambda _id: None)
+    refused("unknown-device", c.verify_bundle_signature, bundle, lookup_for(other_device))
+    refused(
+        "revoked-device",
+        c.verify_bundle_signature,
+        bundle,
+        lambda _id: c.RevokedDevice(device.verify_key_bytes),
+    )
+    refused("truncated", c.verify_bundle_signature, bundle[:-10], lookup)
+    refused("not-a-bundle", c.verify_bundle_signature, b"PK\x03\x04 zip", lookup)
+    # Nothing past the signature: a bundle sealed to another HQ passes here, not in open.
+    elsewhere = c.build_bundle(
+        {"seq": 1, "prev_hash": None}, payload_of(record()), device, other_hq.public()
+    )
+    assert c.verify_bundle_signature(elsewhere, lookup)["hq_fingerprint"] != hq.fingerprint
+    refused("wrong-hq", c.open_bundle, elsewhere, lookup, hq)
+
+
 def test_bundle_for_another_hq(device, hq, other_hq) -> None:
     data = c.build_bundle(
         {"seq": 1, "prev_hash": None}, payload_of(record()), device, other_hq.public()

@@ -81,6 +81,9 @@ def sync(
     finally:
         if bar is not None:
             bar.close()
+    if result.skipped:  # once per run, however many
+        folder = plain(result.skipped[0].parent)
+        typer.echo(t("http_skipped_other_hq", lang, n=len(result.skipped), folder=folder), err=True)
     voids = t("sync_counts_voids", lang, voids=result.voids) if result.voids else ""
     typer.echo(
         t(

@@ -42,7 +42,45 @@ def hq_serve(
         help="Time for a whole bundle to arrive; a slower upload gets 408.",
     ),
     rate: int = typer.Option(
-        60, "--rate", min=1, metavar="N", help="Requests per minute per device; more get 429."
+        60,
+        "--rate",
+        min=1,
+        metavar="N",
+        help="API requests per minute per client address; more get 429 (behind a reverse "
+        "proxy every laptop shares the proxy's address).",
+    ),
+    total_rate: int = typer.Option(
+        1200,
+        "--total-rate",
+        min=1,
+        metavar="N",
+        help="API requests per minute from all clients together; more get 429.",
+    ),
+    device_rate: int = typer.Option(
+        30,
+        "--device-rate",
+        min=1,
+        metavar="N",
+        help="Bundles per minute per device; more get 429. Only bundles whose signature "
+        "verifies with the device's enrolled key count, each bundle once (a replay costs "
+        "nothing more), so nobody else can spend a laptop's budget.",
+    ),
+    max_inflight: int | None = typer.Option(
+        None,
+        "--max-inflight",
+        min=1,
+        metavar="BYTES",
+        help="Upload bytes held at once, all uploads together (default: twice --max-bundle "
+        "or 512 MiB, whichever is smaller); an upload beyond it gets 429. One upload alone "
+        "always may use up to --max-bundle.",
+    ),
+    max_connections: int = typer.Option(
+        256,
+        "--max-connections",
+        min=1,
+        metavar="N",
+        help="Connections at once; more are answered 503. A public bind belongs behind a "
+        "reverse proxy with header timeouts (docs/http-api.md).",
     ),
     max_bundle: int | None = typer.Option(
         None,
@@ -110,14 +148,18 @@ def hq_serve(
         hq=hq,
         page_token=token,
         public=not bound.loopback,
+        port=bound.port,
         max_bundle=max_bundle or 0,
         upload_timeout=upload_timeout,
         rate=rate,
+        total_rate=total_rate,
+        device_rate=device_rate,
         max_imports=workers,
+        max_inflight=max_inflight or 0,
     )
     set_lang("en")  # refusals travel in English: the laptop shows them in its language
     try:
-        serve(bound, settings, certfile=certfile, keyfile=keyfile)
+        serve(bound, settings, certfile=certfile, keyfile=keyfile, max_connections=max_connections)
     finally:
         bound.sock.close()
         set_lang(lang)

@@ -4,7 +4,8 @@ status page. See docs/http-api.md for the contract (paths, status codes, error J
 Everything that touches the database runs in a worker thread with its own `HqDb` (a
 sqlite3 connection belongs to the thread that opened it); writes serialise on SQLite's
 `BEGIN IMMEDIATE` and busy timeout, as two `hq import` processes would. The event loop only
-reads bodies and keeps the limits (rate, one upload per device, the import cap).
+reads bodies and keeps the limits (request rates per client address and in all, the bytes
+in flight, one upload per device, verified bundles per device, the import cap).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from yntymak_cli.errors import InvalidInput, NotFound
-from yntymak_cli.server.limits import DeviceLocks, RateLimiter
+from yntymak_cli.server.limits import DeviceLocks, DeviceRate, InFlight, RateLimiter
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.hqdb import HqDb
 from yntymak_cli.sync.keys import HqIdentity
@@ -47,6 +48,10 @@ BUSY_RETRY_AFTER = 5
 # Headers a reverse proxy adds: such a request did not come from this machine, whatever
 # address the socket shows, so the status page asks it for the token.
 _PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+# Names this machine answers to: a page request whose Host is anything else came through a
+# proxy or a rebound DNS name (a web page elsewhere reading ours), so it needs the token.
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+MAX_INFLIGHT = 512 * 1024 * 1024  # default cap on body bytes held at once: see max_inflight
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,18 @@ class Settings:
     page_token: str  # the status page's ?token= (needed off loopback and through proxies)
     db_url: str | None = None  # HQ on PostgreSQL
     public: bool = False  # bound to an address other than loopback
+    port: int = 0  # the bound port, which a loopback Host must name (0: any)
     max_bundle: int = 0  # bytes; 0: container.MAX_BUNDLE_FILE_SIZE
     upload_timeout: float = 600.0  # seconds for a whole request body
-    rate: int = 60  # requests per minute per device
+    rate: int = 60  # API requests per minute per client address
+    total_rate: int = 1200  # API requests per minute from all clients together
+    # Bundles per minute per device, counted only once their signature verified with the
+    # device's enrolled key, each bundle_id once (a replay costs nothing more).
+    device_rate: int = 30
     max_imports: int = 2  # bundles verified and imported at once
+    # Body bytes held at once, all uploads together; 0: the smaller of twice the bundle
+    # limit and 512 MiB. One upload alone may always use up to the bundle limit.
+    max_inflight: int = 0
 
 
 def error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
@@ -76,9 +89,11 @@ class _Api:
 
         self.settings = settings
         self.max_bundle = settings.max_bundle or MAX_BUNDLE_FILE_SIZE
-        self.rate = RateLimiter(settings.rate)
+        self.rate = RateLimiter(settings.rate, total=settings.total_rate)
         self.locks = DeviceLocks()
+        self.device_rate = DeviceRate(settings.device_rate)
         self.imports = asyncio.Semaphore(max(1, settings.max_imports))
+        self.inflight = InFlight(settings.max_inflight or min(2 * self.max_bundle, MAX_INFLIGHT))
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -89,32 +104,46 @@ class _Api:
     async def db(self, fn: Callable[[HqDb], T]) -> T:
         return await run_in_threadpool(self._in_store, fn)
 
-    def limited(self, device_id: str) -> JSONResponse | None:
-        wait = self.rate.check(device_id)
+    def limited(self, request: Request) -> JSONResponse | None:
+        """429 past the rate of the request's client address or of all clients together.
+        Never counted by a device id the request claims: anyone can name any device."""
+        client = request.client.host if request.client else "-"
+        wait = self.rate.check(client)
         if wait:
             return error(
                 429,
                 "too-many-requests",
-                f"too many requests from device {device_id}: retry in {wait} s",
+                f"too many requests: retry in {wait} s",
                 retry_after=wait,
             )
         return None
 
-    async def read_body(self, request: Request) -> bytes | JSONResponse:
-        """The body, at most max_bundle bytes, within upload_timeout seconds."""
+    async def read_body(self, request: Request, held: list[int]) -> list[bytes] | JSONResponse:
+        """The body as it arrived (chunks: joined once, in the import's thread), at most
+        max_bundle bytes, within upload_timeout seconds. `held[0]`: the bytes reserved in
+        the in-flight budget so far (a declared length up front, else as chunks come)."""
         limit = self.max_bundle
-        body = bytearray()
+        chunks: list[bytes] = []
+        size = 0
 
         async def read() -> None:
+            nonlocal size
             async for chunk in request.stream():
-                if len(body) + len(chunk) > limit:
+                size += len(chunk)
+                if size > limit:
                     raise _TooLarge
-                body.extend(chunk)
+                if size > held[0]:
+                    if not self.inflight.reserve(size - held[0], held[0]):
+                        raise _Busy
+                    held[0] = size
+                chunks.append(chunk)
 
         try:
             await asyncio.wait_for(read(), self.settings.upload_timeout)
         except _TooLarge:
             return _too_large(limit)
+        except _Busy:
+            return _server_busy()
         except asyncio.TimeoutError:
             log.warning("upload timed out after %s s", self.settings.upload_timeout)
             return error(
@@ -122,7 +151,7 @@ class _Api:
                 "upload-timeout",
                 f"the bundle did not arrive within {self.settings.upload_timeout:g} s",
             )
-        return bytes(body)
+        return chunks
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -131,63 +160,89 @@ class _Api:
         device_id = request.headers.get(DEVICE_HEADER, "")
         if not DEVICE_ID_RE.fullmatch(device_id):
             return error(400, "invalid", f"the {DEVICE_HEADER} header must name a device id")
-        refused = self.limited(device_id)
+        refused = self.limited(request)
         if refused is not None:
             return refused
         length = request.headers.get("content-length")
+        declared = 0
         if length is not None:
             if not length.isdigit():
                 return error(400, "invalid", "bad Content-Length")
-            if int(length) > self.max_bundle:
+            declared = int(length)
+            if declared > self.max_bundle:
                 return _too_large(self.max_bundle)
         # Known before the body is read: an unknown id costs one lookup, not an upload.
         # (A revoked device is told after its signature is checked, as `hq import` does.)
         if not await self.db(lambda s: hq_store.device_by_id(s.conn, device_id) is not None):
             return error(403, "unknown-device", f"device {device_id} is not enrolled at this HQ")
-        if not self.locks.acquire(device_id):
-            return error(
-                429,
-                "upload-in-progress",
-                f"an upload from device {device_id} is still being handled",
-                retry_after=BUSY_RETRY_AFTER,
-            )
+        # The in-flight budget: a declared length is taken up front, before any byte.
+        if declared and not self.inflight.reserve(declared):
+            return _server_busy()
+        held = [declared]
         try:
             try:
-                data = await self.read_body(request)
+                chunks = await self.read_body(request, held)
             except ClientDisconnect:
-                log.info("device %s disconnected during its upload", device_id)
+                log.info("a client disconnected during its upload (device %s)", device_id)
                 return error(400, "invalid", "the upload was cut off")
-            if isinstance(data, Response):
-                return data
-            return await self._import(device_id, data)
+            if isinstance(chunks, Response):
+                return chunks
+            return await self._import(device_id, chunks)
         finally:
-            self.locks.release(device_id)
+            self.inflight.release(held[0])
 
-    async def _import(self, device_id: str, data: bytes) -> Response:
+    async def _import(self, device_id: str, chunks: list[bytes]) -> Response:
         from yntymak_cli.sync import container
-        from yntymak_cli.sync.hq import import_for_receipt
+        from yntymak_cli.sync.hq import device_lookup, import_for_receipt
 
-        try:
-            named = container.inspect_bundle(data)["device_id"]
-        except container.BundleError as exc:
-            return _bundle_refusal(exc)
-        if named != device_id:
-            return error(
-                400,
-                "wrong-device",
-                f"the bundle is from device {named}, the request names {device_id}",
-            )
         hq = self.settings.hq
-        try:
-            async with self.imports:
+        # The body is joined (the one copy) only in an import slot: at most --workers
+        # bodies are ever held twice, however many uploads are in flight.
+        async with self.imports:
+            data, named = await run_in_threadpool(_join_and_inspect, chunks)
+            if isinstance(named, container.BundleError):
+                return _bundle_refusal(named)
+            if named != device_id:
+                return error(
+                    400,
+                    "wrong-device",
+                    f"the bundle is from device {named}, the request names {device_id}",
+                )
+            # Only now, with the whole body here and naming this device, one upload per
+            # device: an idle connection that merely claims the id holds nothing.
+            if not self.locks.acquire(device_id):
+                return error(
+                    429,
+                    "upload-in-progress",
+                    f"an upload from device {device_id} is still being handled",
+                    retry_after=BUSY_RETRY_AFTER,
+                )
+            try:
+                # The signature, checked against the enrolled key (cheap: nothing is
+                # decrypted), before the device's rate counts the bundle: only the device
+                # itself can spend its budget. Refusals answer as the import's would.
+                header = await self.db(
+                    lambda s: container.verify_bundle_signature(data, device_lookup(s))
+                )
+                wait = self.device_rate.check(device_id, header["bundle_id"])
+                if wait:
+                    log.warning(
+                        "device %s is over --device-rate; told to wait %d s", device_id, wait
+                    )
+                    return error(
+                        429,
+                        "too-many-requests",
+                        f"device {device_id} sent more than {self.settings.device_rate} bundles "
+                        f"this minute: retry in {wait} s",
+                        retry_after=wait,
+                    )
                 result, receipt, _sent = await self.db(lambda s: import_for_receipt(s, hq, data))
-        except container.BundleError as exc:
-            return _bundle_refusal(exc)
-        except InvalidInput as exc:
-            return error(400, "invalid", exc.message)
-        except sqlite3.OperationalError as exc:
-            log.warning("database busy during an import from %s: %s", device_id, exc)
-            return error(503, "busy", "HQ's database is busy", retry_after=BUSY_RETRY_AFTER)
+            except container.BundleError as exc:
+                return _bundle_refusal(exc)
+            except InvalidInput as exc:
+                return error(400, "invalid", exc.message)
+            finally:
+                self.locks.release(device_id)
         log.info(
             "bundle %s of device %s: %d new, %d updated, %d unchanged, %d refused%s",
             result.seq,
@@ -204,7 +259,7 @@ class _Api:
         device_id = request.path_params["device_id"]
         if not DEVICE_ID_RE.fullmatch(device_id):
             return error(400, "invalid", "not a device id")
-        refused = self.limited(device_id)
+        refused = self.limited(request)
         if refused is not None:
             return refused
 
@@ -217,7 +272,7 @@ class _Api:
 
         found = await self.db(find)
         if found is False:
-            return error(404, "unknown-device", f"device {device_id} is not enrolled at this HQ")
+            return error(403, "unknown-device", f"device {device_id} is not enrolled at this HQ")
         if not isinstance(found, bytes):
             return error(404, "no-receipt", f"HQ has no receipt for device {device_id}")
         return Response(found, media_type=OCTETS)
@@ -228,7 +283,7 @@ class _Api:
         device_id = request.path_params["device_id"]
         if not DEVICE_ID_RE.fullmatch(device_id):
             return error(400, "invalid", "not a device id")
-        refused = self.limited(device_id)
+        refused = self.limited(request)
         if refused is not None:
             return refused
         hq = self.settings.hq
@@ -252,7 +307,7 @@ class _Api:
         lang = page.choose_lang(request.query_params.get("lang"), request.headers)
         headers = page.HEADERS
         token = request.query_params.get("token")
-        if self.settings.public or any(h in request.headers for h in _PROXY_HEADERS):
+        if not self._from_this_machine(request):
             if token is None or not secrets.compare_digest(
                 token.encode("utf-8", "replace"), self.settings.page_token.encode("utf-8")
             ):
@@ -262,9 +317,64 @@ class _Api:
         data = await self.db(status)
         return HTMLResponse(page.render(data, lang, token), headers=headers)
 
+    def _from_this_machine(self, request: Request) -> bool:
+        """A loopback bind, no proxy's header, and a Host naming loopback (and the bound
+        port): only then is the page served without its token. nginx's default Host is its
+        upstream's address, hence the forwarding headers docs/http-api.md asks it to add."""
+        if self.settings.public or any(h in request.headers for h in _PROXY_HEADERS):
+            return False
+        host, port = _split_host(request.headers.get("host", ""))
+        if host not in _LOOPBACK_NAMES:
+            return False
+        return not self.settings.port or port in (None, self.settings.port)
+
+
+def _split_host(value: str) -> tuple[str, int | None]:
+    """("localhost", 8080) from "LOCALHOST:8080", ("::1", None) from "[::1]"; a port that
+    is not a number gives ("", None)."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+    elif value.count(":") == 1:
+        host, _, port = value.partition(":")
+    else:
+        host, port = value, ""
+    if not port:
+        return host, None
+    if not port.isdigit() or len(port) > 5:
+        return "", None
+    return host, int(port)
+
+
+def _join_and_inspect(chunks: list[bytes]) -> tuple[bytes, Any]:
+    """The body in one piece (the chunks are let go at once) and the device its clear
+    header names, or the BundleError that header earned. Runs in a worker thread."""
+    from yntymak_cli.sync import container
+
+    data = b"".join(chunks)
+    chunks.clear()
+    try:
+        return data, container.inspect_bundle(data)["device_id"]
+    except container.BundleError as exc:
+        return data, exc
+
 
 class _TooLarge(Exception):
     pass
+
+
+class _Busy(Exception):
+    pass
+
+
+def _server_busy() -> JSONResponse:
+    return error(
+        429,
+        "server-busy",
+        "HQ is receiving as much as it takes at once; retry in a moment",
+        retry_after=BUSY_RETRY_AFTER,
+    )
 
 
 def _too_large(limit: int) -> JSONResponse:
@@ -279,6 +389,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     codes = {404: "not-found", 405: "method-not-allowed"}
     return error(exc.status_code, codes.get(exc.status_code, "invalid"), str(exc.detail))
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """SQLite stayed locked past its busy timeout: 503, try again. Anything else (a full
+    disk, a damaged file) is HQ's problem to fix: 500, said plainly, details in the log."""
+    text = str(exc).lower()
+    where = f"{request.method} {request.url.path}"
+    if "locked" in text or "busy" in text:
+        log.warning("database busy on %s: %s", where, exc)
+        return error(503, "busy", "HQ's database is busy", retry_after=BUSY_RETRY_AFTER)
+    log.error("database error on %s: %s", where, exc)
+    if "full" in text:
+        return error(500, "internal", "HQ's disk is full: nothing was stored; HQ must free space")
+    return error(500, "internal", "HQ's database failed; see HQ's server log")
 
 
 async def _internal(request: Request, exc: Exception) -> Response:
@@ -296,5 +420,10 @@ def create_app(settings: Settings) -> Starlette:
         Route("/api/v1/devices/{device_id}/decisions", api.get_decisions, methods=["GET"]),
     ]
     return Starlette(
-        routes=routes, exception_handlers={HTTPException: _http_error, Exception: _internal}
+        routes=routes,
+        exception_handlers={
+            HTTPException: _http_error,
+            sqlite3.OperationalError: _database_error,
+            Exception: _internal,
+        },
     )

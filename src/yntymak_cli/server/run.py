@@ -72,8 +72,13 @@ def serve(
     *,
     certfile: Path | None = None,
     keyfile: Path | None = None,
+    max_connections: int = 256,
 ) -> None:
-    """Run until SIGINT or SIGTERM, then finish the requests in flight and return."""
+    """Run until SIGINT or SIGTERM, then finish the requests in flight and return.
+
+    `max_connections`: connections (and requests) at once; more are answered 503 at once.
+    uvicorn has no timeout for request headers, so this is what keeps a few connections
+    that trickle their headers from taking the server's every file descriptor."""
     import uvicorn
 
     from yntymak_cli.server.app import create_app
@@ -92,6 +97,10 @@ def serve(
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=30,
+        limit_concurrency=max_connections,
+        # An idle kept-alive connection is closed after this long (uvicorn's default too,
+        # pinned here: a longer one would let idle connections fill max_connections).
+        timeout_keep_alive=5,
         log_config=_LOG_CONFIG,
     )
     _server(config).run(sockets=[bound.sock])

@@ -857,14 +857,22 @@ def open_bundle(
     return opened.header, opened.payload
 
 
-def open_bundle_container(
-    data: bytes,
-    device_key_lookup: DeviceKeyLookup,
-    hq: HqIdentity,
-    *,
-    max_payload: int = DEFAULT_MAX_PAYLOAD,
-) -> OpenedContainer:
-    """open_bundle, also returning the canonical answers JSON of each record."""
+def verify_bundle_signature(data: bytes, device_key_lookup: DeviceKeyLookup) -> dict[str, Any]:
+    """The clear header of a bundle whose structure, header and signature were checked
+    against the enrolled device key; nothing is decrypted or decompressed (cheap).
+
+    The first steps of open_bundle_container, with the same BundleError reasons in the same
+    order: structure and header, unknown-device, bad-signature, revoked-device. The header
+    is authentic (the device signed it); which HQ it is for and what it holds are not
+    checked here.
+    """
+    return _authenticate(data, device_key_lookup)[0]
+
+
+def _authenticate(
+    data: bytes, device_key_lookup: DeviceKeyLookup
+) -> tuple[dict[str, Any], list[bytes]]:
+    """Header and section bodies of a bundle signed by its enrolled, unrevoked device."""
     header, bodies, signed_len = _read_header(data)
     device_id = header["device_id"]
     lang = current_lang()
@@ -884,6 +892,19 @@ def open_bundle_container(
     )
     if revoked:
         raise BundleError("revoked-device", t("bundle_err_revoked", lang, device=device_id))
+    return header, bodies
+
+
+def open_bundle_container(
+    data: bytes,
+    device_key_lookup: DeviceKeyLookup,
+    hq: HqIdentity,
+    *,
+    max_payload: int = DEFAULT_MAX_PAYLOAD,
+) -> OpenedContainer:
+    """open_bundle, also returning the canonical answers JSON of each record."""
+    header, bodies = _authenticate(data, device_key_lookup)
+    lang = current_lang()
     if header["hq_fingerprint"] != hq.fingerprint:
         raise BundleError(
             "wrong-hq",

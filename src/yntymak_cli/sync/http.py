@@ -27,8 +27,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from yntymak_cli import __version__
@@ -50,6 +52,9 @@ DEFAULT_TIMEOUT = 300.0  # seconds without an answer from HQ before `sync` gives
 BACKOFF_BASE = 0.5  # seconds: the first retry waits up to this long
 BACKOFF_CAP = 30.0  # the longest wait between two attempts (Retry-After aside)
 CHUNK = 256 * 1024  # upload and read size: progress moves, memory stays flat
+# The longest one socket operation may wait. The deadline is checked before each, so a
+# server that trickles a byte at a time cannot keep `sync` beyond --timeout.
+READ_TIMEOUT = 10.0
 # The largest receipt there can be: magic, the receipt and the decisions section at their
 # limits (tag and length each), the signature. A longer answer is not a receipt: not read.
 MAX_RECEIPT_BODY = (
@@ -100,6 +105,9 @@ class SyncResult:
     # newest decision of every submission with each answer (that heals a lost receipt), so
     # the receipts' own lists repeat what earlier runs brought.
     decisions: tuple[Decision, ...] = ()
+    # Outbox bundles not sent: addressed to another HQ than the one trusted now (after
+    # `keys trust-hq --replace`). Left in place; their records went in a new bundle.
+    skipped: tuple[Path, ...] = ()
 
     @property
     def acknowledged(self) -> int:
@@ -161,8 +169,14 @@ def sync_with_hq(
     new: dict[int, Decision] = {}
     sent: list[int] = []
     created_seq: int | None = None
+    waiting = _unacknowledged(store, outbox)
+    # A bundle sealed to a previous HQ cannot be read by this one and would be refused
+    # forever; its records are unacknowledged, so create_bundle below packs them anew.
+    skipped = tuple(p for b, p in waiting if b.hq_fingerprint != hq_public.fingerprint)
     with _Hq(url, device.device_id, timeout=timeout, ca=ca, sleep=sleep) as hq:
-        for bundle, path in _unacknowledged(store, outbox):
+        for bundle, path in waiting:
+            if bundle.hq_fingerprint != hq_public.fingerprint:
+                continue
             acks.append(_upload(store, device, hq_public, hq, bundle, path, progress, new))
             sent.append(bundle.seq)
         # What is still unsent (new data, or data of a bundle lost elsewhere) goes now;
@@ -188,6 +202,7 @@ def sync_with_hq(
         created=created_seq,
         acks=tuple(acks),
         decisions=tuple(new.values()),
+        skipped=skipped,
     )
 
 
@@ -344,12 +359,14 @@ class _Hq:
         self.device_id = device_id
         self.timeout = max(float(timeout), 0.1)
         self.sleep = sleep
+        self.deadline = time.monotonic() + self.timeout  # of the request under way
         self.client = httpx.Client(
             verify=_verify(ca),
             trust_env=True,  # HTTPS_PROXY, HTTP_PROXY, NO_PROXY
             follow_redirects=False,  # a POST is never replayed somewhere else
             headers={"User-Agent": USER_AGENT, "X-Yntymak-Device": device_id},
         )
+        _watch_deadline(self.client, lambda: self.deadline)
 
     def __enter__(self) -> _Hq:
         return self
@@ -368,7 +385,7 @@ class _Hq:
     ) -> tuple[int, bytes]:
         """(status, body) of a 2xx answer, retrying what may pass on a second try."""
         lang = current_lang()
-        deadline = time.monotonic() + self.timeout
+        deadline = self.deadline = time.monotonic() + self.timeout
         attempt = 0
         while True:
             wait = 0.0
@@ -393,7 +410,7 @@ class _Hq:
                 wait = _retry_after(headers.get("retry-after"))
             attempt += 1
             # Full jitter: waiting laptops spread out instead of knocking again together.
-            delay = max(wait, random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)))
+            delay = max(wait, random.uniform(0, _backoff(attempt)))
             if time.monotonic() + delay >= deadline:
                 raise HqUnreachable(
                     t(
@@ -414,7 +431,8 @@ class _Hq:
         progress: Progress | None,
         deadline: float,
     ) -> tuple[int, httpx.Headers, bytes]:
-        left = max(deadline - time.monotonic(), 0.05)
+        # Per socket operation; the whole request is bound by `deadline` (_DeadlineStream).
+        left = min(max(deadline - time.monotonic(), 0.05), READ_TIMEOUT)
         headers = {}
         content: Iterator[bytes] | None = None
         if body is not None:
@@ -453,6 +471,93 @@ class _Hq:
         else:
             text = t("http_refused", lang, url=plain(self.url), reason=reason)
         return HqRefused(text, status, code)
+
+
+def _backoff(attempt: int) -> float:
+    """The longest wait before attempt `attempt + 1` (full jitter picks below it)."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt, 32))
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read, write and TLS handshake waits no longer than the
+    request's deadline allows, and fails once it has passed: httpx's timeouts are per
+    operation, so a server sending its headers or body a byte at a time would otherwise
+    keep a request going for hours."""
+
+    def __init__(self, stream: httpcore.NetworkStream, deadline: Callable[[], float]) -> None:
+        self._stream = stream
+        self._deadline = deadline
+
+    def _left(self, timeout: float | None) -> float:
+        left = self._deadline() - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the request's deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._left(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, self._left(timeout))
+        return _DeadlineStream(tls, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self, backend: httpcore.NetworkBackend, deadline: Callable[[], float]) -> None:
+        self._backend = backend
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        left = self._deadline() - time.monotonic()
+        if left <= 0:
+            raise httpcore.ConnectTimeout("the request's deadline passed")
+        timeout = left if timeout is None else min(timeout, left)
+        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:  # pragma: no cover - sync speaks TCP only
+        stream = self._backend.connect_unix_socket(path, timeout, socket_options)
+        return _DeadlineStream(stream, self._deadline)
+
+    def sleep(self, seconds: float) -> None:  # pragma: no cover - used for retries we skip
+        self._backend.sleep(seconds)
+
+
+def _watch_deadline(client: httpx.Client, deadline: Callable[[], float]) -> None:
+    """Put _DeadlineBackend under every connection pool of `client` (the direct one and
+    those of proxies from the environment). httpx has no public hook for the network
+    backend, so this reaches into httpcore's pools; tests/test_http_sync.py proves it
+    works (a server trickling its answer), and without it the per-read timeouts and the
+    checks between body pieces still bound a request, only more loosely."""
+    transports = [client._transport, *client._mounts.values()]
+    for transport in transports:
+        pool = getattr(transport, "_pool", None)
+        backend = getattr(pool, "_network_backend", None)
+        if isinstance(backend, httpcore.NetworkBackend):
+            pool._network_backend = _DeadlineBackend(backend, deadline)  # type: ignore[union-attr]
 
 
 def _verify(ca: Path | None) -> ssl.SSLContext | bool:
@@ -500,7 +605,7 @@ def _read(
     if strict and declared.isdigit() and int(declared) > limit:
         raise _too_long(url, limit)
     out = bytearray()
-    for chunk in response.iter_bytes(CHUNK):
+    for chunk in response.iter_bytes():  # as each read brings it: the deadline is checked
         if time.monotonic() > deadline:
             raise _Deadline
         out += chunk
