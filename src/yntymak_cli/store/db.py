@@ -54,7 +54,9 @@ class DiskFull(YntymakError):
 
 
 def tables(conn: sqlite3.Connection) -> sqlite_utils.Database:
-    """sqlite-utils over this connection, for bulk writes and introspection.
+    """sqlite-utils over this connection: the laptop store's row writes (forms, settings,
+    the bundles it made) and schema introspection in tests. (HQ's store speaks SQLite and
+    PostgreSQL, so it is written with SQLAlchemy Core instead: store/hq.py.)
 
     Its writes join the caller's transaction: sqlite-utils 4 nests its atomic() as a
     SAVEPOINT when a transaction is open, so an import stays all or nothing. Constructing
@@ -290,11 +292,7 @@ class Store:
 
     def set_setting(self, key: str, value: str) -> None:
         with self.write() as conn:
-            conn.execute(
-                "INSERT INTO settings (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )
+            tables(conn).table("settings").upsert({"key": key, "value": value}, pk="key")
 
     def delete_setting(self, key: str) -> None:
         with self.write() as conn:
@@ -308,12 +306,15 @@ class Store:
         Inside a `write()` it joins that transaction (as a savepoint)."""
         definition = form.definition_dict()
         form_hash = form.definition_hash()  # sha256_hex(definition), once per form
+        row = {
+            "hash": form_hash,
+            "form_id": form.id,
+            "version": form.version,
+            "definition": canonical_text(definition),
+            "registered_at": utcnow(),
+        }
         with self.write() as conn:
-            conn.execute(
-                "INSERT OR IGNORE INTO forms (hash, form_id, version, definition, "
-                "registered_at) VALUES (?, ?, ?, ?, ?)",
-                [form_hash, form.id, form.version, canonical_text(definition), utcnow()],
-            )
+            tables(conn).table("forms").insert(row, ignore=True)
         self._forms[form_hash] = form
         return form_hash
 

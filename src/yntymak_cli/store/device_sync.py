@@ -141,21 +141,20 @@ def record_bundle(
     contents: Iterable[Carried],
 ) -> None:
     """Remember a bundle written (before its file appears under its name)."""
+    from yntymak_cli.store.db import tables
+
+    row = {
+        "seq": seq,
+        "bundle_id": bundle_id,
+        "file_name": file_name,
+        "file_hash": file_hash,
+        "prev_hash": prev_hash,
+        "hq_fingerprint": hq_fingerprint,
+        "created_at": created_at,
+        "contents": json.dumps([list(entry) for entry in contents], separators=(",", ":")),
+    }
     with store.write() as conn:
-        conn.execute(
-            "INSERT INTO sync_bundles (seq, bundle_id, file_name, file_hash, prev_hash, "
-            "hq_fingerprint, created_at, contents) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                seq,
-                bundle_id,
-                file_name,
-                file_hash,
-                prev_hash,
-                hq_fingerprint,
-                created_at,
-                json.dumps([list(entry) for entry in contents], separators=(",", ":")),
-            ],
-        )
+        tables(conn).table("sync_bundles").insert(row)
 
 
 def forget_bundle(store: Store, seq: int) -> None:
