@@ -40,12 +40,13 @@ def build(tmp: Path, hq_home: Path, devices: int, bundles: int, per: int) -> lis
 
     from yntymak_cli.forms.loader import load_form
     from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync import bundle, hq, keys
 
     form = load_form(FORM).require()
     hq_public = keys.load_hq_identity(hq_home).public()
     out = []
-    with Store(hq_home / "yntymak.db") as hq_store:
+    with HqDb.over_store(Store(hq_home / "yntymak.db")) as hq_store:
         for i in range(devices):
             home = tmp / f"dev{i}"
             home.mkdir()
@@ -64,12 +65,13 @@ def build(tmp: Path, hq_home: Path, devices: int, bundles: int, per: int) -> lis
 
 def file_import(hq_home: Path, devices: list) -> float:
     from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync import hq, keys
 
     identity = keys.load_hq_identity(hq_home)
     files = [p for _, paths in devices for p in paths]
     start = time.perf_counter()
-    with Store(hq_home / "yntymak.db") as store:
+    with HqDb.over_store(Store(hq_home / "yntymak.db")) as store:
         for path in files:
             hq.import_bundle(store, identity, hq.read_bundle_file(path))
     return time.perf_counter() - start

@@ -38,6 +38,7 @@ def main() -> None:
 
     from yntymak_cli.forms.loader import load_form
     from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync import bundle, hq, keys, review
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -50,10 +51,10 @@ def main() -> None:
         dev = Store(dev_home / "yntymak.db")
         insert_synthetic(dev, load_form(FORM).require(), device.device_id, n)
         created = bundle.create_bundle(dev, device, hq_id.public(), tmp)
-        hq_store = Store(hq_home / "yntymak.db")
+        hq_store = HqDb.over_store(Store(hq_home / "yntymak.db"))
         hq.enroll(hq_store, device.public(), "bench", "kara_suu")
         hq.import_bundle(hq_store, hq_id, created.path.read_bytes())
-        uuids = [r[0] for r in hq_store.conn.execute("SELECT uuid FROM submissions")]
+        uuids = [r[0] for r in hq_store.conn.exec_driver_sql("SELECT uuid FROM submissions")]
 
         def export_all() -> int:
             return sum(1 for _ in hq_store.iter_records("village_safety"))

@@ -103,6 +103,7 @@ def main() -> None:
 
     from yntymak_cli.forms.loader import load_form
     from yntymak_cli.store.db import Store
+    from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync import bundle, hq, keys
 
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -128,7 +129,7 @@ def main() -> None:
         ]
         dev.close()
 
-        hq_store = Store(hq_home / "yntymak.db")
+        hq_store = HqDb.over_store(Store(hq_home / "yntymak.db"))
         hq.enroll(hq_store, device.public(), "bench", "kara_suu")
         t_verify, _ = _timed(lambda: hq.open_for_import(hq_store, hq_id, data))
         t_import, result = _timed(lambda: hq.import_bundle(hq_store, hq_id, data))

@@ -676,6 +676,61 @@ def hq_status(
     console.print(totals_table)
 
 
+@hq_app.command("migrate")
+def hq_migrate(
+    to: str = typer.Option(
+        ...,
+        "--to",
+        metavar="URL",
+        help="An empty PostgreSQL database: postgresql://USER@HOST/DB (the password in "
+        "~/.pgpass or PGPASSWORD).",
+    ),
+    switch: bool = typer.Option(
+        False,
+        "--switch",
+        help="Once verified, make every hq command use it (as config set hq_db URL).",
+    ),
+) -> None:
+    """Move this HQ's SQLite data into PostgreSQL.
+
+    Every HQ table (devices, bundles, receipts, refusals, submissions, revisions, form
+    definitions, review decisions, settings) is copied in one transaction, and counts and
+    content hashes are compared on both sides before it commits. The SQLite file is only
+    read, never changed. Exit 2 when the target already holds HQ data or is not PostgreSQL,
+    or the home holds no HQ; 1 when the copy fails (nothing is kept in the target).
+    Stop `hq serve` and imports first; see docs/scaling.md.
+    """
+    from yntymak_cli.config import normalise, set_value
+    from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.home import DB_NAME, home_dir
+    from yntymak_cli.plain import plain
+    from yntymak_cli.store.hq_migrate import migrate_to_postgres
+    from yntymak_cli.store.hqdb import check_url
+    from yntymak_cli.sync.keys import HQ_KEY_FILE
+
+    lang = current_lang()
+    # --switch stores the URL: a password in it is refused before anything is copied.
+    url = normalise("hq_db", to) if switch else check_url(to)
+    home = home_dir(create=False)
+    if not (home / HQ_KEY_FILE).is_file() or not (home / DB_NAME).is_file():
+        raise InvalidInput(
+            t("hq_migrate_not_hq", lang, home=plain(home), key_file=HQ_KEY_FILE, db=DB_NAME)
+        )
+    result = migrate_to_postgres(url, home / DB_NAME)
+    for table in result.tables:
+        typer.echo(
+            t("hq_migrate_table", lang, table=table.table, rows=table.rows, hash=table.sha256[:16])
+        )
+    source, target = plain(result.source), plain(result.target)
+    n = len(result.tables)
+    typer.echo(t("hq_migrate_done", lang, rows=result.rows, path=source, url=target, tables=n))
+    if switch:
+        set_value("hq_db", url)
+        typer.echo(t("hq_migrate_switched", lang, url=target, path=source))
+    else:
+        typer.echo(t("hq_migrate_next", lang, url=target))
+
+
 # -- purge ---------------------------------------------------------------------------------
 
 

@@ -309,6 +309,16 @@ def lock_device(conn: sa.Connection, device_id: str) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtext(:d))"), {"d": device_id})
 
 
+def lock_form_version(conn: sa.Connection, form_id: str, version: str) -> None:
+    """Serialise the imports that bring a form version, until the transaction ends (on
+    PostgreSQL; SQLite's write lock serialises every import already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+            {"k": f"form\x00{form_id}\x00{version}"},
+        )
+
+
 # -- merge ---------------------------------------------------------------------------------
 
 

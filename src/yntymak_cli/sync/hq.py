@@ -504,11 +504,15 @@ def _form_conflicts(conn: Any, forms: dict[str, tuple[str, str, str]]) -> dict[s
 
     hash -> reason. The first definition HQ accepted for an (id, version) stays the only
     one: a device must not relabel the answers other devices collected with that version.
-    Within one bundle, the first definition of an (id, version) new to HQ wins. Runs under
-    the write lock, so two imports cannot both bring a "first" definition.
+    Within one bundle, the first definition of an (id, version) new to HQ wins. Runs inside
+    the import's transaction with each (id, version) locked (SQLite's write lock; on
+    PostgreSQL an advisory lock per form version, taken in one order), so two imports
+    cannot both bring a "first" definition.
     """
     out: dict[str, str] = {}
     first: dict[tuple[str, str], str] = {}
+    for form_id, version in sorted({(f, v) for f, v, _text in forms.values()}):
+        hq_store.lock_form_version(conn, form_id, version)
     for digest, (form_id, version, _text) in forms.items():
         if (form_id, version) not in first:
             held_first = hq_store.first_form_hash(conn, form_id, version)
@@ -583,20 +587,25 @@ def issue_receipt(
 
     A replayed bundle gets the bytes issued the first time (the same acknowledgements and
     the same sealed decisions); one imported before receipts were kept gets a new one.
+    The receipt is looked up, built and kept under the device's import lock, in one
+    transaction: a copy of the bundle imported at the same moment (another worker, another
+    `hq serve` on the same PostgreSQL) may have kept its receipt since this import
+    committed, and every copy must answer with those bytes.
     """
     from yntymak_cli.sync.review import outgoing
 
-    if result.replay:
-        kept = hq_store.receipt_of_bundle(store.conn, result.bundle_id)
+    with store.write() as conn:
+        hq_store.lock_device(conn, result.device_id)
+        kept = hq_store.receipt_of_bundle(conn, result.bundle_id)
         if kept is not None:
             return kept, None
-    # A bundle that carries again revisions HQ already held means an earlier receipt never
-    # reached the laptop (lost, or the laptop restored from a backup): then the newest
-    # decision of every submission goes again, not only those no receipt carried yet.
-    sent = outgoing(store, result.device_id, again=result.unchanged > 0)
-    data = receipt_for_import(result, hq, sent)
-    now = utcnow()
-    with store.write() as conn:
+        # A bundle that carries again revisions HQ already held means an earlier receipt
+        # never reached the laptop (lost, or the laptop restored from a backup): then the
+        # newest decision of every submission goes again, not only those no receipt
+        # carried yet.
+        sent = outgoing(store, result.device_id, again=result.unchanged > 0)
+        data = receipt_for_import(result, hq, sent)
+        now = utcnow()
         hq_store.save_receipt(conn, result.bundle_id, result.device_id, result.seq, now, data)
         if sent.decisions:
             hq_store.mark_delivered(conn, [d.decision_id for d in sent.decisions], now)
