@@ -83,6 +83,13 @@ def hq_backend(request, tmp_path: Path):
         patch.setenv("YNTYMAK_HQ_DB", url)
         patch.setitem(helpers.PG_HOMES, tmp_path / "hq", url)
         yield url
+    # This process keeps a pool per database it opened (store/hqdb.py): close them, or a
+    # long run exhausts the server's connections.
+    from yntymak_cli.store import hqdb
+
+    for engine in hqdb._ENGINES.values():
+        engine.dispose()
+    hqdb._ENGINES.clear()
 
 
 @pytest.fixture

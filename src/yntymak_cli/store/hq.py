@@ -315,7 +315,7 @@ def lock_form_version(conn: sa.Connection, form_id: str, version: str) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-            {"k": f"form\x00{form_id}\x00{version}"},
+            {"k": f"form\n{form_id}\n{version}"},  # (a collision only serialises)
         )
 
 
