@@ -21,7 +21,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -352,8 +352,7 @@ class HqDb:
         review: str | None = None,
     ) -> Iterator[dict[str, Any]]:
         """As Store.iter_records, streamed from the server (flat memory at any size)."""
-        from yntymak_cli.store.db import _loads
-        from yntymak_cli.store.records import from_row
+        from yntymak_cli.store.db import export_record
 
         s, rv = hq_schema.submissions, _RV
         query = self._export_select(
@@ -368,13 +367,7 @@ class HqDb:
                 query, execution_options={"stream_results": True, "yield_per": 1000}
             )
             for row in result.mappings():
-                record = from_row(
-                    row,
-                    answers=_loads(row["answers"]) or {},
-                    review_status=row["review_status"],
-                    review_comment=row["review_comment"],
-                )
-                yield cast("dict[str, Any]", record)
+                yield export_record(row)
 
     @contextmanager
     def _reading(self) -> Iterator[None]:

@@ -107,17 +107,18 @@ def held(conn: sqlite3.Connection, decision_ids: Sequence[int]) -> dict[int, Dec
     return out
 
 
-def receive(conn: sqlite3.Connection, decisions: Iterable[Decision], at: str) -> int:
+def receive(conn: sqlite3.Connection, decisions: Iterable[Decision], at: str) -> list[Decision]:
     """Store decisions a receipt brought; one already held is left as it is (the caller
-    checked it is the same). Returns how many were new."""
-    new = 0
-    for d in decisions:
-        new += conn.execute(
+    checked it is the same). Returns those this laptop did not hold yet."""
+    return [
+        d
+        for d in decisions
+        if conn.execute(
             f"INSERT OR IGNORE INTO reviews ({_DECISION_COLUMNS}, received_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [*d, at],
         ).rowcount
-    return new
+    ]
 
 
 def receipt_applied(conn: sqlite3.Connection, receipt_id: str) -> bool:

@@ -22,7 +22,7 @@ from yntymak_cli.store import device_sync, reviews
 from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.store.device_sync import SentBundle, pending_records
 from yntymak_cli.store.reviews import Decision
-from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
+from yntymak_cli.sync.keys import DeviceIdentity, HqPublic, cannot_write
 
 MAX_RECEIPT_FILE = 64 * 1024 * 1024  # a receipt of a million ids is ~60 MB; refuse beyond
 
@@ -41,7 +41,7 @@ def _write_temp(path: Path, data: bytes) -> Path:
     try:
         return files.write_temp(path, data)
     except OSError as exc:
-        raise _cannot_write(path, exc) from exc
+        raise cannot_write(path, exc) from exc
 
 
 def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
@@ -51,13 +51,7 @@ def _publish(tmp: Path, path: Path, *, overwrite: bool) -> None:
     except FileExistsError:
         raise
     except OSError as exc:
-        raise _cannot_write(path, exc) from exc
-
-
-def _cannot_write(path: Path, exc: OSError) -> YntymakError:
-    return YntymakError(
-        t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
-    )
+        raise cannot_write(path, exc) from exc
 
 
 @dataclass(frozen=True)
@@ -228,11 +222,15 @@ class AckResult:
     refused: tuple[tuple[str, int, str], ...] = ()
     # HQ's review decisions the receipt carried that stand (new, or held already).
     decisions: tuple[Decision, ...] = ()
-    new_decisions: int = 0  # of those, how many this laptop did not hold yet
+    received: tuple[Decision, ...] = ()  # of those, the ones this laptop did not hold yet
     # Of those, how many were older than one this laptop holds for the same submission
     # (a receipt delivered after a newer one): not stored, as HQ decided again since.
     skipped_decisions: int = 0
     decisions_waiting: int = 0  # at HQ, not sent: this laptop's box key is unknown there
+
+    @property
+    def new_decisions(self) -> int:
+        return len(self.received)
 
 
 def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes) -> AckResult:
@@ -266,7 +264,7 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
     receipt_id = receipt.get("receipt_id")  # v2 only
     with store.write() as conn:
         fresh = _current_decisions(conn, receipt_id, decisions)
-        new_decisions = reviews.receive(conn, fresh, now)
+        received = tuple(reviews.receive(conn, fresh, now))
         if receipt_id is not None:
             reviews.record_receipt(conn, receipt_id, now)
         skipped = len(decisions) - len(fresh)
@@ -277,7 +275,7 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
                 voids=0,
                 already=0,
                 decisions=tuple(fresh),
-                new_decisions=new_decisions,
+                received=received,
                 skipped_decisions=skipped,
                 decisions_waiting=receipt.get("decisions_waiting", 0),
             )
@@ -320,7 +318,7 @@ def ack_receipt(store: Store, device: DeviceIdentity, hq: HqPublic, data: bytes)
         already=marks.already,
         refused=tuple((u, r, reason) for u, r, _status, reason in refused),
         decisions=tuple(fresh),
-        new_decisions=new_decisions,
+        received=received,
         skipped_decisions=skipped,
         decisions_waiting=receipt.get("decisions_waiting", 0),
     )

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.canonical import SHA256_HEX_RE, canonical_text
 from yntymak_cli.errors import InvalidInput, NotFound, Problem, ProblemsError, YntymakError
-from yntymak_cli.files import write_atomic
 from yntymak_cli.forms.model import Form
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.limits import MAX_NAME_CHARS, MAX_TEXT_CHARS
@@ -28,7 +27,7 @@ from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.db import utcnow
 from yntymak_cli.store.hqdb import HqDb
 from yntymak_cli.sync.answers import AnswerError, AnswerSchema
-from yntymak_cli.sync.keys import DevicePublic, HqIdentity, read_sync_file
+from yntymak_cli.sync.keys import DevicePublic, HqIdentity, read_sync_file, write_sync_file
 from yntymak_cli.sync.merge import Existing, Incoming, plan_merge
 
 if TYPE_CHECKING:
@@ -641,12 +640,7 @@ def write_receipt(
         data, sent = issue_receipt(store, hq, result)
     else:
         data, sent = receipt_for_import(result, hq), None
-    try:
-        write_atomic(path, data)
-    except OSError as exc:
-        raise YntymakError(
-            t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
-        ) from exc
+    write_sync_file(path, data)
     return path, sent
 
 

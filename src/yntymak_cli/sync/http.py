@@ -37,7 +37,7 @@ from yntymak_cli import __version__
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.plain import plain
-from yntymak_cli.store import device_sync, reviews
+from yntymak_cli.store import device_sync
 from yntymak_cli.store.db import Store
 from yntymak_cli.store.device_sync import SentBundle
 from yntymak_cli.store.reviews import Decision
@@ -214,30 +214,10 @@ def _apply(
     new: dict[int, Decision],
 ) -> AckResult:
     """Apply a receipt as `bundle ack` does; add the decisions it brought first to `new`."""
-    unseen = _unseen(store, device, hq_public, data)
     result = ack_receipt(store, device, hq_public, data)
-    for d in result.decisions:
-        if d.decision_id in unseen:
-            new.setdefault(d.decision_id, d)
+    for d in result.received:
+        new.setdefault(d.decision_id, d)
     return result
-
-
-def _unseen(store: Store, device: DeviceIdentity, hq_public: HqPublic, data: bytes) -> set[int]:
-    """The ids of the receipt's decisions this laptop does not hold yet (a look before
-    ack_receipt, which checks the receipt again and refuses it with the reason)."""
-    from yntymak_cli.sync.review import decision_from_doc
-
-    try:
-        opened = container.read_receipt(data, hq_public)
-        if not opened.sealed or opened.doc["device_id"] != device.device_id:
-            return set()
-        if device.box_key is None:  # pragma: no cover - load_or_create always makes one
-            return set()
-        decisions = [decision_from_doc(d) for d in opened.decisions(device.box_key)]
-    except (YntymakError, KeyError, TypeError, ValueError):
-        return set()
-    held = reviews.newest_ids(store.conn, sorted({d.uuid for d in decisions}))
-    return {d.decision_id for d in decisions if d.decision_id > held.get(d.uuid, 0)}
 
 
 def _upload(

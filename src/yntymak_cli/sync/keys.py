@@ -339,6 +339,20 @@ def read_sync_file(path: Path | str, what: str, limit: int) -> bytes:
         raise
 
 
+def cannot_write(path: Path, exc: OSError) -> YntymakError:
+    """A bundle or receipt that could not be written, said as such (a full disk, a
+    read-only stick), not as an errno."""
+    return YntymakError(_t("sync_cannot_write", path=path, error=exc.strerror or exc))
+
+
+def write_sync_file(path: Path, data: bytes) -> None:
+    """Write a receipt (or bundle) whole or not at all (files.write_atomic)."""
+    try:
+        write_atomic(path, data)
+    except OSError as exc:
+        raise cannot_write(path, exc) from exc
+
+
 def _read_small(path: Path, what: str) -> bytes:
     from yntymak_cli.files import FileRefused
 

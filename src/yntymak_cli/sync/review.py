@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from yntymak_cli.errors import InvalidInput, NotFound, YntymakError
-from yntymak_cli.files import write_atomic
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store import reviews
 from yntymak_cli.store.db import utcnow
 from yntymak_cli.store.hqdb import HqDb
-from yntymak_cli.sync.keys import HqIdentity
+from yntymak_cli.sync.keys import HqIdentity, write_sync_file
 
 STATUSES = reviews.STATUSES
 
@@ -170,6 +169,18 @@ def sign_with_decisions(receipt: dict[str, Any], hq: HqIdentity, sent: Outgoing)
         raise YntymakError(t("receipt_err_cannot_build", current_lang(), error=exc)) from None
 
 
+def _check_receiver(store: HqDb, device_id: str) -> None:
+    """Decisions go only to an enrolled device that is not revoked: a revoked laptop may
+    be in the wrong hands."""
+    device = hq_store.device_by_id(store.conn, device_id)
+    if device is None:
+        raise NotFound(t("hq_revoke_unknown", current_lang(), device=device_id))
+    if device["revoked_at"]:
+        raise InvalidInput(
+            t("review_device_revoked", current_lang(), device=device_id, at=device["revoked_at"])
+        )
+
+
 def write_decisions_receipt(
     store: HqDb, hq: HqIdentity, device_id: str, out_dir: Path, *, again: bool = False
 ) -> tuple[Path | None, Outgoing]:
@@ -178,27 +189,14 @@ def write_decisions_receipt(
     from yntymak_cli.outputs import check_overwrite
     from yntymak_cli.sync.container import RECEIPT_SUFFIX
 
-    device = hq_store.device_by_id(store.conn, device_id)
-    if device is None:
-        raise NotFound(t("hq_revoke_unknown", current_lang(), device=device_id))
-    if device["revoked_at"]:
-        # A revoked laptop may be in the wrong hands: nothing more goes to it.
-        raise InvalidInput(
-            t("review_device_revoked", current_lang(), device=device_id, at=device["revoked_at"])
-        )
+    _check_receiver(store, device_id)
     sent = outgoing(store, device_id, again=again)
     if not sent.decisions:
         return None, sent
     last = sent.decisions[-1].decision_id
     path = Path(out_dir) / f"{device_id}-decisions-{last}{RECEIPT_SUFFIX}"
     check_overwrite(path, "receipt")
-    data = sign_with_decisions({}, hq, sent)
-    try:
-        write_atomic(path, data)
-    except OSError as exc:
-        raise YntymakError(
-            t("sync_cannot_write", current_lang(), path=path, error=exc.strerror or exc)
-        ) from exc
+    write_sync_file(path, sign_with_decisions({}, hq, sent))
     mark_delivered(store, sent)
     return path, sent
 
@@ -212,13 +210,7 @@ def current_decisions_receipt(store: HqDb, hq: HqIdentity, device_id: str) -> by
     It marks nothing delivered: anyone may ask for it (it is sealed to the device), so
     asking proves no delivery, and the receipts of bundles must still carry what no
     receipt carried yet."""
-    device = hq_store.device_by_id(store.conn, device_id)
-    if device is None:
-        raise NotFound(t("hq_revoke_unknown", current_lang(), device=device_id))
-    if device["revoked_at"]:
-        raise InvalidInput(
-            t("review_device_revoked", current_lang(), device=device_id, at=device["revoked_at"])
-        )
+    _check_receiver(store, device_id)
     sent = outgoing(store, device_id, again=True)
     if not sent.decisions:
         return None
