@@ -11,12 +11,14 @@ a Unix socket only, fsync off, so the figures are CPU and protocol, not disk), t
     in one transaction) into an empty HQ on SQLite, and into an empty PostgreSQL database;
 (b) `--devices` x `--bundles` bundles of `--per` submissions, uploaded over HTTP (every
     device from its own thread, oldest bundle first, all devices at once; requests spread
-    round-robin over the servers, as a load balancer would) to 1 and to 4 `hq serve`
-    processes on one PostgreSQL database, and to 1 on SQLite for reference. A 429 is
+    round-robin over the servers, as a load balancer would) to one PostgreSQL database
+    served by `hq serve --workers 1`, by `hq serve --workers 4` (four processes on one
+    address) and by four `hq serve --workers 1` behind a client-side round robin; and to
+    one `hq serve` on SQLite (`--workers 2`: import threads) for reference. A 429 is
     retried after its Retry-After, as the laptop does; any other non-200 stops the run.
 
 Client, servers and PostgreSQL share the machine's cores: on a small machine the 4-process
-figure says more about contention than about scaling.
+figures say more about contention than about scaling.
 """
 
 from __future__ import annotations
@@ -183,7 +185,7 @@ def http_run(
     procs: list[Any] = []
     try:
         for k in range(n_servers):
-            label = f"{'pg' if url else 'sqlite'}-{n_servers}-{k}"
+            label = f"{'pg' if url else 'sqlite'}-{n_servers}-{workers}-{k}"
             procs.append(start_server(home, url, tmp / f"server-{label}.log", workers))
         latencies: list[float] = []
         failures: list[str] = []
@@ -254,21 +256,22 @@ def upload_rates(tmp: Path, pg: Any, args: argparse.Namespace) -> None:
     print(
         f"(b) {args.devices} devices x {args.bundles} bundles x {args.per} submissions = "
         f"{n_bundles} uploads, {n_subs:,} submissions, {size / 1e6:.1f} MB "
-        f"(built in {t_build:.1f} s; {os.cpu_count()} CPUs; --workers {args.workers} each)"
+        f"(built in {t_build:.1f} s; {os.cpu_count()} CPUs)"
     )
-    runs = [("PostgreSQL", 1), ("PostgreSQL", 4), ("SQLite", 1)]
-    for name, n_servers in runs:
-        home = tmp / f"hq-{name}-{n_servers}"
+    runs = [("PostgreSQL", 1, 1), ("PostgreSQL", 1, 4), ("PostgreSQL", 4, 1), ("SQLite", 1, 2)]
+    for name, n_servers, workers in runs:
+        home = tmp / f"hq-{name}-{n_servers}-{workers}"
         shutil.copytree(hq_home, home)  # the key, and an empty SQLite file
         url = pg.new_database() if name == "PostgreSQL" else None
-        wall, latencies, retried = http_run(tmp, home, url, devices, n_servers, args.workers)
+        wall, latencies, retried = http_run(tmp, home, url, devices, n_servers, workers)
         latencies.sort()
 
         def pct(p: float, lat: list[float] = latencies) -> float:
             return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000
 
         print(
-            f"    {name:<10} {n_servers} server{'s' if n_servers > 1 else ' '}: "
+            f"    {name:<10} {n_servers} server{'s' if n_servers > 1 else ' '} "
+            f"--workers {workers}: "
             f"{n_bundles / wall:7.1f} uploads/s {n_subs / wall:9,.0f} submissions/s "
             f"({wall:6.2f} s)  p50 {pct(0.5):5.0f} ms  p95 {pct(0.95):5.0f} ms  "
             f"max {pct(1.0):5.0f} ms  429 retried: {retried}"
@@ -281,7 +284,6 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=50)
     parser.add_argument("--bundles", type=int, default=10)
     parser.add_argument("--per", type=int, default=100)
-    parser.add_argument("--workers", type=int, default=2, help="--workers of each server")
     parser.add_argument("--skip-import", action="store_true", help="only (b)")
     parser.add_argument("--skip-http", action="store_true", help="only (a)")
     args = parser.parse_args()

@@ -1,6 +1,8 @@
-"""HQ on PostgreSQL under load (issue 17): four `hq serve` processes on ONE database, as
-four workers behind a load balancer, take 50 devices x 10 bundles at once, some bundles
-sent twice at the same moment to two different servers.
+"""HQ on PostgreSQL under load (issue 17): four server workers on ONE database (two
+`hq serve --workers 2`, as two machines behind a load balancer) take 50 devices x 10
+bundles at once, some bundles sent twice at the same moment to two different servers.
+Then `--workers N` itself: processes that share the load, come back when killed and stop
+together.
 
 Loopback only; every server is stopped at the end (the `servers` fixture of
 test_http_server.py). A 429 is retried as the laptop does (after its Retry-After), and so
@@ -9,11 +11,18 @@ is a dropped connection; a 5xx, a refusal or a server gone fails the test.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,7 +34,7 @@ from .test_http_server import Server, hq_counts, servers, synthetic_devices
 __all__ = ["servers"]  # the fixture, imported so that pytest finds it here
 
 N_DEVICES, N_BUNDLES, PER = 50, 10, 3
-N_SERVERS = 4
+N_SERVERS = 2  # each with --workers 2: four worker processes
 
 
 @pytest.fixture
@@ -81,7 +90,7 @@ class Uploads:
 
 
 @pytest.mark.slow
-def test_four_servers_one_database_fifty_devices_with_duplicates(pg_hq: Path, servers, tmp_path):
+def test_four_workers_one_database_fifty_devices_with_duplicates(pg_hq: Path, servers, tmp_path):
     started = time.monotonic()
     devices = synthetic_devices(pg_hq, tmp_path, N_DEVICES, N_BUNDLES, PER)
     built = time.monotonic() - started
@@ -143,7 +152,7 @@ def test_four_servers_one_database_fifty_devices_with_duplicates(pg_hq: Path, se
     assert rows(pg_hq, "SELECT COUNT(DISTINCT bundle_id) AS n FROM hq_bundles")[0]["n"] == 500
     assert rows(pg_hq, "SELECT COUNT(*) AS n FROM hq_receipts")[0]["n"] == 500
     # Both copies of a doubled bundle got the very same receipt bytes, which a replay
-    # through yet another server gives again.
+    # (through whichever worker takes it) gives again.
     for i, (_device, paths) in enumerate(devices):
         for j, path in enumerate(paths):
             assert len(uploads.receipts[path.name]) == (2 if (i, j) in doubled else 1)
@@ -163,6 +172,9 @@ def test_four_servers_one_database_fifty_devices_with_duplicates(pg_hq: Path, se
         assert d["gaps"] == [] and d["gaps_total"] == 0, d["device_id"]
         assert d["chain_breaks"] == [] and d["repeated_seqs"] == [], d["device_id"]
     assert status["totals"]["submissions"] == n_subs
+    importers = {int(m[1]) for server in pool for m in _log_matches(server, IMPORTED)}
+    workers = {int(m[3]) for server in pool for m in _log_matches(server, STARTED)}
+    assert len(workers) == 4 and importers == workers  # every worker took its share
     for server in pool:
         log = server.log.read_text(encoding="utf-8")
         for bad in ("Traceback", "deadlock", "IntegrityError", "internal error"):
@@ -195,3 +207,160 @@ def test_a_copy_imported_at_the_same_moment_gets_the_first_receipt(
         receipt_first, _ = hq_sync.issue_receipt(first, identity, result_first)
     assert receipt_first == receipt_second
     assert hq_counts(pg_hq) == (2, 2, 1)
+
+
+# -- `hq serve --workers N`: processes on one address -------------------------------------
+
+STARTED = re.compile(r"\[(\d+)\] yntymak\.server: worker (\d+) started \(pid (\d+)\)")
+IMPORTED = re.compile(r"\[(\d+)\] yntymak\.server: bundle \d+ of device")
+
+
+def _log_matches(server: Server, pattern: re.Pattern[str]) -> list[re.Match[str]]:
+    return list(pattern.finditer(server.log.read_text(encoding="utf-8")))
+
+
+def _wait_for(predicate: Any, seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"not within {seconds} s")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+@pytest.mark.slow
+def test_workers_are_processes_that_share_the_load_and_come_back(pg_hq: Path, servers, tmp_path):
+    """--workers 3 on PostgreSQL: three child processes accept on the one address; uploads
+    land in more than one of them; a worker killed with SIGKILL is started again and the
+    server goes on; SIGTERM stops every worker and the server exits 0."""
+    devices = synthetic_devices(pg_hq, tmp_path, 12, 2, 1)
+    server = servers(pg_hq, "--workers", "3", "--rate", "100000", "--total-rate", "100000")
+    started = _wait_for(lambda: len(_log_matches(server, STARTED)) >= 3 and
+                        _log_matches(server, STARTED))  # fmt: skip
+    pids = {int(m[3]) for m in started}
+    assert len(pids) == 3 and server.pid not in pids
+    assert all(int(m[1]) == server.pid for m in started)  # logged by the parent
+    for pid in pids:  # children of the server, not strangers
+        assert int(Path(f"/proc/{pid}/stat").read_text().split()[3]) == server.pid
+    _wait_for(lambda: server.lines)
+    assert "3 worker processes share this address" in "".join(server.lines)
+
+    def upload(pairs: list[tuple[str, list[Path]]], j: int) -> None:
+        uploads = Uploads()
+        threads = [
+            threading.Thread(
+                target=lambda d=d, p=p: uploads.send(httpx.Client(timeout=60), server, d, p[j])
+            )
+            for d, p in pairs
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not uploads.failures, uploads.failures
+        assert uploads.statuses.count(200) == len(pairs)
+
+    upload(devices, 0)
+    importers = {int(m[1]) for m in _log_matches(server, IMPORTED)}
+    # The kernel spreads connections by a hash of their addresses: 12 uploads all in one
+    # of 3 workers would happen once in 180,000 runs.
+    assert importers <= pids and len(importers) >= 2, importers
+
+    victim = sorted(pids)[0]
+    os.kill(victim, signal.SIGKILL)
+    again = _wait_for(lambda: [m for m in _log_matches(server, STARTED) if int(m[3]) not in pids])
+    assert len(again) == 1
+    log = server.log.read_text(encoding="utf-8")
+    assert f"(pid {victim}) ended with exit code -9" in log
+    workers = (pids - {victim}) | {int(again[0][3])}
+    assert not _alive(victim) and all(_alive(pid) for pid in workers)
+    upload(devices, 1)  # the server goes on, whichever worker takes each connection
+    assert hq_counts(pg_hq) == (24, 24, 24)
+
+    server.proc.terminate()
+    assert server.proc.wait(60) == 0
+    assert not any(_alive(pid) for pid in workers)
+    _wait_for(lambda: "HQ server stopped." in "".join(server.lines), 5)
+    assert "Traceback" not in server.log.read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_workers_that_keep_dying_at_start_stop_the_server(pg_hq: Path, servers):
+    server = servers(pg_hq, "--workers", "2")
+    killed: set[int] = set()
+    deadline = time.monotonic() + 60
+    while server.proc.poll() is None and time.monotonic() < deadline:
+        for m in _log_matches(server, STARTED):
+            pid = int(m[3])
+            if pid not in killed:
+                killed.add(pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+    assert server.proc.wait(30) == 1
+    assert 5 <= len(killed) <= 7, killed
+    log = server.log.read_text(encoding="utf-8")
+    assert "workers keep failing at start: stopping the server" in log
+    assert "worker processes kept failing at start" in log  # the one-line error, on stderr
+    assert "Traceback" not in log
+    assert not any(_alive(pid) for pid in killed)
+
+
+@pytest.mark.slow
+def test_workers_do_not_outlive_a_killed_server(pg_hq: Path, servers):
+    """SIGKILL of the server process (an admin's kill -9): its workers go with it rather
+    than serve on, unsupervised, on the address."""
+    server = servers(pg_hq, "--workers", "2")
+    workers = {int(m[3]) for m in _wait_for(lambda: _log_matches(server, STARTED))}
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    os.kill(server.pid, signal.SIGKILL)
+    server.proc.wait(10)
+    _wait_for(lambda: not any(_alive(pid) for pid in workers), 10)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{server.url}/healthz", timeout=5)
+
+
+def test_sqlite_hq_keeps_one_process_with_import_threads(tmp_path: Path, servers):
+    home = tmp_path / "hq"
+    yn(home, "hq", "init", "-o", tmp_path / "hq.pub")
+    server = servers(home, "--workers", "3")
+    r = httpx.get(f"{server.url}/healthz", timeout=10)
+    assert r.status_code == 200
+    time.sleep(0.5)
+    assert not _log_matches(server, STARTED)
+    assert "worker processes" not in "".join(server.lines)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_without_restarting_any(pg_hq: Path, tmp_path: Path):
+    """Ctrl-C in a terminal signals the whole process group: parent and workers at once."""
+    log = tmp_path / "serve.log"
+    with open(log, "w", encoding="utf-8") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "yntymak_cli", "--home", str(pg_hq), "hq", "serve",
+             "--bind", "127.0.0.1:0", "--workers", "2"],
+            stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True,
+        )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("Serving HQ on http://127.0.0.1:")
+        workers = {int(m[3]) for m in STARTED.finditer(log.read_text(encoding="utf-8"))}
+        assert len(workers) == 2
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(60) == 0
+        assert "HQ server stopped." in proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text(encoding="utf-8")
+    assert "starting it again" not in text and "Traceback" not in text, text
+    assert not any(_alive(pid) for pid in workers)

@@ -33,6 +33,9 @@ from .conftest import ROOT
 from .helpers import CONTRACT, Field, collect_in, device_id, rows, snapshot, yn
 
 SERVING = re.compile(r"Serving HQ on (https?://\S+)")
+# The request limits are kept per server process; on PostgreSQL `--workers 2` (the default)
+# is two processes (docs/http-api.md), so the tests of one limit run one process.
+ONE_PROCESS = ("--workers", "1")
 CHROMIUM = "/usr/bin/chromium"
 
 
@@ -276,7 +279,8 @@ def test_refusals_leave_hq_unchanged(field: Field, servers, tmp_path):
     foreign = f.bundle(stranger).read_bytes()
     limit = 64 * 1024
     assert len(data) < limit
-    server = servers(f.hq, "--max-bundle", str(limit), "--upload-timeout", "1", "--rate", "12")
+    server = servers(f.hq, "--max-bundle", str(limit), "--upload-timeout", "1", "--rate", "12",
+                     *ONE_PROCESS)  # fmt: skip
     before = snapshot(f.hq)
 
     def refused(response: httpx.Response, status: int, *codes: str) -> None:
@@ -325,7 +329,7 @@ def test_a_stranger_cannot_spend_a_devices_rate(field: Field, servers, tmp_path)
     collect_in(f.a, tmp_path, "Кара-Суу")
     data = f.bundle(f.a).read_bytes()
     a = device_id(f.a)
-    server = servers(f.hq, "--rate", "9")
+    server = servers(f.hq, "--rate", "9", *ONE_PROCESS)
     with other_address() as stranger:
         answers = [
             stranger.get(f"{server.url}/api/v1/devices/{a}/{what}").status_code
@@ -351,7 +355,7 @@ def test_a_devices_rate_counts_its_verified_bundles_once_each(field: Field, serv
         collect_in(f.a, tmp_path, village)
         bundles.append(f.bundle(f.a).read_bytes())
     first, second, third = bundles
-    server = servers(f.hq, "--device-rate", "2")
+    server = servers(f.hq, "--device-rate", "2", *ONE_PROCESS)
     # A stranger, from another address, in the laptop's name: the signature flipped.
     forged = bytearray(first)
     forged[-1] ^= 0x01
@@ -410,7 +414,14 @@ def test_bytes_in_flight_are_capped(field: Field, servers, tmp_path):
     a, b = device_id(f.a), device_id(f.b)
     assert len(data) < 30_000
     server = servers(
-        f.hq, "--max-bundle", "64000", "--max-inflight", "100000", "--upload-timeout", "10"
+        f.hq,
+        "--max-bundle",
+        "64000",
+        "--max-inflight",
+        "100000",
+        "--upload-timeout",
+        "10",
+        *ONE_PROCESS,
     )
     # One upload alone may take the whole bundle limit...
     slow = hold(server, post_head(server, b, 60_000), b"x" * 1000)
@@ -435,7 +446,7 @@ def test_bytes_in_flight_are_capped(field: Field, servers, tmp_path):
 def test_connections_are_capped(field: Field, servers):
     """Connections trickling their headers (uvicorn has no header timeout) fill at most
     --max-connections; past it the server answers 503 at once, and recovers after."""
-    server = servers(field.hq, "--max-connections", "3")
+    server = servers(field.hq, "--max-connections", "3", *ONE_PROCESS)
     host, port = server.address
     idle = [hold(server, f"GET /healthz HTTP/1.1\r\nHost: {host}:{port}\r\nX-A") for _ in range(3)]
     try:

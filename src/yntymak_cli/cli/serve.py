@@ -30,9 +30,10 @@ def hq_serve(
         min=1,
         max=64,
         metavar="N",
-        help="Bundles verified and imported at once: threads of this one process, not "
-        "uvicorn worker processes (the per-device limits live in this process; SQLite writes "
-        "one at a time anyway). More uploads wait their turn.",
+        help="Bundles verified and imported at once. With HQ on PostgreSQL: N server "
+        "processes on the one address, each importing one bundle at a time (the request "
+        "limits below then hold per process). With SQLite: N threads of this one process "
+        "(SQLite writes one at a time anyway). More uploads wait their turn.",
     ),
     upload_timeout: float = typer.Option(
         600.0,
@@ -113,6 +114,7 @@ def hq_serve(
     from yntymak_cli.server.app import Settings
     from yntymak_cli.server.run import bind as bind_socket
     from yntymak_cli.server.run import serve
+    from yntymak_cli.server.workers import run_workers
     from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.keys import load_hq_identity
 
@@ -128,20 +130,28 @@ def hq_serve(
         db_path = db.store.path if db.store is not None else None
         db_url = db.url
     token = page_token or secrets.token_urlsafe(24)
-    bound = bind_socket(bind)
+    # With PostgreSQL, N processes; SQLite writes one at a time, so there N threads.
+    processes = workers if db_url is not None and workers > 1 else 1
+    bound = bind_socket(bind, shared=processes > 1)
     tls = certfile is not None
     url = bound.url(tls)
-    # Machine-read (tests, scripts): always this English line, first, flushed.
-    typer.echo(f"Serving HQ on {url}")
-    if bound.loopback:
-        typer.echo(t("serve_page_loopback", lang, url=f"{url}/"))
-        typer.echo(t("serve_page_proxy", lang, token=token))
-    else:
-        typer.echo(t("serve_page_token", lang, url=f"{url}/?token={token}"))
-        if not tls:
-            typer.echo(t("serve_tls_advice", lang, bind=plain(bind)))
-    typer.echo(t("serve_stop_hint", lang))
-    sys.stdout.flush()
+
+    def announce() -> None:
+        # Machine-read (tests, scripts): always this English line, first, flushed, once
+        # the address takes connections.
+        typer.echo(f"Serving HQ on {url}")
+        if bound.loopback:
+            typer.echo(t("serve_page_loopback", lang, url=f"{url}/"))
+            typer.echo(t("serve_page_proxy", lang, token=token))
+        else:
+            typer.echo(t("serve_page_token", lang, url=f"{url}/?token={token}"))
+            if not tls:
+                typer.echo(t("serve_tls_advice", lang, bind=plain(bind)))
+        if processes > 1:
+            typer.echo(t("serve_workers", lang, n=processes))
+        typer.echo(t("serve_stop_hint", lang))
+        sys.stdout.flush()
+
     settings = Settings(
         db_path=db_path,
         db_url=db_url,
@@ -158,9 +168,19 @@ def hq_serve(
         max_inflight=max_inflight or 0,
     )
     set_lang("en")  # refusals travel in English: the laptop shows them in its language
+    ok = True
     try:
-        serve(bound, settings, certfile=certfile, keyfile=keyfile, max_connections=max_connections)
+        if processes > 1:
+            ok = run_workers(bound, settings, processes, certfile=certfile, keyfile=keyfile,
+                             max_connections=max_connections, ready=announce)  # fmt: skip
+        else:
+            announce()
+            serve(bound, settings, certfile=certfile, keyfile=keyfile,
+                  max_connections=max_connections)  # fmt: skip
     finally:
         bound.sock.close()
         set_lang(lang)
+    if not ok:
+        typer.echo(t("serve_workers_failed", lang), err=True)
+        raise typer.Exit(1)
     typer.echo(t("serve_stopped", lang))

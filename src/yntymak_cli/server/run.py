@@ -14,7 +14,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.i18n import current_lang, t
@@ -38,8 +38,11 @@ class Bound:
         return f"{'https' if tls else 'http'}://{host}:{self.port}"
 
 
-def bind(text: str) -> Bound:
-    """Listen on HOST:PORT ([::1]:PORT for IPv6; port 0 picks a free one)."""
+def bind(text: str, *, shared: bool = False) -> Bound:
+    """Listen on HOST:PORT ([::1]:PORT for IPv6; port 0 picks a free one).
+
+    `shared`: only hold the address (SO_REUSEPORT, not listening), for worker processes
+    that each listen on it with `listen_shared` (server/workers.py)."""
     lang = current_lang()
     found = _BIND.fullmatch(text.strip())
     if not found or int(found["port"]) > 65535:
@@ -54,8 +57,11 @@ def bind(text: str) -> Bound:
         raise InvalidInput(t("serve_cannot_bind", lang, bind=text, error=exc)) from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
-        sock.listen(128)
+        if not shared:
+            sock.listen(128)
     except OSError as exc:
         sock.close()
         raise InvalidInput(
@@ -64,6 +70,18 @@ def bind(text: str) -> Bound:
     real_host, real_port = sock.getsockname()[:2]
     loopback = ipaddress.ip_address(real_host.split("%")[0]).is_loopback
     return Bound(sock, real_host, real_port, loopback)
+
+
+def listen_shared(family: int, address: tuple[Any, ...]) -> socket.socket:
+    """A worker's own listening socket on the address a `bind(shared=True)` holds. The
+    kernel spreads new connections over these sockets; one shared listening socket would
+    not: the first event loop to wake accepts every connection waiting."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind(address)
+    sock.listen(128)
+    return sock
 
 
 def serve(
@@ -101,7 +119,7 @@ def serve(
         # An idle kept-alive connection is closed after this long (uvicorn's default too,
         # pinned here: a longer one would let idle connections fill max_connections).
         timeout_keep_alive=5,
-        log_config=_LOG_CONFIG,
+        log_config=LOG_CONFIG,
     )
     _server(config).run(sockets=[bound.sock])
 
@@ -125,10 +143,12 @@ def _server(config: uvicorn.Config) -> uvicorn.Server:
     return Server(config)
 
 
-_LOG_CONFIG = {
+LOG_CONFIG = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"}
+    },
     "handlers": {
         "stderr": {
             "class": "logging.StreamHandler",
