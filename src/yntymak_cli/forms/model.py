@@ -145,6 +145,26 @@ class Question(BaseModel):
         return self.base_type == "group"
 
 
+class Quality(BaseModel):
+    """HQ's data-quality checks for this form (`yntymak hq checks`; docs/quality.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Shorter active interview time is flagged `too_fast` (a third of the form's median
+    # is flagged whatever this says).
+    min_minutes: float | None = Field(default=None, ge=0)
+    # `speeding`: more than half of the answered questions each took less than this.
+    min_seconds_per_question: float = Field(default=2.0, ge=0)
+    # `duplicate`: two submissions with equal answers to all of these top-level questions.
+    duplicate_keys: list[str] = Field(default_factory=list)
+    # `gps_far`: a geopoint farther than this from the median point of its district's
+    # other submissions.
+    max_km_from_district: float = Field(default=50.0, gt=0)
+    # The question whose answer is a submission's district (checks, targets, progress);
+    # without it, the district HQ enrolled the laptop with.
+    district_by: str | None = None
+
+
 class Form(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -155,6 +175,7 @@ class Form(BaseModel):
     default_language: str | None = None
     instance_name: str | None = None
     summary_by: str | None = None
+    quality: Quality | None = None
     include: list[str] = Field(default_factory=list)
     choices: dict[str, list[Choice]] = Field(default_factory=dict)
     questions: list[Question] = Field(default_factory=list)

@@ -67,6 +67,7 @@ def validate_form(loaded: Any) -> None:
     token = _lang.set(current_lang())
     try:
         _check_settings(loaded, form)
+        _check_quality(loaded, form)
         _check_choices(loaded, form)
         seen: dict[str, QPath] = {}
         for question, qpath in iter_questions(form.questions):
@@ -106,6 +107,28 @@ def _check_settings(loaded: Any, form: Form) -> None:
                 hint=_did_you_mean(form.summary_by, form.index),
             ),
         )
+
+
+def _check_quality(loaded: Any, form: Form) -> None:
+    """`quality:` names top-level questions that hold one value (not in a repeat)."""
+    quality = form.quality
+    if quality is None:
+        return
+    named: list[tuple[tuple[str | int, ...], str]] = [
+        (("quality", "duplicate_keys", i), n) for i, n in enumerate(quality.duplicate_keys)
+    ]
+    if quality.district_by is not None:
+        named.append((("quality", "district_by"), quality.district_by))
+    for where, name in named:
+        q = form.index.get(name)
+        if q is None:
+            loaded.problem(
+                where, _t("fv_quality_unknown", name=name, hint=_did_you_mean(name, form.index))
+            )
+        elif not q.holds_value or form.repeat_path(name):
+            loaded.problem(where, _t("fv_quality_not_single", name=name))
+    if len(set(quality.duplicate_keys)) != len(quality.duplicate_keys):
+        loaded.problem(("quality", "duplicate_keys"), _t("fv_quality_twice"))
 
 
 def _check_choices(loaded: Any, form: Form) -> None:
