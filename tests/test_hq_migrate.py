@@ -55,6 +55,9 @@ def hq(field: Field, tmp_path: Path) -> Field:
     answers = write_answers(f.tmp / "answers-relabelled.yaml", "Нарын")
     yn(f.b, "collect", relabelled_form(f.tmp), "--answers", answers, "--enumerator", "bakyt")
     f.import_(f.bundle(f.b), code=2)
+    targets = f.tmp / "targets.csv"
+    targets.write_text("district,target\nkara_suu,4\nat_bashy,2\n", encoding="utf-8")
+    yn(f.hq, "hq", "targets", "set", "village_safety", "--file", targets)
     return f
 
 
@@ -130,7 +133,7 @@ def test_every_table_arrives_verified_and_hq_sees_the_same(
     assert all(counts[t.name] for t in hq_schema.HQ_TABLES if t.name != "settings"), counts
     assert counts["hq_refused"] == 1
     assert f"Moved HQ's {sum(counts.values())} row(s) from {source}" in out
-    assert "counts and content hashes of all 9 tables agree" in out
+    assert "counts and content hashes of all 10 tables agree" in out
     assert "run `yntymak config set hq_db postgresql+psycopg://postgres@/" in out
     (revision_2,) = [r for r in _pg_rows(url, hq_schema.revisions) if r[1] == 2]
     assert json.loads(revision_2[7])["age"] == 43

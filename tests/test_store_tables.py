@@ -36,6 +36,7 @@ def test_keys_and_foreign_keys_of_a_migrated_database(tmp_path: Path) -> None:
         "reviews": ["decision_id"],
         "hq_receipts": ["bundle_id"],
         "received_receipts": ["receipt_id"],
+        "hq_targets": ["form_id", "kind", "name"],
     }
     revisions = db.table("revisions")
     assert {(fk.column, fk.other_table, fk.other_column) for fk in revisions.foreign_keys} == {

@@ -48,6 +48,15 @@ def _exporter(hq: bool) -> Callable[..., None]:
         summary: bool = typer.Option(
             False, "--summary", help="xlsx: a first sheet with counts and a bar chart."
         ),
+        paradata: bool = typer.Option(
+            False,
+            "--paradata",
+            help="Also how each question was answered (first and last answer time, seconds "
+            "spent, changes, back-steps), one row per submission and question: xlsx a "
+            "`paradata` sheet; csv `paradata.csv` (beside a single NAME.csv: "
+            "NAME.paradata.csv); json/jsonl NAME.paradata.jsonl beside it. Submissions "
+            "filled with --answers have no rows.",
+        ),
     ) -> None:
         """Export a form's submissions in the layout KoboToolbox users know.
 
@@ -121,8 +130,17 @@ def _exporter(hq: bool) -> Callable[..., None]:
                 include_void=include_void,
                 since=since,
                 review=review,
+                include_paradata=paradata,
             )
-            options = ExportOptions(fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary)
+            options = ExportOptions(
+                fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary, paradata=paradata
+            )
+            if summary and isinstance(store, HqDb):  # progress against HQ's targets, if any
+                from dataclasses import replace
+
+                from yntymak_cli.quality.progress import export_targets
+
+                options = replace(options, targets=export_targets(store, form_id))
             if sys.stderr.isatty():
                 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 

@@ -596,19 +596,30 @@ def hq_import(
 @hq_app.command("status")
 def hq_status(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
+    form: str | None = typer.Option(
+        None,
+        "--form",
+        help="Also progress against this form's targets (`hq targets set`): done / target / "
+        "percent per district and per enumerator, furthest behind first.",
+    ),
 ) -> None:
     """Devices, their bundles and gaps, and submission totals.
 
     Per device: enumerators, last bundle, submissions by form, missing bundles (gaps) and
     chain breaks; totals by form and district.
     """
+    from yntymak_cli.cli.targets import render_progress
     from yntymak_cli.plain import json_text, plain, text
+    from yntymak_cli.quality.progress import progress
     from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync import hq as hq_mod
 
     with HqDb.open() as store:
         data = hq_mod.status(store)
+        done = progress(store, form) if form is not None else None
     if as_json:
+        if done is not None:
+            data["progress"] = done.as_json()
         typer.echo(json_text(hq_mod.dumps(data)))
         return
     from rich.console import Console
@@ -618,6 +629,8 @@ def hq_status(
     console = Console()
     if not data["devices"]:
         console.print(text(t("hq_status_no_devices", lang)))
+        if done is not None:
+            render_progress(done)
         return
     from rich import box
 
@@ -674,6 +687,8 @@ def hq_status(
         name = plain(district) if district else t("hq_status_no_district", lang)
         totals_table.add_row(text(t("hq_status_district", lang, district=name)), str(n))
     console.print(totals_table)
+    if done is not None:
+        render_progress(done)
 
 
 @hq_app.command("migrate")

@@ -130,10 +130,12 @@ class Session:
 
     def add_repeat(self, step: Step) -> None:
         self.engine.add_repeat(self.state, step.path)
+        self._active(utcnow())
         self.save()
 
     def decline_repeat(self, step: Step) -> None:
         self.engine.decline_repeat(self.state, step.path)
+        self._active(utcnow())
         self.save()
 
     def back(self, step: Step) -> Step | None:
@@ -141,9 +143,11 @@ class Session:
         previous = self.engine.back_out_of_instance(self.state, step)
         if previous is None:
             previous = self.engine.previous_step(self.state, step)
+        now = utcnow()
         self.paradata.setdefault("back_steps", []).append(
-            {"at": utcnow(), "from": format_path(step.path)}
+            {"at": now, "from": format_path(step.path)}
         )
+        self._active(now)
         self.save()
         return previous
 
@@ -155,6 +159,14 @@ class Session:
         if changed and entry["first"] != now:
             entry["last"] = now
             entry["changes"] += 1
+        self._active(now)
+
+    def _active(self, now: str) -> None:
+        """The session's latest activity, so a session left without finalising (the
+        volunteer quit, to resume later) still has an end. Older paradata lacks it."""
+        sessions = self.paradata.get("sessions")
+        if isinstance(sessions, list) and sessions and isinstance(sessions[-1], dict):
+            sessions[-1]["last"] = now
 
     # -- finishing --------------------------------------------------------------------
 

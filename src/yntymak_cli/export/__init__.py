@@ -12,7 +12,7 @@ import errno
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.export.layout import Layout, RowBuilder, SheetNames, build_layout
@@ -27,6 +27,9 @@ from yntymak_cli.export.output import (
 )
 from yntymak_cli.forms.model import Form
 from yntymak_cli.outputs import check_overwrite
+
+if TYPE_CHECKING:
+    from yntymak_cli.quality.progress import Targets
 
 # Write errors that mean "no room": told as such, with what to do, not as an errno.
 _DISK_FULL = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}
@@ -50,6 +53,11 @@ class ExportOptions:
     lang: str | None = None
     no_sensitive: bool = False  # drop questions marked `sensitive: true` in any version
     summary: bool = False  # xlsx only: a first `summary` sheet with counts and a chart
+    # Records carry `paradata`: also one row per submission x question (export/paradata.py).
+    paradata: bool = False
+    # HQ only: the form's targets, for the summary sheet's progress tables and charts
+    # (quality/progress.py export_targets); None without targets, and on a laptop.
+    targets: Targets | None = None
 
 
 @dataclass
@@ -80,6 +88,7 @@ def export(
     _check(forms, options)
     check_output(out, options.fmt, forms[0].id)
     reserved = ("summary",) if options.summary else ()
+    reserved = (*reserved, "paradata") if options.paradata else reserved  # its sheet / file
     names = SheetNames(reserved)
     layout = build_layout(forms, options.lang, options.no_sensitive, names=names)
     if options.fmt == "csv":  # `-o out.csv` is one file: refused, not a folder, with repeats
@@ -90,6 +99,10 @@ def export(
         for table in layout.tables:
             check_overwrite(out / f"{table.name}.csv", "csv")
             check_overwrite(out / f"{table.name}.csv.part", "csv")
+    if options.paradata:
+        from yntymak_cli.export.paradata import check_paradata_output
+
+        check_paradata_output(out, options.fmt)
     created: list[Path] = []
     try:
         created += make_dirs(out if folder else out.parent)
@@ -114,6 +127,34 @@ def export(
     return result
 
 
+def _write_json_paradata(
+    out: Path,
+    layout: Layout,
+    records: Iterable[dict[str, Any]],
+    fmt: str,
+    progress: Callable[[int], None] | None,
+) -> ExportResult:
+    """A JSON / JSON Lines export with its paradata rows beside it (paradata.sibling)."""
+    from yntymak_cli.export.json_ import write_json
+    from yntymak_cli.export.paradata import Feed, JsonlParadata, sibling, untimed_warning
+
+    path = sibling(out, fmt)
+    assert path is not None
+    rows = JsonlParadata(path)
+    feed = Feed(rows.write)
+    try:
+        n = write_json(out, layout, feed(records), fmt == "jsonl", progress, PROGRESS_EVERY)
+        rows.finish()
+    except BaseException:
+        rows.abort()
+        raise
+    if progress is not None:
+        progress(n)
+    warnings = [untimed_warning(feed.untimed)] if feed.untimed else []
+    counts = {layout.form_id: n, path.name: rows.rows}
+    return ExportResult(fmt, [out, path], n, counts, warnings)
+
+
 def _write(
     forms: Sequence[Form],
     layout: Layout,
@@ -126,6 +167,8 @@ def _write(
     if options.fmt in ("json", "jsonl"):
         from yntymak_cli.export.json_ import write_json
 
+        if options.paradata:
+            return _write_json_paradata(out, layout, records, options.fmt, progress)
         n = write_json(out, layout, records, options.fmt == "jsonl", progress, PROGRESS_EVERY)
         if progress is not None:
             progress(n)
@@ -138,12 +181,18 @@ def _write(
         from yntymak_cli.export.xlsx import XlsxSink
 
         if options.summary:
-            counter = SummaryCounter(forms, options.lang, layout.dropped)
-        sink = XlsxSink(out, layout, names, counter)
+            counter = SummaryCounter(forms, options.lang, layout.dropped, options.targets)
+        sink = XlsxSink(out, layout, names, counter, paradata=options.paradata)
     else:
         from yntymak_cli.export.csv_ import CsvSink
 
-        sink = CsvSink(out, layout)
+        sink = CsvSink(out, layout, paradata=options.paradata)
+    feed = None
+    if options.paradata:  # the sinks hold its table: rows written as the records pass
+        from yntymak_cli.export.paradata import Feed
+
+        feed = Feed(sink.write_paradata)
+        records = feed(records)
 
     builder = RowBuilder(layout)
     n = 0
@@ -173,6 +222,8 @@ def _write(
         warnings.append(_t("export_split", name=repr(name), sheet=sheet, keys=keys, option=option))
     if counter is not None and counter.field is None and forms[0].summary_by:
         warnings.append(_t("export_summary_by_unknown", name=repr(forms[0].summary_by)))
+    if feed is not None and feed.untimed:
+        warnings.append(_t("paradata_untimed", n=feed.untimed))
     return ExportResult(options.fmt, paths, n, dict(sink.rows), warnings)
 
 

@@ -19,6 +19,8 @@ from typing import IO, Any
 
 from yntymak_cli.export.layout import Layout, Table
 from yntymak_cli.export.output import temp_file
+from yntymak_cli.export.paradata import ParadataTable
+from yntymak_cli.export.paradata import sibling as paradata_sibling
 from yntymak_cli.files import atomic_path, publish
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -39,7 +41,7 @@ def csv_text(value: Any) -> Any:
 
 
 class CsvSink:
-    def __init__(self, out: Path, layout: Layout) -> None:
+    def __init__(self, out: Path, layout: Layout, paradata: bool = False) -> None:
         self.out = out
         self.layout = layout
         self.zip = out.suffix.lower() == ".zip"
@@ -59,10 +61,18 @@ class CsvSink:
         self._files: dict[str, IO[str]] = {}
         self._writers: dict[str, Any] = {}
         self._paths: dict[str, Path] = {}
+        # --paradata: its rows as one more table (export/paradata.py); beside a single file,
+        # as NAME.paradata.csv.
+        self._paradata = ParadataTable() if paradata else None
+        self._finals = {layout.tables[0].name: out} if self.single else {}
+        tables = [*layout.tables, *([self._paradata] if self._paradata else [])]
         try:
-            for table in layout.tables:
-                # The single file is staged under a unique name beside `out`.
-                path = temp_file(out) if self.single else self._dir / f"{table.name}.csv.part"
+            for table in tables:
+                if self.single:  # staged under a unique name beside its file
+                    final = self._finals.setdefault(table.name, paradata_sibling(out, "csv") or out)
+                    path = temp_file(final)
+                else:
+                    path = self._dir / f"{table.name}.csv.part"
                 self._paths[table.name] = path
                 f = path.open("w", encoding="utf-8-sig", newline="")
                 self._files[table.name] = f
@@ -77,6 +87,10 @@ class CsvSink:
         self._writers[table.name].writerow([csv_text(v) for v in row])
         self.rows[table.name] += 1
 
+    def write_paradata(self, row: list[Any]) -> None:
+        assert self._paradata is not None
+        self.write(self._paradata, row)
+
     def finish(self) -> list[Path]:
         # The .csv files stay open while rows stream, so they cannot be written inside one
         # files.atomic_path block: each is fsynced here, then files.publish() renames it and
@@ -88,9 +102,9 @@ class CsvSink:
                 os.fsync(f.fileno())
             f.close()
         if self.single:
-            (part,) = self._paths.values()
-            publish(part, self.out)
-            return [self.out]
+            for name, part in self._paths.items():
+                publish(part, self._finals[name])
+            return list(self._finals.values())
         if not self.zip:
             written = []
             for name, part in self._paths.items():

@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.export.cells import plain, xml_safe
 from yntymak_cli.forms.model import Form, text_in
 from yntymak_cli.i18n import LANGUAGES, t
 
+if TYPE_CHECKING:
+    from yntymak_cli.quality.progress import Progress, Row, Tally, Targets
+
 SUMMARY_SHEET = "summary"
 BLANK = "(blank)"
+CHART_COLUMN = "F"  # right of the widest table (progress: name, done, target, percent)
+_PROGRESS_COLUMNS = ("progress_col_done", "progress_col_target", "progress_col_percent")
 
 
 @dataclass
@@ -22,15 +27,25 @@ class CountTable:
 
 
 class SummaryCounter:
-    """Counts submissions by enumerator and by the form's `summary_by` question.
+    """Counts submissions by enumerator and by the form's `summary_by` question, and (at HQ,
+    when the form has targets) final submissions done per district and enumerator.
 
     Holds one counter per distinct value (enumerators, districts), never the records.
     """
 
     def __init__(
-        self, forms: Sequence[Form], lang: str | None, dropped: frozenset[str] = frozenset()
+        self,
+        forms: Sequence[Form],
+        lang: str | None,
+        dropped: frozenset[str] = frozenset(),
+        targets: Targets | None = None,
     ) -> None:
         newest = forms[0]
+        self.tally: Tally | None = None
+        if targets is not None:
+            from yntymak_cli.quality.progress import Tally
+
+            self.tally = Tally(targets)
         # A sheet for people, not scripts: in --lang, else in the form's default language
         # (its words in English when the catalogs lack that language).
         lang = lang or newest.language
@@ -61,6 +76,13 @@ class SummaryCounter:
     def add(self, record: dict[str, Any]) -> None:
         self.total += 1
         self.by_enumerator[str(record.get("enumerator") or BLANK)] += 1
+        if self.tally is not None and record.get("status") == "final":  # done: final only
+            answers = record.get("answers")
+            self.tally.add(
+                str(record.get("enumerator") or ""),
+                str(record.get("device_id") or ""),
+                answers if isinstance(answers, dict) else None,
+            )
         if self.field is None:
             return
         answers = record.get("answers")
@@ -72,6 +94,10 @@ class SummaryCounter:
                 self.by_field[v if v.__class__ is str else str(plain(v))] += 1
         else:
             self.by_field[value if value.__class__ is str else str(plain(value))] += 1
+
+    def progress(self) -> Progress | None:
+        """Done / target / percent, when the export was given targets."""
+        return self.tally.progress() if self.tally is not None else None
 
     def tables(self) -> list[CountTable]:
         enumerators = sorted(self.by_enumerator.items(), key=lambda kv: (kv[0] == BLANK, kv[0]))
@@ -117,6 +143,8 @@ def write_summary(ws: Any, counter: SummaryCounter) -> None:
 
     ws.column_dimensions["A"].width = 32
     ws.column_dimensions["B"].width = 14
+    ws.column_dimensions["C"].width = 10
+    ws.column_dimensions["D"].width = 10
     ws.append(head(counter.title))
     submissions = t("summary_submissions", counter.lang)
     ws.append([text(submissions), counter.total])
@@ -142,5 +170,45 @@ def write_summary(ws: Any, counter: SummaryCounter) -> None:
             chart.set_categories(labels)
             chart.height = max(7.5, 0.5 * len(table.rows) + 3)
             chart.width = 18
-            ws.add_chart(chart, f"D{anchor_row}")
+            ws.add_chart(chart, f"{CHART_COLUMN}{anchor_row}")
             anchor_row += int(chart.height * 2) + 2
+    progress = counter.progress()
+    if progress is None or counter.tally is None:
+        return
+    targets = counter.tally.targets
+    done, target, percent = (t(k, counter.lang) for k in _PROGRESS_COLUMNS)
+    for key, rows, wanted in (
+        ("district", progress.districts, targets.districts),
+        ("enumerator", progress.enumerators, targets.enumerators),
+    ):
+        if not wanted:  # a table per kind of target set
+            continue
+        title = t(f"progress_col_{key}", counter.lang)
+        blank = t("summary_blank", counter.lang)
+        ws.append([])
+        ws.append(head(title, done, target, percent))
+        first = row + 2
+        for r in rows:
+            ws.append([text(r.name or blank), r.done, r.target, r.percent])
+        row = first + len(rows)
+        with_target = _with_target(rows)
+        if with_target:
+            chart = BarChart()
+            chart.type = "bar"
+            chart.title = t("progress_chart", counter.lang, field=title)
+            chart.legend = None
+            chart.y_axis.title = percent
+            chart.x_axis.scaling.orientation = "maxMin"  # bars top down, as the table reads
+            # Rows with a target come first, furthest behind first.
+            data = Reference(ws, min_col=4, min_row=first, max_row=first + with_target)
+            labels = Reference(ws, min_col=1, min_row=first + 1, max_row=first + with_target)
+            chart.add_data(data, titles_from_data=True)
+            chart.set_categories(labels)
+            chart.height = max(7.5, 0.5 * with_target + 3)
+            chart.width = 18
+            ws.add_chart(chart, f"{CHART_COLUMN}{anchor_row}")
+            anchor_row += int(chart.height * 2) + 2
+
+
+def _with_target(rows: Sequence[Row]) -> int:
+    return sum(1 for r in rows if r.target is not None)

@@ -18,6 +18,7 @@ from typing import Any
 
 from yntymak_cli.export.cells import EXCEL_TEXT_MAX, xml_safe
 from yntymak_cli.export.layout import Layout, SheetNames, Table
+from yntymak_cli.export.paradata import ParadataTable
 from yntymak_cli.export.summary import SUMMARY_SHEET, SummaryCounter, write_summary
 from yntymak_cli.files import atomic_path
 
@@ -90,6 +91,7 @@ class XlsxSink:
         layout: Layout,
         names: SheetNames,
         summary: SummaryCounter | None = None,
+        paradata: bool = False,
     ) -> None:
         from openpyxl import Workbook
 
@@ -102,10 +104,13 @@ class XlsxSink:
         self._wb = Workbook(write_only=True)
         self._summary_ws = self._wb.create_sheet(SUMMARY_SHEET) if summary else None
         self._parts: dict[str, _Part] = {}
-        self._columns = {t.name: column_parts(t, MAX_SHEET_COLUMNS) for t in layout.tables}
+        # --paradata: its rows as one more table, on the last sheet(s) (export/paradata.py).
+        self._paradata = ParadataTable() if paradata else None
+        tables = [*layout.tables, *([self._paradata] if self._paradata else [])]
+        self._columns = {t.name: column_parts(t, MAX_SHEET_COLUMNS) for t in tables}
         # Tables spread over several sheets by columns (for a warning).
         self.split = [name for name, parts in self._columns.items() if parts]
-        for table in layout.tables:
+        for table in tables:
             self._parts[table.name] = self._open(table, 1)
 
     def _open(self, table: Table, part: int, index: int | None = None) -> _Part:
@@ -165,6 +170,10 @@ class XlsxSink:
                 raise
             raise error from None
         p.rows += 1
+
+    def write_paradata(self, row: list[Any]) -> None:
+        assert self._paradata is not None
+        self.write(self._paradata, row)
 
     def _append(self, ws: Any, row: list[Any]) -> None:
         text = "\n".join([v for v in row if v.__class__ is str])

@@ -767,26 +767,39 @@ class Store:
         include_void: bool = False,
         since: str | None = None,
         review: str | None = None,
+        include_paradata: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """Latest revision of each submission of a form, oldest first, streamed for export,
         each with its review status and comment (HQ's decision on that revision, None while
         pending). `review` keeps one review status (approved, rejected, on_hold, pending);
-        drafts, which have none, are left out then.
+        drafts, which have none, are left out then. `include_paradata` adds `paradata`: the
+        current revision's paradata as stored (JSON text, None once purged; None on drafts).
 
         Each is a SubmissionRecord, handed over as the plain dict export() is typed to take:
         a cast, not a copy, on this hot path."""
         columns = "s.*, rv.status AS review_status, rv.comment AS review_comment"
+        if include_paradata:
+            columns += (
+                ", (SELECT r.paradata FROM revisions r"
+                " WHERE r.uuid = s.uuid AND r.revision = s.revision) AS paradata"
+            )
         sql, params = self._export_query(
             columns, form_id, include_void, since, review=review, joined=True
         )
         for row in self.conn.execute(sql + " ORDER BY s.submission_time, s.uuid", params):
-            yield export_record(row)
+            exported = export_record(row)
+            if include_paradata:
+                exported["paradata"] = row["paradata"]
+            yield exported
         if include_drafts and not review:
             # Surveys never finalised; an edit in progress is not a second row of its
             # submission (the finalised revision above stands until the edit is saved).
             for record in self.list_records(form_id, "draft"):
                 if not record["revision"]:
-                    yield cast("dict[str, Any]", record)
+                    draft = cast("dict[str, Any]", record)
+                    if include_paradata:
+                        draft["paradata"] = None  # a survey not finalised has no revision
+                    yield draft
 
     def revision_paradata(self, submission_uuid: str, revision: int) -> dict | None:
         row = self.conn.execute(

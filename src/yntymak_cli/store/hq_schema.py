@@ -145,17 +145,42 @@ hq_receipts = sa.Table(
     sa.Index("hq_receipts_by_device", "device_id", "seq"),
 )
 
+# How many final submissions HQ expects of a form per district or per enumerator
+# (`hq targets set`; SQLite migration 008_targets, PostgreSQL pg_002_targets).
+hq_targets = sa.Table(
+    "hq_targets",
+    metadata,
+    sa.Column("form_id", sa.Text, primary_key=True),
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("target", sa.Integer, nullable=False),
+    sa.Column("set_at", sa.Text, nullable=False),
+    sa.CheckConstraint("kind IN ('district', 'enumerator')", name="hq_targets_kind"),
+    sa.CheckConstraint("target >= 0", name="hq_targets_target"),
+)
+
+# The tables of pg_001_hq: the schema when PostgreSQL support began. Later tables are
+# created by steps of their own, so a database made before them gets them too.
+_PG_001_TABLES = (settings, forms, submissions, revisions, hq_devices, hq_bundles,
+                  hq_refused, reviews, hq_receipts)  # fmt: skip
 # HQ's tables, in an order that respects their foreign keys (for copies and checks).
-HQ_TABLES = (settings, forms, submissions, revisions, hq_devices, hq_bundles, hq_refused,
-             reviews, hq_receipts)  # fmt: skip
+HQ_TABLES = (*_PG_001_TABLES, hq_targets)
 
 PgStep = Callable[[sa.Connection], None]
 
 
 def _pg_001_hq(conn: sa.Connection) -> None:
-    metadata.create_all(conn)
+    metadata.create_all(conn, tables=list(_PG_001_TABLES))
+
+
+def _pg_002_targets(conn: sa.Connection) -> None:
+    # checkfirst: a database whose pg_001 ran while it still created every table has it.
+    hq_targets.create(conn, checkfirst=True)
 
 
 # Named, forward-only steps for a PostgreSQL HQ (SQLite's are store/migrations.py): the
-# schema above as it stands when PostgreSQL support began, then one step per change.
-PG_MIGRATIONS: list[tuple[str, PgStep]] = [("pg_001_hq", _pg_001_hq)]
+# schema as it stood when PostgreSQL support began, then one step per change.
+PG_MIGRATIONS: list[tuple[str, PgStep]] = [
+    ("pg_001_hq", _pg_001_hq),
+    ("pg_002_targets", _pg_002_targets),
+]

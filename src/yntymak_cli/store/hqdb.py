@@ -350,24 +350,65 @@ class HqDb:
         include_void: bool = False,
         since: str | None = None,
         review: str | None = None,
+        include_paradata: bool = False,
     ) -> Iterator[dict[str, Any]]:
-        """As Store.iter_records, streamed from the server (flat memory at any size)."""
+        """As Store.iter_records, streamed from the server (flat memory at any size);
+        `include_paradata` adds the current revision's `paradata` (JSON text or None)."""
         from yntymak_cli.store.db import export_record
 
         s, rv = hq_schema.submissions, _RV
-        query = self._export_select(
-            [*s.c, rv.c.status.label("review_status"), rv.c.comment.label("review_comment")],
-            form_id,
-            include_void,
-            since,
-            review,
-        ).order_by(s.c.submission_time, s.c.uuid)
+        columns = [*s.c, rv.c.status.label("review_status"), rv.c.comment.label("review_comment")]
+        if include_paradata:
+            columns.append(_current_paradata().label("paradata"))
+        query = self._export_select(columns, form_id, include_void, since, review).order_by(
+            s.c.submission_time, s.c.uuid
+        )
         with self._reading():
             result = self.conn.execute(
                 query, execution_options={"stream_results": True, "yield_per": 1000}
             )
             for row in result.mappings():
-                yield export_record(row)
+                record = export_record(row)
+                if include_paradata:
+                    record["paradata"] = row["paradata"]
+                yield record
+
+    def iter_quality_rows(self, form_id: str, *, since: str | None = None) -> Iterator[dict]:
+        """For HQ's checks: each final submission of a form (not void, not purged), as its
+        current revision: uuid, form_version, form_hash, enumerator, device_id,
+        enrolled_district (the district its device was enrolled with), submission_time,
+        created_at, answers and paradata as stored (JSON text, not decoded; paradata may be
+        None). Oldest first (submission_time, uuid), streamed; `since` as iter_records'."""
+        s, r, d = hq_schema.submissions, hq_schema.revisions, hq_schema.hq_devices
+        query = (
+            sa.select(
+                s.c.uuid,
+                s.c.form_version,
+                s.c.form_hash,
+                s.c.enumerator,
+                s.c.device_id,
+                d.c.district.label("enrolled_district"),
+                s.c.submission_time,
+                s.c.created_at,
+                s.c.answers,
+                r.c.paradata,
+            )
+            .select_from(
+                s.outerjoin(
+                    r, sa.and_(r.c.uuid == s.c.uuid, r.c.revision == s.c.revision)
+                ).outerjoin(d, d.c.device_id == s.c.device_id)
+            )
+            .where(s.c.form_id == form_id, s.c.status == "final", s.c.purged_at.is_(None))
+            .order_by(s.c.submission_time, s.c.uuid)
+        )
+        if since:
+            query = query.where(s.c.submission_time >= since)
+        with self._reading():
+            result = self.conn.execute(
+                query, execution_options={"stream_results": True, "yield_per": 1000}
+            )
+            for row in result.mappings():
+                yield dict(row)
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
@@ -381,6 +422,16 @@ class HqDb:
             yield
         finally:
             self.conn.exec_driver_sql("COMMIT")
+
+
+def _current_paradata() -> Any:
+    """The paradata of a submission's current revision, as a scalar subquery."""
+    s, r = hq_schema.submissions, hq_schema.revisions
+    return (
+        sa.select(r.c.paradata)
+        .where(r.c.uuid == s.c.uuid, r.c.revision == s.c.revision)
+        .scalar_subquery()
+    )
 
 
 def _first_line(exc: BaseException) -> str:

@@ -225,6 +225,25 @@ def _007_received_receipts(conn: sqlite3.Connection) -> None:
     )
 
 
+def _008_targets(conn: sqlite3.Connection) -> None:
+    # HQ side: how many final submissions HQ expects of a form, per district or per
+    # enumerator (`hq targets set`), for `hq status --form` and the export's summary sheet.
+    # One file sets one kind of a form's targets; set_at is when it was set.
+    _run(
+        conn,
+        """
+        CREATE TABLE hq_targets (
+            form_id TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('district', 'enumerator')),
+            name TEXT NOT NULL,
+            target INTEGER NOT NULL CHECK (target >= 0),
+            set_at TEXT NOT NULL,
+            PRIMARY KEY (form_id, kind, name)
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
     ("002_sync", _002_sync),
@@ -233,6 +252,7 @@ MIGRATIONS: list[tuple[str, Step]] = [
     ("005_reviews", _005_reviews),
     ("006_hq_receipts", _006_hq_receipts),
     ("007_received_receipts", _007_received_receipts),
+    ("008_targets", _008_targets),
 ]
 
 
