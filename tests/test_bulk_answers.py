@@ -78,7 +78,7 @@ def test_jsonl_one_submission_per_line(tmp_path):
     assert len(saved) == 4
     assert answers_of(saved[3])["participant_code"] == "P-004"
     records = stored()
-    assert {r["form_version"] for r in records} == {"2026-11-30"}
+    assert {r["form_version"] for r in records} == {"2026-11-30.1"}
 
 
 def test_all_or_nothing_with_file_line_question_messages(tmp_path):

@@ -28,7 +28,7 @@ PACKAGE = "yntymak_cli"
 LAYERS: list[tuple[str, frozenset[str]]] = [
     ("commands", frozenset({"__main__", "cli"})),
     ("server", frozenset({"server"})),
-    ("services", frozenset({"collect", "export", "sync", "xlsform"})),
+    ("services", frozenset({"collect", "export", "quality", "sync", "xlsform"})),
     ("core", frozenset({"engine", "forms", "store"})),
     ("base: settings, outputs", frozenset({"config", "outputs"})),
     ("base: files, home, YAML", frozenset({"files", "home", "yaml_io", "yaml_fast"})),

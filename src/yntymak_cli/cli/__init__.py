@@ -350,8 +350,14 @@ def _register() -> None:
     app.command("sync")(http_sync.sync)
     sync.hq_app.command("export")(export.hq_export)  # the same exporter over HQ's merged data
     sync.hq_app.add_typer(review.review_app, name="review")
+    from yntymak_cli.cli import targets  # `hq targets`: progress against targets
+
+    sync.hq_app.add_typer(targets.targets_app, name="targets")
     sync.hq_app.command("receipt")(review.hq_receipt)
     sync.hq_app.command("serve")(serve.hq_serve)
+    from yntymak_cli.cli import quality  # `hq checks`: data quality
+
+    sync.hq_app.command("checks")(quality.hq_checks)
     app.command()(review.inbox)
     app.add_typer(sync.hq_app, name="hq")
     app.add_typer(config.app, name="config")

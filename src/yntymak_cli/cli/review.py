@@ -53,6 +53,12 @@ def review_list(
     form: str | None = typer.Option(None, "--form", help="Only this form id."),
     district: str | None = typer.Option(None, "--district", help="Only devices of this district."),
     enumerator: str | None = typer.Option(None, "--enumerator", help="Only this enumerator."),
+    flagged: bool = typer.Option(
+        False,
+        "--flagged",
+        help="Run the quality checks (hq checks) and list flagged submissions first, with "
+        "their flag codes.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """One row per submission (latest revision): review status, enumerator, district, time
@@ -62,12 +68,24 @@ def review_list(
     from yntymak_cli.sync.review import review_list as rows_for
 
     lang = current_lang()
+    flags: dict[str, list[str]] = {}
     with HqDb.open() as store:
         rows = rows_for(
             store, status=status, form_id=form, district=district, enumerator=enumerator
         )
+        if flagged:
+            from yntymak_cli.cli.quality import run_reports
+
+            for form_id in sorted({r.form_id for r in rows}):
+                for report in run_reports(store, form_id):
+                    flags.update((s.uuid, s.flags) for s in report.submissions if s.flags)
+            # Flagged first (most flags first), the listing's own order kept within each.
+            rows = sorted(rows, key=lambda r: -len(flags.get(r.uuid, [])))
     if as_json:
-        typer.echo(json_text(json.dumps([r._asdict() for r in rows], ensure_ascii=False, indent=2)))
+        found = [
+            {**r._asdict(), **({"flags": flags.get(r.uuid, [])} if flagged else {})} for r in rows
+        ]
+        typer.echo(json_text(json.dumps(found, ensure_ascii=False, indent=2)))
         return
     from rich.console import Console
     from rich.table import Table
@@ -78,7 +96,10 @@ def review_list(
         table.add_column(t(key, lang), overflow="fold")
     table.add_column(t("col_updated", lang), no_wrap=True)
     table.add_column(t("col_comment", lang), overflow="fold")
+    if flagged:
+        table.add_column(t("checks_flags_column", lang), overflow="fold")
     for r in rows:
+        extra = [text(" ".join(flags.get(r.uuid, [])))] if flagged else []
         table.add_row(
             text(r.uuid[:8]),
             text(r.form_id),
@@ -88,6 +109,7 @@ def review_list(
             text(r.district or ""),
             text(_day(r.submission_time)),
             text(r.last_comment or ""),
+            *extra,
         )
     Console().print(table)
     typer.echo(t("review_list_count", lang, n=len(rows)))

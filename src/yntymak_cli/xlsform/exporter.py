@@ -25,6 +25,7 @@ from yntymak_cli.xlsform.importer import (
     LOOKALIKES_BIND,
     MEDIA_COLUMNS,
     NAMESPACE,
+    QUALITY_SETTING,
     QUESTION_COLUMNS,
     SENSITIVE_BIND,
     SUMMARY_SETTING,
@@ -221,4 +222,13 @@ class _Writer:
             row["namespaces"] = NAMESPACE
         if form.summary_by:
             row[SUMMARY_SETTING] = form.summary_by
+        if form.quality is not None:  # our extension: settings columns pyxform leaves alone
+            for key, value in form.quality.model_dump(exclude_defaults=True).items():
+                if isinstance(value, list):
+                    text = " ".join(value)
+                elif isinstance(value, float):
+                    text = f"{value:g}"
+                else:
+                    text = str(value)
+                row[QUALITY_SETTING + key] = text
         return row

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -40,6 +41,10 @@ SENSITIVE_BIND = "yntymak:sensitive"
 LOOKALIKES_BIND = "yntymak:latin-lookalikes"
 NAMESPACE = 'yntymak="urn:yntymak-cli:xforms"'
 SUMMARY_SETTING = "yntymak_summary_by"
+# The form's `quality:` block, one settings column per key: yntymak_quality_min_minutes...
+QUALITY_SETTING = "yntymak_quality_"
+_QUALITY_NUMBERS = ("min_minutes", "min_seconds_per_question", "max_km_from_district")
+_QUALITY_NAMES = ("duplicate_keys", "district_by")
 
 # Warning kinds (XlsformWarning.kind), stable for tests and for callers that filter.
 UNSUPPORTED_TYPE = "unsupported-type"
@@ -1126,10 +1131,15 @@ class _Importer:
                         SETTINGS,
                     )
                 )
+        quality = self._quality(data, renamed, index)
+        if quality:
+            form["quality"] = quality
         dropped = []
         for key, value in data.items():
             if key in _KNOWN_SETTINGS or value in (None, "", {}, []):
                 continue
+            if key.startswith(QUALITY_SETTING):
+                continue  # read by _quality, which warns itself
             if key == "namespaces" and str(value).strip() == NAMESPACE:
                 continue
             dropped.append(key)
@@ -1144,6 +1154,44 @@ class _Importer:
                 )
             )
         return form
+
+    def _quality(self, data: dict[str, Any], renamed: dict[str, str], index: Any) -> dict[str, Any]:
+        """The form's `quality:` block from its settings columns (our extension). A value
+        that does not fit is left out, with a warning."""
+        quality: dict[str, Any] = {}
+        for key in (*_QUALITY_NUMBERS, *_QUALITY_NAMES):
+            column = QUALITY_SETTING + key
+            value = data.get(column)
+            if value in (None, ""):
+                continue
+            text = str(value).strip()
+            problem = None
+            if key in _QUALITY_NUMBERS:
+                try:
+                    number = float(text.replace(",", "."))
+                except ValueError:
+                    number = math.nan
+                if math.isfinite(number) and number >= 0:
+                    quality[key] = number
+                else:
+                    problem = "not a number of 0 or more"
+            else:
+                names = [renamed.get(n, n) for n in text.split()]
+                unknown = [n for n in names if n not in index]
+                if unknown:
+                    problem = f"unknown question '{unknown[0]}'"
+                elif key == "district_by" and len(names) != 1:
+                    problem = "names one question"
+                else:
+                    quality[key] = names if key == "duplicate_keys" else names[0]
+            if problem:
+                self.warnings.append(
+                    XlsformWarning(
+                        f"{self.file}: settings: {column}: {problem}; not kept: {text}",
+                        SETTINGS,
+                    )
+                )
+        return quality
 
     # -- final check ------------------------------------------------------------------------
 
