@@ -85,8 +85,12 @@ def hq_checks(
         raise InvalidInput(
             t("bad_option_value", words, option="--lang", value=lang, allowed=", ".join(LANGUAGES))
         )
-    if output is not None and output.suffix.lower() != ".xlsx":
-        raise InvalidInput(t("checks_xlsx_only", words, path=str(output)))
+    if output is not None:
+        from yntymak_cli.outputs import check_overwrite
+
+        if output.suffix.lower() != ".xlsx":
+            raise InvalidInput(t("checks_xlsx_only", words, path=str(output)))
+        check_overwrite(output, "xlsx")  # before any work: never a file that is not ours
     lang = lang or words
     with HqDb.open() as db:
         reports = run_reports(db, form, since=since_utc(since), district=district)

@@ -24,7 +24,7 @@ from typing import Any
 
 from yntymak_cli.forms.model import METADATA_TYPES, Form, Quality, Question
 from yntymak_cli.quality.district import district_by, district_of
-from yntymak_cli.quality.paradata import timing
+from yntymak_cli.quality.paradata import quick_timing
 
 CHECKS = (
     "too_fast",
@@ -51,7 +51,8 @@ NEAR_SHARE = 0.95
 NEAR_MIN_ANSWERED = 10
 # Candidate groups larger than this (thousands of interviews alike on a whole band of
 # questions) are not compared pair by pair: they are counted in `skipped_groups`.
-NEAR_MAX_GROUP = 2000
+NEAR_MAX_GROUP = 500
+MAX_BAND = 19  # questions in one band at most (see _band_bounds)
 # outlier: robust z-score (median and MAD) beyond this, within a district holding at least
 # OUTLIER_MIN values of the question.
 OUTLIER_Z = 3.5
@@ -66,7 +67,7 @@ LOCAL_UTC_OFFSET = dt.timedelta(hours=6)  # Kyrgyzstan: UTC+6 all year since 200
 # many_missing: only with at least this many relevant optional questions.
 MIN_OPTIONAL = 4
 
-WIDTH = array("I").itemsize  # bytes of one answer's hash in a packed vector
+WIDTH = array("q").itemsize  # bytes of one answer's hash in a packed vector
 _VERSION_DATE = re.compile(r"(20\d\d)-?(\d\d)-?(\d\d)")
 _SPACES = re.compile(r"\s+")
 _NOT_COMPARED = METADATA_TYPES | {"calculate", "note", "acknowledge", "unsupported"}
@@ -231,7 +232,7 @@ class _Setup:
     form: Form
     quality: Quality
     district_question: str | None
-    compared: list[str]  # near_duplicate: top-level questions compared, in form order
+    compared: list[str]  # near_duplicate: top-level questions compared, in band order
     numeric: list[str]  # outlier
     geopoints: list[str]  # gps_far
     optional: list[Question]  # many_missing: top-level optional questions
@@ -253,7 +254,9 @@ def _setup(form: Form) -> _Setup:
             geopoints.append(q.name)
         if q.required is not True and not q.read_only:
             optional.append(q)
-    return _Setup(form, quality, district_by(form), compared, numeric, geopoints, optional)
+    by_name = form.index
+    ordered = _band_order([by_name[name] for name in compared])
+    return _Setup(form, quality, district_by(form), ordered, numeric, geopoints, optional)
 
 
 def run_checks(
@@ -285,7 +288,7 @@ def run_checks(
         i = len(subs)
         uuid = str(row["uuid"])
         sub_flags: list[Flag] = []
-        timed = timing(row.get("paradata"), questions=False)
+        timed = quick_timing(row.get("paradata"))
         minutes = None
         if timed.timed and timed.active_seconds is not None:
             minutes = timed.active_seconds / 60
@@ -364,10 +367,10 @@ def _normal(value: Any) -> str:
 
 
 def _vector(answers: dict[str, Any], names: list[str]) -> tuple[bytes, int]:
-    """The answers to the compared questions as 32-bit hashes (0: unanswered), packed.
+    """The answers to the compared questions as 64-bit hashes (0: unanswered), packed.
 
     Python's own hash: salted per process, which is fine, as vectors are only compared
-    within one run. Text is compared case-folded and stripped."""
+    within one run. Values are compared as stored (a copied interview is a copy)."""
     out = []
     answered = 0
     for name in names:
@@ -376,16 +379,12 @@ def _vector(answers: dict[str, Any], names: list[str]) -> tuple[bytes, int]:
             out.append(0)
             continue
         answered += 1
-        if value.__class__ is str:
-            h = hash(value.strip().casefold())
-        elif isinstance(value, list):
-            h = hash(tuple(sorted(map(str, value))))
-        elif isinstance(value, int | float | bool):
+        try:
             h = hash(value)
-        else:
+        except TypeError:  # a list (select_multiple) or an odd shape from a device
             h = hash(repr(value))
-        out.append(h & 0xFFFFFFFF or 1)
-    return array("I", out).tobytes(), answered
+        out.append(h or 1)
+    return array("q", out).tobytes(), answered
 
 
 def _number(value: Any) -> float | None:
@@ -508,55 +507,102 @@ def _duplicates(
     for key, members in groups.items():
         if len(members) < 2:
             continue
+        shown = [subs[j].uuid for j in members[:21]]  # each names at most 20 others
+        keys = dict(zip(names, key, strict=True))
         for i in members:
-            others = [subs[j].uuid for j in members if j != i]
+            uuid = subs[i].uuid
             yield Flag(
-                subs[i].uuid,
-                "duplicate",
-                {"keys": dict(zip(names, key, strict=True)), "with": others[:20]},
+                uuid, "duplicate", {"keys": keys, "with": [u for u in shown if u != uuid][:20]}
             )
+
+
+def _band_bounds(n_questions: int) -> list[int]:
+    """Where the near-duplicate bands start and end in a packed vector.
+
+    Two submissions at NEAR_SHARE or more differ on at most m = floor((1 - NEAR_SHARE) * c)
+    of the c questions either answered. With bands of at most MAX_BAND (19) questions,
+    at least ceil(c / 19) bands hold an answer of one of them, more than m: so at least
+    one such band is identical in both. So only submissions sharing a band are compared,
+    and a band left wholly unanswered can be ignored. At least m + 1 bands, too."""
+    m = math.floor((1 - NEAR_SHARE) * n_questions + 1e-9)
+    n_bands = max(m + 1, math.ceil(n_questions / MAX_BAND), 1)
+    sizes = [n_questions // n_bands + (1 if b < n_questions % n_bands else 0)
+             for b in range(n_bands)]  # fmt: skip
+    bounds = [0]
+    for size in sizes:
+        bounds.append(bounds[-1] + size)
+    return bounds
+
+
+def _band_order(questions: list[Question]) -> list[str]:
+    """The compared questions in band order: dealt round-robin into the bands, answers
+    that vary most (text, numbers, dates, points) first, so that no band is only yes/no
+    questions that thousands of interviews share."""
+    rank = {"select_one": 2, "select_multiple": 1}
+    ordered = sorted(questions, key=lambda q: rank.get(q.base_type, 0))
+    bounds = _band_bounds(len(ordered))
+    bands: list[list[str]] = [[] for _ in range(len(bounds) - 1)]
+    for j, q in enumerate(ordered):
+        bands[j % len(bands)].append(q.name)
+    return [name for band in bands for name in band]
 
 
 def _near_duplicates(
     subs: list[Submission], vectors: list[tuple[int, bytes, int]], n_questions: int
 ) -> tuple[list[Flag], int]:
-    """Pairs identical on at least NEAR_SHARE of the questions either answered.
-
-    Two such submissions differ on at most m = floor((1 - NEAR_SHARE) * n) questions, so
-    cut into m + 1 bands of questions they agree on at least one band entirely: only
-    submissions sharing a band are compared (each pair once)."""
+    """Pairs identical on at least NEAR_SHARE of the questions either answered (vectors in
+    band order, see _band_bounds). Identical vectors are compared once; a pair is compared
+    in the first band it shares only."""
     if not vectors:
         return [], 0
-    m = math.floor((1 - NEAR_SHARE) * n_questions + 1e-9)
-    n_bands = m + 1
-    bounds = [round(b * n_questions / n_bands) for b in range(n_bands + 1)]
+    bounds = _band_bounds(n_questions)
+    n_bands = len(bounds) - 1
+    first_of: dict[bytes, int] = {}
+    copies: dict[int, list[int]] = defaultdict(list)  # a vector -> its identical copies
+    keys: dict[int, list[bytes | None]] = {}
     buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
     for k, (_i, hashes, _answered) in enumerate(vectors):
+        first = first_of.setdefault(hashes, k)
+        if first != k:
+            copies[first].append(k)
+            continue
+        own: list[bytes | None] = []
         for b in range(n_bands):
             band = hashes[WIDTH * bounds[b] : WIDTH * bounds[b + 1]]
             if band.count(0) < len(band):  # a band left wholly unanswered says nothing
                 buckets[(b, band)].append(k)
-    seen: set[tuple[int, int]] = set()
+                own.append(band)
+            else:
+                own.append(None)
+        keys[k] = own
     best: dict[int, tuple[float, int, int, int]] = {}  # vector -> (share, same, compared, other)
+
+    def note(a: int, b: int, same: int, compared: int) -> None:
+        share = same / compared
+        for x, y in ((a, b), (b, a)):
+            if share > best.get(x, (-1.0, 0, 0, 0))[0]:
+                best[x] = (share, same, compared, y)
+
     skipped = 0
-    for members in buckets.values():
+    for (band_no, _band), members in buckets.items():
         if len(members) < 2:
             continue
         if len(members) > NEAR_MAX_GROUP:
             skipped += 1
             continue
         for x in range(len(members)):
+            kx = keys[members[x]]
             for y in range(x + 1, len(members)):
-                pair = (members[x], members[y])
-                if pair in seen:
-                    continue
-                seen.add(pair)
-                same, compared = _alike(vectors[pair[0]][1], vectors[pair[1]][1])
+                ky = keys[members[y]]
+                if any(kx[e] is not None and kx[e] == ky[e] for e in range(band_no)):
+                    continue  # compared in an earlier band they share
+                same, compared = _alike(vectors[members[x]][1], vectors[members[y]][1])
                 if compared and same >= NEAR_SHARE * compared - 1e-9:
-                    share = same / compared
-                    for a, b in (pair, pair[::-1]):
-                        if share > best.get(a, (-1.0, 0, 0, 0))[0]:
-                            best[a] = (share, same, compared, b)
+                    note(members[x], members[y], same, compared)
+    for first, others in copies.items():  # identical answers: 100% alike
+        answered = vectors[first][2]
+        for k in others:
+            note(first, k, answered, answered)
     flags = []
     for k, (share, same, compared, other) in best.items():
         flags.append(
@@ -577,7 +623,7 @@ def _near_duplicates(
 def _alike(a: bytes, b: bytes) -> tuple[int, int]:
     """(questions answered alike, questions either answered)."""
     same = compared = 0
-    for x, y in zip(array("I", a), array("I", b), strict=True):
+    for x, y in zip(array("q", a), array("q", b), strict=True):
         if x or y:
             compared += 1
             if x == y:
@@ -619,7 +665,8 @@ def _gps_far(
     subs: list[Submission], points: dict[tuple[str, str], _Points], limit_km: float
 ) -> Iterator[Flag]:
     for (where, name), found in points.items():
-        if len(found) < GPS_MIN_PEERS + 1:
+        # Without a district, one median over the whole country means nothing.
+        if not where or len(found) < GPS_MIN_PEERS + 1:
             continue
         lats, lons = sorted(found.lat), sorted(found.lon)
         for lat, lon, i in zip(found.lat, found.lon, found.subs, strict=True):
@@ -667,6 +714,7 @@ class _Relevance:
     def __init__(self, setup: _Setup) -> None:
         self.setup = setup
         self.optional = setup.optional
+        self.static = all(q.required is False or q.required is None for q in self.optional)
         self.engine: Any = None
         self.inputs: list[str] | None = None
         self.cache: dict[tuple[str, ...], frozenset[str]] = {}
@@ -679,7 +727,8 @@ class _Relevance:
         unanswered = [q.name for q in optional if _blank(answers.get(q.name))]
         # Questions that are not relevant are unanswered too: leaving k of them out of
         # both counts can only lower the share, so below half here is below half after.
-        if 2 * len(unanswered) <= len(optional):
+        # Not so when `required:` expressions may take answered questions out as well.
+        if self.static and 2 * len(unanswered) <= len(optional):
             return None
         relevant = self._relevant(answers)
         n_relevant = len(relevant)

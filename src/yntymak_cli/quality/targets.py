@@ -118,7 +118,7 @@ def _parse(path: Path, reader: Any) -> TargetsFile:  # a csv reader (line_num)
                 path, line, 2, "targets_bad_target", value=_escaped(value[:40]), max=MAX_TARGET
             )
         seen[name] = line
-        rows.append((name, int(value)))
+        rows.append((name, int(digits)))
     return TargetsFile(kind, tuple(rows))
 
 

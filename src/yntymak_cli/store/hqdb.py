@@ -18,10 +18,10 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 
@@ -373,16 +373,30 @@ class HqDb:
                     record["paradata"] = row["paradata"]
                 yield record
 
-    def iter_quality_rows(self, form_id: str, *, since: str | None = None) -> Iterator[dict]:
+    def iter_quality_rows(
+        self, form_id: str, *, since: str | None = None
+    ) -> Iterator[Mapping[str, Any]]:
         """For HQ's checks: each final submission of a form (not void, not purged), as its
-        current revision: uuid, form_version, form_hash, enumerator, device_id,
+        current revision: uuid, revision, form_version, form_hash, enumerator, device_id,
         enrolled_district (the district its device was enrolled with), submission_time,
-        created_at, answers and paradata as stored (JSON text, not decoded; paradata may be
-        None). Oldest first (submission_time, uuid), streamed; `since` as iter_records'."""
-        s, r, d = hq_schema.submissions, hq_schema.revisions, hq_schema.hq_devices
+        created_at, answers (JSON text, not decoded), and paradata: the paradata of the
+        interview itself, i.e. of the first revision HQ holds (an edit records only its own
+        sitting: timed alone, a two-minute correction would look like a two-minute
+        interview); may be None. Oldest first (submission_time, uuid), streamed; `since` as
+        iter_records'."""
+        s, d = hq_schema.submissions, hq_schema.hq_devices
+        first = hq_schema.revisions.alias("first_revision")
+        interview = (
+            sa.select(first.c.paradata)
+            .where(first.c.uuid == s.c.uuid)
+            .order_by(first.c.revision)
+            .limit(1)
+            .scalar_subquery()
+        )
         query = (
             sa.select(
                 s.c.uuid,
+                s.c.revision,
                 s.c.form_version,
                 s.c.form_hash,
                 s.c.enumerator,
@@ -391,13 +405,9 @@ class HqDb:
                 s.c.submission_time,
                 s.c.created_at,
                 s.c.answers,
-                r.c.paradata,
+                interview.label("paradata"),
             )
-            .select_from(
-                s.outerjoin(
-                    r, sa.and_(r.c.uuid == s.c.uuid, r.c.revision == s.c.revision)
-                ).outerjoin(d, d.c.device_id == s.c.device_id)
-            )
+            .select_from(s.outerjoin(d, d.c.device_id == s.c.device_id))
             .where(s.c.form_id == form_id, s.c.status == "final", s.c.purged_at.is_(None))
             .order_by(s.c.submission_time, s.c.uuid)
         )
@@ -407,8 +417,8 @@ class HqDb:
             result = self.conn.execute(
                 query, execution_options={"stream_results": True, "yield_per": 1000}
             )
-            for row in result.mappings():
-                yield dict(row)
+            # RowMapping is a Mapping keyed by column name (typed with Any keys).
+            yield from cast("Iterator[Mapping[str, Any]]", iter(result.mappings()))
 
     @contextmanager
     def _reading(self) -> Iterator[None]:

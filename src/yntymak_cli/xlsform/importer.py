@@ -1171,10 +1171,11 @@ class _Importer:
                     number = float(text.replace(",", "."))
                 except ValueError:
                     number = math.nan
-                if math.isfinite(number) and number >= 0:
+                least = 0.0 if key != "max_km_from_district" else math.ulp(0.0)
+                if math.isfinite(number) and number >= least:
                     quality[key] = number
                 else:
-                    problem = "not a number of 0 or more"
+                    problem = "not a number above 0" if least else "not a number of 0 or more"
             else:
                 names = [renamed.get(n, n) for n in text.split()]
                 unknown = [n for n in names if n not in index]
