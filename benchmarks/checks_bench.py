@@ -18,14 +18,12 @@ and the ratio of their times. The target is checks <= 2x the export.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
 import sys
 import tempfile
 import time
-import uuid as uuid_mod
 from pathlib import Path
 from typing import Any
 
@@ -109,39 +107,9 @@ def make_paradata(rng: random.Random, answers: dict[str, Any], k: int) -> dict[s
     return {"answers": entries, "back_steps": [], "sessions": [session]}
 
 
-def insert(store: Any, form: Any, device_id: str, n: int, first: int, rng: random.Random) -> None:
-    """n finalised submissions (revision 1) with paradata, shaped as finalise writes them."""
-    from yntymak_cli.canonical import canonical_text
-    from yntymak_cli.store.db import utcnow
-
-    form_hash = store.register_form(form)
-    now = utcnow()
-    subs, revs = [], []
-    for k in range(first, first + n):
-        uid = str(uuid_mod.UUID(int=rng.getrandbits(128), version=4))
-        answers = make_answers(rng, k)
-        paradata = make_paradata(rng, answers, k)
-        core = {"uuid": uid, "revision": 1, "form_hash": form_hash, "answers": answers}
-        rev_hash = hashlib.sha256(canonical_text(core).encode("utf-8")).hexdigest()
-        text = canonical_text(answers)
-        who = f"enum{k % 50}"
-        subs.append((uid, form.id, form.version, form_hash, 1, who, device_id, now, now, now,
-                     None, text))  # fmt: skip
-        revs.append((uid, 1, form_hash, now, who, device_id, None, text,
-                     canonical_text(paradata), rev_hash))  # fmt: skip
-    with store.write() as conn:
-        conn.executemany(
-            "INSERT INTO submissions (uuid, form_id, form_version, form_hash, status, revision, "
-            "enumerator, device_id, created_at, updated_at, submission_time, instance_name, "
-            "answers) VALUES (?, ?, ?, ?, 'final', ?, ?, ?, ?, ?, ?, ?, ?)",
-            subs,
-        )
-        conn.executemany(
-            "INSERT INTO revisions (uuid, revision, form_hash, submission_time, enumerator, "
-            "device_id, instance_name, answers, paradata, hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            revs,
-        )
+def make(rng: random.Random, k: int) -> tuple[dict, dict, str, None]:
+    answers = make_answers(rng, k)
+    return answers, make_paradata(rng, answers, k), f"enum{k % 50}", None
 
 
 def child(cmd: list[str], stdout: Path) -> tuple[float, float]:
@@ -162,6 +130,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     args = parser.parse_args()
+
+    from sync_bench import insert_synthetic
 
     from yntymak_cli.forms.loader import load_form_text
     from yntymak_cli.store.db import Store
@@ -184,7 +154,7 @@ def main() -> None:
         while held < args.n:
             n = min(PER_BUNDLE, args.n - held)
             with Store(dev_home / "yntymak.db") as dev:
-                insert(dev, form, device.device_id, n, held, rng)
+                insert_synthetic(dev, form, device.device_id, n, make=make, rng=rng, first=held)
                 made = bundle.create_bundle(dev, device, identity.public(), tmp)
                 assert made is not None
                 data = made.path.read_bytes()

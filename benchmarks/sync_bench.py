@@ -53,25 +53,37 @@ def _answers(rng: random.Random) -> dict[str, Any]:
     }
 
 
-def insert_synthetic(store: Any, form: Any, device_id: str, n: int, seed: int = 1) -> None:
-    """n finalised submissions (revision 1) in one transaction, shaped as finalise writes them."""
+def insert_synthetic(
+    store: Any,
+    form: Any,
+    device_id: str,
+    n: int,
+    seed: int = 1,
+    make: Any = None,
+    rng: random.Random | None = None,
+    first: int = 0,
+) -> None:
+    """n finalised submissions (revision 1) in one transaction, shaped as finalise writes
+    them. `make(rng, k)` -> (answers, paradata, enumerator, instance name) gives other
+    answers than village_safety's; k runs from `first`."""
     from yntymak_cli.canonical import canonical_text
     from yntymak_cli.store.db import utcnow
 
-    rng = random.Random(seed)
+    rng = rng or random.Random(seed)
+    make = make or _village_safety
     form_hash = store.register_form(form)
     now = utcnow()
     subs, revs = [], []
-    for _ in range(n):
+    for k in range(first, first + n):
         uid = str(uuid_mod.UUID(int=rng.getrandbits(128), version=4))
-        answers = _answers(rng)
+        answers, paradata, who, name = make(rng, k)
         core = {"uuid": uid, "revision": 1, "form_hash": form_hash, "answers": answers}
         rev_hash = hashlib.sha256(canonical_text(core).encode("utf-8")).hexdigest()
         text = canonical_text(answers)
-        name = f"{answers['village']} 2026-11-01"
-        subs.append((uid, form.id, form.version, form_hash, 1, "aida", device_id, now, now, now,
+        subs.append((uid, form.id, form.version, form_hash, 1, who, device_id, now, now, now,
                      name, text))  # fmt: skip
-        revs.append((uid, 1, form_hash, now, "aida", device_id, name, text, "{}", rev_hash))
+        revs.append((uid, 1, form_hash, now, who, device_id, name, text,
+                     canonical_text(paradata), rev_hash))  # fmt: skip
     with store.write() as conn:
         conn.executemany(
             "INSERT INTO submissions (uuid, form_id, form_version, form_hash, status, revision, "
@@ -85,6 +97,11 @@ def insert_synthetic(store: Any, form: Any, device_id: str, n: int, seed: int = 
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             revs,
         )
+
+
+def _village_safety(rng: random.Random, _k: int) -> tuple[dict, dict, str, str]:
+    answers = _answers(rng)
+    return answers, {}, "aida", f"{answers['village']} 2026-11-01"
 
 
 def _timed(fn: Any) -> tuple[float, Any]:

@@ -18,7 +18,7 @@ import openpyxl
 import pytest
 
 from yntymak_cli.collect import prompts
-from yntymak_cli.collect.prompts import BACK, ScriptedPrompter
+from yntymak_cli.collect.prompts import ScriptedPrompter
 from yntymak_cli.quality.paradata import IDLE_CAP
 from yntymak_cli.store.db import Store
 
@@ -33,6 +33,7 @@ from .helpers import (
     runner,
     yn,
 )
+from .test_interactive import CONTRACT_SCRIPT
 
 HEADERS = [
     "_uuid",
@@ -46,26 +47,7 @@ HEADERS = [
     "back_steps",
 ]
 FORMULA = '=HYPERLINK("http://example.org","click")'
-SCRIPT = [
-    ("oblast", "osh"),
-    ("district", "kara_suu"),
-    ("village", "Кара-Суу"),
-    ("age", "5"),  # refused: asked again
-    ("age", "34"),
-    ("phone", ""),
-    ("felt_tension", "yes"),
-    ("sources", ["land", "water"]),
-    ("n_incidents", "2"),
-    ("incidents[1]/incident_date", "2026-10-01"),
-    ("incidents[1]/resolved", BACK),  # a back-step to the date...
-    ("incidents[1]/incident_date", "2026-10-02"),  # ...which is changed
-    ("incidents[1]/resolved", "no"),
-    ("incidents[2]/incident_date", "2026-10-15"),
-    ("incidents[2]/resolved", "yes"),
-    ("location", "40.53 72.80"),
-    ("thanks", None),
-    ("review", "finalise"),
-]
+SCRIPT = CONTRACT_SCRIPT  # the contract survey, with a refused answer and a back-step
 ANSWERED = {
     "oblast",
     "district",
@@ -324,6 +306,7 @@ def test_hq_export_paradata_and_quality_rows(field: Field, script):
     assert {r["uuid"] for r in found} == {timed, untimed}
     assert set(found[0]) == {
         "uuid",
+        "revision",
         "form_version",
         "form_hash",
         "enumerator",

@@ -259,3 +259,47 @@ def test_fast_enough_for_100000_submissions():
     per = (time.perf_counter() - start) / n
     assert len(timing(text).questions) == 40
     assert per < 2e-3, f"{per * 1e6:.0f} µs per submission"
+
+
+def test_quick_timing_agrees_with_timing_on_stored_paradata():
+    """The checks' fast reading of stored (canonical) paradata gives what timing() gives:
+    sessions resumed, answers changed, back steps, odd and missing times, --answers."""
+    from yntymak_cli.canonical import canonical_text
+    from yntymak_cli.quality.paradata import quick_timing
+
+    rng = random.Random(5)
+
+    def stamp(t: float) -> str:
+        whole = int(t)
+        return (
+            dt.datetime.fromtimestamp(whole, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            + f".{int((t - whole) * 1e6):06d}Z"
+        )
+
+    for case in range(300):
+        t = 1_790_000_000 + rng.uniform(0, 10**7)
+        sessions, answers, back = [], {}, []
+        for _s in range(rng.randint(1, 3)):
+            session: dict[str, Any] = {"started": stamp(t), "lang": "ky"}
+            for _q in range(rng.randint(0, 15)):
+                t += rng.choice([0.5, 1.5, 30.0, 700.0])
+                path = f"q{rng.randint(0, 20)}"
+                entry = answers.setdefault(
+                    path, {"first": stamp(t), "last": stamp(t), "changes": 0}
+                )
+                if rng.random() < 0.2:
+                    entry["last"], entry["changes"] = stamp(t + 3), entry["changes"] + 1
+                if rng.random() < 0.1:
+                    back.append({"at": stamp(t + 1), "from": path})
+            session["last"] = stamp(t)
+            if rng.random() < 0.7:
+                session["finalised"] = stamp(t + 5)
+            sessions.append(session)
+            t += rng.uniform(60, 90_000)
+        paradata: dict[str, Any] = {"answers": answers, "back_steps": back, "sessions": sessions}
+        if case % 50 == 7:
+            paradata["answers"]["q0"] = {"first": "not a time", "last": "2026-13-01T00:00:00Z"}
+        if case % 50 == 9:
+            paradata["source"] = "answers-file"
+        text = canonical_text(paradata)
+        assert quick_timing(text) == timing(text, questions=False), case

@@ -273,6 +273,15 @@ def test_each_planted_problem_is_flagged_and_nothing_else(field: Field, planted:
     assert set(districts) == {"naryn", "osh"}  # from the district question, not enrolment
 
 
+def test_reading_in_processes_gives_the_same_report(
+    field: Field, planted: dict, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(checks, "CHUNK", 5)  # many chunks in flight, answered in order
+    serial = checks_json(field, "quality_survey", "--jobs", "1")
+    parallel = checks_json(field, "quality_survey", "--jobs", "2")
+    assert parallel == serial and serial["forms"][0]["flagged"] > 0
+
+
 def test_filters_language_and_the_xlsx_report(field: Field, planted: dict, tmp_path: Path):
     f = field
     names = planted["names"]

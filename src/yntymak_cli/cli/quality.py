@@ -13,10 +13,24 @@ from yntymak_cli.i18n import current_lang, t
 SHOWN_FLAGS = 50
 
 
+# From this many submissions on, rows are read in several processes (one per core, at
+# most MAX_JOBS): below it, starting them costs more than it saves.
+PARALLEL_FROM = 20_000
+MAX_JOBS = 4
+
+
 def run_reports(
-    db: Any, form: str | None, *, since: str | None = None, district: str | None = None
+    db: Any,
+    form: str | None,
+    *,
+    since: str | None = None,
+    district: str | None = None,
+    jobs: int | None = None,
 ) -> list[Any]:
-    """The checks over one form (or every form HQ holds, when `form` is None)."""
+    """The checks over one form (or every form HQ holds, when `form` is None). `jobs`:
+    processes reading the rows (default: by the number of submissions and cores)."""
+    import os
+
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.quality.checks import run_checks
 
@@ -29,8 +43,12 @@ def run_reports(
     reports = []
     for form_id in [form] if form is not None else known:
         versions = db.form_versions(form_id)
+        workers = jobs
+        if workers is None:
+            many = db.count_records(form_id, since=since) >= PARALLEL_FROM
+            workers = min(os.cpu_count() or 1, MAX_JOBS) if many else 1
         rows = db.iter_quality_rows(form_id, since=since)
-        reports.append(run_checks(versions, rows, district=district))
+        reports.append(run_checks(versions, rows, district=district, workers=workers))
     return reports
 
 
@@ -65,6 +83,15 @@ def hq_checks(
     lang: str | None = typer.Option(
         None, "--lang", help="Language of the reasons and the report: ky, ru or en."
     ),
+    jobs: int | None = typer.Option(
+        None,
+        "--jobs",
+        min=1,
+        max=64,
+        metavar="N",
+        help="Processes reading the submissions (default: one per core, at most 4, from "
+        "20,000 submissions on).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts."),
 ) -> None:
     """Flag submissions that need a second look, and summarise by enumerator and district.
@@ -93,7 +120,7 @@ def hq_checks(
         check_overwrite(output, "xlsx")  # before any work: never a file that is not ours
     lang = lang or words
     with HqDb.open() as db:
-        reports = run_reports(db, form, since=since_utc(since), district=district)
+        reports = run_reports(db, form, since=since_utc(since), district=district, jobs=jobs)
     if output is not None:
         write_xlsx(reports, output, lang)
     if as_json:

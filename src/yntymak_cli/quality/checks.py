@@ -18,9 +18,10 @@ import re
 import statistics
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+from zlib import adler32, crc32
 
 from yntymak_cli.forms.model import METADATA_TYPES, Form, Quality, Question
 from yntymak_cli.quality.district import district_by, district_of
@@ -259,18 +260,97 @@ def _setup(form: Form) -> _Setup:
     return _Setup(form, quality, district_by(form), ordered, numeric, geopoints, optional)
 
 
+class _Read(NamedTuple):
+    """What the checks keep of one submission after reading it (see _Reader)."""
+
+    uuid: str
+    enumerator: str
+    district: str
+    minutes: float | None
+    flags: list[Flag]  # the ones a submission earns on its own
+    dup_key: tuple[str, ...] | None
+    vector: bytes | None
+    answered: int
+    numbers: list[tuple[str, float]]
+    points: list[tuple[str, float, float]]  # inside Kyrgyzstan
+
+
+class _Reader:
+    """Reads one submission row: decodes it, times it, and keeps what the checks across
+    submissions need. The costly part of a run; a worker process holds one."""
+
+    def __init__(self, forms: Sequence[Form], district: str | None) -> None:
+        self.setup = _setup(forms[0])
+        self.versions = {f.definition_hash(): f for f in forms}
+        self.district = district
+        self.relevance = _Relevance(self.setup)
+
+    def __call__(self, row: Mapping[str, Any]) -> _Read | None:
+        setup, quality = self.setup, self.setup.quality
+        answers = _answers(row.get("answers"))
+        where = district_of(setup.district_question, answers, row.get("enrolled_district"))
+        if self.district is not None and where != self.district:
+            return None
+        uuid = str(row["uuid"])
+        flags: list[Flag] = []
+        timed = quick_timing(row.get("paradata"))
+        minutes = None
+        if timed.timed and timed.active_seconds is not None:
+            minutes = timed.active_seconds / 60
+            flags.extend(_speeding(uuid, timed.seconds, quality.min_seconds_per_question))
+            flags.extend(_odd_time(uuid, timed.started, timed.ended, row, self.versions))
+        dup_key = None
+        if quality.duplicate_keys:
+            key = tuple(_normal(answers.get(k)) for k in quality.duplicate_keys)
+            dup_key = key if all(key) else None
+        hashes, answered = _vector(answers, setup.compared)
+        numbers = []
+        for name in setup.numeric:
+            value = _number(answers.get(name))
+            if value is not None:
+                numbers.append((name, value))
+        points = []
+        for name in setup.geopoints:
+            point = _point(answers.get(name))
+            if point is None:
+                continue
+            lat, lon = point
+            if _in_kyrgyzstan(lat, lon):
+                points.append((name, lat, lon))
+            else:
+                values = {"question": name, "lat": lat, "lon": lon, "outside": True}
+                flags.append(Flag(uuid, "gps_far", values))
+        missing = self.relevance.missing(answers)
+        if missing is not None:
+            flags.append(Flag(uuid, "many_missing", {"missing": missing[0],
+                                                     "relevant": missing[1]}))  # fmt: skip
+        return _Read(
+            uuid,
+            str(row.get("enumerator") or ""),
+            where,
+            minutes,
+            flags,
+            dup_key,
+            hashes if answered >= NEAR_MIN_ANSWERED else None,
+            answered,
+            numbers,
+            points,
+        )
+
+
 def run_checks(
     forms: Sequence[Form],
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[Mapping[str, Any]],
     *,
     district: str | None = None,
+    workers: int = 1,
 ) -> Report:
     """Every check over a form's submissions. `forms`: the form's versions, newest first
     (its `quality:` settings and questions are the newest's); `rows`: as
-    HqDb.iter_quality_rows yields them; `district`: only that district's submissions."""
-    setup = _setup(forms[0])
-    quality = setup.quality
-    versions = {f.definition_hash(): f for f in forms}
+    HqDb.iter_quality_rows yields them; `district`: only that district's submissions;
+    `workers` > 1: read the rows in that many processes (their order is kept)."""
+    quality = forms[0].quality or Quality()
+    n_compared = len(_setup(forms[0]).compared)
     subs: list[Submission] = []
     flags: list[Flag] = []
     minutes_timed = _Values()
@@ -278,59 +358,29 @@ def run_checks(
     vectors: list[tuple[int, bytes, int]] = []  # (submission, answer hashes, answered)
     numbers: dict[tuple[str, str], _Values] = defaultdict(_Values)
     points: dict[tuple[str, str], _Points] = defaultdict(_Points)
-    relevance = _Relevance(setup)
 
-    for row in rows:
-        answers = _answers(row.get("answers"))
-        where = district_of(setup.district_question, answers, row.get("enrolled_district"))
-        if district is not None and where != district:
+    reads = _read_in_processes(forms, rows, district, workers) if workers > 1 else (
+        map(_Reader(forms, district), rows))  # fmt: skip
+    for read in reads:
+        if read is None:
             continue
         i = len(subs)
-        uuid = str(row["uuid"])
-        sub_flags: list[Flag] = []
-        timed = quick_timing(row.get("paradata"))
-        minutes = None
-        if timed.timed and timed.active_seconds is not None:
-            minutes = timed.active_seconds / 60
-            minutes_timed.add(minutes, i)
-            sub_flags.extend(_speeding(uuid, timed.seconds, quality.min_seconds_per_question))
-            sub_flags.extend(_odd_time(uuid, timed.started, timed.ended, row, versions))
-        subs.append(Submission(uuid, str(row.get("enumerator") or ""), where, minutes))
-        if quality.duplicate_keys:
-            key = tuple(_normal(answers.get(k)) for k in quality.duplicate_keys)
-            if all(key):
-                dup_keys[key].append(i)
-        hashes, answered = _vector(answers, setup.compared)
-        if answered >= NEAR_MIN_ANSWERED:
-            vectors.append((i, hashes, answered))
-        for name in setup.numeric:
-            value = _number(answers.get(name))
-            if value is not None:
-                numbers[(where, name)].add(value, i)
-        for name in setup.geopoints:
-            point = _point(answers.get(name))
-            if point is None:
-                continue
-            lat, lon = point
-            if not _in_kyrgyzstan(lat, lon):
-                sub_flags.append(
-                    Flag(
-                        uuid, "gps_far", {"question": name, "lat": lat, "lon": lon, "outside": True}
-                    )  # fmt: skip
-                )
-            else:
-                points[(where, name)].add(lat, lon, i)
-        missing = relevance.missing(answers)
-        if missing is not None:
-            n_missing, n_relevant = missing
-            sub_flags.append(
-                Flag(uuid, "many_missing", {"missing": n_missing, "relevant": n_relevant})
-            )
-        flags.extend(sub_flags)
+        subs.append(Submission(read.uuid, read.enumerator, read.district, read.minutes))
+        flags.extend(read.flags)
+        if read.minutes is not None:
+            minutes_timed.add(read.minutes, i)
+        if read.dup_key is not None:
+            dup_keys[read.dup_key].append(i)
+        if read.vector is not None:
+            vectors.append((i, read.vector, read.answered))
+        for name, value in read.numbers:
+            numbers[(read.district, name)].add(value, i)
+        for name, lat, lon in read.points:
+            points[(read.district, name)].add(lat, lon, i)
 
     flags.extend(_too_fast(subs, minutes_timed, quality))
     flags.extend(_duplicates(subs, dup_keys, quality.duplicate_keys))
-    near, skipped = _near_duplicates(subs, vectors, len(setup.compared))
+    near, skipped = _near_duplicates(subs, vectors, n_compared)
     flags.extend(near)
     flags.extend(_outliers(subs, numbers))
     flags.extend(_gps_far(subs, points, quality.max_km_from_district))
@@ -367,10 +417,11 @@ def _normal(value: Any) -> str:
 
 
 def _vector(answers: dict[str, Any], names: list[str]) -> tuple[bytes, int]:
-    """The answers to the compared questions as 64-bit hashes (0: unanswered), packed.
+    """The answers to the compared questions as 64-bit digests (0: unanswered), packed.
 
-    Python's own hash: salted per process, which is fine, as vectors are only compared
-    within one run. Values are compared as stored (a copied interview is a copy)."""
+    CRC-32 and Adler-32 side by side: fast, and the same in every process (Python's own
+    hash is salted per process, and rows are read in several). Values are compared as
+    stored: a copied interview is a copy."""
     out = []
     answered = 0
     for name in names:
@@ -379,11 +430,13 @@ def _vector(answers: dict[str, Any], names: list[str]) -> tuple[bytes, int]:
             out.append(0)
             continue
         answered += 1
-        try:
-            h = hash(value)
-        except TypeError:  # a list (select_multiple) or an odd shape from a device
-            h = hash(repr(value))
-        out.append(h or 1)
+        if value.__class__ is str:
+            data = value.encode("utf-8", "surrogatepass")
+        elif value.__class__ is int or value.__class__ is float:
+            data = repr(value).encode()
+        else:  # lists (select_multiple), odd shapes from a device
+            data = json.dumps(value, sort_keys=True, default=repr).encode("utf-8", "replace")
+        out.append((crc32(data) << 31 | adler32(data)) or 1)
     return array("q", out).tobytes(), answered
 
 
@@ -439,7 +492,7 @@ def _odd_time(
     uuid: str,
     started: dt.datetime | None,
     ended: dt.datetime | None,
-    row: dict[str, Any],
+    row: Mapping[str, Any],
     versions: dict[str, Form],
 ) -> Iterator[Flag]:
     if started is None:
@@ -700,6 +753,57 @@ def _median_without(ordered: list[float], value: float) -> float:
     if n % 2:
         return nth(n // 2)
     return (nth(n // 2 - 1) + nth(n // 2)) / 2
+
+
+# -- reading in processes ------------------------------------------------------------------
+
+CHUNK = 2000  # rows sent to a worker at once
+_reader: _Reader | None = None  # a worker process's own
+
+
+def _read_in_processes(
+    forms: Sequence[Form],
+    rows: Iterable[Mapping[str, Any]],
+    district: str | None,
+    workers: int,
+) -> Iterator[_Read | None]:
+    """_Reader over the rows in `workers` processes, in order, with at most two chunks a
+    worker in flight (the rows are streamed, never all held)."""
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import Future, ProcessPoolExecutor
+    from itertools import islice
+
+    keys = ("uuid", "enumerator", "enrolled_district", "form_hash", "form_version",
+            "answers", "paradata")  # fmt: skip
+    it = iter(rows)
+    context = multiprocessing.get_context("spawn")  # a fork would share the database
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_reader,
+                             initargs=(list(forms), district)) as pool:  # fmt: skip
+        pending: deque[Future[list[_Read | None]]] = deque()
+
+        def submit() -> bool:
+            chunk = [tuple(row.get(k) for k in keys) for row in islice(it, CHUNK)]
+            if chunk:
+                pending.append(pool.submit(_read_chunk, keys, chunk))
+            return bool(chunk)
+
+        while len(pending) < 2 * workers and submit():
+            pass
+        while pending:
+            done = pending.popleft().result()
+            submit()
+            yield from done
+
+
+def _start_reader(forms: list[Form], district: str | None) -> None:
+    global _reader
+    _reader = _Reader(forms, district)
+
+
+def _read_chunk(keys: tuple[str, ...], chunk: list[tuple[Any, ...]]) -> list[_Read | None]:
+    assert _reader is not None
+    return [_reader(dict(zip(keys, values, strict=True))) for values in chunk]
 
 
 # -- relevance ----------------------------------------------------------------------------
