@@ -323,6 +323,12 @@ def test_review_list_flagged_puts_flagged_first(field: Field, planted: dict):
     assert "too_fast" in plain and "near_duplicate" in plain
 
 
+def test_a_district_that_matches_nothing_is_said_plainly(field: Field, planted: dict):
+    out = yn(field.hq, "hq", "checks", "quality_survey", "--district", "Naryn")
+    assert "0 submission(s) checked" in out and "Nothing to check" in out
+    assert checks_json(field, "quality_survey", "--district", "Naryn")["forms"][0]["flags"] == []
+
+
 def test_refusals(field: Field, tmp_path: Path):
     f = field
     out = yn(f.hq, "hq", "checks", "nosuch", code=2)

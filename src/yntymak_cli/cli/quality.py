@@ -152,6 +152,9 @@ def _print(reports: list[Any], lang: str) -> None:
         console.print(
             text(t("checks_headline", lang, form=r.form_id, n=len(r.submissions), flagged=flagged))
         )
+        if not r.submissions:  # a district or a date that matches nothing: say so, no tables
+            console.print(text(t("checks_nothing", lang)))
+            continue
         counts = Table(box=box.SIMPLE_HEAD)
         counts.add_column(t("checks_check", lang))
         counts.add_column(t("checks_n", lang), justify="right")
