@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import time
 from typing import Any
 
 import pytest
@@ -249,16 +248,11 @@ def forty_questions() -> dict[str, Any]:
     }
 
 
-def test_fast_enough_for_100000_submissions():
-    """A loose bound (shared CI machines): ~75 µs per 40-question submission measured."""
-    text = json.dumps(forty_questions())
-    n = 2000
-    start = time.perf_counter()
-    for _ in range(n):
-        timing(text)
-    per = (time.perf_counter() - start) / n
-    assert len(timing(text).questions) == 40
-    assert per < 2e-3, f"{per * 1e6:.0f} µs per submission"
+def test_forty_questions_each_timed_once():
+    """The shape benchmarks/checks_bench.py times (speed belongs there, not in a test)."""
+    found = timing(json.dumps(forty_questions()))
+    assert len(found.questions) == 40 and len(found.seconds) == 40
+    assert [q.back_steps for q in found.questions if q.back_steps] == [1, 1]
 
 
 def test_quick_timing_agrees_with_timing_on_stored_paradata():
