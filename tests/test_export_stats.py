@@ -129,6 +129,7 @@ def test_renaming_of_long_dotted_and_case_clashing_names(tmp_path, fmt):
     assert result.exit_code == 0, result.output
     out = tmp_path / f"names.{fmt}"
     run("-o", out, "--lang", "ky", form="stats_names")  # the suffix names the format
+    run("-o", out, "--lang", "ky", form="stats_names")  # an earlier export is replaced
     df, meta = READ[fmt](out)
     mapping = {v["name"]: v for v in variables(tmp_path / "names_variables.csv")}
     names = {name: v["variable"] for name, v in mapping.items()}

@@ -236,7 +236,7 @@ def _is_output(path: Path, head: bytes, kind: str, same_id: str | None = None) -
     if kind == "dta":
         return head.startswith(b"<stata_dta>")
     if kind == "stats-variables":
-        return head.lstrip(b"\xef\xbb\xbf").startswith(b"table,variable,name,")
+        return head.removeprefix(b"\xef\xbb\xbf").startswith(b"table,variable,name,")
     if kind in ("xlsx", "xlsform", "csv-zip", "stats-zip"):
         if not head.startswith(b"PK"):
             return False

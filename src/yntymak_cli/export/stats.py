@@ -158,6 +158,9 @@ def plan(forms: Sequence[Form], layout: Layout, table: Table, lang: str) -> list
     """The variables of `table`: layout columns, typed and labelled for a stats format."""
     variables: list[Var] = []
     seen: dict[str, int] = {}  # question -> columns of it seen so far
+    # select_multiple: its choices in column order and their labels, once per question
+    # (a list may hold 100,000 choices).
+    multi: dict[str, tuple[list[str], dict[str, str]]] = {}
     for i, column in enumerate(table.columns):
         info = layout.questions.get(column.key)
         position = seen[column.key] = seen.get(column.key, -1) + 1
@@ -170,8 +173,11 @@ def plan(forms: Sequence[Form], layout: Layout, table: Table, lang: str) -> list
         if base == "select_multiple":
             if position == 0:
                 continue  # the joined names: the 0/1 variables say it all
-            choice = list(info.choices)[position - 1]
-            shown = _choice_labels(forms, q.name, lang).get(choice, choice)
+            if q.name not in multi:
+                multi[q.name] = list(info.choices), _choice_labels(forms, q.name, lang)
+            choices, shown_by_name = multi[q.name]
+            choice = choices[position - 1]
+            shown = shown_by_name.get(choice, choice)
             variables.append(Var(i, f"{q.name}/{choice}", f"{label}: {shown}", "flag"))
         elif base == "geopoint":
             if position == 0:
