@@ -267,9 +267,10 @@ def test_long_text_is_kept_whole(load, tmp_path, fmt):
     # spaces, so trailing spaces do not survive a .sav file.)
     story = "Кыргызстан " * 500 + "!"
     out = tmp_path / f"notes.{fmt}"
-    export([form], [{"uuid": "a", "answers": {"story": story}}], out, ExportOptions(fmt))
+    records = [{"uuid": "a", "answers": {"story": story}}, {"uuid": "b", "answers": {}}]
+    export([form], records, out, ExportOptions(fmt))
     df, _ = READ[fmt](out)
-    assert df["story"][0] == story
+    assert list(df["story"]) == [story, ""]  # a missing string reads back as ""
 
 
 def test_missing_pyreadstat_names_the_extra(tmp_path, monkeypatch):
@@ -324,3 +325,24 @@ def test_hq_export(field: Field):
     assert list(df["_uuid"]) == [a1]
     assert df["village"][0] == "Ак-Суу"
     assert meta.variable_value_labels["oblast"][1] == "Ошская область"
+
+
+def test_spss_labels_are_cut_on_a_character_boundary(load, tmp_path):
+    long_label = "Ж" * 200 + "a"  # 401 bytes: past SPSS's 256 for a variable label
+    form = load(
+        f"""
+        id: cut
+        version: "1"
+        title: Cut
+        choices:
+          c:
+            - {{name: x, label: {"я" * 100}}}
+        questions:
+          - {{name: q, type: select_one c, label: {long_label}}}
+        """
+    )
+    out = tmp_path / "cut.sav"
+    export([form], [{"uuid": "a", "answers": {"q": "x"}}], out, ExportOptions("sav"))
+    _, meta = READ["sav"](out)
+    assert meta.column_names_to_labels["q"] == "Ж" * 128
+    assert meta.variable_value_labels["q"] == {1: "я" * 60}

@@ -242,7 +242,6 @@ class StatsSink:
             labelled = [v.kind in ("coded", "calculate") for v in variables]
             for var, name in zip(variables, variable_names(originals, fmt, labelled), strict=True):
                 var.variable = name
-        self.warnings: list[str] = []
 
     def write(self, table: Table, row: list[Any]) -> None:
         self._data[table.name].append(row)
@@ -299,9 +298,12 @@ class StatsSink:
             series, kind = self._typed(var, values)
             columns[var.variable] = series
             label = var.label if var.variable == var.name else f"[{var.name}] {var.label}"
-            labels[var.variable] = label[:80] if self.fmt == "dta" else label
+            labels[var.variable] = label[:80] if self.fmt == "dta" else _fit(label, 256)
             if kind == "coded":
-                value_labels[var.variable] = dict(var.value_labels)
+                limit = 120 if self.fmt == "sav" else 32000
+                value_labels[var.variable] = {
+                    code: _fit(text, limit) for code, text in var.value_labels.items()
+                }
             var.kind = kind
         frame = pd.DataFrame(columns, index=range(len(rows)))
         return frame, labels, value_labels
@@ -337,7 +339,11 @@ class StatsSink:
         if kind == "datetime" and all(v.__class__ is dt.datetime for v in present):
             return pd.Series(values, dtype=object), kind
         # Text, or a value that does not fit its question's type: kept as text, not lost.
-        text = [None if v is None else _text(v) for v in values]
+        # Stata has no missing string: "" (what a missing string reads back as anyway). It
+        # is also needed for strL: pyreadstat registers a reference for None that no row
+        # uses, and ReadStat then refuses the file.
+        empty = "" if self.fmt == "dta" else None
+        text = [empty if v is None else _text(v) for v in values]
         return pd.Series(text, dtype=object), "string"
 
     def _write_table(
@@ -365,6 +371,15 @@ def _sorted(var: Var) -> Iterable[tuple[str, int]]:
     if var.kind != "coded":
         return ()
     return sorted(var.codes.items(), key=lambda item: item[1])
+
+
+def _fit(text: str, max_bytes: int) -> str:
+    """`text` cut to `max_bytes` of UTF-8 on a character boundary. SPSS keeps variable labels
+    to 256 bytes and value labels to 120: ReadStat would cut them mid-character."""
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return text
+    return data[:max_bytes].decode("utf-8", errors="ignore")
 
 
 def _number(value: Any) -> bool:
