@@ -15,7 +15,7 @@ from yntymak_cli.cli import app
 from yntymak_cli.export import ExportOptions, export
 from yntymak_cli.export.stats import variable_names
 
-from .helpers import DATA, Field, collect_in, collected, runner, yn
+from .helpers import DATA, Field, collect_in, collected, english_words, runner, yn
 
 pyreadstat = pytest.importorskip("pyreadstat")
 
@@ -280,6 +280,18 @@ def test_missing_pyreadstat_names_the_extra(tmp_path, monkeypatch):
     assert "pip install 'yntymak-cli[stats]'" in out
     assert len(out.strip().splitlines()) == 1
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("lang", ["ky", "ru"])
+def test_missing_pyreadstat_is_said_in_the_language(tmp_path, monkeypatch, lang):
+    collected()
+    monkeypatch.setitem(sys.modules, "pyreadstat", None)
+    args = ["--lang", lang, "export", "village_safety", "--format", "dta", "-o", tmp_path / "a.zip"]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2
+    # the command to run is the only thing left in English (Latin letters)
+    allow = {"pyreadstat", "pip install 'yntymak-cli[stats]'"}
+    assert english_words(result.output, allow) == set(), result.output
 
 
 def test_bad_outputs_are_refused_in_one_line(tmp_path):

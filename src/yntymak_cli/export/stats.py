@@ -148,7 +148,7 @@ class Var:
     index: int  # position in the layout row
     name: str  # original name (question name, "question/choice", _uuid...)
     label: str
-    kind: str  # numeric | date | datetime | string | coded | flag
+    kind: str  # numeric | date | datetime | string | coded | flag; calculate until typed
     codes: dict[str, int] = field(default_factory=dict)  # coded: choice name -> code
     value_labels: dict[int, str] = field(default_factory=dict)
     variable: str = ""  # the format's name, set by plan()
