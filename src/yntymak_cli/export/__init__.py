@@ -1,4 +1,5 @@
-"""Exporting submissions: xlsx (Kobo layout), CSV (folder or zip), JSON / JSON Lines.
+"""Exporting submissions: xlsx (Kobo layout), CSV (folder or zip), JSON / JSON Lines, and
+SPSS / Stata (stats.py, an optional extra).
 
 The caller (the CLI) picks and filters the records; this package streams them to a
 file without ever holding the whole dataset, so memory stays flat as data grows:
@@ -18,6 +19,7 @@ from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.export.layout import Layout, RowBuilder, SheetNames, build_layout
 from yntymak_cli.export.output import (
     FORMATS,
+    STATS_FORMATS,
     TABLE_FORMATS,
     check_csv_tables,
     check_output,
@@ -33,7 +35,6 @@ from yntymak_cli.outputs import check_overwrite
 if TYPE_CHECKING:
     from yntymak_cli.quality.progress import Targets
 
-STATS_FORMATS = ("sav", "dta")  # through pyreadstat (export/stats.py), an optional extra
 # Write errors that mean "no room": told as such, with what to do, not as an errno.
 _DISK_FULL = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}
 PROGRESS_EVERY = 1000  # submissions between progress callbacks

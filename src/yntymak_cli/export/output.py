@@ -23,6 +23,7 @@ _OTHER_FILE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".txt", ".t
 FORMATS = ("xlsx", "csv", "json", "jsonl", "sav", "dta")
 # Formats written as one file per table, like CSV: a folder, a .zip, or one NAME.<fmt> file.
 TABLE_FORMATS = ("csv", "sav", "dta")
+STATS_FORMATS = ("sav", "dta")  # SPSS and Stata, through pyreadstat (export/stats.py), an extra
 # The format a name asks for when --format is not given (a folder asks for csv).
 SUFFIX_FORMATS = {
     ".xlsx": "xlsx",
@@ -73,7 +74,7 @@ def output_format(given: str, fmt: str | None, form_id: str) -> str:
         )
     if fmt not in FORMATS or named is None or named == fmt:
         return fmt  # an unknown --format is refused, with the list, by the exporter
-    if fmt in ("sav", "dta") and (slash or out.suffix.lower() == ".zip"):
+    if fmt in STATS_FORMATS and (slash or out.suffix.lower() == ".zip"):
         return fmt  # SPSS/Stata tables in a folder or a .zip, as CSV
     if fmt == "csv" or (folder and not slash):
         return fmt  # check_output says what a CSV export or an existing folder needs

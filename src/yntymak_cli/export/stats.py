@@ -41,7 +41,6 @@ from yntymak_cli.export.layout import (
 from yntymak_cli.files import atomic_path, publish
 from yntymak_cli.forms.model import Form, text_in
 
-STATS_FORMATS = ("sav", "dta")
 VARIABLES = "_variables"  # the mapping file: _variables.csv in a zip/folder
 VARIABLES_HEADER = ("table", "variable", "name", "label", "type", "codes")
 
