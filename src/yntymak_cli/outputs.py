@@ -29,6 +29,10 @@ KINDS = {
     "csv-folder": "out_kind_csv_folder",
     "json": "out_kind_json",
     "jsonl": "out_kind_jsonl",
+    "sav": "out_kind_sav",
+    "dta": "out_kind_dta",
+    "stats-zip": "out_kind_stats_zip",
+    "stats-variables": "out_kind_stats_variables",
     "yaml-form": "out_kind_yaml_form",
     "xlsform": "out_kind_xlsform",
     "device-pub": "out_kind_device_pub",
@@ -227,7 +231,13 @@ def form_id_of(yaml_text: str) -> str | None:
 
 
 def _is_output(path: Path, head: bytes, kind: str, same_id: str | None = None) -> bool:
-    if kind in ("xlsx", "xlsform", "csv-zip"):
+    if kind == "sav":
+        return head.startswith((b"$FL2", b"$FL3"))
+    if kind == "dta":
+        return head.startswith(b"<stata_dta>")
+    if kind == "stats-variables":
+        return head.removeprefix(b"\xef\xbb\xbf").startswith(b"table,variable,name,")
+    if kind in ("xlsx", "xlsform", "csv-zip", "stats-zip"):
         if not head.startswith(b"PK"):
             return False
         try:
@@ -237,6 +247,10 @@ def _is_output(path: Path, head: bytes, kind: str, same_id: str | None = None) -
             return False
         if kind == "csv-zip":
             return bool(names) and all(n.endswith(".csv") for n in names)
+        if kind == "stats-zip":  # tables and their _variables.csv
+            return "_variables.csv" in names and all(
+                n.endswith((".sav", ".dta", ".csv")) for n in names
+            )
         return "xl/workbook.xml" in names
     if kind in ("csv", "json", "jsonl", "yaml-form"):
         if b"\x00" in head:

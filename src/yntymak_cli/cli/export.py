@@ -17,18 +17,23 @@ def _exporter(hq: bool) -> Callable[..., None]:
         fmt: str | None = typer.Option(
             None,
             "--format",
-            help="xlsx, csv, json or jsonl (default: as the -o name says).",
+            help="xlsx, csv, json, jsonl, or sav (SPSS) / dta (Stata) with the stats extra "
+            "(default: as the -o name says).",
         ),
         output: str = typer.Option(
             ...,
             "-o",
             "--output",
             metavar="<path>",
-            help="File to write; for csv a folder, a .zip, or a .csv file (forms without repeats). "
+            help="File to write; for csv, sav and dta a folder, a .zip, or one file (forms "
+            "without repeats). "
             "A name asking for another format than --format is refused.",
         ),
         lang: str | None = typer.Option(
-            None, "--lang", help="Headers and choices as labels in ky, ru or en (default: names)."
+            None,
+            "--lang",
+            help="Headers and choices as labels in ky, ru or en (default: names; sav/dta "
+            "labels: the form's default language).",
         ),
         status: str = typer.Option(
             "final",
@@ -61,8 +66,12 @@ def _exporter(hq: bool) -> Callable[..., None]:
         """Export a form's submissions in the layout KoboToolbox users know.
 
         The format is --format, else the -o name's: out.xlsx, out.csv, out.zip, outdir/ (or
-        an existing folder: csv), out.json, out.jsonl; a name without a suffix is xlsx, any
-        other suffix needs --format.
+        an existing folder: csv), out.json, out.jsonl, out.sav, out.dta; a name without a
+        suffix is xlsx, any other suffix needs --format.
+
+        sav and dta (pip install 'yntymak-cli[stats]'): choices as numeric codes with value
+        labels, select_multiple as 0/1 variables, names made valid for SPSS/Stata; the
+        mapping is in _variables.csv beside the data (see docs/export.md).
 
         One sheet (or CSV file) for the form and one per repeat. An xlsx sheet holds up to
         1,048,576 rows and 16,384 columns: more rows continue on a sheet named "TABLE (2)",

@@ -1,4 +1,5 @@
-"""Exporting submissions: xlsx (Kobo layout), CSV (folder or zip), JSON / JSON Lines.
+"""Exporting submissions: xlsx (Kobo layout), CSV (folder or zip), JSON / JSON Lines, and
+SPSS / Stata (stats.py, an optional extra).
 
 The caller (the CLI) picks and filters the records; this package streams them to a
 file without ever holding the whole dataset, so memory stays flat as data grows:
@@ -18,8 +19,11 @@ from yntymak_cli.errors import InvalidInput, YntymakError
 from yntymak_cli.export.layout import Layout, RowBuilder, SheetNames, build_layout
 from yntymak_cli.export.output import (
     FORMATS,
+    STATS_FORMATS,
+    TABLE_FORMATS,
     check_csv_tables,
     check_output,
+    csv_target,
     is_folder_output,
     make_dirs,
     remove_dirs,
@@ -47,7 +51,7 @@ def _t(key: str, **params: object) -> str:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    fmt: str  # "xlsx" | "csv" | "json" | "jsonl"
+    fmt: str  # "xlsx" | "csv" | "json" | "jsonl" | "sav" | "dta"
     # None: headers are question paths and values choice names (Kobo "XML values and
     # headers"); a language code: question and choice labels in that language.
     lang: str | None = None
@@ -90,15 +94,29 @@ def export(
     reserved = ("summary",) if options.summary else ()
     reserved = (*reserved, "paradata") if options.paradata else reserved  # its sheet / file
     names = SheetNames(reserved)
-    layout = build_layout(forms, options.lang, options.no_sensitive, names=names)
-    if options.fmt == "csv":  # `-o out.csv` is one file: refused, not a folder, with repeats
-        check_csv_tables(out, [table.name for table in layout.tables])
+    stats = options.fmt in STATS_FORMATS
+    if stats:  # before anything is read: the clear "install the extra" message
+        from yntymak_cli.export.stats import require_pyreadstat
+
+        require_pyreadstat()
+    # SPSS/Stata read the values as names (then coded); labels come from the plan.
+    lang = None if stats else options.lang
+    layout = build_layout(forms, lang, options.no_sensitive, names=names)
+    if options.fmt in TABLE_FORMATS:  # `-o out.csv` is one file: refused with repeats
+        check_csv_tables(out, [table.name for table in layout.tables], options.fmt)
 
     folder = is_folder_output(out, options.fmt)
-    if folder:  # each file of the CSV folder, and its temporary name, replaces what is there
+    if folder:  # each file of the folder, and its temporary name, replaces what is there
         for table in layout.tables:
-            check_overwrite(out / f"{table.name}.csv", "csv")
-            check_overwrite(out / f"{table.name}.csv.part", "csv")
+            if stats:
+                check_overwrite(out / f"{table.name}.{options.fmt}", options.fmt)
+            else:
+                check_overwrite(out / f"{table.name}.csv", "csv")
+                check_overwrite(out / f"{table.name}.csv.part", "csv")
+        if stats:
+            check_overwrite(out / "_variables.csv", "stats-variables")
+    elif stats and csv_target(out, options.fmt) == "file":
+        check_overwrite(out.with_name(f"{out.stem}_variables.csv"), "stats-variables")
     if options.paradata:
         from yntymak_cli.export.paradata import check_paradata_output
 
@@ -183,6 +201,11 @@ def _write(
         if options.summary:
             counter = SummaryCounter(forms, options.lang, layout.dropped, options.targets)
         sink = XlsxSink(out, layout, names, counter, paradata=options.paradata)
+    elif options.fmt in STATS_FORMATS:
+        from yntymak_cli.export.stats import StatsSink
+
+        lang = options.lang or forms[0].language or "en"
+        sink = StatsSink(out, layout, forms, options.fmt, lang)
     else:
         from yntymak_cli.export.csv_ import CsvSink
 
@@ -259,6 +282,8 @@ def _check(forms: Sequence[Form], options: ExportOptions) -> None:
         )
     if options.summary and options.fmt != "xlsx":
         raise InvalidInput(_t("export_summary_needs_xlsx"))
+    if options.paradata and options.fmt in STATS_FORMATS:
+        raise InvalidInput(_t("export_stats_no_paradata"))
     ids = {f.id for f in forms}
     if len(ids) > 1:
         raise InvalidInput(_t("export_one_form", forms=", ".join(sorted(ids))))

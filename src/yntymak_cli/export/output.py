@@ -20,9 +20,20 @@ from yntymak_cli.outputs import check_overwrite
 _OTHER_FILE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".txt", ".tsv", ".ods"}
 
 
-FORMATS = ("xlsx", "csv", "json", "jsonl")
+FORMATS = ("xlsx", "csv", "json", "jsonl", "sav", "dta")
+# Formats written as one file per table, like CSV: a folder, a .zip, or one NAME.<fmt> file.
+TABLE_FORMATS = ("csv", "sav", "dta")
+STATS_FORMATS = ("sav", "dta")  # SPSS and Stata, through pyreadstat (export/stats.py), an extra
 # The format a name asks for when --format is not given (a folder asks for csv).
-SUFFIX_FORMATS = {".xlsx": "xlsx", ".csv": "csv", ".zip": "csv", ".json": "json", ".jsonl": "jsonl"}
+SUFFIX_FORMATS = {
+    ".xlsx": "xlsx",
+    ".csv": "csv",
+    ".zip": "csv",
+    ".json": "json",
+    ".jsonl": "jsonl",
+    ".sav": "sav",
+    ".dta": "dta",
+}
 
 
 def names_folder(given: str) -> bool:
@@ -63,6 +74,8 @@ def output_format(given: str, fmt: str | None, form_id: str) -> str:
         )
     if fmt not in FORMATS or named is None or named == fmt:
         return fmt  # an unknown --format is refused, with the list, by the exporter
+    if fmt in STATS_FORMATS and (slash or out.suffix.lower() == ".zip"):
+        return fmt  # SPSS/Stata tables in a folder or a .zip, as CSV
     if fmt == "csv" or (folder and not slash):
         return fmt  # check_output says what a CSV export or an existing folder needs
     if slash:  # `--format xlsx -o outdir/`: said as given, the folder need not exist yet
@@ -85,31 +98,32 @@ def _t(key: str, **params: object) -> str:
     return t(key, current_lang(), **params)
 
 
-def csv_target(out: Path) -> str:
-    """What a CSV export writes at `out`, as its name asks: "zip" (one .zip of every table),
-    "file" (one .csv: a form without repeats) or "folder" (one .csv file per table)."""
+def csv_target(out: Path, fmt: str = "csv") -> str:
+    """What a CSV (or sav/dta) export writes at `out`, as its name asks: "zip" (one .zip of
+    every table), "file" (one .csv: a form without repeats) or "folder" (a file per table)."""
     suffix = out.suffix.lower()
     if suffix == ".zip":
         return "zip"
-    if suffix == ".csv":
+    if suffix == f".{fmt}":
         return "file"
     return "folder"
 
 
 def is_folder_output(out: Path, fmt: str) -> bool:
-    """CSV goes to a folder of .csv files unless `out` names a .zip or a .csv file."""
-    return fmt == "csv" and csv_target(out) == "folder"
+    """CSV (sav, dta) goes to a folder of files unless `out` names a .zip or one file."""
+    return fmt in TABLE_FORMATS and csv_target(out, fmt) == "folder"
 
 
-def check_csv_tables(out: Path, tables: list[str]) -> None:
-    """A single .csv file holds one table: a form with repeats needs a folder or a .zip."""
-    if csv_target(out) != "file" or len(tables) <= 1:
+def check_csv_tables(out: Path, tables: list[str], fmt: str = "csv") -> None:
+    """A single .csv (.sav, .dta) file holds one table: a form with repeats needs a folder
+    or a .zip."""
+    if csv_target(out, fmt) != "file" or len(tables) <= 1:
         return
     from yntymak_cli.i18n import current_lang, t
 
     raise InvalidInput(
         t(
-            "export_csv_needs_folder",
+            "export_csv_needs_folder" if fmt == "csv" else "export_stats_needs_folder",
             current_lang(),
             out=out,
             tables=", ".join(tables),
@@ -138,7 +152,11 @@ def check_output(out: Path, fmt: str, form_id: str) -> None:
         raise _is_folder(out, form_id, fmt)
     else:
         # Never a database, a key, a bundle: only an earlier export of this format.
-        kind = {"zip": "csv-zip", "file": "csv"}[csv_target(out)] if fmt == "csv" else fmt
+        if fmt in TABLE_FORMATS:
+            zipped = "csv-zip" if fmt == "csv" else "stats-zip"
+            kind = {"zip": zipped, "file": fmt}[csv_target(out, fmt)]
+        else:
+            kind = fmt
         check_overwrite(out, kind)
     ancestor = (out if folder else out.parent).absolute()
     while not ancestor.exists() and ancestor != ancestor.parent:
