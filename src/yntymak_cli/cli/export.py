@@ -9,6 +9,29 @@ from pathlib import Path
 import typer
 
 
+def since_utc(since: str | None, lang: str) -> str | None:
+    """--since DATE as the stored submission times compare with it (exit 2 if no date).
+
+    DATE is a day on this computer's clock (Bishkek is UTC+6), while submission times are
+    stored in UTC: compare from local midnight, expressed in UTC."""
+    if since is None:
+        return None
+    import datetime as dt
+
+    from yntymak_cli.errors import InvalidInput
+    from yntymak_cli.i18n import t
+
+    try:
+        day = dt.date.fromisoformat(since)
+    except ValueError:
+        raise InvalidInput(t("bad_since", lang, option="--since", value=since)) from None
+    try:
+        midnight = dt.datetime.combine(day, dt.time()).astimezone(dt.timezone.utc)
+        return midnight.strftime("%Y-%m-%dT%H:%M:%S")
+    except (ValueError, OverflowError):  # years 1 and 9999 may not shift
+        return day.isoformat()
+
+
 def _exporter(hq: bool) -> Callable[..., None]:
     """`export` over the laptop's database, or (`hq`) over HQ's: SQLite or PostgreSQL."""
 
@@ -83,7 +106,6 @@ def _exporter(hq: bool) -> Callable[..., None]:
         validation_status_not_approved or validation_status_on_hold (a word of the language
         with --lang; empty while pending) and _review_comment the reviewer's comment.
         """
-        import datetime as dt
 
         from yntymak_cli.errors import InvalidInput
         from yntymak_cli.export import ExportOptions
@@ -110,18 +132,7 @@ def _exporter(hq: bool) -> Callable[..., None]:
         # current revision has it; `all` adds drafts, which have none.
         review = None if status in ("final", "all") else status
         drafts = status == "all"
-        if since is not None:
-            try:
-                day = dt.date.fromisoformat(since)
-            except ValueError:
-                raise InvalidInput(t("bad_since", words, option="--since", value=since)) from None
-            # DATE is a day on this computer's clock (Bishkek is UTC+6), while submission
-            # times are stored in UTC: compare from local midnight, expressed in UTC.
-            try:
-                midnight = dt.datetime.combine(day, dt.time()).astimezone(dt.timezone.utc)
-                since = midnight.strftime("%Y-%m-%dT%H:%M:%S")
-            except (ValueError, OverflowError):  # years 1 and 9999 may not shift
-                since = day.isoformat()
+        since = since_utc(since, words)
         with HqDb.open() if hq else Store.open() as store:
             forms = store.form_versions(form_id)
             if not forms:

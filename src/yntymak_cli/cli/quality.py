@@ -52,25 +52,6 @@ def run_reports(
     return reports
 
 
-def since_utc(since: str | None) -> str | None:
-    """--since DATE (a local day) as the UTC moment its midnight is, as exports take it."""
-    if since is None:
-        return None
-    import datetime as dt
-
-    from yntymak_cli.errors import InvalidInput
-
-    try:
-        day = dt.date.fromisoformat(since)
-    except ValueError:
-        raise InvalidInput(t("bad_since", current_lang(), option="--since", value=since)) from None
-    try:
-        midnight = dt.datetime.combine(day, dt.time()).astimezone(dt.timezone.utc)
-        return midnight.strftime("%Y-%m-%dT%H:%M:%S")
-    except (ValueError, OverflowError):
-        return day.isoformat()
-
-
 def hq_checks(
     form: str | None = typer.Argument(None, help="Form id (default: every form at HQ)."),
     since: str | None = typer.Option(
@@ -100,6 +81,7 @@ def hq_checks(
     many_missing (docs/quality.md). Timing checks skip submissions filled with --answers.
     The form's `quality:` block sets the thresholds.
     """
+    from yntymak_cli.cli.export import since_utc
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.export.checks_report import as_json as report_json
     from yntymak_cli.export.checks_report import write_xlsx
@@ -120,7 +102,8 @@ def hq_checks(
         check_overwrite(output, "xlsx")  # before any work: never a file that is not ours
     lang = lang or words
     with HqDb.open() as db:
-        reports = run_reports(db, form, since=since_utc(since), district=district, jobs=jobs)
+        day = since_utc(since, words)
+        reports = run_reports(db, form, since=day, district=district, jobs=jobs)
     if output is not None:
         write_xlsx(reports, output, lang)
     if as_json:
