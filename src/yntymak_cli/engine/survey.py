@@ -499,6 +499,14 @@ class Engine:
         self._fresh(st)
         return self._relevant(st, name, idx)
 
+    def is_required(self, st: SurveyState, name: str, idx: Idx) -> bool:
+        """Whether a question must be answered, as the interview would ask it (its
+        `required`, static or an expression of the answers, its own included)."""
+        self._fresh(st)
+        q = self.form.index[name]
+        cont = self._container(st.answers, self._plan.rpath[name], idx)
+        return self._required(st, q, idx, None if cont is None else cont.get(name))
+
     def repeat_count(self, st: SurveyState, r: str, idx: Idx) -> int:
         """A repeat's repeat_count value (0 when empty, negative or not a number)."""
         self._fresh(st)

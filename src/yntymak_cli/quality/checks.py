@@ -883,16 +883,12 @@ class _Relevance:
             return
         for q in self.optional:
             try:
-                if engine.is_relevant(state, q.name, ()) and not _required(engine, state, q):
+                if engine.is_relevant(state, q.name, ()) and not engine.is_required(
+                    state, q.name, ()
+                ):
                     yield q.name
             except Exception:
                 continue
-
-
-def _required(engine: Any, state: Any, q: Question) -> bool:
-    if q.required is False or q.required is None:
-        return False
-    return bool(engine._required(state, q, (), None))
 
 
 def _blank(value: Any) -> bool:
