@@ -279,8 +279,10 @@ class _Reader:
     """Reads one submission row: decodes it, times it, and keeps what the checks across
     submissions need. The costly part of a run; a worker process holds one."""
 
-    def __init__(self, forms: Sequence[Form], district: str | None) -> None:
-        self.setup = _setup(forms[0])
+    def __init__(
+        self, forms: Sequence[Form], district: str | None, setup: _Setup | None = None
+    ) -> None:
+        self.setup = setup or _setup(forms[0])
         self.versions = {f.definition_hash(): f for f in forms}
         self.district = district
         self.relevance = _Relevance(self.setup)
@@ -349,8 +351,8 @@ def run_checks(
     (its `quality:` settings and questions are the newest's); `rows`: as
     HqDb.iter_quality_rows yields them; `district`: only that district's submissions;
     `workers` > 1: read the rows in that many processes (their order is kept)."""
-    quality = forms[0].quality or Quality()
-    n_compared = len(_setup(forms[0]).compared)
+    setup = _setup(forms[0])
+    quality = setup.quality
     subs: list[Submission] = []
     flags: list[Flag] = []
     minutes_timed = _Values()
@@ -360,7 +362,7 @@ def run_checks(
     points: dict[tuple[str, str], _Points] = defaultdict(_Points)
 
     reads = _read_in_processes(forms, rows, district, workers) if workers > 1 else (
-        map(_Reader(forms, district), rows))  # fmt: skip
+        map(_Reader(forms, district, setup), rows))  # fmt: skip
     for read in reads:
         if read is None:
             continue
@@ -380,7 +382,7 @@ def run_checks(
 
     flags.extend(_too_fast(subs, minutes_timed, quality))
     flags.extend(_duplicates(subs, dup_keys, quality.duplicate_keys))
-    near, skipped = _near_duplicates(subs, vectors, n_compared)
+    near, skipped = _near_duplicates(subs, vectors, len(setup.compared))
     flags.extend(near)
     flags.extend(_outliers(subs, numbers))
     flags.extend(_gps_far(subs, points, quality.max_km_from_district))
