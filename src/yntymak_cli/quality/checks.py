@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 from zlib import adler32, crc32
 
 from yntymak_cli.forms.model import METADATA_TYPES, Form, Quality, Question
-from yntymak_cli.quality.district import district_by, district_of
+from yntymak_cli.quality.district import answers_object, district_by, district_of
 from yntymak_cli.quality.paradata import quick_timing
 
 CHECKS = (
@@ -289,7 +289,7 @@ class _Reader:
 
     def __call__(self, row: Mapping[str, Any]) -> _Read | None:
         setup, quality = self.setup, self.setup.quality
-        answers = _answers(row.get("answers"))
+        answers = answers_object(row.get("answers"))
         where = district_of(setup.district_question, answers, row.get("enrolled_district"))
         if self.district is not None and where != self.district:
             return None
@@ -395,18 +395,6 @@ def run_checks(
     for s in subs:
         s.flags.sort(key=order.__getitem__)
     return Report(forms[0].id, subs, flags, skipped)
-
-
-def _answers(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if isinstance(raw, str | bytes):
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
-    return {}
 
 
 def _normal(value: Any) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,3 +24,17 @@ def district_of(question: str | None, answers: Mapping[str, Any], enrolled: str 
         if isinstance(value, int | float) and not isinstance(value, bool):
             return str(value)
     return (enrolled or "").strip()
+
+
+def answers_object(raw: Any) -> dict[str, Any]:
+    """Stored answers (JSON text, or already decoded) as the object district_of and the
+    checks read; {} when they are not one (a hostile or damaged row counts as blank)."""
+    if isinstance(raw, dict):
+        return raw
+    if isinstance(raw, str | bytes):
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            return {}
+        return value if isinstance(value, dict) else {}
+    return {}

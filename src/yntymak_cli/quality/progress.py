@@ -8,13 +8,12 @@ laptop was enrolled with.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from yntymak_cli.quality.district import district_by, district_of
+from yntymak_cli.quality.district import answers_object, district_by, district_of
 from yntymak_cli.store import targets as targets_store
 from yntymak_cli.store.hqdb import HqDb
 
@@ -129,15 +128,5 @@ def progress(db: HqDb, form_id: str) -> Progress:
     tally = Tally(load_targets(db, form_id))
     need_answers = tally.targets.district_question is not None
     for done in targets_store.iter_done(db, form_id, with_answers=need_answers):
-        tally.add(done.enumerator, done.device_id, _answers(done.answers))
+        tally.add(done.enumerator, done.device_id, answers_object(done.answers))
     return tally.progress()
-
-
-def _answers(text: str | None) -> Mapping[str, Any] | None:
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
