@@ -363,15 +363,11 @@ class HqDb:
         query = self._export_select(columns, form_id, include_void, since, review).order_by(
             s.c.submission_time, s.c.uuid
         )
-        with self._reading():
-            result = self.conn.execute(
-                query, execution_options={"stream_results": True, "yield_per": 1000}
-            )
-            for row in result.mappings():
-                record = export_record(row)
-                if include_paradata:
-                    record["paradata"] = row["paradata"]
-                yield record
+        for row in self.stream(query):
+            record = export_record(row)
+            if include_paradata:
+                record["paradata"] = row["paradata"]
+            yield record
 
     def iter_quality_rows(
         self, form_id: str, *, since: str | None = None
@@ -413,6 +409,11 @@ class HqDb:
         )
         if since:
             query = query.where(s.c.submission_time >= since)
+        yield from self.stream(query)
+
+    def stream(self, query: sa.Select[Any]) -> Iterator[Mapping[str, Any]]:
+        """The rows of a query by column name, streamed (a server-side cursor on
+        PostgreSQL, inside its read transaction): memory stays flat at any size."""
         with self._reading():
             result = self.conn.execute(
                 query, execution_options={"stream_results": True, "yield_per": 1000}

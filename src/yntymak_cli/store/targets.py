@@ -68,13 +68,9 @@ def iter_done(db: HqDb, form_id: str, *, with_answers: bool) -> Iterator[Done]:
     """The form's final submissions (not void, not purged), streamed: answers are read
     only when a district question needs them."""
     s = hq_schema.submissions
-    answers = s.c.answers if with_answers else sa.null()
+    answers = s.c.answers if with_answers else sa.null().label("answers")
     query = sa.select(s.c.enumerator, s.c.device_id, answers).where(
         s.c.form_id == form_id, s.c.status == "final", s.c.purged_at.is_(None)
     )
-    with db._reading():
-        result = db.conn.execute(
-            query, execution_options={"stream_results": True, "yield_per": 1000}
-        )
-        for row in result:
-            yield Done(row[0] or "", row[1] or "", row[2])
+    for row in db.stream(query):
+        yield Done(row["enumerator"] or "", row["device_id"] or "", row["answers"])
