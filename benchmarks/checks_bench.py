@@ -10,16 +10,17 @@ one laptop, carried in bundles of 10,000 and imported at an HQ on SQLite. Then, 
 own child process (so that its peak RSS is its own), in one run:
 
   yntymak hq export bench --format jsonl -o out.jsonl
-  yntymak hq checks bench --json > checks.json
+  yntymak hq checks bench --json > checks.json            # 2 reading processes from 20,000
+  yntymak hq checks bench --json --jobs 1 > checks1.json  # for comparison
 
-and the ratio of their times. The target is checks <= 2x the export.
+and the ratio of their times. The target is checks <= 2x the export. Peak RSS is each
+command's own (benchmarks/child.py). `--keep DIR` keeps the HQ for profiling.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import sys
 import tempfile
@@ -112,25 +113,13 @@ def make(rng: random.Random, k: int) -> tuple[dict, dict, str, None]:
     return answers, make_paradata(rng, answers, k), f"enum{k % 50}", None
 
 
-def child(cmd: list[str], stdout: Path) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of a child process run to completion."""
-    start = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        fd = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(fd, 1)
-        os.execv(cmd[0], cmd)
-    _, status, usage = os.wait4(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed: {cmd}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024  # kilobytes on Linux
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--keep", type=Path, help="build the HQ in DIR and keep it (for profiling)")
     args = parser.parse_args()
 
+    from child import run_measured
     from sync_bench import insert_synthetic
 
     from yntymak_cli.forms.loader import load_form_text
@@ -140,6 +129,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        if args.keep:
+            args.keep.mkdir(parents=True)  # a fresh directory: never overwrite one
+            tmp = args.keep
         hq_home, dev_home = tmp / "hq", tmp / "device"
         hq_home.mkdir(mode=0o700)
         dev_home.mkdir()
@@ -169,14 +161,19 @@ def main() -> None:
               f"with paradata at an HQ on SQLite (built in {built:.0f} s)")  # fmt: skip
         base = [sys.executable, "-m", "yntymak_cli", "--home", str(hq_home), "hq"]
         out = tmp / "out.jsonl"
-        t_export, rss_export = child([*base, "export", "bench", "--format", "jsonl", "-o",
+        t_export, rss_export = run_measured([*base, "export", "bench", "--format", "jsonl", "-o",
                                       str(out)], tmp / "export.txt")  # fmt: skip
-        t_checks, rss_checks = child([*base, "checks", "bench", "--json"], tmp / "checks.json")
+        t_checks, rss_checks = run_measured([*base, "checks", "bench", "--json"],
+                                            tmp / "checks.json")  # fmt: skip
+        t_one, rss_one = run_measured([*base, "checks", "bench", "--json", "--jobs", "1"],
+                                      tmp / "checks1.json")  # fmt: skip
         report = json.loads((tmp / "checks.json").read_text(encoding="utf-8"))["forms"][0]
         assert report["submissions"] == args.n, report["submissions"]
         print(f"  hq export --format jsonl: {t_export:6.1f} s, peak RSS {rss_export:5.0f} MB")
         print(f"  hq checks --json:         {t_checks:6.1f} s, peak RSS {rss_checks:5.0f} MB "
               f"({report['flagged']:,} flagged: {report['checks']})")  # fmt: skip
+        print(f"  hq checks --jobs 1:       {t_one:6.1f} s, peak RSS {rss_one:5.0f} MB "
+              f"(one process: {t_one / t_export:.2f}x)")  # fmt: skip
         print(f"  checks / export: {t_checks / t_export:.2f}x (target <= 2x)")
 
 

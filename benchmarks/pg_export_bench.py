@@ -26,23 +26,12 @@ FORM = ROOT / "tests" / "data" / "village_safety.yaml"
 PER_BUNDLE = 10_000
 
 
-def _peak_rss_of(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(seconds, peak RSS in MB) of a child process run to completion."""
-    start = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        os.execve(cmd[0], cmd, env)
-    _, status, usage = os.wait4(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"export failed: {cmd}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024  # kilobytes on Linux
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000])
     args = parser.parse_args()
 
+    from child import run_measured
     from sync_bench import insert_synthetic
     from tests import postgres
 
@@ -89,7 +78,7 @@ def main() -> None:
                 out = tmp / f"export-{size}.jsonl"
                 cmd = [sys.executable, "-m", "yntymak_cli", "--home", str(hq_home), "hq",
                        "export", "village_safety", "--format", "jsonl", "-o", str(out)]  # fmt: skip
-                seconds, peak = _peak_rss_of(cmd, env)
+                seconds, peak = run_measured(cmd, tmp / "export.out", env)
                 lines = sum(1 for _ in out.open("rb"))
                 assert lines == size, (lines, size)
                 out.unlink()

@@ -16,10 +16,12 @@ from typing import Any
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 
 from yntymak_cli.collect import prompts
 from yntymak_cli.collect.prompts import ScriptedPrompter
 from yntymak_cli.quality.paradata import IDLE_CAP
+from yntymak_cli.store import hq_schema
 from yntymak_cli.store.db import Store
 
 from .helpers import (
@@ -315,11 +317,29 @@ def test_hq_export_paradata_and_quality_rows(field: Field, script):
         "submission_time",
         "created_at",
         "answers",
+        "timing_revision",
+        "started",
+        "ended",
+        "active_seconds",
+        "sessions",
+        "seconds",
         "paradata",
     }
     by = {r["uuid"]: r for r in found}
     assert by[timed]["enrolled_district"] == "kara_suu"
     assert isinstance(by[timed]["answers"], str) and json.loads(by[timed]["answers"])["age"] == 34
+    # HQ timed each interview when it imported it: the paradata is not read again.
+    assert by[timed]["timing_revision"] == 1 and by[timed]["sessions"] == 1
+    assert by[timed]["started"] <= by[timed]["ended"] and by[timed]["active_seconds"] > 0
+    assert len(json.loads(by[timed]["seconds"])) >= 3
+    assert by[untimed]["timing_revision"] == 1 and by[untimed]["started"] is None
+    assert by[timed]["paradata"] is None and by[untimed]["paradata"] is None
+    # A submission imported before HQ kept timings has no row: its paradata comes instead.
+    with hq_db(field.hq) as db, db.write() as conn:
+        conn.execute(sa.delete(hq_schema.hq_timings))
+    with hq_db(field.hq) as db:
+        by = {r["uuid"]: r for r in db.iter_quality_rows("village_safety")}
+    assert by[timed]["timing_revision"] is None
     assert json.loads(by[timed]["paradata"])["sessions"][0]["finalised"]
     assert json.loads(by[untimed]["paradata"])["source"] == "answers-file"
     times = [r["submission_time"] for r in found]
@@ -385,7 +405,10 @@ def test_a_survey_in_a_real_terminal_reaches_hq_with_its_paradata(field: Field):
         assert row["seconds"] is not None and 0 <= row["seconds"] <= IDLE_CAP, row
     assert mine["felt_tension"]["changes"] == 1
     assert mine["phone"]["back_steps"] == 1 and mine["location"]["back_steps"] == 1
+    r, tm = hq_schema.revisions, hq_schema.hq_timings
     with hq_db(field.hq) as db:
-        [row] = [r for r in db.iter_quality_rows("village_safety") if r["uuid"] == uuid]
-    sessions = json.loads(row["paradata"])["sessions"]
+        paradata = db.conn.execute(sa.select(r.c.paradata).where(r.c.uuid == uuid)).scalar()
+        ended = db.conn.execute(sa.select(tm.c.ended).where(tm.c.uuid == uuid)).scalar()
+    sessions = json.loads(paradata)["sessions"]
     assert sessions[-1]["last"] <= sessions[-1]["finalised"]  # the session's end is kept
+    assert ended == parse(sessions[-1]["finalised"]).timestamp()  # HQ's timing: the end

@@ -133,7 +133,7 @@ def test_every_table_arrives_verified_and_hq_sees_the_same(
     assert all(counts[t.name] for t in hq_schema.HQ_TABLES if t.name != "settings"), counts
     assert counts["hq_refused"] == 1
     assert f"Moved HQ's {sum(counts.values())} row(s) from {source}" in out
-    assert "counts and content hashes of all 10 tables agree" in out
+    assert "counts and content hashes of all 11 tables agree" in out
     assert "run `yntymak config set hq_db postgresql+psycopg://postgres@/" in out
     (revision_2,) = [r for r in _pg_rows(url, hq_schema.revisions) if r[1] == 2]
     assert json.loads(revision_2[7])["age"] == 43

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from yntymak_cli.canonical import canonical_text
-from yntymak_cli.store.hq import HeldSubmission, RevisionRow, SubmissionRow
+from yntymak_cli.store.hq import HeldSubmission, RevisionRow, SubmissionRow, TimingRow
 from yntymak_cli.sync.merge import Existing, Incoming, MergePlan, plan_merge
 
 A, B = "dev-a", "dev-b"
@@ -27,6 +27,7 @@ class Hq:
 
     subs: dict[str, SubmissionRow] = field(default_factory=dict)
     revs: dict[tuple[str, int], RevisionRow] = field(default_factory=dict)
+    timings: dict[str, TimingRow] = field(default_factory=dict)
 
     def existing(self, records: list[dict[str, Any]]) -> Existing:
         uuids = {r["uuid"] for r in records}
@@ -54,6 +55,10 @@ class Hq:
         for rev in plan.revisions:
             assert (rev.uuid, rev.revision) not in self.revs
             self.revs[(rev.uuid, rev.revision)] = rev
+        for timing in plan.timings:  # store.hq.apply_merge's upsert: the lowest revision's
+            held = self.timings.get(timing.uuid)
+            if held is None or timing.revision < held.revision:
+                self.timings[timing.uuid] = timing
 
     def plan(self, records: list[dict[str, Any]], refused: dict | None = None) -> MergePlan:
         refused = refused or {}
@@ -135,7 +140,7 @@ def bundles(draw: st.DrawFn) -> list[list[dict[str, Any]]]:
 
 
 def _writes(plan: MergePlan) -> tuple:
-    return plan.inserts, plan.updates, plan.voids, plan.revisions
+    return plan.inserts, plan.updates, plan.voids, plan.revisions, plan.timings
 
 
 @FAST
@@ -150,6 +155,7 @@ def test_any_order_of_bundles_gives_the_same_tables(
         other.import_(b)
     assert one.subs == other.subs
     assert one.revs == other.revs
+    assert one.timings == other.timings
 
 
 @FAST
@@ -162,7 +168,7 @@ def test_the_same_bundle_twice_changes_nothing_the_second_time(
         first = hq.import_(b)
         subs, revs = dict(hq.subs), dict(hq.revs)
         again = hq.import_(b)
-        assert _writes(again) == ((), (), (), ())
+        assert _writes(again) == ((), (), (), (), ())
         assert (hq.subs, hq.revs) == (subs, revs)
         # What was accepted is unchanged now; what was refused is refused for the same reason.
         for o1, o2 in zip(first.outcomes, again.outcomes, strict=True):
@@ -188,6 +194,8 @@ def test_the_highest_revision_wins_and_every_revision_is_kept(
         assert row.answers == canonical_text({"village": f"{uuid}-{top}"})
         assert row.status == ("void" if any(r["status"] == "void" for r in mine) else "final")
         assert {k[1] for k in hq.revs if k[0] == uuid} == {r["revision"] for r in mine}
+        # The interview's timing is its first revision's, whatever order they came in.
+        assert hq.timings[uuid].revision == min(r["revision"] for r in mine)
 
 
 def test_a_lower_revision_arriving_late_is_history_only() -> None:
@@ -197,6 +205,7 @@ def test_a_lower_revision_arriving_late_is_history_only() -> None:
     assert [o.kind for o in plan.outcomes] == ["updated"]
     assert plan.inserts == plan.updates == plan.voids == ()
     assert [r.revision for r in plan.revisions] == [1]
+    assert [t.revision for t in plan.timings] == [1]  # the interview: revision 1 is timed
     assert hq.subs["u"].revision == 2
 
 
@@ -240,7 +249,7 @@ def test_a_held_revision_with_other_content_is_refused() -> None:
     plan = hq.import_([record("u", 1, variant="x")])
     assert [o.kind for o in plan.outcomes] == ["refused"]
     assert "differs from the one HQ already holds" in (plan.outcomes[0].reason or "")
-    assert _writes(plan) == ((), (), (), ())
+    assert _writes(plan) == ((), (), (), (), ())
     assert (hq.subs, hq.revs) == before
 
 

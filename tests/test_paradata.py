@@ -12,9 +12,12 @@ import pytest
 from yntymak_cli.quality.paradata import (
     IDLE_CAP,
     MAX_ENTRIES,
+    UNTIMED,
     QuestionTime,
     Timing,
+    from_stored,
     parse_time,
+    stored,
     timing,
 )
 
@@ -296,4 +299,18 @@ def test_quick_timing_agrees_with_timing_on_stored_paradata():
         if case % 50 == 9:
             paradata["source"] = "answers-file"
         text = canonical_text(paradata)
-        assert quick_timing(text) == timing(text, questions=False), case
+        expected = timing(text, questions=False)
+        assert quick_timing(text) == expected, case
+        # What HQ keeps at import (hq_timings) reads back to the same Timing.
+        assert from_stored(*stored(timing(paradata, questions=False))) == expected, case
+
+
+def test_stored_timing_that_cannot_be_read_is_untimed():
+    good = stored(timing({"sessions": [{"started": "2026-11-30T06:00:00.000000Z",
+                                        "finalised": "2026-11-30T06:05:00.000000Z"}]}))  # fmt: skip
+    assert from_stored(*good).timed and from_stored(*good).active_seconds == 300
+    assert from_stored(None, None, None, 0, None) == UNTIMED
+    assert stored(UNTIMED) == (None, None, None, 0, None)
+    for seconds in ("not json", '{"a": 1}', '[1, "x"]', "[" * 100_000):
+        assert from_stored(*good[:4], seconds) == UNTIMED
+    assert from_stored(1e300, 1e300, 1.0, 1, "[]") == UNTIMED  # year out of range

@@ -18,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from yntymak_cli.collect import session as session_mod
 from yntymak_cli.collect.session import Session
 from yntymak_cli.forms.loader import load_form
 from yntymak_cli.quality import checks
+from yntymak_cli.store import hq_schema
 from yntymak_cli.store.db import Store
 
 from .conftest import ROOT
-from .helpers import Field, device_id, yn
+from .helpers import Field, device_id, hq_db, yn
 
 FORM = ROOT / "tests" / "data" / "quality_survey.yaml"
 UTC = dt.timezone.utc
@@ -280,6 +282,20 @@ def test_reading_in_processes_gives_the_same_report(
     serial = checks_json(field, "quality_survey", "--jobs", "1")
     parallel = checks_json(field, "quality_survey", "--jobs", "2")
     assert parallel == serial and serial["forms"][0]["flagged"] > 0
+
+
+def test_timings_kept_at_import_give_the_report_paradata_gives(field: Field, planted: dict):
+    """HQ times each interview when it imports it (hq_timings); submissions imported
+    before it did are timed from their paradata at each run: the same flags either way."""
+    kept = checks_json(field, "quality_survey")
+    with hq_db(field.hq) as db:
+        timings = db.conn.execute(sa.select(sa.func.count()).select_from(hq_schema.hq_timings))
+        assert timings.scalar() == kept["forms"][0]["submissions"]
+        with db.write() as conn:
+            conn.execute(sa.delete(hq_schema.hq_timings))
+    from_paradata = checks_json(field, "quality_survey")
+    assert from_paradata == kept
+    assert {"too_fast", "speeding", "odd_time"} <= {f["code"] for f in kept["forms"][0]["flags"]}
 
 
 def test_filters_language_and_the_xlsx_report(field: Field, planted: dict, tmp_path: Path):

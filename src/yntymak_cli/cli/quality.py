@@ -47,7 +47,11 @@ def run_reports(
         if workers is None:
             many = db.count_records(form_id, since=since) >= PARALLEL_FROM
             workers = min(os.cpu_count() or 1, MAX_JOBS) if many else 1
-        rows = db.iter_quality_rows(form_id, since=since)
+        rows = (
+            db.quality_slices(form_id, since=since)
+            if workers > 1
+            else db.iter_quality_rows(form_id, since=since)
+        )
         reports.append(run_checks(versions, rows, district=district, workers=workers))
     return reports
 

@@ -20,12 +20,12 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 from zlib import adler32, crc32
 
 from yntymak_cli.forms.model import METADATA_TYPES, Form, Quality, Question
 from yntymak_cli.quality.district import answers_object, district_by, district_of
-from yntymak_cli.quality.paradata import quick_timing
+from yntymak_cli.quality.paradata import from_stored, quick_timing
 
 CHECKS = (
     "too_fast",
@@ -295,7 +295,11 @@ class _Reader:
             return None
         uuid = str(row["uuid"])
         flags: list[Flag] = []
-        timed = quick_timing(row.get("paradata"))
+        if row.get("timing_revision") is not None:  # worked out at import
+            timed = from_stored(row["started"], row["ended"], row["active_seconds"],
+                                row["sessions"], row["seconds"])  # fmt: skip
+        else:
+            timed = quick_timing(row.get("paradata"))
         minutes = None
         if timed.timed and timed.active_seconds is not None:
             minutes = timed.active_seconds / 60
@@ -342,15 +346,15 @@ class _Reader:
 
 def run_checks(
     forms: Sequence[Form],
-    rows: Iterable[Mapping[str, Any]],
+    rows: Iterable[Mapping[str, Any]] | Sliced,
     *,
     district: str | None = None,
     workers: int = 1,
 ) -> Report:
     """Every check over a form's submissions. `forms`: the form's versions, newest first
     (its `quality:` settings and questions are the newest's); `rows`: as
-    HqDb.iter_quality_rows yields them; `district`: only that district's submissions;
-    `workers` > 1: read the rows in that many processes (their order is kept)."""
+    HqDb.iter_quality_rows yields them, or Sliced (HqDb.quality_slices) to read them in
+    `workers` > 1 processes (their order is kept); `district`: only that district's."""
     setup = _setup(forms[0])
     quality = setup.quality
     subs: list[Submission] = []
@@ -361,8 +365,16 @@ def run_checks(
     numbers: dict[tuple[str, str], _Values] = defaultdict(_Values)
     points: dict[tuple[str, str], _Points] = defaultdict(_Points)
 
-    reads = _read_in_processes(forms, rows, district, workers) if workers > 1 else (
-        map(_Reader(forms, district, setup), rows))  # fmt: skip
+    reads: Iterator[_Read | None]
+    if isinstance(rows, Sliced):
+        if workers > 1:
+            reads = _read_in_processes(forms, rows, district, workers)
+        else:
+            sliced = rows
+            whole = (row for b in sliced.bounds(CHUNK) for row in sliced.rows(b))
+            reads = map(_Reader(forms, district, setup), whole)
+    else:
+        reads = map(_Reader(forms, district, setup), rows)
     for read in reads:
         if read is None:
             continue
@@ -747,36 +759,41 @@ def _median_without(ordered: list[float], value: float) -> float:
 
 # -- reading in processes ------------------------------------------------------------------
 
-CHUNK = 2000  # rows sent to a worker at once
+CHUNK = 2000  # rows a worker reads at once
 _reader: _Reader | None = None  # a worker process's own
+_rows: Sliced | None = None
+
+
+@runtime_checkable
+class Sliced(Protocol):
+    """Rows that worker processes read for themselves, a slice each, in order (HqDb's
+    `quality_slices`): only a slice's bounds pass between processes, never the rows.
+    Picklable; `rows` runs in the worker, `bounds` in the parent."""
+
+    def bounds(self, size: int) -> Iterator[Any]: ...
+    def rows(self, bounds: Any) -> Iterable[Mapping[str, Any]]: ...
 
 
 def _read_in_processes(
-    forms: Sequence[Form],
-    rows: Iterable[Mapping[str, Any]],
-    district: str | None,
-    workers: int,
+    forms: Sequence[Form], rows: Sliced, district: str | None, workers: int
 ) -> Iterator[_Read | None]:
-    """_Reader over the rows in `workers` processes, in order, with at most two chunks a
-    worker in flight (the rows are streamed, never all held)."""
+    """_Reader over the rows in `workers` processes, slice by slice and in order, with at
+    most two slices a worker in flight (the rows are streamed, never all held)."""
     import multiprocessing
     from collections import deque
     from concurrent.futures import Future, ProcessPoolExecutor
-    from itertools import islice
 
-    keys = ("uuid", "enumerator", "enrolled_district", "form_hash", "form_version",
-            "answers", "paradata")  # fmt: skip
-    it = iter(rows)
+    slices = rows.bounds(CHUNK)
     context = multiprocessing.get_context("spawn")  # a fork would share the database
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_reader,
-                             initargs=(list(forms), district)) as pool:  # fmt: skip
+                             initargs=(list(forms), district, rows)) as pool:  # fmt: skip
         pending: deque[Future[list[_Read | None]]] = deque()
 
         def submit() -> bool:
-            chunk = [tuple(row.get(k) for k in keys) for row in islice(it, CHUNK)]
-            if chunk:
-                pending.append(pool.submit(_read_chunk, keys, chunk))
-            return bool(chunk)
+            bounds = next(slices, None)
+            if bounds is not None:
+                pending.append(pool.submit(_read_slice, bounds))
+            return bounds is not None
 
         while len(pending) < 2 * workers and submit():
             pass
@@ -786,14 +803,14 @@ def _read_in_processes(
             yield from done
 
 
-def _start_reader(forms: list[Form], district: str | None) -> None:
-    global _reader
-    _reader = _Reader(forms, district)
+def _start_reader(forms: list[Form], district: str | None, rows: Sliced) -> None:
+    global _reader, _rows
+    _reader, _rows = _Reader(forms, district), rows
 
 
-def _read_chunk(keys: tuple[str, ...], chunk: list[tuple[Any, ...]]) -> list[_Read | None]:
-    assert _reader is not None
-    return [_reader(dict(zip(keys, values, strict=True))) for values in chunk]
+def _read_slice(bounds: Any) -> list[_Read | None]:
+    assert _reader is not None and _rows is not None
+    return [_reader(row) for row in _rows.rows(bounds)]
 
 
 # -- relevance ----------------------------------------------------------------------------

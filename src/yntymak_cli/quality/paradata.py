@@ -69,6 +69,52 @@ class Timing:
 UNTIMED = Timing(False, None, None, None, ())
 
 
+class StoredTiming(NamedTuple):
+    """What HQ keeps of a submission's timing when it imports it (table hq_timings), so
+    that the checks need not read its paradata again: all but `questions`."""
+
+    started: float | None  # epoch seconds; None: untimed
+    ended: float | None
+    active_seconds: float | None
+    sessions: int
+    seconds: str | None  # JSON array of Timing.seconds (exact floats)
+
+
+def stored(t: Timing) -> StoredTiming:
+    """A Timing as HQ stores it."""
+    if not t.timed or t.started is None or t.ended is None:
+        return StoredTiming(None, None, None, 0, None)
+    return StoredTiming(
+        t.started.timestamp(),
+        t.ended.timestamp(),
+        t.active_seconds,
+        t.sessions,
+        json.dumps(t.seconds, separators=(",", ":")),
+    )
+
+
+def from_stored(
+    started: Any, ended: Any, active_seconds: Any, sessions: Any, seconds: Any
+) -> Timing:
+    """The Timing (without `questions`) of what `stored` kept. Never raises: anything
+    unreadable is untimed."""
+    if started is None or ended is None:
+        return UNTIMED
+    try:
+        times = tuple(float(x) for x in json.loads(seconds or "[]"))
+        return Timing(
+            True,
+            dt.datetime.fromtimestamp(float(started), _UTC),
+            dt.datetime.fromtimestamp(float(ended), _UTC),
+            None if active_seconds is None else float(active_seconds),
+            (),
+            int(sessions or 0),
+            times,
+        )
+    except (ValueError, TypeError, OverflowError, OSError, RecursionError):
+        return UNTIMED
+
+
 def parse_time(value: Any) -> float | None:
     """Seconds since the epoch of an ISO 8601 time as the laptop records it
     (`2026-11-30T06:18:59.123456Z`), or None when it is not a readable, sane time.

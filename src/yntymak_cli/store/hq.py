@@ -24,6 +24,7 @@ from yntymak_cli.store.hq_schema import (
     hq_devices,
     hq_receipts,
     hq_refused,
+    hq_timings,
     reviews,
     revisions,
     submissions,
@@ -105,6 +106,18 @@ class RevisionRow(NamedTuple):
     hash: str
 
 
+class TimingRow(NamedTuple):
+    """An `hq_timings` row: the interview timing of a submission's first revision."""
+
+    uuid: str
+    revision: int
+    started: float | None
+    ended: float | None
+    active_seconds: float | None
+    sessions: int
+    seconds: str | None
+
+
 # sqlite-utils' header for each: the column names, in the NamedTuple's order.
 _SUBMISSION_COLUMNS = list(SubmissionRow._fields)
 _REVISION_COLUMNS = list(RevisionRow._fields)
@@ -121,6 +134,8 @@ class MergeRows(Protocol):
     def voids(self) -> Sequence[VoidUpdate]: ...
     @property
     def revisions(self) -> Sequence[RevisionRow]: ...
+    @property
+    def timings(self) -> Sequence[TimingRow]: ...
 
 
 # -- devices -------------------------------------------------------------------------------
@@ -366,6 +381,18 @@ def apply_merge(conn: sa.Connection, plan: MergeRows) -> None:
         changes = void._asdict()
         uuid = changes.pop("uuid")
         conn.execute(sa.update(submissions).where(submissions.c.uuid == uuid).values(**changes))
+    if plan.timings:
+        # A lower revision arriving late (bundles out of order) replaces a higher one's.
+        stmt = _insert(conn, hq_timings)
+        newer = {c.name: stmt.excluded[c.name] for c in hq_timings.columns if c.name != "uuid"}
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["uuid"],
+                set_=newer,
+                where=stmt.excluded.revision < hq_timings.c.revision,
+            ),
+            [r._asdict() for r in plan.timings],
+        )
 
 
 # -- status --------------------------------------------------------------------------------

@@ -159,12 +159,28 @@ hq_targets = sa.Table(
     sa.CheckConstraint("target >= 0", name="hq_targets_target"),
 )
 
+# Each submission's interview timing, worked out once when HQ imports its first revision
+# (quality.paradata.stored), so that `hq checks` need not parse paradata on every run
+# (SQLite migration 009_timings, PostgreSQL pg_003_timings). A submission imported before
+# has no row: the checks time it from its paradata instead. started NULL: untimed.
+hq_timings = sa.Table(
+    "hq_timings",
+    metadata,
+    sa.Column("uuid", sa.Text, sa.ForeignKey("submissions.uuid"), primary_key=True),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("started", sa.Float),
+    sa.Column("ended", sa.Float),
+    sa.Column("active_seconds", sa.Float),
+    sa.Column("sessions", sa.Integer, nullable=False),
+    sa.Column("seconds", sa.Text),
+)
+
 # The tables of pg_001_hq: the schema when PostgreSQL support began. Later tables are
 # created by steps of their own, so a database made before them gets them too.
 _PG_001_TABLES = (settings, forms, submissions, revisions, hq_devices, hq_bundles,
                   hq_refused, reviews, hq_receipts)  # fmt: skip
 # HQ's tables, in an order that respects their foreign keys (for copies and checks).
-HQ_TABLES = (*_PG_001_TABLES, hq_targets)
+HQ_TABLES = (*_PG_001_TABLES, hq_targets, hq_timings)
 
 PgStep = Callable[[sa.Connection], None]
 
@@ -178,9 +194,14 @@ def _pg_002_targets(conn: sa.Connection) -> None:
     hq_targets.create(conn, checkfirst=True)
 
 
+def _pg_003_timings(conn: sa.Connection) -> None:
+    hq_timings.create(conn, checkfirst=True)
+
+
 # Named, forward-only steps for a PostgreSQL HQ (SQLite's are store/migrations.py): the
 # schema as it stood when PostgreSQL support began, then one step per change.
 PG_MIGRATIONS: list[tuple[str, PgStep]] = [
     ("pg_001_hq", _pg_001_hq),
     ("pg_002_targets", _pg_002_targets),
+    ("pg_003_timings", _pg_003_timings),
 ]

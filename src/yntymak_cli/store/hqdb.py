@@ -370,17 +370,25 @@ class HqDb:
             yield record
 
     def iter_quality_rows(
-        self, form_id: str, *, since: str | None = None
+        self,
+        form_id: str,
+        *,
+        since: str | None = None,
+        after: QualityKey | None = None,
+        upto: QualityKey | None = None,
     ) -> Iterator[Mapping[str, Any]]:
         """For HQ's checks: each final submission of a form (not void, not purged), as its
         current revision: uuid, revision, form_version, form_hash, enumerator, device_id,
         enrolled_district (the district its device was enrolled with), submission_time,
-        created_at, answers (JSON text, not decoded), and paradata: the paradata of the
-        interview itself, i.e. of the first revision HQ holds (an edit records only its own
-        sitting: timed alone, a two-minute correction would look like a two-minute
-        interview); may be None. Oldest first (submission_time, uuid), streamed; `since` as
-        iter_records'."""
-        s, d = hq_schema.submissions, hq_schema.hq_devices
+        created_at, answers (JSON text, not decoded), and the timing of the interview
+        itself, i.e. of the first revision HQ holds (an edit records only its own sitting:
+        timed alone, a two-minute correction would look like a two-minute interview):
+        hq_timings' columns as timing_revision, started, ended, active_seconds, sessions,
+        seconds, when HQ worked them out at import; else timing_revision is None and
+        paradata is that revision's paradata (may be None). Oldest first
+        (submission_time, uuid), streamed; `since` as iter_records'; `after` / `upto`:
+        only keys (quality_keys) above / up to these."""
+        s, d, tm = hq_schema.submissions, hq_schema.hq_devices, hq_schema.hq_timings
         first = hq_schema.revisions.alias("first_revision")
         interview = (
             sa.select(first.c.paradata)
@@ -389,27 +397,58 @@ class HqDb:
             .limit(1)
             .scalar_subquery()
         )
+        columns = [
+            s.c.uuid,
+            s.c.revision,
+            s.c.form_version,
+            s.c.form_hash,
+            s.c.enumerator,
+            s.c.device_id,
+            d.c.district.label("enrolled_district"),
+            s.c.submission_time,
+            s.c.created_at,
+            s.c.answers,
+            tm.c.revision.label("timing_revision"),
+            tm.c.started,
+            tm.c.ended,
+            tm.c.active_seconds,
+            tm.c.sessions,
+            tm.c.seconds,
+            # Read only when there is no timing row: paradata is most of a row's bytes.
+            sa.case((tm.c.uuid.is_(None), interview), else_=sa.null()).label("paradata"),
+        ]
+        query = self._quality_select(columns, form_id, since).select_from(
+            s.outerjoin(d, d.c.device_id == s.c.device_id).outerjoin(tm, tm.c.uuid == s.c.uuid)
+        )
+        key = sa.tuple_(s.c.submission_time, s.c.uuid)
+        if after is not None:
+            query = query.where(key > sa.tuple_(*after))
+        if upto is not None:
+            query = query.where(key <= sa.tuple_(*upto))
+        yield from self.stream(query)
+
+    def quality_keys(self, form_id: str, *, since: str | None = None) -> Iterator[QualityKey]:
+        """The (submission_time, uuid) of each row iter_quality_rows yields, in its order."""
+        s = hq_schema.submissions
+        query = self._quality_select([s.c.submission_time, s.c.uuid], form_id, since)
+        for row in self.stream(query):
+            yield (row["submission_time"], row["uuid"])
+
+    def quality_slices(self, form_id: str, *, since: str | None = None) -> QualitySlices:
+        """iter_quality_rows in slices that worker processes read for themselves."""
+        path = self.store.path if self.store is not None else None
+        return QualitySlices(path, self.url, form_id, since, self)
+
+    def _quality_select(
+        self, columns: list[Any], form_id: str, since: str | None
+    ) -> sa.Select[Any]:
+        s = hq_schema.submissions
         query = (
-            sa.select(
-                s.c.uuid,
-                s.c.revision,
-                s.c.form_version,
-                s.c.form_hash,
-                s.c.enumerator,
-                s.c.device_id,
-                d.c.district.label("enrolled_district"),
-                s.c.submission_time,
-                s.c.created_at,
-                s.c.answers,
-                interview.label("paradata"),
-            )
-            .select_from(s.outerjoin(d, d.c.device_id == s.c.device_id))
+            sa.select(*columns)
             .where(s.c.form_id == form_id, s.c.status == "final", s.c.purged_at.is_(None))
             .order_by(s.c.submission_time, s.c.uuid)
         )
-        if since:
-            query = query.where(s.c.submission_time >= since)
-        yield from self.stream(query)
+        return query.where(s.c.submission_time >= since) if since else query
 
     def stream(self, query: sa.Select[Any]) -> Iterator[Mapping[str, Any]]:
         """The rows of a query by column name, streamed (a server-side cursor on
@@ -433,6 +472,48 @@ class HqDb:
             yield
         finally:
             self.conn.exec_driver_sql("COMMIT")
+
+
+QualityKey = tuple[str, str]  # (submission_time, uuid): the order of the checks' rows
+
+
+class QualitySlices:
+    """A form's rows for HQ's checks as slices of consecutive keys, for quality.checks'
+    worker processes: the parent streams only the keys and cuts them into slices; each
+    worker opens HQ's database itself (SQLite file or PostgreSQL URL) and reads its
+    slices' rows, which so never pass through the parent. A worker's reads are
+    transactions of their own: a submission imported meanwhile may be read or not."""
+
+    def __init__(
+        self, path: Path | None, url: str | None, form_id: str, since: str | None, db: HqDb
+    ) -> None:
+        self.path, self.url, self.form_id, self.since = path, url, form_id, since
+        self._db: HqDb | None = db  # the parent's; a worker opens its own
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_db": None}  # a connection does not cross processes
+
+    def bounds(self, size: int) -> Iterator[tuple[QualityKey | None, QualityKey]]:
+        """(after, upto) of each run of `size` keys, in order."""
+        assert self._db is not None
+        after: QualityKey | None = None
+        last: QualityKey | None = None
+        n = 0
+        for last in self._db.quality_keys(self.form_id, since=self.since):
+            n += 1
+            if n == size:
+                yield after, last
+                after, n = last, 0
+        if n and last is not None:
+            yield after, last
+
+    def rows(self, bounds: tuple[QualityKey | None, QualityKey]) -> Iterator[Mapping[str, Any]]:
+        if self._db is None:
+            self._db = HqDb.at(self.path, self.url)
+        after, upto = bounds
+        yield from self._db.iter_quality_rows(
+            self.form_id, since=self.since, after=after, upto=upto
+        )
 
 
 def _current_paradata() -> Any:

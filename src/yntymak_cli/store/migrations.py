@@ -244,6 +244,26 @@ def _008_targets(conn: sqlite3.Connection) -> None:
     )
 
 
+def _009_timings(conn: sqlite3.Connection) -> None:
+    # HQ side: each submission's interview timing, worked out from its first revision's
+    # paradata once, at import (quality.paradata.stored), for `hq checks`. Submissions
+    # imported before this step have no row and are timed from their paradata.
+    _run(
+        conn,
+        """
+        CREATE TABLE hq_timings (
+            uuid TEXT PRIMARY KEY REFERENCES submissions(uuid),
+            revision INTEGER NOT NULL,
+            started REAL,
+            ended REAL,
+            active_seconds REAL,
+            sessions INTEGER NOT NULL,
+            seconds TEXT
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
     ("002_sync", _002_sync),
@@ -253,6 +273,7 @@ MIGRATIONS: list[tuple[str, Step]] = [
     ("006_hq_receipts", _006_hq_receipts),
     ("007_received_receipts", _007_received_receipts),
     ("008_targets", _008_targets),
+    ("009_timings", _009_timings),
 ]
 
 

@@ -27,7 +27,14 @@ from typing import Any, Literal
 
 from yntymak_cli.canonical import canonical_text
 from yntymak_cli.i18n import t
-from yntymak_cli.store.hq import HeldSubmission, RevisionRow, SubmissionRow, VoidUpdate
+from yntymak_cli.quality.paradata import stored, timing
+from yntymak_cli.store.hq import (
+    HeldSubmission,
+    RevisionRow,
+    SubmissionRow,
+    TimingRow,
+    VoidUpdate,
+)
 
 Kind = Literal["new", "updated", "unchanged", "refused"]
 
@@ -76,6 +83,10 @@ class MergePlan:
     voids: tuple[VoidUpdate, ...]  # held submissions voided (only the void fields change)
     revisions: tuple[RevisionRow, ...]  # revisions HQ did not hold
     outcomes: tuple[Outcome, ...]
+    # The interview timing of each submission whose first revision (the lowest) is new
+    # here: what `hq checks` reads instead of paradata. Written as an upsert that keeps
+    # the lowest revision's (a held submission has no row if imported before timings).
+    timings: tuple[TimingRow, ...] = ()
 
     def count(self, kind: Kind) -> int:
         return sum(1 for o in self.outcomes if o.kind == kind)
@@ -98,6 +109,11 @@ def plan_merge(existing: Existing, incoming: Sequence[Incoming]) -> MergePlan:
     updates: dict[str, dict[str, Any]] = {}  # held submissions whose row changes
     new_revisions: list[RevisionRow] = []
     outcomes: list[Outcome] = []
+    timings: dict[str, TimingRow] = {}
+    firsts: dict[str, int] = {}  # the lowest revision of each submission HQ holds
+    for uid, rev in revs:
+        if rev < firsts.get(uid, rev + 1):
+            firsts[uid] = rev
     for item in incoming:
         rec = item.record
         uid, rev = rec["uuid"], rec["revision"]
@@ -146,6 +162,9 @@ def plan_merge(existing: Existing, incoming: Sequence[Incoming]) -> MergePlan:
         )
         revs[(uid, rev)] = rec["hash"]
         full = {**rec, "answers_json": item.answers_json}
+        if rev < firsts.get(uid, rev + 1):  # the interview itself: the first revision
+            firsts[uid] = rev
+            timings[uid] = TimingRow(uid, rev, *stored(timing(rec["paradata"], questions=False)))
         if sub is None:
             subs[uid] = inserts[uid] = full
             outcomes.append(Outcome(uid, rev, "new"))
@@ -179,6 +198,7 @@ def plan_merge(existing: Existing, incoming: Sequence[Incoming]) -> MergePlan:
         ),
         revisions=tuple(new_revisions),
         outcomes=tuple(outcomes),
+        timings=tuple(timings.values()),
     )
 
 
