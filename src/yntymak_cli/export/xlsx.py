@@ -118,14 +118,14 @@ class XlsxSink:
         columns = self._columns[table.name]
         headers = table.headers
         if columns is None:
-            title = table.name if part == 1 else self.names.continuation(table.name, part)
+            title = table.sheet if part == 1 else self.names.continuation(table.sheet, part)
             return _Part([self._sheet(title, headers, index)], part)
         sheets = []
         for c, positions in enumerate(columns, 1):
             if part == 1 and c == 1:
-                title = table.name
+                title = table.sheet
             else:
-                title = self.names.continuation(table.name, part, c)
+                title = self.names.continuation(table.sheet, part, c)
             at = None if index is None else index + c - 1
             sheets.append(self._sheet(title, [headers[i] for i in positions], at))
         return _Part(sheets, part)
