@@ -486,8 +486,11 @@ questions:
 def test_metadata_defaults_read_only_and_unsupported():
     e = make(META)
     st = e.start()
+    # start/end carry the laptop's UTC offset (NOW is naive: the machine's local time).
+    stamp = NOW.astimezone().isoformat(timespec="seconds")
+    assert stamp.startswith("2026-11-05T09:30:15") and stamp[19] in "+-"
     assert st.answers == {
-        "started": "2026-11-05T09:30:15",
+        "started": stamp,
         "day": "2026-11-05",
         "dev": "dev-1",
         "who": "aigul",
@@ -505,7 +508,7 @@ def test_metadata_defaults_read_only_and_unsupported():
     with pytest.raises(EngineError):
         e.answer(st, ("shown",), "changed")
     record = e.finalise(st)
-    assert record["ended"] == "2026-11-05T09:30:15" and st.answers["ended"] == record["ended"]
+    assert record["ended"] == stamp and st.answers["ended"] == record["ended"]
     assert record["ok"] == "OK" and record["size"] == 12
     assert e.review(st)[:3] == [
         (("village",), "Village", "Ak-Talaa"),

@@ -32,6 +32,9 @@ def village():
     return load_form_text((DATA / "village_safety.yaml").read_text("utf-8"), "vs.yaml").require()
 
 
+VS = "Айылдагы коопсуздук"  # the main sheet: the form's title in its default language
+
+
 def record(answers: dict[str, Any], n: int = 1, **meta: Any) -> dict[str, Any]:
     base = {
         "uuid": f"uuid-{n}",
@@ -48,6 +51,7 @@ def record(answers: dict[str, Any], n: int = 1, **meta: Any) -> dict[str, Any]:
         "instance_name": None,
         "void_reason": None,
         "answers": answers,
+        "id": n,
     }
     base.update(meta)
     return base
@@ -104,8 +108,8 @@ def test_sheets_headers_and_metadata(village, tmp_path):
     out = tmp_path / "vs.xlsx"
     result = run([village], [record(FULL), record(CALM, 2)], out)
     wb = openpyxl.load_workbook(out)
-    assert wb.sheetnames == ["village_safety", "incidents"]
-    main = sheet_rows(out, "village_safety")
+    assert wb.sheetnames == [VS, "incidents"]
+    main = sheet_rows(out, VS)
     assert list(main[0]) == [
         "today",
         "enumerator",
@@ -126,6 +130,7 @@ def test_sheets_headers_and_metadata(village, tmp_path):
         "_location_longitude",
         "_location_altitude",
         "_location_precision",
+        "_id",
         "_uuid",
         "_submission_time",
         "_enumerator",
@@ -134,6 +139,7 @@ def test_sheets_headers_and_metadata(village, tmp_path):
         "_status",
         "_validation_status",
         "_review_comment",
+        "__version__",
         "_index",
     ]
     assert sheet_rows(out, "incidents")[0] == (
@@ -142,22 +148,26 @@ def test_sheets_headers_and_metadata(village, tmp_path):
         "_index",
         "_parent_table_name",
         "_parent_index",
+        "_submission__id",
         "_submission__uuid",
     )
     first = as_dicts(main)[0]
-    assert first["_uuid"] == "uuid-1"
+    assert (first["_id"], first["_uuid"], first["__version__"]) == (1, "uuid-1", "2026-11-01")
+    assert [r["_id"] for r in as_dicts(main)] == [1, 2]
+    incident = as_dicts(sheet_rows(out, "incidents"))[0]
+    assert (incident["_parent_table_name"], incident["_submission__id"]) == (VS, 1)
     assert first["_submission_time"] == dt.datetime(2026, 11, 2, 9, 30)
     assert (first["_enumerator"], first["_device_id"]) == ("aida", "dev-1")
     assert (first["_form_version"], first["_status"], first["_index"]) == ("2026-11-01", "final", 1)
     assert result.submissions == 2
-    assert result.rows == {"village_safety": 2, "incidents": 2}
+    assert result.rows == {VS: 2, "incidents": 2}
     assert result.paths == [out]
 
 
 def test_cell_types_numbers_dates_text(village, tmp_path):
     out = tmp_path / "vs.xlsx"
     run([village], [record(FULL)], out)
-    ws = openpyxl.load_workbook(out)["village_safety"]
+    ws = openpyxl.load_workbook(out)[VS]
     header = [c.value for c in ws[1]]
     row = {h: c for h, c in zip(header, ws[2], strict=True)}
     assert row["respondent/age"].data_type == "n" and row["respondent/age"].value == 34
@@ -184,14 +194,14 @@ def test_repeat_rows_link_to_their_parent(village, tmp_path):
     records = [record(one, 1), record(CALM, 2), record(three, 3)]
     out = tmp_path / "vs.xlsx"
     run([village], records, out)
-    main = as_dicts(sheet_rows(out, "village_safety"))
+    main = as_dicts(sheet_rows(out, VS))
     incidents = as_dicts(sheet_rows(out, "incidents"))
     assert [r["_index"] for r in incidents] == [1, 2, 3, 4]
     by_index = {r["_index"]: r for r in main}
     parents = [by_index[r["_parent_index"]]["_uuid"] for r in incidents]
     assert parents == ["uuid-1", "uuid-3", "uuid-3", "uuid-3"]
     assert [r["_submission__uuid"] for r in incidents] == parents
-    assert {r["_parent_table_name"] for r in incidents} == {"village_safety"}
+    assert {r["_parent_table_name"] for r in incidents} == {VS}
     assert [r["incidents/incident_date"].day for r in incidents] == [9, 1, 2, 3]
 
 
@@ -242,6 +252,7 @@ def test_nested_repeats_and_select_multiple_in_a_group(tmp_path):
         "_index",
         "_parent_table_name",
         "_parent_index",
+        "_submission__id",
         "_submission__uuid",
     ]
     assert [members[0][f"members/work/crops/{c}"] for c in ("wheat", "potato", "apricot")] == [
@@ -265,7 +276,7 @@ def test_nested_repeats_and_select_multiple_in_a_group(tmp_path):
 def test_select_multiple_and_geopoint_columns(village, tmp_path):
     out = tmp_path / "vs.xlsx"
     run([village], [record(FULL), record(CALM, 2)], out)
-    full, calm = as_dicts(sheet_rows(out, "village_safety"))
+    full, calm = as_dicts(sheet_rows(out, VS))
     assert full["sources"] == "land water"
     assert [full[f"sources/{c}"] for c in ("land", "water", "pasture")] == [1, 1, 0]
     assert [calm[f"sources/{c}"] for c in ("land", "water", "pasture")] == [None] * 3
@@ -281,12 +292,12 @@ def test_select_multiple_and_geopoint_columns(village, tmp_path):
     [
         (
             "ky",
-            ("Облус", "Жашыңыз", "Себептери", "Себептери/Жер", "_Жайгашкан жери_latitude"),
+            ("Облус", "Жооп берүүчү/Жашыңыз", "Себептери", "Себептери/Жер", "_Жайгашкан жери_latitude"),
             ("Ош облусу", 34, "Жер; Суу", 1, 40.53),
         ),
         (
             "ru",
-            ("Область", "Возраст", "Причины", "Причины/Земля", "_Местоположение_latitude"),
+            ("Область", "Респондент/Возраст", "Причины", "Причины/Земля", "_Местоположение_latitude"),
             ("Ошская область", 34, "Земля; Вода", 1, 40.53),
         ),
     ],
@@ -294,14 +305,19 @@ def test_select_multiple_and_geopoint_columns(village, tmp_path):
 def test_labels_in_a_language(village, tmp_path, lang, headers, values):
     out = tmp_path / f"{lang}.xlsx"
     run([village], [record(FULL)], out, lang=lang)
-    rows = sheet_rows(out, "village_safety")
+    # The main sheet is named after the form's title in the export language.
+    title = {"ky": VS, "ru": "Безопасность в селе"}[lang]
+    assert openpyxl.load_workbook(out).sheetnames == [title, "incidents"]
+    rows = sheet_rows(out, title)
     header = list(rows[0])
     got = tuple(rows[1][header.index(h)] for h in headers)
     assert got == values
     # Questions without a label keep their path; metadata columns keep their names.
     assert header[:2] == ["today", "enumerator"] and header[-1] == "_index"
     incidents = sheet_rows(out, "incidents")
-    resolved = {"ky": ("Чечилдиби?", "Жок"), "ru": ("Разрешён?", "Нет")}[lang]
+    # Headers carry the enclosing groups' (here the repeat's) labels, as formpack's
+    # "groups in headers" does.
+    resolved = {"ky": ("Окуя/Чечилдиби?", "Жок"), "ru": ("Инцидент/Разрешён?", "Нет")}[lang]
     assert (incidents[0][1], incidents[1][1]) == resolved
 
 
@@ -427,7 +443,7 @@ def test_two_versions_column_order_and_form_version(tmp_path):
         "mood/meh",  # a choice only the old version had, after the new ones
         "phone",
         "old_score",  # a question only the old version had, after the newest's
-        "_uuid",
+        "_id",
     ]
     old, new = rows
     assert (old["_form_version"], new["_form_version"]) == ("1", "2")
@@ -445,7 +461,7 @@ def test_two_versions_column_order_and_form_version(tmp_path):
 def test_no_sensitive_drops_columns_in_every_format(village, tmp_path):
     v1, v2 = form_of(V1), form_of(V2)
     run([village], [record(FULL)], tmp_path / "vs.xlsx", no_sensitive=True)
-    header = sheet_rows(tmp_path / "vs.xlsx", "village_safety")[0]
+    header = sheet_rows(tmp_path / "vs.xlsx", VS)[0]
     assert "respondent/phone" not in header and "respondent/age" in header
 
     # `phone` is sensitive in version 2 only: its data from version 1 goes too.
@@ -490,17 +506,17 @@ def test_rows_beyond_the_sheet_limit_continue_on_further_sheets(village, tmp_pat
     result = run([village], records, out)
     wb = openpyxl.load_workbook(out)
     assert wb.sheetnames == [
-        "village_safety",
-        "village_safety (2)",
-        "village_safety (3)",
+        VS,
+        f"{VS} (2)",
+        f"{VS} (3)",
         "incidents",
         "incidents (2)",
         "incidents (3)",
     ]
     assert result.rows == {
-        "village_safety": 3,
-        "village_safety (2)": 3,
-        "village_safety (3)": 1,
+        VS: 3,
+        f"{VS} (2)": 3,
+        f"{VS} (3)": 1,
         "incidents": 3,
         "incidents (2)": 3,
         "incidents (3)": 1,
@@ -508,7 +524,7 @@ def test_rows_beyond_the_sheet_limit_continue_on_further_sheets(village, tmp_pat
     main = [r for t in wb.sheetnames[:3] for r in as_dicts(sheet_rows(out, t))]
     assert [r["_uuid"] for r in main] == [f"uuid-{i}" for i in range(1, 8)]
     assert [r["_index"] for r in main] == list(range(1, 8))  # one numbering across parts
-    assert sheet_rows(out, "village_safety (2)")[0] == sheet_rows(out, "village_safety")[0]
+    assert sheet_rows(out, f"{VS} (2)")[0] == sheet_rows(out, VS)[0]
     links = [r for t in wb.sheetnames[3:] for r in as_dicts(sheet_rows(out, t))]
     assert [r["_parent_index"] for r in links] == list(range(1, 8))
 
@@ -594,11 +610,14 @@ def test_csv_matches_xlsx_modulo_injection_prefix(village, tmp_path):
     result = run([village], records, tmp_path / "csv", fmt="csv")
     assert sorted(p.name for p in result.paths) == ["incidents.csv", "village_safety.csv"]
     assert not list((tmp_path / "csv").glob("*.part"))
-    for table in ("village_safety", "incidents"):
+    # The same tables, but for names: CSV files are named after the form id, the xlsx
+    # main sheet after its title, and _parent_table_name names each one's own.
+    for table, sheet in (("village_safety", VS), ("incidents", "incidents")):
         raw = (tmp_path / "csv" / f"{table}.csv").read_bytes()
         assert raw.startswith(b"\xef\xbb\xbf")
         got = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
-        want = sheet_rows(tmp_path / "vs.xlsx", table)
+        want = [tuple("village_safety" if v == VS else v for v in row)
+                for row in sheet_rows(tmp_path / "vs.xlsx", sheet)]  # fmt: skip
         assert [len(r) for r in got] == [len(r) for r in want]
         pairs = [
             (w, g) for gr, wr in zip(got, want, strict=True) for g, w in zip(gr, wr, strict=True)
@@ -630,7 +649,7 @@ def test_zip_output(village, tmp_path):
         assert sorted(zf.namelist()) == ["incidents.csv", "village_safety.csv"]
         text = zf.read("incidents.csv").decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[1] == ["2026-10-01", "no", "1", "village_safety", "1", "uuid-1"]
+    assert rows[1] == ["2026-10-01", "no", "1", "village_safety", "1", "1", "uuid-1"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vs.zip"]  # no staging left
 
 

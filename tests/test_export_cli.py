@@ -25,13 +25,15 @@ def test_xlsx_export_of_collected_data(tmp_path):
     result = export("--format", "xlsx", "-o", out)
     assert result.exit_code == 0, result.output
     wb = openpyxl.load_workbook(out)
-    assert wb.sheetnames[:2] == ["village_safety", "incidents"]
-    main = wb["village_safety"]
+    # The main sheet: the form's title (its default language, ky, without --lang).
+    assert wb.sheetnames[:2] == ["Айылдагы коопсуздук", "incidents"]
+    main = wb["Айылдагы коопсуздук"]
     header = [c.value for c in main[1]]
     rows = list(main.iter_rows(min_row=2, values_only=True))
     assert len(rows) == 1  # the void one is left out by default
     row = dict(zip(header, rows[0], strict=True))
     assert row["_uuid"] == first
+    assert row["_id"] == 1 and row["__version__"] == row["_form_version"]  # the store's own
     assert row["respondent/age"] == 34
     assert row["sources"] == "land water" and row["sources/land"] == 1
     assert row["sources/pasture"] == 0
@@ -43,10 +45,14 @@ def test_xlsx_export_of_collected_data(tmp_path):
     ]
     assert [r["incidents/resolved"] for r in inc_rows] == ["no", "yes"]
     assert {r["_parent_index"] for r in inc_rows} == {row["_index"]}
+    assert {(r["_submission__id"], r["_submission__uuid"]) for r in inc_rows} == {(1, first)}
 
     with_void = tmp_path / "all.xlsx"
     assert export("-o", with_void, "--include-void").exit_code == 0
-    assert openpyxl.load_workbook(with_void)["village_safety"].max_row == 3
+    voided = openpyxl.load_workbook(with_void)["Айылдагы коопсуздук"]
+    assert voided.max_row == 3
+    ids = [c.value for c in next(voided.iter_cols(min_col=header.index("_id") + 1, min_row=2))]
+    assert ids == [1, 2]
 
 
 def test_csv_json_and_labels(tmp_path):
@@ -182,6 +188,7 @@ def test_two_form_versions_collected_then_exported(make_form, tmp_path):
         "mood/meh",
         "name",
         "old_score",
+        "_id",
         "_uuid",
         "_submission_time",
         "_enumerator",
@@ -190,11 +197,13 @@ def test_two_form_versions_collected_then_exported(make_form, tmp_path):
         "_status",
         "_validation_status",
         "_review_comment",
+        "__version__",
         "_index",
     ]
     rows = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
     by_uuid = {r["_uuid"]: r for r in rows}
     assert by_uuid[old]["_form_version"] == "1" and by_uuid[new]["_form_version"] == "2"
+    assert (by_uuid[old]["_id"], by_uuid[new]["_id"]) == (1, 2)  # in the order collected
     assert (by_uuid[old]["old_score"], by_uuid[new]["old_score"]) == (7, None)
     assert (by_uuid[old]["mood/meh"], by_uuid[new]["mood/great"]) == (1, 1)
     assert by_uuid[new]["visited"].date().isoformat() == "2026-11-05"

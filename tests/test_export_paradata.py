@@ -154,7 +154,7 @@ def test_xlsx_has_a_paradata_sheet_with_a_row_per_question(script, tmp_path):
     assert mine["oblast"]["changes"] == 0
     # The data sheets are as without --paradata.
     wb = openpyxl.load_workbook(out, read_only=True)
-    assert wb.sheetnames == ["village_safety", "incidents", "paradata"]
+    assert wb.sheetnames == ["Айылдагы коопсуздук", "incidents", "paradata"]
     # Without --paradata: no sheet.
     export("-o", tmp_path / "plain.xlsx")
     wb = openpyxl.load_workbook(tmp_path / "plain.xlsx", read_only=True)
@@ -264,7 +264,7 @@ def test_a_form_question_named_paradata_does_not_clash(tmp_path, make_form, scri
     done = runner.invoke(app(), ["export", "clash", "--paradata", "-o", str(out)])
     assert done.exit_code == 0, done.output
     names = openpyxl.load_workbook(out, read_only=True).sheetnames
-    assert names[0] == "clash" and names[-1] == "paradata" and len(names) == 3
+    assert names[0] == "Clash" and names[-1] == "paradata" and len(names) == 3  # its title
     repeat = names[1]  # the repeat's sheet, renamed: "paradata" is taken
     assert repeat.lower() != "paradata"
     assert [r["question"] for r in xlsx_rows(out)] == ["who", "paradata[1]/x"]

@@ -91,7 +91,7 @@ def test_json_jsonl_xlsx_and_no_suffix_names(tmp_path):
     [line] = (tmp_path / "out.jsonl").read_text("utf-8").splitlines()
     assert json.loads(line)["uuid"]
     assert is_xlsx(tmp_path / "report")
-    assert openpyxl.load_workbook(tmp_path / "out.xlsx").sheetnames[0] == "village_safety"
+    assert openpyxl.load_workbook(tmp_path / "out.xlsx").sheetnames[0] == "Айылдагы коопсуздук"
 
 
 @pytest.mark.parametrize("command", [["export"], ["hq", "export"]])

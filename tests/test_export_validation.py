@@ -22,6 +22,7 @@ KOBO = {
     "on_hold": "validation_status_on_hold",
 }
 TAIL = [
+    "_id",
     "_uuid",
     "_submission_time",
     "_enumerator",
@@ -30,6 +31,7 @@ TAIL = [
     "_status",
     "_validation_status",
     "_review_comment",
+    "__version__",
     "_index",
 ]
 FORMULA = '=HYPERLINK("http://example.org","click")'
@@ -64,7 +66,7 @@ def reviewed() -> dict[str, str]:
 
 
 def xlsx_rows(path: Path) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    ws = openpyxl.load_workbook(path)["village_safety"]
+    ws = openpyxl.load_workbook(path).worksheets[0]  # the main sheet (the title)
     header = [c.value for c in ws[1]]
     rows = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
     return header, {row["_uuid"]: row for row in rows}
@@ -243,7 +245,7 @@ def test_a_comment_is_text_never_a_formula(tmp_path, text):
     decide(uuid, "rejected", text)
     out = tmp_path / "vs.xlsx"
     assert export("-o", out).exit_code == 0
-    ws = openpyxl.load_workbook(out)["village_safety"]
+    ws = openpyxl.load_workbook(out).worksheets[0]
     header = [c.value for c in ws[1]]
     cell = ws.cell(row=2, column=header.index("_review_comment") + 1)
     assert cell.data_type == "s" and cell.value == text
@@ -286,12 +288,12 @@ def test_a_comment_with_control_characters_stays_readable(tmp_path):
 def test_lang_translates_headers_and_values_like_status(reviewed, tmp_path, lang, headers, words):
     out = tmp_path / "vs.xlsx"
     assert export("-o", out, "--lang", lang).exit_code == 0
-    ws = openpyxl.load_workbook(out)["village_safety"]
+    ws = openpyxl.load_workbook(out).worksheets[0]
     header = [c.value for c in ws[1]]
     validation, comment, status = headers
     assert header.index(validation) == header.index(status) + 1
     assert header.index(comment) == header.index(status) + 2
-    assert header[header.index(comment) + 1] == "_index"
+    assert header[header.index(comment) + 1 :] == ["__version__", "_index"]
     assert "_validation_status" not in header and "_review_comment" not in header
     rows = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
     by_uuid = {row["_uuid"]: row for row in rows}

@@ -156,6 +156,12 @@ def test_switch_then_a_second_migration_is_refused_and_changes_nothing(
     assert "HQ commands use postgresql+psycopg://postgres@/" in out
     assert json.loads((hq.hq / "config.json").read_text())["hq_db"] == url
     assert _views(hq, tmp_path, None) == sqlite_views  # no env: the setting chose PostgreSQL
+    # Submissions came with their ids (exports' _id); a new one goes on after them.
+    ids = [r[-1] for r in _pg_rows(url, hq_schema.submissions)]
+    later = collect_in(hq.b, hq.tmp, "Нарын")
+    hq.import_(hq.bundle(hq.b), code=2)  # with the relabelled one, refused again
+    new_ids = {r[0]: r[-1] for r in _pg_rows(url, hq_schema.submissions)}
+    assert new_ids[later] == max(ids) + 1 and len(set(new_ids.values())) == len(new_ids)
 
     counts, before = _pg_counts(url), _digest(source)
     out = yn(hq.hq, "hq", "migrate", "--to", url, code=2)

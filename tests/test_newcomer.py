@@ -274,7 +274,10 @@ def translated_export(tmp_path, lang: str | None, summary: bool = True):
     result = run(*args, *(["--summary"] if summary else []))
     assert result.exit_code == 0, result.output
     wb = openpyxl.load_workbook(out)
-    rows = list(wb["village_safety"].iter_rows(values_only=True))
+    title = {"ru": "Безопасность в селе", "en": "Village safety"}.get(
+        lang or "ky", "Айылдагы коопсуздук"
+    )
+    rows = list(wb[title].iter_rows(values_only=True))  # the main sheet: the form's title
     main = [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
     summary_rows = (
         [r for r in wb["summary"].iter_rows(values_only=True) if any(r)] if summary else []
@@ -298,6 +301,7 @@ def test_translated_export_metadata_headers_and_status(collected, tmp_path):
     assert row["Сурамжылоочу"] == "Aida"
     assert row["Абалы"] == "аякталган"
     assert "_uuid" in row and "_index" in row  # ids scripts join on keep their names
+    assert "_id" in row and "__version__" in row  # as KoboToolbox names them
     (names,), _ = translated_export(tmp_path, None, summary=False)  # without --lang: as ever
     assert names["_enumerator"] == "Aida" and names["_status"] == "final"
 

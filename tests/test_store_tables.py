@@ -37,6 +37,7 @@ def test_keys_and_foreign_keys_of_a_migrated_database(tmp_path: Path) -> None:
         "hq_receipts": ["bundle_id"],
         "received_receipts": ["receipt_id"],
         "hq_targets": ["form_id", "kind", "name"],
+        "hq_timings": ["uuid"],
     }
     revisions = db.table("revisions")
     assert {(fk.column, fk.other_table, fk.other_column) for fk in revisions.foreign_keys} == {
@@ -52,6 +53,7 @@ def test_keys_and_foreign_keys_of_a_migrated_database(tmp_path: Path) -> None:
         ["form_id", "status", "submission_time"],
     )
     assert indexed["submissions_by_device"] == ("submissions", ["device_id"])
+    assert indexed["submissions_id"] == ("submissions", ["id"])  # exports' _id, unique
     assert indexed["hq_bundles_by_device"] == ("hq_bundles", ["device_id", "seq"])
     # A submission's review status is one seek: its newest decision on its revision.
     assert indexed["reviews_by_submission"] == ("reviews", ["uuid", "revision", "decision_id"])

@@ -177,9 +177,8 @@ class _Ctx:
 
     def now(self) -> dt.datetime:
         # now() carries the laptop's UTC offset, as in ODK ('…T09:30:15+06:00'): its text
-        # names one instant wherever it is read. The start/end stamps stay as they were.
-        value = self.eng._now()
-        return value if value.tzinfo is not None else value.astimezone()
+        # names one instant wherever it is read.
+        return self.eng._aware_now()
 
 
 class Engine:
@@ -525,9 +524,16 @@ class Engine:
     def finalise_unchecked(self, st: SurveyState) -> dict[str, Any]:
         """As `finalise`, without checking `problems()`: for a caller that has just checked
         them itself (`engine.fill` reports them with their paths)."""
-        stamp = self._now().isoformat(timespec="seconds")
+        stamp = self._aware_now().isoformat(timespec="seconds")
         self._fill_end(st.answers, ROOT, stamp)
         return self._record(st, ROOT, (), st.answers)
+
+    def _aware_now(self) -> dt.datetime:
+        """The laptop's time with its UTC offset: start, end and now() are recorded as ODK
+        records them ('2026-11-30T09:30:15+06:00'), one instant wherever they are read,
+        and the exports show the offset (before 2026-11-30, start/end had none)."""
+        value = self._now()
+        return value if value.tzinfo is not None else value.astimezone()
 
     # ------------------------------------------------------------------ internals: nodes
 
@@ -862,7 +868,7 @@ class Engine:
     ) -> None:
         """Metadata and defaults of a new container (top level or repeat instance), and of
         the instances it already holds (answers given to start())."""
-        stamp = self._now()
+        stamp = self._aware_now()
         for q in self._plan.items[container]:
             base = q.base_type
             if q.is_repeat:

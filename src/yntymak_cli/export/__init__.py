@@ -101,7 +101,8 @@ def export(
         require_pyreadstat()
     # SPSS/Stata read the values as names (then coded); labels come from the plan.
     lang = None if stats else options.lang
-    layout = build_layout(forms, lang, options.no_sensitive, names=names)
+    xlsx = options.fmt == "xlsx"
+    layout = build_layout(forms, lang, options.no_sensitive, names=names, title_sheet=xlsx)
     if options.fmt in TABLE_FORMATS:  # `-o out.csv` is one file: refused with repeats
         check_csv_tables(out, [table.name for table in layout.tables], options.fmt)
 

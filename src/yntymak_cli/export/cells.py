@@ -244,8 +244,10 @@ def converter_for(base_type: str, labels: Mapping[str, str] | None) -> Converter
     """
     if base_type in ("date", "today"):
         return to_date
-    if base_type in ("datetime", "start", "end"):
+    if base_type == "datetime":
         return to_datetime
+    # start/end: the text recorded, with its UTC offset (formpack's way): an Excel date
+    # has no zone, and these say when and where in the day the interview happened.
     if base_type == "select_one" and labels is not None:
         return choice_label(labels)
     # text, numbers, time (kept as text), calculate, metadata: stored type as is.

@@ -24,6 +24,7 @@ from yntymak_cli.store.reviews import KOBO_VALIDATION
 
 JSON_FORMAT_VERSION = 1
 SUBMISSION_FIELDS = (
+    "id",  # the store's stable integer (KoboToolbox's _id); null for a draft
     "uuid",
     "revision",
     "form_version",

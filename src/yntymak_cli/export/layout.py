@@ -1,10 +1,11 @@
 """Kobo-style table layout from form versions, and the rows of one submission.
 
-One table for the main records (named after the form id) and one per repeat (nested
-repeats too). Columns follow the newest version's question order, then columns
-that only older versions have. Tables link like KoboToolbox exports: `_index` on
-every table, `_parent_index` + `_parent_table_name` on repeat tables, so analysts'
-existing scripts and VLOOKUPs keep working.
+One table for the main records (named after the form id; in xlsx, as KoboToolbox names
+its sheet, after the form's title) and one per repeat (nested repeats too). Columns
+follow the newest version's question order, then columns that only older versions have.
+Tables link like KoboToolbox exports: `_index` on every table, `_parent_index` +
+`_parent_table_name` on repeat tables, so analysts' existing scripts and VLOOKUPs keep
+working.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ SHEET_NAME_MAX = 31
 _FORBIDDEN = re.compile(r"[\[\]:*?/\\\x00-\x1f]")
 _RESERVED = {"history"}
 
-# Metadata columns closing the main table (Kobo puts them after the questions).
-# _validation_status and _review_comment: HQ's review of the current revision.
+# Metadata columns closing the main table (Kobo puts them after the questions). _id: the
+# store's stable integer per submission; _validation_status and _review_comment: HQ's
+# review of the current revision; __version__: KoboToolbox's name for the form version
+# (the same value as _form_version, for scripts written against Kobo exports).
 MAIN_META = (
+    "_id",
     "_uuid",
     "_submission_time",
     "_enumerator",
@@ -35,8 +39,15 @@ MAIN_META = (
     "_status",
     "_validation_status",
     "_review_comment",
+    "__version__",
 )
-REPEAT_LINKS = ("_index", "_parent_table_name", "_parent_index", "_submission__uuid")
+REPEAT_LINKS = (
+    "_index",
+    "_parent_table_name",
+    "_parent_index",
+    "_submission__id",
+    "_submission__uuid",
+)
 # What a main row is joined on when its columns are spread over several sheets.
 MAIN_KEYS = ("_uuid", "_index")
 
@@ -156,8 +167,11 @@ def build_layout(
     no_sensitive: bool = False,
     reserved_names: Iterable[str] = (),
     names: SheetNames | None = None,
+    title_sheet: bool = False,
 ) -> Layout:
-    """Tables and columns for all versions of one form (`forms` newest first)."""
+    """Tables and columns for all versions of one form (`forms` newest first).
+    `title_sheet` (xlsx): the main table is named after the form's title in `lang` (else
+    its default language), as KoboToolbox names the sheet; else after the form id."""
     if not forms:
         raise ValueError("build_layout needs at least one form version")
     names = names or SheetNames(reserved_names)
@@ -193,7 +207,9 @@ def build_layout(
 
     dropped = frozenset(sensitive) if no_sensitive else frozenset()
 
-    main = Table(names.take(forms[0].id), None, meta=meta_headers(lang))
+    newest = forms[0]
+    title = text_in(newest.title, lang, newest.language) if title_sheet else ""
+    main = Table(names.take(title.strip() or newest.id), None, meta=meta_headers(lang))
     by_repeat: dict[str | None, Table] = {None: main}
     for repeat, parent in repeat_parent.items():
         if _excluded(repeat, repeat_parent, dropped):
@@ -298,7 +314,12 @@ def _depth_first(table: Table) -> Iterator[Table]:
 def _columns(info: QuestionInfo, lang: str | None) -> list[Column]:
     q, form = info.question, info.form
     path = form.group_path(q.name)
-    label = (text_in(q.label, lang, form.language) if lang else "") or path
+    groups = ""  # with --lang: the enclosing groups' labels, "Group/Sub/" (formpack's way)
+    if lang:
+        named = [text_in(a.label, lang, form.language) or a.name for a in form.ancestors(q.name)]
+        groups = "".join(f"{g}/" for g in named)
+    own = text_in(q.label, lang, form.language) if lang else ""
+    label = groups + own if own else path
     base = q.base_type
     labels = info.choices if lang else None
 
@@ -312,8 +333,8 @@ def _columns(info: QuestionInfo, lang: str | None) -> list[Column]:
         return cols
     if base == "geopoint":
         # Kobo's spelling: group/_name_latitude (or _Label_latitude with labels).
-        prefix = "" if lang else path[: len(path) - len(q.name)]
-        stem = label if lang else q.name
+        prefix = groups if lang else path[: len(path) - len(q.name)]
+        stem = (own or path) if lang else q.name
         cols = [Column(q.name, label, cells.plain)]
         for part, convert in zip(cells.GEO_PARTS, cells.geo_parts(), strict=True):
             cols.append(Column(q.name, f"{prefix}_{stem}_{part}", convert))
@@ -384,25 +405,33 @@ class RowBuilder:
         index = self.counts[main.name] = self.counts[main.name] + 1
         get = answers.get
         row = [convert(get(key)) for key, convert in self._getters[main.name]]
+        submission = (cells.plain(record.get("id")), cells.plain(record.get("uuid")))
+        version = cells.plain(record.get("form_version"))
         row += (
-            cells.plain(record.get("uuid")),
+            *submission,
             cells.to_datetime(record.get("submission_time")),
             cells.plain(record.get("enumerator")),
             cells.plain(record.get("device_id")),
-            cells.plain(record.get("form_version")),
+            version,
             self._status(record.get("status")),
             self._validation(record.get("review_status")),
             cells.plain(record.get("review_comment")),  # HQ's text: the sinks keep it text
+            version,
             index,
         )
         yield main, row
-        if main.children:
-            uuid = cells.plain(record.get("uuid"))
-            for child in main.children:
-                yield from self._repeat_rows(child, answers.get(child.repeat), main, index, uuid)
+        for child in main.children:
+            yield from self._repeat_rows(
+                child, answers.get(child.repeat), main, index, submission
+            )
 
     def _repeat_rows(
-        self, table: Table, instances: Any, parent: Table, parent_index: int, uuid: Any
+        self,
+        table: Table,
+        instances: Any,
+        parent: Table,
+        parent_index: int,
+        submission: tuple[Any, Any],
     ) -> Iterator[tuple[Table, list[Any]]]:
         if instances.__class__ is not list:
             return
@@ -413,7 +442,9 @@ class RowBuilder:
             index = self.counts[table.name] = self.counts[table.name] + 1
             get = instance.get
             row = [convert(get(key)) for key, convert in getters]
-            row += (index, parent.name, parent_index, uuid)
+            row += (index, parent.name, parent_index, *submission)
             yield table, row
             for child in table.children:
-                yield from self._repeat_rows(child, instance.get(child.repeat), table, index, uuid)
+                yield from self._repeat_rows(
+                    child, instance.get(child.repeat), table, index, submission
+                )

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from yntymak_cli.errors import InvalidInput
+from yntymak_cli.export.cells import to_datetime
 from yntymak_cli.export.layout import (
     MAIN_META,
     REPEAT_LINKS,
@@ -47,7 +48,8 @@ VARIABLES_HEADER = ("table", "variable", "name", "label", "type", "codes")
 _NUMERIC = {"integer", "decimal", "range"}
 _DATES = {"date", "today"}
 _DATETIMES = {"datetime", "start", "end"}
-_META_TYPES = {"_submission_time": "datetime", "_index": "numeric", "_parent_index": "numeric"}
+_META_TYPES = {"_submission_time": "datetime", "_index": "numeric", "_parent_index": "numeric",
+               "_id": "numeric", "_submission__id": "numeric"}  # fmt: skip
 
 # Words a name may not be: SPSS's reserved keywords, Stata's reserved names (both
 # compared case-insensitively here, so one rule serves both and stays simple).
@@ -335,6 +337,11 @@ class StatsSink:
             return pd.Series(values, dtype="float64"), kind
         if kind == "date" and all(v.__class__ is dt.date for v in present):
             return pd.Series(values, dtype=object), kind
+        if kind == "datetime" and any(v.__class__ is str for v in present):
+            # start/end arrive as text with their offset (xlsx/CSV keep it): a datetime
+            # here, at the wall-clock time recorded, as other datetimes are.
+            values = [to_datetime(v) if v.__class__ is str else v for v in values]
+            present = [v for v in values if v is not None]
         if kind == "datetime" and all(v.__class__ is dt.datetime for v in present):
             return pd.Series(values, dtype=object), kind
         # Text, or a value that does not fit its question's type: kept as text, not lost.

@@ -264,6 +264,25 @@ def _009_timings(conn: sqlite3.Connection) -> None:
     )
 
 
+def _010_submission_ids(conn: sqlite3.Connection) -> None:
+    # Exports' `_id` (KoboToolbox's): a stable integer per submission, on a laptop and at
+    # HQ alike. rowid is not stable (VACUUM, which purge runs, may renumber a table
+    # without an INTEGER PRIMARY KEY), so it is a column of its own, given in insert
+    # order. Submissions rows are never deleted, so MAX + 1 never hands out an id twice.
+    _run(
+        conn,
+        """
+        ALTER TABLE submissions ADD COLUMN id INTEGER;
+        UPDATE submissions SET id = rowid;
+        CREATE UNIQUE INDEX submissions_id ON submissions (id);
+        CREATE TRIGGER submissions_id AFTER INSERT ON submissions WHEN NEW.id IS NULL
+        BEGIN
+            UPDATE submissions SET id = (SELECT COALESCE(MAX(id), 0) + 1 FROM submissions)
+            WHERE uuid = NEW.uuid; END
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
     ("002_sync", _002_sync),
@@ -274,6 +293,7 @@ MIGRATIONS: list[tuple[str, Step]] = [
     ("007_received_receipts", _007_received_receipts),
     ("008_targets", _008_targets),
     ("009_timings", _009_timings),
+    ("010_submission_ids", _010_submission_ids),
 ]
 
 

@@ -42,6 +42,8 @@ class SubmissionRecord(_Metadata):
     # records (drafts, bundle payloads, --json) carry None and never send them on.
     review_status: str | None
     review_comment: str | None
+    # The store's stable integer for the submission (exports' `_id`); None for a draft.
+    id: int | None
 
 
 class PayloadRecord(_Metadata):
@@ -81,6 +83,7 @@ def submission_record(
     purged_at: str | None,
     review_status: str | None = None,
     review_comment: str | None = None,
+    id: int | None = None,
 ) -> SubmissionRecord:
     """The one constructor: every record has these keys, in this order."""
     return {
@@ -101,6 +104,7 @@ def submission_record(
         "purged_at": purged_at,
         "review_status": review_status,
         "review_comment": review_comment,
+        "id": id,
     }
 
 
@@ -132,7 +136,17 @@ def from_row(
         purged_at=row["purged_at"],
         review_status=review_status,
         review_comment=review_comment,
+        id=_id_of(row),
     )
+
+
+def _id_of(row: _Row) -> int | None:
+    """The row's `id` column; None for a row without one (a query that did not select it)."""
+    try:
+        value = row["id"]
+    except (IndexError, KeyError):
+        return None
+    return value if value.__class__ is int else None
 
 
 def payload_record(
