@@ -180,6 +180,7 @@ ARRIVAL = {
     "forms": {"registered_at"},
     "hq_bundles": {"received_at"},
     "hq_devices": {"enrolled_at"},
+    "submissions": {"id"},  # HQ numbers submissions in the order they arrive (exports' _id)
 }
 
 

@@ -130,6 +130,21 @@ def test_the_title_in_the_export_language_and_unique_among_sheets(make_form, tmp
     assert {r["_parent_table_name"] for r in visits} == {"visits"}
 
 
+@pytest.mark.parametrize(
+    ("title", "sheet"),
+    [
+        ("Monitoring of the local elders' councils", "Monitoring of the local elders"),
+        ("'Quoted' title", "Quoted' title"),
+        ("  ", "kobo"),
+    ],
+)
+def test_a_title_never_makes_a_sheet_name_excel_refuses(make_form, tmp_path, title, sheet):
+    form = make_form(FORM.replace(FORM.splitlines()[2], f"title: {json.dumps(title)}"), "k.yaml")
+    cli("collect", form, "--answers", make_form(ANSWERS, "a.yaml"), "--enumerator", "aida")
+    cli("export", "kobo", "-o", tmp_path / "k.xlsx")
+    assert openpyxl.load_workbook(tmp_path / "k.xlsx").sheetnames[0] == sheet
+
+
 def test_headers_carry_group_labels_in_label_mode(kobo, tmp_path):
     out = tmp_path / "ru.xlsx"
     cli("export", "kobo", "-o", out, "--lang", "ru")

@@ -284,6 +284,23 @@ def test_reading_in_processes_gives_the_same_report(
     assert parallel == serial and serial["forms"][0]["flagged"] > 0
 
 
+def test_slices_read_each_submission_once_when_an_edit_moves_it(field: Field, planted: dict):
+    """Workers read slices fixed by uuid: an edit imported meanwhile changes a submission's
+    time (the order the checks read in), yet it is read once, in the slice it was given."""
+    s = hq_schema.submissions
+    with hq_db(field.hq) as db:
+        everyone = [r["uuid"] for r in db.iter_quality_rows("quality_survey")]
+        sliced = db.quality_slices("quality_survey")
+        slices = list(sliced.bounds(4))
+        assert [u for part in slices for u in part] == everyone
+        first, last = everyone[0], everyone[-1]
+        with db.write() as conn:  # the first moves past every other, the last before them
+            conn.execute(sa.update(s).where(s.c.uuid == first).values(submission_time="9999"))
+            conn.execute(sa.update(s).where(s.c.uuid == last).values(submission_time="0000"))
+    read = [row["uuid"] for part in slices for row in sliced.rows(part)]
+    assert read == everyone  # each once, in the order the slices were cut
+
+
 def test_timings_kept_at_import_give_the_report_paradata_gives(field: Field, planted: dict):
     """HQ times each interview when it imports it (hq_timings); submissions imported
     before it did are timed from their paradata at each run: the same flags either way."""

@@ -404,3 +404,45 @@ def test_a_postgresql_hq_from_before_targets_gets_the_table(pg_server: Any) -> N
         for pooled in hqdb._ENGINES.values():
             pooled.dispose()
         hqdb._ENGINES.clear()
+
+
+def test_a_postgresql_hq_from_before_ids_numbers_its_submissions(pg_server: Any) -> None:
+    """pg_004_submission_ids on a database whose pg_001 made no id column: existing
+    submissions are numbered in the order they were finalised, new ones go on after."""
+    from yntymak_cli.store import hqdb
+    from yntymak_cli.store.hqdb import HqDb
+
+    url = hqdb.check_url(pg_server.new_database())
+    engine = sa.create_engine(url)
+    s = hq_schema.submissions
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                "CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+            )
+            hq_schema._pg_001_hq(conn)
+            conn.exec_driver_sql("ALTER TABLE submissions DROP COLUMN id")  # as it was
+            for step in ("pg_001_hq", "pg_002_targets", "pg_003_timings"):
+                conn.exec_driver_sql(f"INSERT INTO _migrations VALUES ('{step}', now())")
+            hq_schema.hq_targets.create(conn)
+            hq_schema.hq_timings.create(conn)
+            form = {"hash": "h", "form_id": "f", "version": "1", "definition": "{}"}
+            conn.execute(sa.insert(hq_schema.forms).values(**form, registered_at="t"))
+            rows = [("u3", "2026-11-03"), ("u1", "2026-11-01"), ("u2", "2026-11-02")]
+            for uuid, when in rows:  # inserted out of order, then updated (moved on disk)
+                conn.execute(sa.insert(s).values(
+                    uuid=uuid, form_id="f", form_version="1", form_hash="h", status="final",
+                    created_at="t", updated_at="t", submission_time=when))  # fmt: skip
+            conn.execute(sa.update(s).where(s.c.uuid == "u1").values(updated_at="t2"))
+        with HqDb.postgres(url) as db, db.write() as conn:
+            conn.execute(sa.insert(s).values(
+                uuid="u4", form_id="f", form_version="1", form_hash="h", status="final",
+                created_at="t", updated_at="t", submission_time="2026-11-04"))  # fmt: skip
+        with engine.connect() as conn:
+            got = list(conn.execute(sa.select(s.c.uuid, s.c.id).order_by(s.c.id)))
+        assert [tuple(r) for r in got] == [("u1", 1), ("u2", 2), ("u3", 3), ("u4", 4)]
+    finally:
+        engine.dispose()
+        for pooled in hqdb._ENGINES.values():
+            pooled.dispose()
+        hqdb._ENGINES.clear()

@@ -52,6 +52,11 @@ REPEAT_LINKS = (
 MAIN_KEYS = ("_uuid", "_index")
 
 
+def _edge(name: str) -> str:
+    """Without the apostrophes and spaces Excel refuses at a sheet name's ends."""
+    return name.strip(" '")
+
+
 class SheetNames:
     """Allocates Excel-safe sheet names, unique case-insensitively (as Excel requires)."""
 
@@ -59,15 +64,15 @@ class SheetNames:
         self._used = {name.lower() for name in reserved}
 
     def take(self, wanted: str) -> str:
-        base = _FORBIDDEN.sub("_", wanted).strip("'").strip() or "sheet"
+        base = _edge(_FORBIDDEN.sub("_", wanted)) or "sheet"
         if base.lower() in _RESERVED:
             base += "_"
-        name = base[:SHEET_NAME_MAX]
+        name = _edge(base[:SHEET_NAME_MAX])  # a cut may end on an apostrophe (a title's)
         n = 1
         while name.lower() in self._used:
             n += 1
             suffix = f" ({n})"
-            name = base[: SHEET_NAME_MAX - len(suffix)] + suffix
+            name = _edge(base[: SHEET_NAME_MAX - len(suffix)]) + suffix
         self._used.add(name.lower())
         return name
 
@@ -334,7 +339,7 @@ def _columns(info: QuestionInfo, lang: str | None) -> list[Column]:
     if base == "geopoint":
         # Kobo's spelling: group/_name_latitude (or _Label_latitude with labels).
         prefix = groups if lang else path[: len(path) - len(q.name)]
-        stem = (own or path) if lang else q.name
+        stem = (own or q.name) if lang else q.name
         cols = [Column(q.name, label, cells.plain)]
         for part, convert in zip(cells.GEO_PARTS, cells.geo_parts(), strict=True):
             cols.append(Column(q.name, f"{prefix}_{stem}_{part}", convert))

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -374,8 +374,7 @@ class HqDb:
         form_id: str,
         *,
         since: str | None = None,
-        after: QualityKey | None = None,
-        upto: QualityKey | None = None,
+        uuids: Sequence[str] | None = None,
     ) -> Iterator[Mapping[str, Any]]:
         """For HQ's checks: each final submission of a form (not void, not purged), as its
         current revision: uuid, revision, form_version, form_hash, enumerator, device_id,
@@ -386,8 +385,8 @@ class HqDb:
         hq_timings' columns as timing_revision, started, ended, active_seconds, sessions,
         seconds, when HQ worked them out at import; else timing_revision is None and
         paradata is that revision's paradata (may be None). Oldest first
-        (submission_time, uuid), streamed; `since` as iter_records'; `after` / `upto`:
-        only keys (quality_keys) above / up to these."""
+        (submission_time, uuid), streamed; `since` as iter_records'; `uuids`: only these
+        submissions (a slice of quality_uuids)."""
         s, d, tm = hq_schema.submissions, hq_schema.hq_devices, hq_schema.hq_timings
         first = hq_schema.revisions.alias("first_revision")
         interview = (
@@ -420,19 +419,15 @@ class HqDb:
         query = self._quality_select(columns, form_id, since).select_from(
             s.outerjoin(d, d.c.device_id == s.c.device_id).outerjoin(tm, tm.c.uuid == s.c.uuid)
         )
-        key = sa.tuple_(s.c.submission_time, s.c.uuid)
-        if after is not None:
-            query = query.where(key > sa.tuple_(*after))
-        if upto is not None:
-            query = query.where(key <= sa.tuple_(*upto))
+        if uuids is not None:
+            query = query.where(s.c.uuid.in_(list(uuids)))  # one expanding bound parameter
         yield from self.stream(query)
 
-    def quality_keys(self, form_id: str, *, since: str | None = None) -> Iterator[QualityKey]:
-        """The (submission_time, uuid) of each row iter_quality_rows yields, in its order."""
+    def quality_uuids(self, form_id: str, *, since: str | None = None) -> Iterator[str]:
+        """The uuid of each row iter_quality_rows yields, in its order."""
         s = hq_schema.submissions
-        query = self._quality_select([s.c.submission_time, s.c.uuid], form_id, since)
-        for row in self.stream(query):
-            yield (row["submission_time"], row["uuid"])
+        for row in self.stream(self._quality_select([s.c.uuid], form_id, since)):
+            yield row["uuid"]
 
     def quality_slices(self, form_id: str, *, since: str | None = None) -> QualitySlices:
         """iter_quality_rows in slices that worker processes read for themselves."""
@@ -474,46 +469,49 @@ class HqDb:
             self.conn.exec_driver_sql("COMMIT")
 
 
-QualityKey = tuple[str, str]  # (submission_time, uuid): the order of the checks' rows
-
-
 class QualitySlices:
-    """A form's rows for HQ's checks as slices of consecutive keys, for quality.checks'
-    worker processes: the parent streams only the keys and cuts them into slices; each
-    worker opens HQ's database itself (SQLite file or PostgreSQL URL) and reads its
-    slices' rows, which so never pass through the parent. A worker's reads are
-    transactions of their own: a submission imported meanwhile may be read or not."""
+    """A form's rows for HQ's checks as slices of consecutive submissions, for
+    quality.checks' worker processes: the parent streams only the uuids, in order, and
+    hands out slices of them; each worker opens HQ's database itself (SQLite file or
+    PostgreSQL URL) and reads its slices' rows, which so never pass through the parent.
+
+    The slices are fixed by uuid, not by (submission_time, uuid) ranges: an edit imported
+    while the checks run moves a submission's time, and a range would then lose it or read
+    it twice. Each slice is read in a transaction of its own, so that submission is read
+    once, as it stands when its slice is read; one imported meanwhile is not read at all."""
 
     def __init__(
         self, path: Path | None, url: str | None, form_id: str, since: str | None, db: HqDb
     ) -> None:
         self.path, self.url, self.form_id, self.since = path, url, form_id, since
-        self._db: HqDb | None = db  # the parent's; a worker opens its own
+        self._parent: HqDb | None = db  # for the uuids; rows come over a connection of
+        self._db: HqDb | None = None  # their own (a stream inside a stream would end it)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_db": None}  # a connection does not cross processes
+        return {**self.__dict__, "_parent": None, "_db": None}  # connections stay home
 
-    def bounds(self, size: int) -> Iterator[tuple[QualityKey | None, QualityKey]]:
-        """(after, upto) of each run of `size` keys, in order."""
-        assert self._db is not None
-        after: QualityKey | None = None
-        last: QualityKey | None = None
-        n = 0
-        for last in self._db.quality_keys(self.form_id, since=self.since):
-            n += 1
-            if n == size:
-                yield after, last
-                after, n = last, 0
-        if n and last is not None:
-            yield after, last
+    def bounds(self, size: int) -> Iterator[list[str]]:
+        """The uuids of each slice of `size` submissions, in order."""
+        assert self._parent is not None
+        slice_: list[str] = []
+        for uuid in self._parent.quality_uuids(self.form_id, since=self.since):
+            slice_.append(uuid)
+            if len(slice_) == size:
+                yield slice_
+                slice_ = []
+        if slice_:
+            yield slice_
 
-    def rows(self, bounds: tuple[QualityKey | None, QualityKey]) -> Iterator[Mapping[str, Any]]:
+    def rows(self, uuids: list[str]) -> Iterator[Mapping[str, Any]]:
+        """A slice's rows, in the slice's order (a row whose submission is gone: skipped)."""
         if self._db is None:
             self._db = HqDb.at(self.path, self.url)
-        after, upto = bounds
-        yield from self._db.iter_quality_rows(
-            self.form_id, since=self.since, after=after, upto=upto
-        )
+        found = {row["uuid"]: row for row in self._db.iter_quality_rows(
+            self.form_id, since=self.since, uuids=uuids)}  # fmt: skip
+        for uuid in uuids:
+            row = found.get(uuid)
+            if row is not None:
+                yield row
 
 
 def _current_paradata() -> Any:

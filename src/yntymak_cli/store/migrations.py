@@ -266,16 +266,17 @@ def _009_timings(conn: sqlite3.Connection) -> None:
 
 def _010_submission_ids(conn: sqlite3.Connection) -> None:
     # Exports' `_id` (KoboToolbox's): a stable integer per submission, on a laptop and at
-    # HQ alike. rowid is not stable (VACUUM, which purge runs, may renumber a table
-    # without an INTEGER PRIMARY KEY), so it is a column of its own, given in insert
-    # order. Submissions rows are never deleted, so MAX + 1 never hands out an id twice.
+    # HQ alike, in insert order. A column rather than the rowid: rowid is no column that
+    # SQLAlchemy queries, exports and `hq migrate` see, and VACUUM (which purge runs) may
+    # renumber it in a table without an INTEGER PRIMARY KEY. Submissions rows are never
+    # deleted, so MAX + 1 never hands out an id twice; inserts run under the write lock.
     _run(
         conn,
         """
         ALTER TABLE submissions ADD COLUMN id INTEGER;
         UPDATE submissions SET id = rowid;
         CREATE UNIQUE INDEX submissions_id ON submissions (id);
-        CREATE TRIGGER submissions_id AFTER INSERT ON submissions WHEN NEW.id IS NULL
+        CREATE TRIGGER submissions_number AFTER INSERT ON submissions WHEN NEW.id IS NULL
         BEGIN
             UPDATE submissions SET id = (SELECT COALESCE(MAX(id), 0) + 1 FROM submissions)
             WHERE uuid = NEW.uuid; END
