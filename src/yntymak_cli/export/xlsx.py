@@ -9,7 +9,6 @@ becomes a formula, "http://..." a link or "12" a number, and "#N/A" stays a stri
 from __future__ import annotations
 
 import datetime as dt
-import io
 import shutil
 import tempfile
 from pathlib import Path
@@ -80,17 +79,66 @@ def order_sheets(workbook: Any, sheets: list[Any]) -> None:
         ws.index = index
 
 
-class _OutputFile(io.FileIO):
-    """The xlsx file being packed: a failed write names it. XlsxWriter also writes its
-    staged parts into the temporary folder while packing, and zipfile's errors name no
-    file, so this tells a full output disk from a full temporary folder."""
+class _OutputFile:
+    """The xlsx file XlsxWriter packs (its ZipFile writes here), buffered.
 
-    def write(self, data: Any) -> int:
+    A failed write names this file: zipfile's errors name none, and while packing
+    XlsxWriter also writes staged parts into the temporary folder, so this tells a full
+    output disk from a full temporary folder. After a failure, or once closed, it takes
+    any further write silently: XlsxWriter leaves its ZipFile open when a write fails,
+    and the ZipFile's __del__ would later retry and print "Exception ignored".
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self._fh = open(path, "wb", buffering=1 << 20)  # noqa: SIM115 (closed by close())
+        self._dead = False
+        self._pos = 0  # once dead: where the ZipFile believes it is
+
+    def _failed(self, exc: OSError) -> OSError:
+        self._dead = True
+        exc.filename = self.name
+        return exc
+
+    def write(self, data: bytes) -> int:
+        if self._dead:
+            self._pos += len(data)
+            return len(data)
         try:
-            return super().write(data)
+            return self._fh.write(data)
         except OSError as exc:
-            exc.filename = self.name
-            raise
+            raise self._failed(exc) from None
+
+    def tell(self) -> int:
+        return self._pos if self._dead else self._fh.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if not self._dead:
+            return self._fh.seek(offset, whence)
+        self._pos = offset if whence == 0 else self._pos + offset
+        return self._pos
+
+    def flush(self) -> None:
+        if self._dead:
+            return
+        try:
+            self._fh.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def close(self) -> None:
+        dead, self._dead = self._dead, True
+        try:
+            self._fh.close()
+        except OSError as exc:
+            if not dead:
+                raise self._failed(exc) from None
+
+    def __enter__(self) -> _OutputFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Sheet:
@@ -264,7 +312,7 @@ class XlsxSink:
             # atomic_path: fsync, rename, fsync the folder; the temp file goes on failure.
             with (
                 atomic_path(self.out) as tmp,
-                io.BufferedWriter(_OutputFile(tmp, "w"), 1 << 20) as fh,
+                _OutputFile(tmp) as fh,
             ):
                 self._wb.filename = fh
                 self._wb.close()
