@@ -204,23 +204,27 @@ class XlsxSink:
         # XlsxWriter's temporary files (a sheet's rows, then the parts it packs) go in a
         # folder of their own, so abort() removes them all at once.
         self._staging = tempfile.mkdtemp(prefix="yntymak-xlsx-")
-        # The output's name is given at close (finish), once its temporary file exists.
-        self._wb = xlsxwriter.Workbook(None, workbook_options(self._staging))
-        self._bold = self._wb.add_format({"bold": True})
-        self._date = self._wb.add_format({"num_format": DATE_FORMAT})
-        self._datetime = self._wb.add_format({"num_format": DATETIME_FORMAT})
-        self._summary_ws = self._wb.add_worksheet(SUMMARY_SHEET) if summary else None
-        # Every sheet in the order it is shown (order_sheets), summary first.
-        self._order: list[Any] = [self._summary_ws] if self._summary_ws is not None else []
-        self._parts: dict[str, _Part] = {}
-        # --paradata: its rows as one more table, on the last sheet(s) (export/paradata.py).
-        self._paradata = ParadataTable() if paradata else None
-        tables = [*layout.tables, *([self._paradata] if self._paradata else [])]
-        self._columns = {t.name: column_parts(t, MAX_SHEET_COLUMNS) for t in tables}
-        # Tables spread over several sheets by columns (for a warning).
-        self.split = [name for name, parts in self._columns.items() if parts]
-        for table in tables:
-            self._parts[table.name] = self._open(table, 1)
+        try:
+            # The output's name is given at close (finish), once its temporary file exists.
+            self._wb = xlsxwriter.Workbook(None, workbook_options(self._staging))
+            self._bold = self._wb.add_format({"bold": True})
+            self._date = self._wb.add_format({"num_format": DATE_FORMAT})
+            self._datetime = self._wb.add_format({"num_format": DATETIME_FORMAT})
+            self._summary_ws = self._wb.add_worksheet(SUMMARY_SHEET) if summary else None
+            # Every sheet in the order it is shown (order_sheets), summary first.
+            self._order: list[Any] = [self._summary_ws] if self._summary_ws is not None else []
+            self._parts: dict[str, _Part] = {}
+            # --paradata: its rows as one more table, on the last sheet(s) (export/paradata.py).
+            self._paradata = ParadataTable() if paradata else None
+            tables = [*layout.tables, *([self._paradata] if self._paradata else [])]
+            self._columns = {t.name: column_parts(t, MAX_SHEET_COLUMNS) for t in tables}
+            # Tables spread over several sheets by columns (for a warning).
+            self.split = [name for name, parts in self._columns.items() if parts]
+            for table in tables:
+                self._parts[table.name] = self._open(table, 1)
+        except BaseException:
+            self.abort()
+            raise
 
     def _open(self, table: Table, part: int, index: int | None = None) -> _Part:
         """The sheets of run `part` of a table's rows, shown at `index` (None: last)."""
@@ -330,7 +334,8 @@ class XlsxSink:
     def abort(self) -> None:
         # Nothing is written at `out`; the sheets' temporary files can be large: close
         # them (XlsxWriter keeps each open until close()) and remove them now.
-        for ws in self._wb.worksheets():
+        wb = getattr(self, "_wb", None)
+        for ws in wb.worksheets() if wb is not None else ():
             fh = getattr(ws, "row_data_fh", None)
             try:
                 if fh is not None:
