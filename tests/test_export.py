@@ -822,9 +822,10 @@ def test_write_errors_name_the_output_not_a_temporary_file(village, tmp_path, mo
     def full(*args: Any, **kwargs: Any) -> None:
         raise OSError(5, "Input/output error", str(tmp_path / ".x.xlsx.1234.part"))
 
-    from openpyxl.writer.excel import ExcelWriter
+    from xlsxwriter.workbook import Workbook
 
-    monkeypatch.setattr(ExcelWriter, "save", full)
+    # Where XlsxWriter packs the file; close() wraps the OSError in its FileCreateError.
+    monkeypatch.setattr(Workbook, "_store_workbook", full)
     out = tmp_path / "x.xlsx"
     with pytest.raises(YntymakError, match=r"writing .*x\.xlsx failed: Input/output") as err:
         run([village], [record(FULL)], out)

@@ -9,7 +9,10 @@ import sys
 
 from .conftest import DATA
 
-HEAVY = ("openpyxl", "questionary", "prompt_toolkit", "pyxform", "nacl", "lxml", "sqlite_utils")
+HEAVY = (
+    *("openpyxl", "xlsxwriter", "questionary", "prompt_toolkit", "pyxform", "nacl", "lxml"),
+    "sqlite_utils",
+)
 
 PROBE = """
 import sys

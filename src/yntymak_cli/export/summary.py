@@ -119,59 +119,69 @@ class SummaryCounter:
         return result
 
 
-def write_summary(ws: Any, counter: SummaryCounter) -> None:
-    """Fill the (write-only) summary sheet: totals, count tables and a bar chart for each."""
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.chart import BarChart, Reference
-    from openpyxl.styles import Font
+# Chart sizes in centimetres (as earlier exports had them), for XlsxWriter in pixels.
+_CHART_WIDTH_CM = 18
+_PX_PER_CM = 96 / 2.54
 
-    bold = Font(bold=True)
 
-    def head(*values: Any) -> list[Any]:
-        row = []
-        for value in values:
-            cell = WriteOnlyCell(ws, value=xml_safe(value))
-            cell.data_type = "s"
-            cell.font = bold
-            row.append(cell)
-        return row
+def write_summary(workbook: Any, ws: Any, counter: SummaryCounter) -> None:
+    """Fill the summary sheet (an XlsxWriter worksheet in constant_memory mode, so rows
+    are written top down): totals, count tables and a bar chart for each."""
+    bold = workbook.add_format({"bold": True})
+    row = 0  # next row to write (0-based)
+    anchor_row = 1  # where the next chart goes (1-based)
 
-    def text(value: str) -> Any:
-        cell = WriteOnlyCell(ws, value=xml_safe(value))
-        cell.data_type = "s"  # a label or enumerator name is never a formula
-        return cell
+    def put(values: Sequence[Any], head: bool = False) -> None:
+        nonlocal row
+        for col, value in enumerate(values):
+            if isinstance(value, str):  # a label or enumerator name is never a formula
+                ws.write_string(row, col, xml_safe(value), bold if head else None)
+            elif value is not None:
+                ws.write_number(row, col, value)
+        row += 1
 
-    ws.column_dimensions["A"].width = 32
-    ws.column_dimensions["B"].width = 14
-    ws.column_dimensions["C"].width = 10
-    ws.column_dimensions["D"].width = 10
-    ws.append(head(counter.title))
+    def ref(col: str, first: int, last: int) -> str:
+        """A range of this sheet's column `col`, rows `first`..`last` (1-based)."""
+        return f"='{SUMMARY_SHEET}'!${col}${first}:${col}${last}"
+
+    def chart(title: str, axis: str, col: str, first: int, bars: int, top_down: bool) -> None:
+        """A bar chart of `bars` rows under the header row `first` (1-based): the
+        values in column `col`, named in column A."""
+        nonlocal anchor_row
+        bar = workbook.add_chart({"type": "bar"})
+        bar.add_series(
+            {
+                "name": f"='{SUMMARY_SHEET}'!${col}${first}",
+                "values": ref(col, first + 1, first + bars),
+                "categories": ref("A", first + 1, first + bars),
+            }
+        )
+        bar.set_title({"name": title})
+        bar.set_legend({"none": True})
+        bar.set_x_axis({"name": axis})  # a bar chart's x axis is its value axis
+        if top_down:  # bars top down, as the table reads
+            bar.set_y_axis({"reverse": True})
+        height = max(7.5, 0.5 * bars + 3)
+        size = {"width": round(_CHART_WIDTH_CM * _PX_PER_CM), "height": round(height * _PX_PER_CM)}
+        bar.set_size(size)
+        ws.insert_chart(f"{CHART_COLUMN}{anchor_row}", bar)
+        anchor_row += int(height * 2) + 2
+
+    ws.set_column(0, 0, 32)
+    ws.set_column(1, 1, 14)
+    ws.set_column(2, 3, 10)
+    put([counter.title], head=True)
     submissions = t("summary_submissions", counter.lang)
-    ws.append([text(submissions), counter.total])
-    row = 2  # last row written
-    anchor_row = 1
+    put([submissions, counter.total])
     for table in counter.tables():
-        ws.append([])
-        ws.append(head(table.title, submissions))
-        first = row + 2
+        row += 1  # a blank row
+        first = row + 1  # the header row, 1-based
+        put([table.title, submissions], head=True)
         for name, count in table.rows:
-            ws.append([text(name), count])
-        last = first + len(table.rows)
-        row = last
+            put([name, count])
         if table.rows:
-            chart = BarChart()
-            chart.type = "bar"
-            chart.title = t("summary_by", counter.lang, field=table.title)
-            chart.legend = None
-            chart.y_axis.title = submissions
-            data = Reference(ws, min_col=2, min_row=first, max_row=last)
-            labels = Reference(ws, min_col=1, min_row=first + 1, max_row=last)
-            chart.add_data(data, titles_from_data=True)
-            chart.set_categories(labels)
-            chart.height = max(7.5, 0.5 * len(table.rows) + 3)
-            chart.width = 18
-            ws.add_chart(chart, f"{CHART_COLUMN}{anchor_row}")
-            anchor_row += int(chart.height * 2) + 2
+            title = t("summary_by", counter.lang, field=table.title)
+            chart(title, submissions, "B", first, len(table.rows), top_down=False)
     progress = counter.progress()
     if progress is None or counter.tally is None:
         return
@@ -185,29 +195,16 @@ def write_summary(ws: Any, counter: SummaryCounter) -> None:
             continue
         title = t(f"progress_col_{key}", counter.lang)
         blank = t("summary_blank", counter.lang)
-        ws.append([])
-        ws.append(head(title, done, target, percent))
-        first = row + 2
+        row += 1
+        first = row + 1
+        put([title, done, target, percent], head=True)
         for r in rows:
-            ws.append([text(r.name or blank), r.done, r.target, r.percent])
-        row = first + len(rows)
+            put([r.name or blank, r.done, r.target, r.percent])
         with_target = _with_target(rows)
         if with_target:
-            chart = BarChart()
-            chart.type = "bar"
-            chart.title = t("progress_chart", counter.lang, field=title)
-            chart.legend = None
-            chart.y_axis.title = percent
-            chart.x_axis.scaling.orientation = "maxMin"  # bars top down, as the table reads
             # Rows with a target come first, furthest behind first.
-            data = Reference(ws, min_col=4, min_row=first, max_row=first + with_target)
-            labels = Reference(ws, min_col=1, min_row=first + 1, max_row=first + with_target)
-            chart.add_data(data, titles_from_data=True)
-            chart.set_categories(labels)
-            chart.height = max(7.5, 0.5 * with_target + 3)
-            chart.width = 18
-            ws.add_chart(chart, f"{CHART_COLUMN}{anchor_row}")
-            anchor_row += int(chart.height * 2) + 2
+            chart_title = t("progress_chart", counter.lang, field=title)
+            chart(chart_title, percent, "D", first, with_target, top_down=True)
 
 
 def _with_target(rows: Sequence[Row]) -> int:

@@ -1,22 +1,20 @@
-"""Streaming xlsx writer: openpyxl write-only mode, one sheet per table.
+"""Streaming xlsx writer: XlsxWriter in constant_memory mode, one sheet per table.
 
-Rows go straight to each sheet's temporary file, so memory stays flat however many
-submissions there are. Text is always stored as text: openpyxl would turn a string
-starting with "=" into a formula and "#N/A" into an error cell, so those are written
-as explicit inline-string cells.
+Each row goes straight to its sheet's temporary file, so memory stays flat however many
+submissions there are; close() packs those files into the xlsx. Text is always stored as
+text: the workbook is opened with XlsxWriter's string conversions off, so "=..." never
+becomes a formula, "http://..." a link or "12" a number, and "#N/A" stays a string.
 """
 
 from __future__ import annotations
 
-import errno
-import os
-import re
+import datetime as dt
+import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from yntymak_cli.export.cells import EXCEL_TEXT_MAX, xml_safe
+from yntymak_cli.export.cells import EXCEL_TEXT_MAX, ILLEGAL_XML, xml_safe
 from yntymak_cli.export.layout import Layout, SheetNames, Table
 from yntymak_cli.export.paradata import ParadataTable
 from yntymak_cli.export.summary import SUMMARY_SHEET, SummaryCounter, write_summary
@@ -30,33 +28,135 @@ MAX_SHEET_ROWS = 1_048_576
 # (Table.keys) so the parts join row by row. Tests monkeypatch this too.
 MAX_SHEET_COLUMNS = 16_384
 
-# Strings openpyxl would not store as plain text, or that Excel cannot hold: a leading
-# "=" (formula), a leading "#" (maybe an error code such as #N/A), control characters.
-_CARE = re.compile(r"^[=#]|[\x00-\x08\x0b\x0c\x0e-\x1f]")
-# The same test over a whole row's text joined by newlines (one regex call per row
-# instead of one per cell); a hit only means "look at each cell".
-_ROW_CARE = re.compile(r"^[=#]|[\x00-\x08\x0b\x0c\x0e-\x1f]", re.MULTILINE)
-_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#N/A"))
+# Number formats of date and datetime cells (openpyxl's, which earlier exports used).
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd h:mm:ss"
+# A row whose text is shorter than this cannot hold a cell over Excel's limit, which
+# counts UTF-16 code units (2 per character outside the BMP).
+_LONG = EXCEL_TEXT_MAX // 2
 
 
-def _staging_error(exc: Exception, streaming: bool) -> OSError | None:
-    """A failed write to openpyxl's sheet files, which live in the temporary folder
-    until finish() packs them, as an OSError naming that folder (so a full disk there is
-    not blamed on the output's); None for any other error.
+def workbook_options(tmpdir: str) -> dict[str, Any]:
+    """XlsxWriter Workbook options of every export."""
+    return {
+        "constant_memory": True,  # rows streamed to temporary files: flat memory
+        "tmpdir": tmpdir,
+        # Text stays text (strings are answers, never formulas, links or numbers).
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+        "use_zip64": True,  # sheets past 4 GB uncompressed; only big files use it
+    }
 
-    lxml, openpyxl's XML writer when installed, reports these as
-    SerialisationError("IO_ENOSPC") rather than OSError. While rows stream, any OSError
-    is one of these; in finish() an OSError is the output's own.
+
+def excel_text(value: str) -> tuple[str, bool]:
+    """`value` as a cell can hold it: control characters as U+FFFD (xml_safe), cut to
+    Excel's 32,767 UTF-16 code units; and whether it was cut."""
+    value = xml_safe(value)
+    if len(value) <= _LONG:
+        return value, False
+    units = value.encode("utf-16-le")
+    if len(units) <= 2 * EXCEL_TEXT_MAX:
+        return value, False
+    # "ignore": a character split in two at the cut is dropped whole.
+    return units[: 2 * EXCEL_TEXT_MAX].decode("utf-16-le", "ignore"), True
+
+
+def order_sheets(workbook: Any, sheets: list[Any]) -> None:
+    """Put the workbook's sheets in the order of `sheets` (a permutation of them).
+
+    XlsxWriter writes sheets in creation order and has no way to add one at a position,
+    but a table's continuation sheet ("<table> (2)") is only created when its rows pass
+    Excel's limit, after the sheets of later tables. Its list of sheets and each sheet's
+    `index` (which picks the sheet that opens first) are all XlsxWriter keeps of the
+    order, so both are set here, before close().
     """
-    text = str(exc)
-    if type(exc).__name__ == "SerialisationError" and text.startswith("IO_"):
-        code = getattr(errno, text[3:], errno.EIO)
-        return OSError(code, os.strerror(code), tempfile.gettempdir())
-    if streaming and isinstance(exc, OSError):
-        if exc.filename is None:
-            exc.filename = tempfile.gettempdir()
+    objs = workbook.worksheets_objs
+    if sorted(map(id, sheets)) != sorted(map(id, objs)):
+        raise ValueError("order_sheets needs every sheet of the workbook once")
+    objs[:] = sheets
+    for index, ws in enumerate(sheets):
+        ws.index = index
+
+
+class _OutputFile:
+    """The xlsx file XlsxWriter packs (its ZipFile writes here), buffered.
+
+    A failed write names this file: zipfile's errors name none, and while packing
+    XlsxWriter also writes staged parts into the temporary folder, so this tells a full
+    output disk from a full temporary folder. After a failure, or once closed, it takes
+    any further write silently: XlsxWriter leaves its ZipFile open when a write fails,
+    and the ZipFile's __del__ would later retry and print "Exception ignored".
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.name = str(path)
+        self._fh = open(path, "wb", buffering=1 << 20)  # noqa: SIM115 (closed by close())
+        self._dead = False
+        self._pos = 0  # once dead: where the ZipFile believes it is
+
+    def _failed(self, exc: OSError) -> OSError:
+        self._dead = True
+        exc.filename = self.name
         return exc
-    return None
+
+    def write(self, data: bytes) -> int:
+        if self._dead:
+            self._pos += len(data)
+            return len(data)
+        try:
+            return self._fh.write(data)
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def tell(self) -> int:
+        return self._pos if self._dead else self._fh.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if not self._dead:
+            return self._fh.seek(offset, whence)
+        self._pos = offset if whence == 0 else self._pos + offset
+        return self._pos
+
+    def flush(self) -> None:
+        if self._dead:
+            return
+        try:
+            self._fh.flush()
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def close(self) -> None:
+        dead, self._dead = self._dead, True
+        try:
+            self._fh.close()
+        except OSError as exc:
+            if not dead:
+                raise self._failed(exc) from None
+
+    def __enter__(self) -> _OutputFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Sheet:
+    """One worksheet and the next row to write on it."""
+
+    __slots__ = ("ws", "row", "title", "string", "number", "datetime")
+
+    def __init__(self, ws: Any, title: str) -> None:
+        self.ws = ws
+        self.title = title
+        self.row = 1  # header written
+        # XlsxWriter's write_string() etc. each call an undecorated _write_string() etc.
+        # through a decorator that parses A1 notation; calling those directly, typed by
+        # the cell's class here, saves ~10% of an export's CPU time. The public methods
+        # when a version lacks them.
+        self.string = getattr(ws, "_write_string", ws.write_string)
+        self.number = getattr(ws, "_write_number", ws.write_number)
+        self.datetime = getattr(ws, "_write_datetime", ws.write_datetime)
 
 
 class _Part:
@@ -64,7 +164,7 @@ class _Part:
 
     __slots__ = ("sheets", "rows", "part")
 
-    def __init__(self, sheets: list[Any], part: int) -> None:
+    def __init__(self, sheets: list[_Sheet], part: int) -> None:
         self.sheets = sheets
         self.rows = 1  # header included
         self.part = part
@@ -93,7 +193,7 @@ class XlsxSink:
         summary: SummaryCounter | None = None,
         paradata: bool = False,
     ) -> None:
-        from openpyxl import Workbook
+        import xlsxwriter
 
         self.out = out
         self.layout = layout
@@ -101,20 +201,33 @@ class XlsxSink:
         self.summary = summary
         self.truncated = 0  # text values cut to Excel's 32,767 characters
         self.rows: dict[str, int] = {}  # sheet name -> data rows
-        self._wb = Workbook(write_only=True)
-        self._summary_ws = self._wb.create_sheet(SUMMARY_SHEET) if summary else None
-        self._parts: dict[str, _Part] = {}
-        # --paradata: its rows as one more table, on the last sheet(s) (export/paradata.py).
-        self._paradata = ParadataTable() if paradata else None
-        tables = [*layout.tables, *([self._paradata] if self._paradata else [])]
-        self._columns = {t.name: column_parts(t, MAX_SHEET_COLUMNS) for t in tables}
-        # Tables spread over several sheets by columns (for a warning).
-        self.split = [name for name, parts in self._columns.items() if parts]
-        for table in tables:
-            self._parts[table.name] = self._open(table, 1)
+        # XlsxWriter's temporary files (a sheet's rows, then the parts it packs) go in a
+        # folder of their own, so abort() removes them all at once.
+        self._staging = tempfile.mkdtemp(prefix="yntymak-xlsx-")
+        try:
+            # The output's name is given at close (finish), once its temporary file exists.
+            self._wb = xlsxwriter.Workbook(None, workbook_options(self._staging))
+            self._bold = self._wb.add_format({"bold": True})
+            self._date = self._wb.add_format({"num_format": DATE_FORMAT})
+            self._datetime = self._wb.add_format({"num_format": DATETIME_FORMAT})
+            self._summary_ws = self._wb.add_worksheet(SUMMARY_SHEET) if summary else None
+            # Every sheet in the order it is shown (order_sheets), summary first.
+            self._order: list[Any] = [self._summary_ws] if self._summary_ws is not None else []
+            self._parts: dict[str, _Part] = {}
+            # --paradata: its rows as one more table, on the last sheet(s) (export/paradata.py).
+            self._paradata = ParadataTable() if paradata else None
+            tables = [*layout.tables, *([self._paradata] if self._paradata else [])]
+            self._columns = {t.name: column_parts(t, MAX_SHEET_COLUMNS) for t in tables}
+            # Tables spread over several sheets by columns (for a warning).
+            self.split = [name for name, parts in self._columns.items() if parts]
+            for table in tables:
+                self._parts[table.name] = self._open(table, 1)
+        except BaseException:
+            self.abort()
+            raise
 
     def _open(self, table: Table, part: int, index: int | None = None) -> _Part:
-        """The sheets of run `part` of a table's rows, created at `index` (None: last)."""
+        """The sheets of run `part` of a table's rows, shown at `index` (None: last)."""
         columns = self._columns[table.name]
         headers = table.headers
         if columns is None:
@@ -130,105 +243,103 @@ class XlsxSink:
             sheets.append(self._sheet(title, [headers[i] for i in positions], at))
         return _Part(sheets, part)
 
-    def _sheet(self, title: str, headers: list[str], index: int | None) -> Any:
-        from openpyxl.cell import WriteOnlyCell
-        from openpyxl.styles import Font
-        from openpyxl.utils import get_column_letter
-
-        ws = self._wb.create_sheet(title, index)
-        # Sheet properties must be set before the first row is written.
-        ws.freeze_panes = "A2"
-        for i, header in enumerate(headers, 1):
-            width = min(max(len(header) + 2, 9), 40)
-            ws.column_dimensions[get_column_letter(i)].width = width
-        bold = Font(bold=True)
-        row = []
-        for header in headers:
-            cell = WriteOnlyCell(ws, value=xml_safe(header)[:EXCEL_TEXT_MAX])
-            cell.data_type = "s"
-            cell.font = bold
-            row.append(cell)
-        ws.append(row)
+    def _sheet(self, title: str, headers: list[str], index: int | None) -> _Sheet:
+        ws = self._wb.add_worksheet(title)
+        self._order.insert(len(self._order) if index is None else index, ws)
+        ws.freeze_panes(1, 0)
+        for i, header in enumerate(headers):
+            ws.set_column(i, i, min(max(len(header) + 2, 9), 40))
+            ws.write_string(0, i, excel_text(header)[0], self._bold)
         self.rows[title] = 0
-        return ws
+        return _Sheet(ws, title)
 
     def write(self, table: Table, row: list[Any]) -> None:
         p = self._parts[table.name]
         if p.rows >= MAX_SHEET_ROWS:
-            after = self._wb.index(p.sheets[-1]) + 1
+            after = self._order.index(p.sheets[-1].ws) + 1
             p = self._parts[table.name] = self._open(table, p.part + 1, after)
         columns = self._columns[table.name]
         try:
             if columns is None:
                 self._append(p.sheets[0], row)
             else:
-                for ws, positions in zip(p.sheets, columns, strict=True):
-                    self._append(ws, [row[i] for i in positions])
-        except Exception as exc:
-            error = _staging_error(exc, streaming=True)
-            if error is None:
-                raise
-            raise error from None
+                for sheet, positions in zip(p.sheets, columns, strict=True):
+                    self._append(sheet, [row[i] for i in positions])
+        except OSError as exc:
+            # While rows stream, XlsxWriter writes only to its files in the temporary
+            # folder: name that folder, so a full disk there is not blamed on the output's.
+            if exc.filename is None:
+                exc.filename = self._staging
+            raise
         p.rows += 1
 
     def write_paradata(self, row: list[Any]) -> None:
         assert self._paradata is not None
         self.write(self._paradata, row)
 
-    def _append(self, ws: Any, row: list[Any]) -> None:
+    def _append(self, sheet: _Sheet, row: list[Any]) -> None:
+        # One test over the row's text joined (one call per row, not one per cell); a
+        # hit only means "look at each cell".
         text = "\n".join([v for v in row if v.__class__ is str])
-        if len(text) > EXCEL_TEXT_MAX or _ROW_CARE.search(text):
+        if len(text) > _LONG or ILLEGAL_XML.search(text):
             for i, value in enumerate(row):
-                if value.__class__ is str and (_CARE.search(value) or len(value) > EXCEL_TEXT_MAX):
-                    row[i] = self._text_cell(ws, value)
-        ws.append(row)
-        self.rows[ws.title] += 1
-
-    def _text_cell(self, ws: Any, value: str) -> Any:
-        from openpyxl.cell import WriteOnlyCell
-
-        value = xml_safe(value)
-        if len(value) > EXCEL_TEXT_MAX:
-            self.truncated += 1
-            value = value[:EXCEL_TEXT_MAX]
-        if not (value.startswith("=") or value in _ERROR_CODES):
-            return value
-        cell = WriteOnlyCell(ws, value=value)
-        cell.data_type = "s"  # text, not a formula / error: "=HYPERLINK(...)" stays inert
-        return cell
+                if value.__class__ is str:
+                    row[i], cut = excel_text(value)
+                    self.truncated += cut
+        r = sheet.row
+        string, number, datetime = sheet.string, sheet.number, sheet.datetime
+        for c, value in enumerate(row):
+            cls = value.__class__
+            if cls is str:
+                if value:  # "" is an empty cell, as None
+                    string(r, c, value)
+            elif cls is int or cls is float:
+                number(r, c, value)
+            elif value is None:
+                continue
+            elif cls is dt.datetime:
+                datetime(r, c, value, self._datetime)
+            elif cls is dt.date:
+                datetime(r, c, value, self._date)
+            else:  # bool, subclasses: XlsxWriter's own dispatch
+                sheet.ws.write(r, c, value)
+        sheet.row = r + 1
+        self.rows[sheet.title] += 1
 
     def finish(self) -> list[Path]:
-        if self._summary_ws is not None and self.summary is not None:
-            write_summary(self._summary_ws, self.summary)
-        from openpyxl.writer.excel import ExcelWriter
+        from xlsxwriter.exceptions import FileCreateError
 
+        if self._summary_ws is not None and self.summary is not None:
+            write_summary(self._wb, self._summary_ws, self.summary)
+        order_sheets(self._wb, self._order)
         try:
             # atomic_path: fsync, rename, fsync the folder; the temp file goes on failure.
-            # Workbook.save() would leave its zip open when a write fails, and the zip's
-            # __del__ would later retry on the full disk and print "Exception ignored":
-            # the inner `with` closes it, whatever happens.
             with (
                 atomic_path(self.out) as tmp,
-                zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive,
+                _OutputFile(tmp) as fh,
             ):
-                ExcelWriter(self._wb, archive).save()
-        except Exception as exc:
-            error = _staging_error(exc, streaming=False)
+                self._wb.filename = fh
+                self._wb.close()
+        except FileCreateError as exc:  # XlsxWriter's wrapper of an OSError
+            error = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
             if error is None:
                 raise
+            if error.filename is None:  # not the output (_OutputFile): a staged part
+                error.filename = self._staging
             raise error from None
+        finally:
+            shutil.rmtree(self._staging, ignore_errors=True)
         return [self.out]
 
     def abort(self) -> None:
-        # Nothing is written at `out`; remove the sheets' temporary files now rather
-        # than at interpreter exit (openpyxl's atexit hook), they can be large.
-        for ws in self._wb.worksheets:
-            writer = getattr(ws, "_writer", None)
-            if writer is None:
-                continue
+        # Nothing is written at `out`; the sheets' temporary files can be large: close
+        # them (XlsxWriter keeps each open until close()) and remove them now.
+        wb = getattr(self, "_wb", None)
+        for ws in wb.worksheets() if wb is not None else ():
+            fh = getattr(ws, "row_data_fh", None)
             try:
-                if not ws.closed:
-                    ws.close()
-                writer.cleanup()
-            except Exception:  # best effort: the original error matters more
+                if fh is not None:
+                    fh.close()
+            except OSError:  # a full disk: the original error matters more
                 pass
+        shutil.rmtree(self._staging, ignore_errors=True)
