@@ -116,7 +116,7 @@ def test_split_sheets_stay_in_table_order(tmp_path, monkeypatch):
     from yntymak_cli.export import xlsx
 
     monkeypatch.setattr(xlsx, "MAX_SHEET_ROWS", 3)  # header + 2 rows per sheet
-    monkeypatch.setattr(xlsx, "MAX_SHEET_COLUMNS", 8)
+    monkeypatch.setattr(xlsx, "MAX_SHEET_COLUMNS", 9)
     uuids = stored(
         [
             {"remark": f"r{i}", "count": i, "kind": "a", "items": [{"item": f"i{i}"}]}

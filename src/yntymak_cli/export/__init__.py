@@ -240,9 +240,9 @@ def _write(
     truncated = getattr(sink, "truncated", 0)
     if truncated:
         warnings.append(_t("export_truncated", n=truncated, option="--format csv"))
-    for name in getattr(sink, "split", ()):
+    for name, sheet in getattr(sink, "split", {}).items():
         keys = ", ".join(next(table.keys for table in layout.tables if table.name == name))
-        sheet, option = f"{name} (c2)", "--format csv"
+        option = "--format csv"
         warnings.append(_t("export_split", name=repr(name), sheet=sheet, keys=keys, option=option))
     if counter is not None and counter.field is None and forms[0].summary_by:
         warnings.append(_t("export_summary_by_unknown", name=repr(forms[0].summary_by)))

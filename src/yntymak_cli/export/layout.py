@@ -107,13 +107,6 @@ class Table:
     # With --lang: metadata headers in that language (_enumerator -> "Сурамжылоочу");
     # the id and link columns (_uuid, _index, _parent_*) keep the names scripts join on.
     meta: Mapping[str, str] = field(default_factory=dict)
-    # The xlsx sheet's name when it is not `name` (the main table: the form's title).
-    sheet_name: str | None = None
-
-    @property
-    def sheet(self) -> str:
-        """The xlsx sheet holding this table (its first, when it needs several)."""
-        return self.sheet_name or self.name
 
     @property
     def headers(self) -> list[str]:

@@ -218,10 +218,15 @@ class XlsxSink:
             self._paradata = ParadataTable() if paradata else None
             tables = [*layout.tables, *([self._paradata] if self._paradata else [])]
             self._columns = {t.name: column_parts(t, MAX_SHEET_COLUMNS) for t in tables}
-            # Tables spread over several sheets by columns (for a warning).
-            self.split = [name for name, parts in self._columns.items() if parts]
             for table in tables:
                 self._parts[table.name] = self._open(table, 1)
+            # Tables spread over several sheets by columns -> the second sheet's name, as
+            # made (cut to fit Excel's 31 characters): for a warning.
+            self.split = {
+                name: self._parts[name].sheets[1].title
+                for name, parts in self._columns.items()
+                if parts
+            }
         except BaseException:
             self.abort()
             raise
@@ -231,14 +236,14 @@ class XlsxSink:
         columns = self._columns[table.name]
         headers = table.headers
         if columns is None:
-            title = table.sheet if part == 1 else self.names.continuation(table.sheet, part)
+            title = table.name if part == 1 else self.names.continuation(table.name, part)
             return _Part([self._sheet(title, headers, index)], part)
         sheets = []
         for c, positions in enumerate(columns, 1):
             if part == 1 and c == 1:
-                title = table.sheet
+                title = table.name
             else:
-                title = self.names.continuation(table.sheet, part, c)
+                title = self.names.continuation(table.name, part, c)
             at = None if index is None else index + c - 1
             sheets.append(self._sheet(title, [headers[i] for i in positions], at))
         return _Part(sheets, part)
