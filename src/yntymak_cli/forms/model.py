@@ -17,7 +17,8 @@ LangText = str | dict[str, str]
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 INPUT_TYPES = frozenset(
-    {"text", "integer", "decimal", "date", "time", "datetime", "geopoint", "acknowledge", "range"}
+    {"text", "integer", "decimal", "date", "time", "datetime", "acknowledge", "range"}
+    | {"geopoint", "geotrace", "geoshape"}
 )
 SELECT_TYPES = frozenset({"select_one", "select_multiple"})
 METADATA_TYPES = frozenset({"start", "end", "today", "deviceid", "username"})
