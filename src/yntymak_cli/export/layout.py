@@ -421,9 +421,7 @@ class RowBuilder:
         )
         yield main, row
         for child in main.children:
-            yield from self._repeat_rows(
-                child, answers.get(child.repeat), main, index, submission
-            )
+            yield from self._repeat_rows(child, answers.get(child.repeat), main, index, submission)
 
     def _repeat_rows(
         self,
