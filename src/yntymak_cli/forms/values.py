@@ -345,11 +345,19 @@ def _geopoint(raw: Any) -> str:
         raise InvalidValue("invalid_longitude")
     if len(numbers) == 4 and numbers[3] < 0:
         raise InvalidValue("invalid_accuracy")
-    return " ".join(_num_text(n) for n in numbers)
+    return " ".join(_coordinate_text(n) for n in numbers)
 
 
 def _num_text(n: float) -> str:
     return str(int(n)) if n.is_integer() else repr(n)
+
+
+def _coordinate_text(n: float) -> str:
+    """A number of a point without an exponent (0.00001, not repr's 1e-05), so the stored
+    text reads back by `read_numbers`: shown again as the prompt's default, or a geoshape
+    answer copied from an export into an answers file."""
+    text = _num_text(n)
+    return format(Decimal(text), "f") if "e" in text else text
 
 
 class InvalidPoint(InvalidValue):
