@@ -397,7 +397,12 @@ def test_a_postgresql_hq_from_before_targets_gets_the_table(pg_server: Any) -> N
             )
         with engine.connect() as conn:
             done = set(conn.exec_driver_sql("SELECT name FROM _migrations").scalars())
-            assert done == {"pg_001_hq", "pg_002_targets", "pg_003_timings", "pg_004_submission_ids"}
+            assert done == {
+                "pg_001_hq",
+                "pg_002_targets",
+                "pg_003_timings",
+                "pg_004_submission_ids",
+            }
     finally:
         engine.dispose()
         for pooled in hqdb._ENGINES.values():
