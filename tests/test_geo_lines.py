@@ -416,3 +416,23 @@ def test_hq_refuses_hostile_geo_answers(field: Field, plots: Path) -> None:
     # A reader in Russian sees the reason in Russian (sync/reasons.py).
     ru = yn(field.hq, "--lang", "ru", "hq", "import", bundle, "--receipts", field.receipts, code=2)
     assert re.search(r"контур \(geoshape\) должен заканчиваться своей первой точкой", ru), ru
+
+
+def test_programme_form_asks_the_disputed_area_of_a_land_incident() -> None:
+    from .conftest import DATA, FORMS
+
+    result = collect(
+        FORMS / "conflict_analysis.yaml",
+        "--answers",
+        DATA / "answers" / "conflict_analysis.yaml",
+        "--enumerator",
+        "Bakyt",
+    )
+    assert result.exit_code == 0, result.output
+    record = show(result.stdout.strip().splitlines()[-1])
+    assert record["form_version"] == "2026-11-30.2"
+    water, land = record["answers"]["incidents"]
+    assert "disputed_area" not in water  # optional: not answered for that incident
+    assert land["disputed_area"] == (
+        "40.631 72.812;40.634 72.812;40.634 72.818;40.631 72.818;40.631 72.812"
+    )
