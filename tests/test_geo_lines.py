@@ -436,3 +436,32 @@ def test_programme_form_asks_the_disputed_area_of_a_land_incident() -> None:
     assert land["disputed_area"] == (
         "40.631 72.812;40.634 72.812;40.634 72.818;40.631 72.818;40.631 72.812"
     )
+
+
+def test_csv_export_reads_back_through_bulk_answers(make_form, tmp_path: Path) -> None:
+    """collect/bulk.py takes a geotrace/geoshape column as the export writes it, one text
+    cell; typed by hand with decimal commas in a sheet, it is read as a prompt reads it."""
+    form = make_form(
+        """
+        id: fields
+        version: "1"
+        questions:
+          - {name: road, type: geotrace, label: Road}
+          - {name: plot, type: geoshape, label: Plot}
+        """
+    )
+    sheet = tmp_path / "typed.csv"
+    sheet.write_text(
+        'road,plot\n"42,87 74,59; 42,88 74,60","42.87 74.59; 42.88 74.59; 42.88 74.60"\n',
+        encoding="utf-8",
+    )
+    result = collect(form, "--answers", sheet, "--enumerator", "Aida")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "fields.csv"
+    assert runner.invoke(app, ["export", "fields", "-o", str(out)]).exit_code == 0
+    again = collect(form, "--answers", out, "--enumerator", "Aida")
+    assert again.exit_code == 0, again.output
+    first, second = (
+        show(line)["answers"] for line in (result.stdout.split()[-1], again.stdout.split()[-1])
+    )
+    assert first == second == {"road": "42.87 74.59;42.88 74.6", "plot": PLOT}

@@ -66,7 +66,14 @@ class Question(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    type: str
+    # Described in the JSON Schema (`forms schema`) for editors; forms.validate checks it.
+    type: str = Field(
+        description="the question type: "
+        + " ".join(sorted(INPUT_TYPES | METADATA_TYPES))
+        + ", note, calculate, group, repeat, or `select_one LIST` / `select_multiple LIST`;"
+        " geopoint, geotrace and geoshape are typed as `lat lon[ alt acc]` points, a"
+        " geotrace/geoshape as points joined by `;`"
+    )
     label: LangText | None = None
     hint: LangText | None = None
     required: bool | str = False
