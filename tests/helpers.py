@@ -327,6 +327,8 @@ ALLOWED: frozenset[str] = frozenset(
         "csv",
         "json",
         "jsonl",
+        "geojson",
+        "GeoJSON",
         "sav",
         "dta",
         "SPSS",
