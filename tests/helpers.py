@@ -328,6 +328,8 @@ ALLOWED: frozenset[str] = frozenset(
         "csv",
         "json",
         "jsonl",
+        "geojson",
+        "GeoJSON",
         "sav",
         "dta",
         "SPSS",

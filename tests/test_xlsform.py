@@ -398,7 +398,6 @@ def test_media_and_other_types_become_unsupported(tmp_path: Path) -> None:
         image    | photo | Photo | max-pixels=1024 |
         audio    | voice | Voice |                 |
         barcode  | code  | Code  |                 |
-        geotrace | road  | Road  |                 |
         text     | after | After |                 | ${photo} != ''
         """,
     )
@@ -406,14 +405,10 @@ def test_media_and_other_types_become_unsupported(tmp_path: Path) -> None:
     assert qs["photo"]["type"] == "unsupported"
     # The type as written, and the column pyxform needs back on export.
     assert qs["photo"]["xlsform"] == {"type": "image", "parameters": "max-pixels=1024"}
-    assert [qs[n]["xlsform"]["type"] for n in ("voice", "code", "road")] == [
-        "audio",
-        "barcode",
-        "geotrace",
-    ]
+    assert [qs[n]["xlsform"]["type"] for n in ("voice", "code")] == ["audio", "barcode"]
     assert qs["photo"]["label"] == "Photo"
     assert qs["after"]["xlsform"] == {"relevant": "${photo} != ''"}
-    assert kinds(result).count(imp.UNSUPPORTED_TYPE) == 4
+    assert kinds(result).count(imp.UNSUPPORTED_TYPE) == 3
     assert imp.COLUMNS_KEPT in kinds(result)
 
 
@@ -744,3 +739,33 @@ def test_export_of_minimal_form(tmp_path: Path) -> None:
     out = tmp_path / "sub" / "tiny.xlsx"
     assert export_xlsform(form, out) == ["question 'a' has no label; its name is used"]
     assert "<a/>" in xform(out)
+
+
+def test_geotrace_and_geoshape_round_trip(tmp_path: Path) -> None:
+    # Issue 16: answered here now, no longer "unsupported"; a default typed with decimal
+    # commas is stored as the answer would be (points joined by ";", ODK's way).
+    source = write_xlsform(
+        tmp_path / "plots.xlsx",
+        """
+        type     | name  | label | default                  | calculation
+        geotrace | road  | Road  | 42,87 74,59; 42,88 74,60 |
+        geoshape | plot  | Plot  |                          |
+        gps      | well  | Well  |                          |
+        calculate| size  |       |                          | area(${plot})
+        """,
+    )
+    first, second = round_trip(source, tmp_path)
+    qs = questions(first)
+    assert (qs["road"]["type"], qs["plot"]["type"], qs["well"]["type"]) == (
+        "geotrace",
+        "geoshape",
+        "geopoint",
+    )
+    assert "xlsform" not in qs["road"] and "xlsform" not in qs["plot"]
+    assert qs["road"]["default"] == "42.87 74.59;42.88 74.6"
+    assert imp.UNSUPPORTED_TYPE not in kinds(first)
+    assert same(first, second)
+    rows = {r["name"]: r for r in read_sheet(tmp_path / "published.xlsx", "survey")}
+    assert (rows["road"]["type"], rows["plot"]["type"]) == ("geotrace", "geoshape")
+    xml = xform(tmp_path / "published.xlsx")
+    assert 'type="geotrace"' in xml and 'type="geoshape"' in xml

@@ -29,6 +29,7 @@ KINDS = {
     "csv-folder": "out_kind_csv_folder",
     "json": "out_kind_json",
     "jsonl": "out_kind_jsonl",
+    "geojson": "out_kind_geojson",
     "sav": "out_kind_sav",
     "dta": "out_kind_dta",
     "stats-zip": "out_kind_stats_zip",
@@ -219,6 +220,7 @@ def _key_id(head: bytes) -> str | None:
 # What our own exports start with: a re-export replaces an export, not a hand-made file.
 _JSON_EXPORT = re.compile(r'^\s*\{"format_version":\s*\d+,\s*"form_id":')
 _JSONL_EXPORT = re.compile(r'^\{"form_id":')
+_GEOJSON_EXPORT = re.compile(r'^\{"type": "FeatureCollection", "form_id":')
 _CSV_KEYS = {"_uuid", "_index", "_submission__uuid"}
 _FORM_ID = re.compile(r"""^id:[ \t]*["']?([^\s"'#]+)""", re.MULTILINE)
 _FORM_QUESTIONS = re.compile(r"^questions:", re.MULTILINE)
@@ -252,7 +254,7 @@ def _is_output(path: Path, head: bytes, kind: str, same_id: str | None = None) -
                 n.endswith((".sav", ".dta", ".csv")) for n in names
             )
         return "xl/workbook.xml" in names
-    if kind in ("csv", "json", "jsonl", "yaml-form"):
+    if kind in ("csv", "json", "jsonl", "geojson", "yaml-form"):
         if b"\x00" in head:
             return False
         try:
@@ -265,6 +267,8 @@ def _is_output(path: Path, head: bytes, kind: str, same_id: str | None = None) -
             return _JSON_EXPORT.match(text) is not None
         if kind == "jsonl":
             return _JSONL_EXPORT.match(text) is not None
+        if kind == "geojson":
+            return _GEOJSON_EXPORT.match(text) is not None
         if kind == "csv":
             header = text.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r").split(",")
             return bool(_CSV_KEYS & {h.strip('"') for h in header})

@@ -40,7 +40,8 @@ def _exporter(hq: bool) -> Callable[..., None]:
         fmt: str | None = typer.Option(
             None,
             "--format",
-            help="xlsx, csv, json, jsonl, or sav (SPSS) / dta (Stata) with the stats extra "
+            help="xlsx, csv, json, jsonl, geojson (the geopoint, geotrace and geoshape "
+            "answers), or sav (SPSS) / dta (Stata) with the stats extra "
             "(default: as the -o name says).",
         ),
         output: str = typer.Option(
@@ -89,8 +90,12 @@ def _exporter(hq: bool) -> Callable[..., None]:
         """Export a form's submissions in the layout KoboToolbox users know.
 
         The format is --format, else the -o name's: out.xlsx, out.csv, out.zip, outdir/ (or
-        an existing folder: csv), out.json, out.jsonl, out.sav, out.dta; a name without a
-        suffix is xlsx, any other suffix needs --format.
+        an existing folder: csv), out.json, out.jsonl, out.geojson, out.sav, out.dta; a name
+        without a suffix is xlsx, any other suffix needs --format.
+
+        geojson: a FeatureCollection with one Feature per geopoint (Point), geotrace
+        (LineString) and geoshape (Polygon) answer, properties _uuid, _id, question (its path,
+        incidents[2]/where in a repeat), _submission_time, _enumerator and _form_version.
 
         sav and dta (pip install 'yntymak-cli[stats]'): choices as numeric codes with value
         labels, select_multiple as 0/1 variables, names made valid for SPSS/Stata; the

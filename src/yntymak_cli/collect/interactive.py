@@ -242,8 +242,22 @@ class _Survey:
                 return BACK
             error = self.session.answer(step, answer)
             if error is None:
+                if step.question is not None and step.question.base_type == "geoshape":
+                    self._closed_notice(answer)
                 return answer
             self.out.error(error)  # e.g. a constraint message; the same question again
+
+    def _closed_notice(self, answer: Any) -> None:
+        """Say so when the shape typed was closed here (its first point added at the end):
+        the stored value is not exactly what was typed."""
+        from yntymak_cli.forms.values import InvalidValue, read_geo_line
+
+        try:
+            closed_here = read_geo_line("geoshape", answer).closed_here
+        except InvalidValue:  # accepted a moment ago: cannot happen
+            return
+        if closed_here:
+            self.out.line(t("geoshape_closed", self.lang), "yellow")
 
     def forward(self, step: Step) -> Step:
         """The step after `step`. While fixing answers from the review screen, steps that

@@ -67,6 +67,8 @@ FORMAT_KEYS = {
     "time": "format_time",
     "datetime": "format_datetime",
     "geopoint": "format_geopoint",
+    "geotrace": "format_geotrace",
+    "geoshape": "format_geoshape",
 }
 
 

@@ -1,5 +1,5 @@
-"""Exporting submissions: xlsx (Kobo layout), CSV (folder or zip), JSON / JSON Lines, and
-SPSS / Stata (stats.py, an optional extra).
+"""Exporting submissions: xlsx (Kobo layout), CSV (folder or zip), JSON / JSON Lines,
+GeoJSON (the geo answers, geojson.py) and SPSS / Stata (stats.py, an optional extra).
 
 The caller (the CLI) picks and filters the records; this package streams them to a
 file without ever holding the whole dataset, so memory stays flat as data grows:
@@ -51,7 +51,7 @@ def _t(key: str, **params: object) -> str:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    fmt: str  # "xlsx" | "csv" | "json" | "jsonl" | "sav" | "dta"
+    fmt: str  # "xlsx" | "csv" | "json" | "jsonl" | "geojson" | "sav" | "dta"
     # None: headers are question paths and values choice names (Kobo "XML values and
     # headers"); a language code: question and choice labels in that language.
     lang: str | None = None
@@ -69,7 +69,8 @@ class ExportResult:
     fmt: str
     paths: list[Path]  # files written (the CSV files, or the one xlsx/json/zip file)
     submissions: int
-    # Data rows (header excluded) per sheet / CSV file; for json, {form_id: submissions}.
+    # Data rows (header excluded) per sheet / CSV file; for json, {form_id: submissions};
+    # for geojson, {form_id: features}.
     rows: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -183,6 +184,15 @@ def _write(
     options: ExportOptions,
     progress: Callable[[int], None] | None,
 ) -> ExportResult:
+    if options.fmt == "geojson":
+        from yntymak_cli.export.geojson import write_geojson
+
+        count = write_geojson(out, layout, records, progress, PROGRESS_EVERY)
+        if progress is not None:
+            progress(count.submissions)
+        unread = [_t("export_geojson_unread", n=count.unread)] if count.unread else []
+        rows = {layout.form_id: count.features}
+        return ExportResult("geojson", [out], count.submissions, rows, unread)
     if options.fmt in ("json", "jsonl"):
         from yntymak_cli.export.json_ import write_json
 
@@ -285,6 +295,8 @@ def _check(forms: Sequence[Form], options: ExportOptions) -> None:
         raise InvalidInput(_t("export_summary_needs_xlsx"))
     if options.paradata and options.fmt in STATS_FORMATS:
         raise InvalidInput(_t("export_stats_no_paradata"))
+    if options.paradata and options.fmt == "geojson":
+        raise InvalidInput(_t("export_geojson_no_paradata"))
     ids = {f.id for f in forms}
     if len(ids) > 1:
         raise InvalidInput(_t("export_one_form", forms=", ".join(sorted(ids))))

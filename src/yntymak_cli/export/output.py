@@ -17,10 +17,12 @@ from yntymak_cli.outputs import check_overwrite
 
 # Names that ask for a file of another kind: `--format csv -o out.xlsx` is a slip, never
 # a folder to create under that name.
-_OTHER_FILE_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".txt", ".tsv", ".ods"}
+_OTHER_FILE_SUFFIXES = {
+    *(".xlsx", ".xlsm", ".xls", ".json", ".jsonl", ".geojson", ".txt", ".tsv", ".ods"),
+}
 
 
-FORMATS = ("xlsx", "csv", "json", "jsonl", "sav", "dta")
+FORMATS = ("xlsx", "csv", "json", "jsonl", "geojson", "sav", "dta")
 # Formats written as one file per table, like CSV: a folder, a .zip, or one NAME.<fmt> file.
 TABLE_FORMATS = ("csv", "sav", "dta")
 STATS_FORMATS = ("sav", "dta")  # SPSS and Stata, through pyreadstat (export/stats.py), an extra
@@ -31,6 +33,7 @@ SUFFIX_FORMATS = {
     ".zip": "csv",
     ".json": "json",
     ".jsonl": "jsonl",
+    ".geojson": "geojson",
     ".sav": "sav",
     ".dta": "dta",
 }
@@ -45,8 +48,8 @@ def output_format(given: str, fmt: str | None, form_id: str) -> str:
     """The format of an export to `-o given`.
 
     Without --format, the name says it: .xlsx, .csv / .zip / a folder named with a trailing
-    slash, .json, .jsonl; no suffix at all is xlsx (an existing folder named without the
-    slash is refused as before: `-o ~/Desktop` must not scatter CSV files there); any other
+    slash, .json, .jsonl, .geojson; no suffix at all is xlsx (an existing folder named without
+    the slash is refused as before: `-o ~/Desktop` must not scatter CSV files there); any other
     suffix is refused rather than guessed. With --format, a name that asks for another format is
     refused: `--format xlsx -o a.csv` would write an xlsx file named a.csv.
     """

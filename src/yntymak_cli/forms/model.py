@@ -17,7 +17,8 @@ LangText = str | dict[str, str]
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 INPUT_TYPES = frozenset(
-    {"text", "integer", "decimal", "date", "time", "datetime", "geopoint", "acknowledge", "range"}
+    {"text", "integer", "decimal", "date", "time", "datetime", "acknowledge", "range"}
+    | {"geopoint", "geotrace", "geoshape"}
 )
 SELECT_TYPES = frozenset({"select_one", "select_multiple"})
 METADATA_TYPES = frozenset({"start", "end", "today", "deviceid", "username"})
@@ -65,7 +66,14 @@ class Question(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    type: str
+    # Described in the JSON Schema (`forms schema`) for editors; forms.validate checks it.
+    type: str = Field(
+        description="the question type: "
+        + " ".join(sorted(INPUT_TYPES | METADATA_TYPES))
+        + ", note, calculate, group, repeat, or `select_one LIST` / `select_multiple LIST`;"
+        " geopoint, geotrace and geoshape are typed as `lat lon[ alt acc]` points, a"
+        " geotrace/geoshape as points joined by `;`"
+    )
     label: LangText | None = None
     hint: LangText | None = None
     required: bool | str = False

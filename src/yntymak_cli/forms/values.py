@@ -13,12 +13,14 @@ import itertools
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from yntymak_cli.forms.geo import POINT_SEPARATOR
 from yntymak_cli.forms.model import Form, Question
 from yntymak_cli.i18n import t
-from yntymak_cli.limits import MAX_INT, MAX_TEXT_CHARS, MIN_INT
+from yntymak_cli.limits import MAX_GEO_POINTS, MAX_INT, MAX_TEXT_CHARS, MIN_INT
 
 _INT_RE = re.compile(r"^[+-]?\d+$")
 # 14:30, 14.30, 14:30:15 or 14.30.15 (one separator throughout).
@@ -343,11 +345,93 @@ def _geopoint(raw: Any) -> str:
         raise InvalidValue("invalid_longitude")
     if len(numbers) == 4 and numbers[3] < 0:
         raise InvalidValue("invalid_accuracy")
-    return " ".join(_num_text(n) for n in numbers)
+    return " ".join(_coordinate_text(n) for n in numbers)
 
 
 def _num_text(n: float) -> str:
     return str(int(n)) if n.is_integer() else repr(n)
+
+
+def _coordinate_text(n: float) -> str:
+    """A number of a point without an exponent (0.00001, not repr's 1e-05), so the stored
+    text reads back by `read_numbers`: shown again as the prompt's default, or a geoshape
+    answer copied from an export into an answers file."""
+    text = _num_text(n)
+    return format(Decimal(text), "f") if "e" in text else text
+
+
+class InvalidPoint(InvalidValue):
+    """A point of a geotrace or geoshape that is not a geopoint: "point 3: <why>"."""
+
+    def __init__(self, n: int, reason: InvalidValue) -> None:
+        super().__init__("invalid_geo_point", n=n, detail=reason.message("en"))
+        self.n, self.reason = n, reason
+
+    def message(self, lang: str | None) -> str:
+        return t(self.key, lang, n=self.n, detail=self.reason.message(lang))
+
+
+@dataclass(frozen=True)
+class GeoLine:
+    """A geotrace or geoshape as read from what was typed: its stored text, and whether
+    the shape was closed here (its last point omitted, so the first one was added)."""
+
+    text: str
+    closed_here: bool = False
+
+
+def _line_point(n: int, item: Any, key: str) -> str:
+    """Point `n` (1-based) of a geotrace/geoshape: text "lat lon", or a list of numbers."""
+    if not isinstance(item, str | list | tuple) or (
+        isinstance(item, str) and POINT_SEPARATOR in item
+    ):
+        # [40.5, 72.8] (one point, not a list of points), or "40 72; 41 73" as one item
+        raise InvalidValue(key)
+    try:
+        return _geopoint(item)
+    except InvalidValue as exc:
+        raise InvalidPoint(n, exc) from None
+
+
+def read_geo_line(base_type: str, raw: Any) -> GeoLine:
+    """A geotrace or geoshape: `lat lon[ alt acc]; lat lon; …` (XLSForm's text; each point
+    read as a geopoint is, decimal commas included, so a comma never separates points), or
+    a list of points (each "lat lon" or a list of numbers). A trace needs 2 points, a shape
+    3 distinct ones and is closed: when its last point is not its first, the first is added
+    (`closed_here`). Stored as the points joined by ";" (ODK Collect's way; forms/geo.py).
+    Raises InvalidValue."""
+    shape = base_type == "geoshape"
+    key = "invalid_geoshape" if shape else "invalid_geotrace"
+    if isinstance(raw, list | tuple):
+        items: list[Any] = list(raw)
+    elif isinstance(raw, str):
+        if len(raw) > MAX_TEXT_CHARS:
+            raise InvalidValue("text_too_long", limit=f"{MAX_TEXT_CHARS:,}")
+        items = raw.split(POINT_SEPARATOR)
+        if len(items) > 1 and not items[-1].strip():
+            items.pop()  # "p1; p2;": ODK's functions take a trailing ";" too
+    else:
+        raise InvalidValue(key)
+    if len(items) > MAX_GEO_POINTS:
+        raise InvalidValue("too_many_points", limit=f"{MAX_GEO_POINTS:,}")
+    points = [_line_point(n, item, key) for n, item in enumerate(items, start=1)]
+    if not shape:
+        if len(points) < 2:
+            raise InvalidValue("geotrace_too_few")
+        return GeoLine(POINT_SEPARATOR.join(points))
+    closed = len(points) > 1 and points[0] == points[-1]
+    corners = points[:-1] if closed else points
+    if len({tuple(p.split()[:2]) for p in corners}) < 3:
+        raise InvalidValue("geoshape_too_few")
+    if not closed:
+        points.append(points[0])
+        if len(points) > MAX_GEO_POINTS:
+            raise InvalidValue("too_many_points", limit=f"{MAX_GEO_POINTS:,}")
+    return GeoLine(POINT_SEPARATOR.join(points), closed_here=not closed)
+
+
+def _geo_line(base_type: str) -> Callable[[Any], str]:
+    return lambda raw: read_geo_line(base_type, raw).text
 
 
 # An unknown choice's message lists the choices up to this many (a list may hold 100,000).
@@ -428,7 +512,7 @@ def _range(form: Form, q: Question, raw: Any) -> int | float:
 
 
 # The types whose values are read from the text alone, the form aside: numbers, dates,
-# times and points (see read_numbers and read_date for what is accepted).
+# times, points and lines of points (see read_numbers, read_date and read_geo_line).
 _READERS: dict[str, Callable[[Any], Any]] = {
     "integer": _integer,
     "decimal": _decimal,
@@ -436,6 +520,8 @@ _READERS: dict[str, Callable[[Any], Any]] = {
     "time": _time,
     "datetime": _datetime,
     "geopoint": _geopoint,
+    "geotrace": _geo_line("geotrace"),
+    "geoshape": _geo_line("geoshape"),
 }
 
 

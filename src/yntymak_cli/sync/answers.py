@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from yntymak_cli.forms.geo import LINE_TYPES, BadGeo, read_points
 from yntymak_cli.forms.model import Form, Question
 from yntymak_cli.i18n import t
 from yntymak_cli.limits import MAX_INT, MAX_REPEAT_DEPTH, MAX_TEXT_CHARS, MIN_INT
@@ -135,6 +136,14 @@ class AnswerSchema:
                     raise _bad(path, t("refusal_answer_out_of_range", "en"))
             elif cls is not float or not math.isfinite(value):
                 raise _bad(path, t("refusal_answer_not_number", "en", type=base))
+        elif base in LINE_TYPES:
+            # Points as the laptop stores them, bounded in length and count before any split.
+            if cls is not str:
+                raise _bad(path, t("refusal_answer_not_text", "en", type=base))
+            try:
+                read_points(base, value)
+            except BadGeo as exc:
+                raise _bad(path, str(exc)) from None
         elif base == "select_multiple":
             names = self.choices.get(q.list_name or "", frozenset())
             if cls is not list:
@@ -195,6 +204,15 @@ def _quick(q: Question, names: frozenset[str]) -> Callable[[Any], bool]:
             and len(set(v)) == len(v)
         )
 
+    def line(v: Any) -> bool:
+        if v.__class__ is not str:
+            return False
+        try:
+            read_points(base, v)
+        except BadGeo:
+            return False
+        return True
+
     def calculated(v: Any) -> bool:
         cls = v.__class__
         if cls is str:
@@ -207,6 +225,8 @@ def _quick(q: Question, names: frozenset[str]) -> Callable[[Any], bool]:
         return text
     if base == "select_one":
         return choice
+    if base in LINE_TYPES:
+        return line
     if base == "integer":
         return integer
     if base in ("decimal", "range"):

@@ -110,6 +110,8 @@ _TYPES = {
     "geopoint": "geopoint",
     "gps": "geopoint",
     "location": "geopoint",
+    "geotrace": "geotrace",
+    "geoshape": "geoshape",
     "note": "note",
     "calculate": "calculate",
     "acknowledge": "acknowledge",
@@ -143,6 +145,8 @@ _BIND_TYPES = {
     "time": "time",
     "dateTime": "datetime",
     "geopoint": "geopoint",
+    "geotrace": "geotrace",
+    "geoshape": "geoshape",
 }
 _PRELOADS = {"start", "end", "today", "deviceid", "username"}
 _FILE_EXTENSIONS = (".csv", ".xml", ".geojson")
