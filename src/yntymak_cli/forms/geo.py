@@ -1,7 +1,8 @@
 """Stored geo answers (geopoint, geotrace, geoshape): their canonical text, read back.
 
-A geopoint is stored as `lat lon[ alt[ acc]]`, its numbers as Python writes a float
-(`40.53 72.8`, `1e-05`). A geotrace or geoshape is its points in that form joined by `;`
+A geopoint is stored as `lat lon[ alt[ acc]]`, its numbers as decimals without an
+exponent (`40.53 72.8`, `0.00001`; values stored before 2026-11-30 may hold one, `1e-05`,
+and still read). A geotrace or geoshape is its points in that form joined by `;`
 without spaces, as ODK Collect writes them (`40.53 72.8;40.54 72.81`); a geoshape's last
 point repeats its first (closed). forms/values.py makes that text from what was typed;
 this module reads it back strictly (HQ checks what a device sends with it, the GeoJSON
