@@ -539,6 +539,18 @@ def stored_text(base_type: str, text: str) -> str:
     return _num_text(value) if isinstance(value, float) else str(value)
 
 
+def _media(form: Form, q: Question, raw: Any) -> str:
+    """A media answer as stored (`NAME sha256:HEX`). A path given in an answers file or at
+    the prompt is turned into this by collect/media.py (it reads and stores the file)
+    before the engine sees it; the engine never touches files."""
+    from yntymak_cli.forms.media import parse_ref
+
+    ref = parse_ref(raw)
+    if ref is None:
+        raise InvalidValue("media_not_stored")
+    return ref.text
+
+
 def _form_free(reader: Callable[[Any], Any]) -> Callable[[Form, Question, Any], Any]:
     return lambda form, q, raw: reader(raw)
 
@@ -550,4 +562,5 @@ _PARSERS: dict[str, Callable[[Form, Question, Any], Any]] = {
     "select_multiple": _select_multiple,
     "acknowledge": _acknowledge,
     "range": _range,
+    **dict.fromkeys(("image", "audio", "video", "file"), _media),
 }
