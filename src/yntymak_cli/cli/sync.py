@@ -792,6 +792,8 @@ def purge_command(
     elif not result.cleanup_error:
         # Nothing new: an earlier purge's clean-up (or deleted drafts' free pages) finished.
         typer.echo(t("purge_compacted", lang, kept=kept))
+    if result.media_files:
+        typer.echo(t("purge_media_files", lang, n=result.media_files))
     if result.edit_drafts:
         typer.echo(t("purge_edit_drafts", lang, n=result.edit_drafts), err=True)
     if result.cleanup_error:
