@@ -1102,6 +1102,11 @@ def display_value(form: Form, q: Question, value: Any, lang: str | None) -> str:
             label = text_in(choice.label, lang, form.language) if choice is not None else ""
             shown.append(label or str(v))
         return ", ".join(shown)
+    if q.is_media:
+        from yntymak_cli.forms.media import parse_ref
+
+        ref = parse_ref(value)
+        return ref.name if ref is not None else str(value)
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     return ex.to_string(value)
