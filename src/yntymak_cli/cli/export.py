@@ -86,6 +86,14 @@ def _exporter(hq: bool) -> Callable[..., None]:
             "NAME.paradata.csv); json/jsonl NAME.paradata.jsonl beside it. Submissions "
             "filled with --answers have no rows.",
         ),
+        media: Path | None = typer.Option(
+            None,
+            "--media",
+            metavar="<dir>",
+            help="Also copy the files of image, audio, video and file answers into "
+            "DIR/FORM/UUID/; the xlsx/CSV QUESTION_URL links point there from the output's "
+            "folder (e.g. -o out/data.xlsx --media out/media). Laptop only for now.",
+        ),
     ) -> None:
         """Export a form's submissions in the layout KoboToolbox users know.
 
@@ -138,6 +146,8 @@ def _exporter(hq: bool) -> Callable[..., None]:
         review = None if status in ("final", "all") else status
         drafts = status == "all"
         since = since_utc(since, words)
+        if media is not None and hq:  # HQ has no files until bundles carry them
+            raise InvalidInput(t("hq_export_no_media", words))
         with HqDb.open() if hq else Store.open() as store:
             forms = store.form_versions(form_id)
             if not forms:
@@ -158,7 +168,12 @@ def _exporter(hq: bool) -> Callable[..., None]:
                 include_paradata=paradata,
             )
             options = ExportOptions(
-                fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary, paradata=paradata
+                fmt=fmt,
+                lang=lang,
+                no_sensitive=no_sensitive,
+                summary=summary,
+                paradata=paradata,
+                media_dir=media,
             )
             if summary and isinstance(store, HqDb):  # progress against HQ's targets, if any
                 from dataclasses import replace
@@ -203,6 +218,29 @@ def _exporter(hq: bool) -> Callable[..., None]:
             )
             if purged:
                 typer.echo(t("export_purged_apart", words, n=purged))
+            if media is not None and isinstance(store, Store):
+                from yntymak_cli.export.media import copy_media, media_question_names
+
+                copied = copy_media(
+                    store,
+                    form_id,
+                    store.iter_records(
+                        form_id,
+                        include_drafts=drafts,
+                        include_void=include_void,
+                        since=since,
+                        review=review,
+                    ),
+                    media_question_names(forms, no_sensitive),
+                    media,
+                )
+                typer.echo(t("export_media_done", words, n=copied.files, dir=plain(media)))
+                if copied.missing:
+                    missing = ", ".join(plain(m) for m in copied.missing[:5])
+                    typer.echo(
+                        t("export_media_missing", words, n=len(copied.missing), files=missing),
+                        err=True,
+                    )
 
     return export
 
