@@ -359,3 +359,36 @@ def test_prompt_session_keeps_the_file_with_the_answer(yntymak_home, form, tmp_p
         record = store.get_record(session.uuid)
     assert parse_ref(record["answers"]["photo"]).name == "work.png"
     assert "no file at" in buffer.getvalue()
+
+
+def test_no_sensitive_leaves_out_columns_and_files(yntymak_home, tmp_path):
+    form = tmp_path / "case.yaml"
+    form.write_text(
+        "id: case\nversion: '1'\nquestions:\n"
+        "  - {name: scan, type: file, label: Scan, sensitive: true}\n"
+        "  - {name: site, type: image, label: Site}\n",
+        encoding="utf-8",
+    )
+    folder = tmp_path / "in"
+    folder.mkdir()
+    png(folder / "site.png")
+    (folder / "scan.pdf").write_bytes(b"%PDF-1.4\n%signed\n")
+    path = answers(folder, "scan: scan.pdf\nsite: site.png\n")
+    uuid = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A").strip()
+    out = tmp_path / "out"
+    yn(
+        yntymak_home,
+        "export",
+        "case",
+        "-o",
+        out / "c.csv",
+        "--media",
+        out / "media",
+        "--no-sensitive",
+    )
+    with open(out / "c.csv", encoding="utf-8-sig", newline="") as f:
+        header = next(csv.reader(f))
+    assert "scan" not in header and "scan_URL" not in header and "site_URL" in header
+    copied = sorted(p.name for p in (out / "media").rglob("*") if p.is_file())
+    assert copied == ["site.png"]
+    assert (out / "media" / "case" / uuid / "site.png").is_file()

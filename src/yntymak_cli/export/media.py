@@ -94,15 +94,17 @@ class MediaLinks:
 
 
 def media_question_names(forms: Iterable[Form], no_sensitive: bool = False) -> frozenset[str]:
-    """The media questions of any version (less the sensitive ones with --no-sensitive,
-    a question inside a sensitive group or repeat included), as the export's columns."""
+    """The media questions of any version, as the export's columns: with --no-sensitive,
+    less those marked sensitive (or inside a sensitive group or repeat) in any version."""
     names: set[str] = set()
+    sensitive: set[str] = set()
     for form in forms:
         for q, ancestors in form.walk():
-            hidden = q.sensitive or any(a.sensitive for a in ancestors)
-            if q.is_media and not (no_sensitive and hidden):
+            if q.is_media:
                 names.add(q.name)
-    return frozenset(names)
+                if q.sensitive or any(a.sensitive for a in ancestors):
+                    sensitive.add(q.name)
+    return frozenset(names - sensitive if no_sensitive else names)
 
 
 @dataclass(frozen=True)
