@@ -620,8 +620,9 @@ class QuestionaryPrompter:
             error = validate(result) if validate else None
             if error is None:
                 break
-            self._refused(message, result.strip(), error)
-            default = result  # to be corrected, not typed again
+            kept = result == KEEP_MEDIA
+            self._refused(message, shown if kept else result.strip(), error)
+            default = "" if kept else result  # to be corrected, not typed again
         echoed = shown if result == KEEP_MEDIA else result
         self._echo(message, echoed if echoed.strip() else t("no_answer", self.lang))
         return result
