@@ -466,7 +466,12 @@ def press(keys: str, ask):
 
 
 def frame(magic: bytes, parts: list[tuple[int, bytes]], signer) -> bytes:
+    """Sections framed and signed as the magic's version does: format 1 signs the bytes,
+    format 2 a digest of them (container.SIGNED_DIGEST_PREFIX)."""
     body = magic + b"".join(struct.pack(">BI", t, len(b)) + b for t, b in parts)
+    if magic == container.BUNDLE_MAGIC:
+        digest = container.SIGNED_DIGEST_PREFIX + hashlib.sha256(body).digest()
+        return body + signer.sign(digest).signature
     return body + signer.sign(body).signature
 
 

@@ -295,15 +295,17 @@ def test_bundle_round_trip(bundle: bytes, device: k.DeviceIdentity, hq: k.HqIden
     assert header["device_id"] == device.device_id
     assert header["hq_fingerprint"] == hq.fingerprint
     assert header["seq"] == 1 and header["prev_hash"] is None
-    assert header["format_version"] == 1
+    assert header["format_version"] == 2
     # Counts and manifest travel sealed, beside the records they describe.
-    assert payload == sealed_of(record())
+    # ... and the media list with its content key (no files in this bundle).
+    assert payload["media"]["files"] == [] and len(base64.b64decode(payload["media"]["key"])) == 32
+    assert {k_: v for k_, v in payload.items() if k_ != "media"} == sealed_of(record())
     assert payload["counts"] == {"forms": 1, "submissions": 1}
     assert payload["manifest"] == [
         {"uuid": UUID1, "revision": 1, "status": "final", "sha256": c.record_hash(record())}
     ]
     assert c.inspect_bundle(bundle) == header
-    assert bundle[:4] == b"YKB\x01"
+    assert bundle[:4] == b"YKB\x02"
 
 
 def test_a_bundle_names_no_submission_and_holds_no_answer_in_clear(device, hq) -> None:
@@ -415,17 +417,18 @@ def test_trailing_garbage_is_refused(bundle: bytes, receipt: bytes, device, hq) 
 
 
 def test_unknown_repeated_and_misordered_sections_are_refused(bundle: bytes, device, hq) -> None:
-    (h_tag, header), (p_tag, payload) = sections(bundle)
+    (h_tag, header), (p_tag, payload), (m_tag, media) = sections(bundle)
     sign = device.signing_key
     lookup = lookup_for(device)
     cases = {
         "unknown section tag 0x09": [(h_tag, header), (0x09, b"x"), (p_tag, payload)],
         "repeated header": [(h_tag, header), (h_tag, header), (p_tag, payload)],
         "payload section where the header": [(p_tag, payload), (h_tag, header)],
+        "repeated payload": [(h_tag, header), (p_tag, payload), (p_tag, media)],
     }
     for message, parts in cases.items():
         err = refused(
-            "unexpected-member", c.open_bundle, frame(b"YKB\x01", parts, sign), lookup, hq
+            "unexpected-member", c.open_bundle, frame(c.BUNDLE_MAGIC, parts, sign), lookup, hq
         )
         assert message in str(err)
 
@@ -443,7 +446,7 @@ def test_section_length_above_limit_is_refused(bundle: bytes, device, hq) -> Non
         (b"", "not-a-bundle"),
         (b"hello world, this is not a bundle at all" * 3, "not-a-bundle"),
         (os.urandom(300), "not-a-bundle"),
-        (b"YKB\x02" + b"\x00" * 100, "unsupported-version"),
+        (b"YKB\x03" + b"\x00" * 100, "unsupported-version"),
         (b"YKB\x00" + b"\x00" * 100, "unsupported-version"),
     ],
 )
@@ -471,14 +474,19 @@ def test_header_version_and_canonical_form_are_checked(device, hq) -> None:
     pub = hq.public()
     good = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, pub)
     header = c.inspect_bundle(good)
-    (_, _), (p_tag, payload) = sections(good)
+    (_, _), (p_tag, payload), media = sections(good)
     pretty = json.dumps(header, indent=1).encode()
-    forged = frame(b"YKB\x01", [(1, pretty), (p_tag, payload)], device.signing_key)
+    forged = frame(c.BUNDLE_MAGIC, [(1, pretty), (p_tag, payload), media], device.signing_key)
     err = refused("corrupted", c.open_bundle, forged, lookup_for(device), hq)
     assert "canonical" in str(err)
-    future = canonical_bytes({**header, "format_version": 2})
-    forged = frame(b"YKB\x01", [(1, future), (p_tag, payload)], device.signing_key)
-    refused("unsupported-version", c.open_bundle, forged, lookup_for(device), hq)
+    for magic, version, parts in (
+        (c.BUNDLE_MAGIC, 3, [(p_tag, payload), media]),
+        (c.BUNDLE_MAGIC, 1, [(p_tag, payload), media]),
+        (c.BUNDLE_MAGIC_V1, 2, [(p_tag, payload)]),  # the version byte and the header agree
+    ):
+        other = canonical_bytes({**header, "format_version": version})
+        forged = frame(magic, [(1, other), *parts], device.signing_key)
+        refused("unsupported-version", c.open_bundle, forged, lookup_for(device), hq)
 
 
 # -- who signed it and to whom -------------------------------------------------------------
@@ -551,10 +559,12 @@ def test_ciphertext_cannot_be_lifted_into_another_devices_bundle(
     bundle: bytes, device, other_device, hq
 ) -> None:
     # other_device cannot decrypt, but could copy the ciphertext under its own signed header.
-    (_, header), (p_tag, payload) = sections(bundle)
+    (_, header), (p_tag, payload), media = sections(bundle)
     own = {**json.loads(header), "device_id": other_device.device_id}
     lifted = frame(
-        b"YKB\x01", [(1, canonical_bytes(own)), (p_tag, payload)], other_device.signing_key
+        c.BUNDLE_MAGIC,
+        [(1, canonical_bytes(own)), (p_tag, payload), media],
+        other_device.signing_key,
     )
     err = refused("corrupted", c.open_bundle, lifted, lookup_for(device, other_device), hq)
     assert "does not belong" in str(err)
@@ -597,14 +607,14 @@ def test_decompression_bomb_is_refused_without_allocating(device, hq) -> None:
 
 def test_payload_just_within_the_bound_opens(device, hq) -> None:
     data = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public())
-    size = len(canonical_bytes(sealed_of(record())))
+    size = len(canonical_bytes(c.open_bundle(data, lookup_for(device), hq)[1]))
     c.open_bundle(data, lookup_for(device), hq, max_payload=size)
     refused("too-large", c.open_bundle, data, lookup_for(device), hq, max_payload=size - 1)
 
 
 def _inconsistent(device, hq, manifest_records, payload_records) -> bytes:
     header = {
-        "format_version": 1,
+        "format_version": 2,
         "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
         "device_id": device.device_id,
         "seq": 1,
@@ -614,6 +624,7 @@ def _inconsistent(device, hq, manifest_records, payload_records) -> bytes:
     }
     sealed = {**payload_of(*payload_records), "counts": {}}
     sealed["manifest"] = c.build_manifest(manifest_records)
+    sealed["media"] = {"key": base64.b64encode(bytes(32)).decode(), "files": []}
     return c._seal_bundle(header, sealed, device, hq.public())
 
 
@@ -722,11 +733,13 @@ def test_payload_of_the_old_layout_is_refused(device, hq) -> None:
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
     assert "missing counts, manifest" in str(err)
     # A header still carrying a manifest is refused before anything is decrypted.
-    (_, header), (p_tag, payload) = sections(c.build_bundle(
+    (_, header), (p_tag, payload), media = sections(c.build_bundle(
         {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public()
     ))  # fmt: skip
     leaky = {**json.loads(header), "manifest": c.build_manifest([record()])}
-    forged = frame(b"YKB\x01", [(1, canonical_bytes(leaky)), (p_tag, payload)], device.signing_key)
+    forged = frame(
+        c.BUNDLE_MAGIC, [(1, canonical_bytes(leaky)), (p_tag, payload), media], device.signing_key
+    )
     err = refused("corrupted", c.open_bundle, forged, lookup_for(device), hq)
     assert "unexpected manifest" in str(err)
     with pytest.raises(BundleError, match="unexpected manifest"):

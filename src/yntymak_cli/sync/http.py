@@ -291,7 +291,10 @@ def _bundle_id(path: Path) -> str | None:
     try:
         with path.open("rb") as f:
             head = f.read(9)
-            if len(head) != 9 or head[:4] != container.BUNDLE_MAGIC:
+            if len(head) != 9 or head[:4] not in (
+                container.BUNDLE_MAGIC,
+                container.BUNDLE_MAGIC_V1,
+            ):
                 return None
             if head[4] != container.TAG_HEADER:
                 return None
