@@ -1,6 +1,6 @@
-"""Media questions (issue 16, laptop half): image, audio, video and file answers taken from
-a path, checked, kept under HOME/media by hash, exported with links, erased by purge, and
-refused by `bundle create` until bundles carry files."""
+"""Media questions (issue 16): image, audio, video and file answers taken from a path,
+checked, kept under HOME/media by hash, exported with links, carried in bundles to HQ
+(checked there and kept once), exported at HQ, erased by purge after HQ's receipt."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from yntymak_cli.canonical import canonical_bytes
 from yntymak_cli.forms.media import parse_ref
 
-from .helpers import yn
+from .helpers import collect_in, rows, yn
 
 FORM = """\
 id: media_visit
@@ -309,22 +310,158 @@ def test_purge_erases_only_files_no_answer_needs(yntymak_home, form, tmp_path):
     assert rows == {sha("shared.png")}
 
 
-def test_bundle_create_refuses_media_answers(yntymak_home, form, tmp_path):
-    hq = tmp_path / "hq"
-    yn(hq, "hq", "init", "-o", tmp_path / "hq.pub")
-    yn(yntymak_home, "keys", "trust-hq", tmp_path / "hq.pub")
-    folder = tmp_path / "in"
-    folder.mkdir()
-    png(folder / "work.png")
-    path = answers(folder, "village: Kara-Suu\nphoto: work.png\n")
-    uuid = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A").strip()
-    out_dir = tmp_path / "bundles"
-    out = yn(yntymak_home, "bundle", "create", "-o", out_dir, code=2)
-    assert "No bundle made" in out and uuid[:8] in out
-    assert out.strip().count("\n") == 0
-    assert not list(out_dir.glob("*.ykb")) and not list(out_dir.glob(".*"))
-    with sqlite3.connect(yntymak_home / "yntymak.db") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM sync_bundles").fetchone()[0] == 0
+# -- bundles and HQ ---------------------------------------------------------------------------
+
+
+def hq_files(hq: Path) -> list[Path]:
+    """Every file under HQ's media folder, temp files included."""
+    root = hq / "media"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def collect_photo(home: Path, form: Path, folder: Path, name: str = "work.png") -> tuple[str, str]:
+    """A submission with a PNG photo: (uuid, the photo's sha256)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    png(folder / name)
+    path = answers(folder, f"village: Kara-Suu\nphoto: {name}\n", f"{name}.yaml")
+    uuid = yn(home, "collect", form, "--answers", path, "--enumerator", "A").strip()
+    return uuid, hashlib.sha256((folder / name).read_bytes()).hexdigest()
+
+
+def test_a_photo_travels_to_hq_checked_exported_and_purged_after_the_receipt(field, form, tmp_path):
+    uuid, sha = collect_photo(field.a, form, tmp_path / "in")
+    bundle = field.bundle(field.a)
+    out = field.import_(bundle)
+    assert "1 new" in out and "1 media file(s) stored" in out
+    # HQ holds the file once, content-addressed, the same bytes.
+    kept = field.hq / "media" / sha[:2] / sha
+    assert hq_files(field.hq) == [kept]
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == sha
+    assert [r["sha256"] for r in rows(field.hq, "SELECT sha256 FROM hq_media")] == [sha]
+    # hq export --media copies it where the CSV's link points.
+    export = tmp_path / "export"
+    yn(
+        field.hq,
+        "hq",
+        "export",
+        "media_visit",
+        "-o",
+        export / "data.csv",
+        "--media",
+        export / "media",
+    )
+    with (export / "data.csv").open(encoding="utf-8") as f:
+        link = next(csv.DictReader(f))["photo_URL"]
+    assert link == f"media/media_visit/{uuid}/work.png"
+    assert hashlib.sha256((export / link).read_bytes()).hexdigest() == sha
+    # The same bundle again: a replay, nothing new, no temp file left.
+    again = field.import_(bundle)
+    assert "1 unchanged" in again and "media file" not in again
+    assert hq_files(field.hq) == [kept]
+    # HQ's receipt acknowledges it: purge erases the laptop's copy, no answer needs it.
+    yn(field.a, "bundle", "ack", field.receipt(bundle))
+    out = yn(field.a, "submissions", "purge", "--synced", "--yes")
+    assert "media file(s) no remaining answer needs were erased" in out
+    assert media_files(field.a) == []
+
+
+def test_a_file_hq_holds_need_not_travel_again(field, form, tmp_path):
+    """Two laptops with the same photo: each bundle carries it, HQ keeps one copy."""
+    collect_photo(field.a, form, tmp_path / "in")
+    _uuid, sha = collect_photo(field.b, form, tmp_path / "in")
+    assert "1 media file(s) stored" in field.import_(field.bundle(field.a))
+    out = field.import_(field.bundle(field.b))
+    assert "1 new" in out and "media file" not in out  # checked, already held
+    assert hq_files(field.hq) == [field.hq / "media" / sha[:2] / sha]
+
+
+def nothing_imported(hq: Path) -> None:
+    assert hq_files(hq) == []
+    assert rows(hq, "SELECT COUNT(*) AS n FROM hq_media")[0]["n"] == 0
+    assert rows(hq, "SELECT COUNT(*) AS n FROM submissions")[0]["n"] == 0
+
+
+def test_a_flipped_byte_in_the_media_section_refuses_the_bundle(field, form, tmp_path):
+    collect_photo(field.a, form, tmp_path / "in")
+    bundle = field.bundle(field.a)
+    data = bytearray(bundle.read_bytes())
+    data[-64 - 100] ^= 1  # inside the last file's encrypted chunk
+    bundle.write_bytes(bytes(data))
+    out = field.import_(bundle, code=2)
+    assert "refused" in out and "signature" in out
+    nothing_imported(field.hq)
+
+
+def test_a_signed_answer_naming_a_file_not_carried_is_refused(field, form, tmp_path):
+    from yntymak_cli.sync import container
+    from yntymak_cli.sync.hq import revision_hash
+
+    from .helpers import open_genuine
+
+    collect_photo(field.a, form, tmp_path / "in")
+    header, payload, device, hq_identity = open_genuine(field, field.a)
+    record = payload["submissions"][0]
+    record["answers"]["photo"] = "other.png sha256:" + "ab" * 32
+    record["hash"] = revision_hash(record)  # the device's own hash: a genuine-looking record
+    data = container.build_bundle(
+        {"seq": header["seq"] + 100, "prev_hash": "0" * 64},
+        {"forms": payload["forms"], "submissions": payload["submissions"]},
+        device,
+        hq_identity.public(),
+    )
+    forged = tmp_path / "forged.ykb"
+    forged.write_bytes(data)
+    out = field.import_(forged, code=2)
+    assert "names the file " + "ab" * 32 in out and "neither in the bundle nor at HQ" in out
+    nothing_imported(field.hq)
+
+
+def test_a_device_signing_other_bytes_than_it_lists_is_refused(field, form, tmp_path, monkeypatch):
+    """The device's signature is good, but the photo's bytes are not the listed hash."""
+    from yntymak_cli.sync import container, media_section
+
+    collect_photo(field.a, form, tmp_path / "in")
+    other = png(tmp_path / "other.png")
+    Image.new("RGB", (30, 20), (0, 0, 200)).save(other, "PNG")  # same kind, other pixels
+
+    def swapped(box, files, out):
+        for index, (entry, _path) in enumerate(files):
+            data = other.read_bytes()[: entry.size].ljust(entry.size, b"\0")
+            n = media_section.chunks_of(entry.size)
+            for i in range(n):
+                chunk = data[i * media_section.CHUNK_SIZE : (i + 1) * media_section.CHUNK_SIZE]
+                out.write(box.encrypt(chunk, media_section._nonce(index, i, i == n - 1)).ciphertext)
+
+    monkeypatch.setattr(media_section, "write_section", swapped)
+    bundle = field.bundle(field.a)
+    monkeypatch.undo()
+    assert container.inspect_bundle(bundle.read_bytes())["format_version"] == 2
+    out = field.import_(bundle, code=2)
+    assert "does not match its sha256" in out
+    nothing_imported(field.hq)
+    # bundle verify says the same, and leaves nothing either.
+    out = yn(field.hq, "bundle", "verify", bundle, code=2)
+    assert "media-mismatch" in out or "does not match its sha256" in out
+    nothing_imported(field.hq)
+
+
+def test_a_format_1_bundle_still_imports(field, form, tmp_path):
+    """A laptop of the previous version wrote format 1 (no media section): HQ reads it."""
+    from yntymak_cli.sync import container
+
+    from .helpers import open_genuine, seal_raw
+
+    uuid = collect_in(field.a, tmp_path, "Ak-Suu")
+    header, payload, device, hq_identity = open_genuine(field, field.a)
+    old_header = {**header, "format_version": 1, "seq": header["seq"] + 100, "prev_hash": "0" * 64}
+    old_payload = {k_: v for k_, v in payload.items() if k_ != "media"}
+    data = seal_raw(old_header, canonical_bytes(old_payload), device, hq_identity.public())
+    assert data[:4] == container.BUNDLE_MAGIC_V1
+    old = tmp_path / "old.ykb"
+    old.write_bytes(data)
+    out = field.import_(old)
+    assert "1 new" in out
+    assert rows(field.hq, "SELECT uuid FROM submissions")[0]["uuid"] == uuid
 
 
 def test_prompt_session_keeps_the_file_with_the_answer(yntymak_home, form, tmp_path):

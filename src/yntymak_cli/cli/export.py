@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -92,7 +93,7 @@ def _exporter(hq: bool) -> Callable[..., None]:
             metavar="<dir>",
             help="Also copy the files of image, audio, video and file answers into "
             "DIR/FORM/UUID/; the xlsx/CSV QUESTION_URL links point there from the output's "
-            "folder (e.g. -o out/data.xlsx --media out/media). Laptop only for now.",
+            "folder (e.g. -o out/data.xlsx --media out/media). At HQ, the files bundles brought.",
         ),
     ) -> None:
         """Export a form's submissions in the layout KoboToolbox users know.
@@ -146,8 +147,6 @@ def _exporter(hq: bool) -> Callable[..., None]:
         review = None if status in ("final", "all") else status
         drafts = status == "all"
         since = since_utc(since, words)
-        if media is not None and hq:  # HQ has no files until bundles carry them
-            raise InvalidInput(t("hq_export_no_media", words))
         with HqDb.open() if hq else Store.open() as store:
             forms = store.form_versions(form_id)
             if not forms:
@@ -218,11 +217,21 @@ def _exporter(hq: bool) -> Callable[..., None]:
             )
             if purged:
                 typer.echo(t("export_purged_apart", words, n=purged))
-            if media is not None and isinstance(store, Store):
-                from yntymak_cli.export.media import copy_media, media_question_names
+            if media is not None:
+                from yntymak_cli.export.media import (
+                    copy_media,
+                    laptop_locate,
+                    media_question_names,
+                )
 
+                if isinstance(store, Store):
+                    locate = laptop_locate(store)
+                else:  # HQ keeps the files bundles brought (sync/hq_media.py)
+                    from yntymak_cli.sync.hq_media import locate as hq_locate
+
+                    locate = functools.partial(hq_locate, store)
                 copied = copy_media(
-                    store,
+                    locate,
                     form_id,
                     store.iter_records(
                         form_id,

@@ -222,8 +222,7 @@ def bundle_verify(
     from yntymak_cli.sync.keys import load_hq_identity
 
     hq = load_hq_identity(_home())
-    data = hq_mod.read_bundle_file(path)
-    with HqDb.open() as store:
+    with hq_mod.open_bundle_file(path) as data, HqDb.open() as store:
         summary = hq_mod.summarise(hq_mod.open_for_import(store, hq, data))
     if as_json:
         typer.echo(json_text(hq_mod.dumps(summary)))
@@ -518,7 +517,8 @@ def hq_import(
     with HqDb.open() as store:
         for path in files:
             try:
-                result = hq_mod.import_bundle(store, hq, hq_mod.read_bundle_file(path))
+                with hq_mod.open_bundle_file(path) as data:
+                    result = hq_mod.import_bundle(store, hq, data)
             except InvalidInput as exc:
                 refused += 1
                 typer.echo(
@@ -563,6 +563,8 @@ def hq_import(
             else:
                 written += 1
                 typer.echo(f"{plain(path)}: {counts}")
+                if result.media_files:
+                    typer.echo("  " + t("hq_import_media", lang, n=result.media_files))
                 if sent is not None and sent.decisions:
                     typer.echo("  " + t("hq_import_decisions_sent", lang, n=len(sent.decisions)))
                 print_waiting(sent, lang)

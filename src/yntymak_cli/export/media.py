@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,17 +114,17 @@ class CopyResult:
 
 
 def copy_media(
-    store: Store,
+    locate: Callable[[str], Path | None],
     form_id: str,
     records: Iterable[dict[str, Any]],
     media_names: frozenset[str],
     out_dir: Path,
 ) -> CopyResult:
     """Copy the files of `records` into ``out_dir/<form>/<uuid>/<name>``, each written
-    atomically (one already there from an earlier export is replaced)."""
+    atomically (one already there from an earlier export is replaced). `locate(sha256)`
+    is where the home (the laptop's, or HQ's) keeps a file, None when it has none."""
     from yntymak_cli.files import atomic_path
     from yntymak_cli.outputs import ensure_folder
-    from yntymak_cli.store.media import has_file, media_path
 
     copied = 0
     missing: list[str] = []
@@ -136,13 +136,20 @@ def copy_media(
         names = export_names(refs)
         folder = Path(out_dir) / form_id / uuid
         for sha256, name in names.items():
-            if not has_file(store, sha256):
+            source = locate(sha256)
+            if source is None:
                 missing.append(f"{uuid}/{name}")
                 continue
-            source = media_path(store, sha256)
             target = folder / name
             ensure_folder(folder)
             with atomic_path(target) as tmp:  # an earlier export's copy is replaced
                 shutil.copyfile(source, tmp)
             copied += 1
     return CopyResult(copied, missing)
+
+
+def laptop_locate(store: Store) -> Callable[[str], Path | None]:
+    """copy_media's `locate` for the laptop's home."""
+    from yntymak_cli.store.media import has_file, media_path
+
+    return lambda sha256: media_path(store, sha256) if has_file(store, sha256) else None

@@ -12,7 +12,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yntymak_cli import files
 from yntymak_cli.errors import InvalidInput, YntymakError
@@ -23,6 +23,9 @@ from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.store.device_sync import SentBundle, pending_records
 from yntymak_cli.store.reviews import Decision
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic, cannot_write
+
+if TYPE_CHECKING:
+    from yntymak_cli.sync.media_section import MediaEntry
 
 MAX_RECEIPT_FILE = 64 * 1024 * 1024  # a receipt of a million ids is ~60 MB; refuse beyond
 
@@ -64,6 +67,7 @@ class CreatedBundle:
     voids: int
     forms: int
     size: int
+    media_files: int = 0  # files the bundle carries
     # Finished from the hidden temp file of a run killed after recording this bundle:
     # nothing new was packed (run `bundle create` again for data collected since).
     resumed: bool = False
@@ -101,7 +105,7 @@ def create_bundle(
             records = pending_records(store)
             if not records:
                 return None
-            _refuse_media(store, records)
+            media = _media_files(store, records)
             seq = last.seq + 1 if last else 1
             prev_hash = last.file_hash if last else None
             form_hashes = sorted({r["form_hash"] for r in records})
@@ -112,14 +116,6 @@ def create_bundle(
                 "bundle_id": str(uuid.uuid4()),
                 "created_at": utcnow()[:19] + "Z",
             }
-            try:
-                data = container.build_bundle(
-                    header, {"forms": forms, "submissions": records}, device, hq
-                )
-            except ValueError as exc:  # e.g. a payload beyond the section limit
-                raise YntymakError(
-                    t("bundle_err_cannot_build", current_lang(), error=exc)
-                ) from None
             path = out_dir / container.bundle_name(device.device_id, seq)
             check_overwrite(path, "bundle")  # a database or key renamed to this name: refused
             # Never replace a file of that name: after a restore from a backup the seq is
@@ -129,13 +125,36 @@ def create_bundle(
             # Temp files of this seq are from runs killed before they recorded it: garbage.
             for stale in out_dir.glob(f".{glob.escape(path.name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
-            tmp = _write_temp(path, data)
+            # Written as a stream straight into the temp file: media files are read and
+            # encrypted a chunk at a time, so a bundle of photos is never held in memory.
+            try:
+                tmp = files.create_temp(path)
+            except OSError as exc:
+                raise cannot_write(path, exc) from exc
+            try:
+                with open(tmp, "r+b") as out:
+                    _, file_hash, size = container.write_bundle(
+                        out,
+                        header,
+                        {"forms": forms, "submissions": records},
+                        device,
+                        hq,
+                        media,
+                    )
+                    out.flush()
+                    os.fsync(out.fileno())
+            except ValueError as exc:  # e.g. content beyond the bundle's size limit
+                raise YntymakError(
+                    t("bundle_err_cannot_build", current_lang(), error=exc)
+                ) from None
+            except OSError as exc:
+                raise cannot_write(path, exc) from exc
             device_sync.record_bundle(
                 store,
                 seq=seq,
                 bundle_id=header["bundle_id"],
                 file_name=path.name,
-                file_hash=container.bundle_file_hash(data),
+                file_hash=file_hash,
                 prev_hash=prev_hash,
                 hq_fingerprint=hq.fingerprint,
                 created_at=header["created_at"],
@@ -162,30 +181,45 @@ def create_bundle(
         revisions=len(records),
         voids=sum(1 for r in records if r["status"] == "void"),
         forms=len(forms),
-        size=len(data),
+        size=size,
+        media_files=len(media),
     )
 
 
-def _refuse_media(store: Store, records: list[Any]) -> None:
-    """InvalidInput when a record holds a media answer: bundles do not carry files yet, and
-    sending the answers without their files would look complete at HQ while it is not.
-    (Lifted when bundles carry media: docs/media-design.md.)"""
+def _media_files(store: Store, records: list[Any]) -> list[tuple[MediaEntry, Path]]:
+    """The files the records' media answers name, each once, in the order first named:
+    (what the bundle lists, where the file is on this laptop). InvalidInput when one is not
+    in the home (sending the answer without its file would look complete at HQ while it is
+    not; HQ refuses such a bundle too)."""
     from yntymak_cli.forms.media import media_refs
+    from yntymak_cli.store.media import get_media, has_file, media_path
+    from yntymak_cli.sync.media_section import MediaEntry
 
-    with_media: list[str] = []
+    out: list[tuple[MediaEntry, Path]] = []
+    seen: set[str] = set()
     for record in records:
+        if record.get("answers") is None:
+            continue
         form = store.form_by_hash(record["form_hash"])
-        if record["uuid"] not in with_media and any(media_refs(form, record["answers"])):
-            with_media.append(record["uuid"])
-    if with_media:
-        raise InvalidInput(
-            t(
-                "bundle_media_refused",
-                current_lang(),
-                uuid=with_media[0][:8],
-                n=len(with_media),
+        for _name, ref in media_refs(form, record["answers"]):
+            if ref.sha256 in seen:
+                continue
+            seen.add(ref.sha256)
+            row = get_media(store, ref.sha256)
+            if row is None or not has_file(store, ref.sha256):
+                raise InvalidInput(
+                    t(
+                        "bundle_media_not_on_laptop",
+                        current_lang(),
+                        uuid=record["uuid"][:8],
+                        name=ref.name,
+                        sha256=ref.sha256[:12],
+                    )
+                )
+            out.append(
+                (MediaEntry(ref.sha256, row.size, row.media_type), media_path(store, ref.sha256))
             )
-        )
+    return out
 
 
 def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> CreatedBundle | None:
@@ -200,17 +234,24 @@ def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> Create
     path = out_dir / last.file_name
     published = os.path.lexists(path)
     for tmp in sorted(out_dir.glob(f".{glob.escape(last.file_name)}.*.tmp")):
+        # Hashed as a stream: a bundle of photos is not read into memory.
         try:
-            data = tmp.read_bytes()
-        except OSError:
-            continue
-        if container.bundle_file_hash(data) != last.file_hash:
+            with tmp.open("rb") as f:
+                if container.bundle_file_hash(f) != last.file_hash:
+                    continue
+                bundle_id = container.inspect_bundle(f)["bundle_id"]
+            size = tmp.stat().st_size
+        except (OSError, container.BundleError):
             continue
         if published:
             # Killed after the link, before the temp name went: the same bytes twice.
             try:
-                if os.path.samefile(tmp, path) or path.read_bytes() == data:
+                if os.path.samefile(tmp, path):
                     tmp.unlink()
+                else:
+                    with path.open("rb") as f:
+                        if container.bundle_file_hash(f) == last.file_hash:
+                            tmp.unlink()
             except OSError:
                 pass
             continue
@@ -220,7 +261,6 @@ def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> Create
             return None
         contents = last.contents
         form_hashes = device_sync.carried_form_hashes(store, contents)
-        bundle_id = container.inspect_bundle(data)["bundle_id"]
         return CreatedBundle(
             path=path,
             seq=last.seq,
@@ -229,7 +269,7 @@ def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> Create
             revisions=len(contents),
             voids=sum(1 for _u, _r, status in contents if status == "void"),
             forms=len(form_hashes),
-            size=len(data),
+            size=size,
             resumed=True,
         )
     return None
