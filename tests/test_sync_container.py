@@ -780,3 +780,79 @@ def test_seq_and_revision_beyond_sqlite_integers_are_refused(device, hq, field) 
         c.build_bundle(
             {"seq": c.MAX_COUNTER + 1, "prev_hash": "0" * 64}, payload_of(), device, hq.public()
         )
+
+
+# -- format 2: the media section -----------------------------------------------------------
+
+
+def _media_files(tmp_path: Path) -> list[tuple[c.MediaEntry, Path]]:
+    """Two files: one of several chunks (the last one short), one of a single byte."""
+    out = []
+    for name, data in (("big.bin", os.urandom(2 * 1024 * 1024 + 5)), ("one.bin", b"x")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        entry = c.MediaEntry(hashlib.sha256(data).hexdigest(), len(data), "application/x")
+        out.append((entry, path))
+    return out
+
+
+def _with_media(tmp_path: Path, device, hq, files) -> bytes:
+    buffer = BytesIO()
+    c.write_bundle(
+        buffer, {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public(), files
+    )
+    return buffer.getvalue()
+
+
+def test_media_files_round_trip_a_chunk_at_a_time(tmp_path: Path, device, hq) -> None:
+    files = _media_files(tmp_path)
+    data = _with_media(tmp_path, device, hq, files)
+    path = tmp_path / "b.ykb"
+    path.write_bytes(data)
+    with path.open("rb") as f:  # read from the file, as hq import does
+        opened = c.open_bundle_container(f, lookup_for(device), hq)
+        assert [e.doc() for e in opened.media] == opened.payload["media"]["files"]
+        got = []
+        for entry, chunks in opened.media_files():
+            pieces = list(chunks)
+            assert max(len(p) for p in pieces) <= 1024 * 1024
+            got.append((entry, b"".join(pieces)))
+    assert [(e, d) for e, d in got] == [(e, p.read_bytes()) for e, p in files]
+    assert c.bundle_file_hash(data) == c.bundle_file_hash(BytesIO(data))
+
+
+def test_media_chunks_cannot_be_moved_or_cut(tmp_path: Path, device, hq) -> None:
+    """Signed anew by the device itself, a reordered or shortened section still fails."""
+    from yntymak_cli.sync.media_section import MediaMismatch
+
+    files = _media_files(tmp_path)
+    data = _with_media(tmp_path, device, hq, files)
+    (h_tag, header), (p_tag, payload), (m_tag, media) = sections(data)
+    first = 1024 * 1024 + 16
+    swapped = media[first : 2 * first] + media[:first] + media[2 * first :]
+    forged = frame(c.BUNDLE_MAGIC, [(h_tag, header), (p_tag, payload), (m_tag, swapped)],
+                   device.signing_key)  # fmt: skip
+    opened = c.open_bundle_container(forged, lookup_for(device), hq)
+    with pytest.raises(MediaMismatch, match="does not decrypt"):
+        for _entry, chunks in opened.media_files():
+            list(chunks)
+    cut = frame(c.BUNDLE_MAGIC, [(h_tag, header), (p_tag, payload), (m_tag, media[:-1])],
+                device.signing_key)  # fmt: skip
+    err = refused("corrupted", c.open_bundle, cut, lookup_for(device), hq)
+    assert "media" in str(err)
+
+
+def test_a_file_changed_on_disk_is_not_packed(tmp_path: Path, device, hq) -> None:
+    files = _media_files(tmp_path)
+    files[1][1].write_bytes(b"y")
+    with pytest.raises(ValueError, match="changed on disk"):
+        _with_media(tmp_path, device, hq, files)
+
+
+def test_payload_and_media_share_the_size_limit(
+    tmp_path: Path, device, hq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _media_files(tmp_path)
+    monkeypatch.setattr(c, "MAX_CONTENT_SIZE", 2 * 1024 * 1024)
+    with pytest.raises(ValueError):
+        _with_media(tmp_path, device, hq, files)
