@@ -375,6 +375,16 @@ def test_a_file_hq_holds_need_not_travel_again(field, form, tmp_path):
     assert hq_files(field.hq) == [field.hq / "media" / sha[:2] / sha]
 
 
+def test_bundle_create_stops_when_a_named_file_is_gone(field, form, tmp_path):
+    uuid, sha = collect_photo(field.a, form, tmp_path / "in")
+    (field.a / "media" / sha[:2] / sha).unlink()
+    out_dir = tmp_path / "bundles"
+    out = yn(field.a, "bundle", "create", "-o", out_dir, code=2)
+    assert "No bundle made" in out and uuid[:8] in out and "media folder" in out
+    assert not list(out_dir.glob("*.ykb")) and not list(out_dir.glob(".*"))
+    assert count(field.a, "sync_bundles") == 0
+
+
 def nothing_imported(hq: Path) -> None:
     assert hq_files(hq) == []
     assert rows(hq, "SELECT COUNT(*) AS n FROM hq_media")[0]["n"] == 0

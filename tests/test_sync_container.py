@@ -854,5 +854,5 @@ def test_payload_and_media_share_the_size_limit(
 ) -> None:
     files = _media_files(tmp_path)
     monkeypatch.setattr(c, "MAX_CONTENT_SIZE", 2 * 1024 * 1024)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="2 media file.* take 2 MB, more than one bundle holds"):
         _with_media(tmp_path, device, hq, files)

@@ -886,7 +886,16 @@ def _write_bundle(
     entries = [entry for entry, _path in files]
     media_size = media_section.section_size(entries)
     if len(ciphertext) + media_size > MAX_CONTENT_SIZE:
-        raise ValueError(_d("bundle_build_too_large"))
+        if not files:
+            raise ValueError(_d("bundle_build_too_large"))
+        raise ValueError(
+            _d(
+                "bundle_build_media_too_large",
+                n=len(files),
+                mb=(len(ciphertext) + media_size) // (1024 * 1024),
+                limit=MAX_CONTENT_SIZE // (1024 * 1024),
+            )
+        )
     whole = hashlib.sha256()
 
     class _Both:
