@@ -856,3 +856,136 @@ def test_payload_and_media_share_the_size_limit(
     monkeypatch.setattr(c, "MAX_CONTENT_SIZE", 2 * 1024 * 1024)
     with pytest.raises(ValueError, match="2 media file.* take 2 MB, more than one bundle holds"):
         _with_media(tmp_path, device, hq, files)
+
+
+# -- a file that changes between reads (review B1) -----------------------------------------
+
+
+class ChangingFile:
+    """A file whose bytes change between reads, as a network or FUSE file system, a synced
+    folder or a hostile USB device can make them: each byte reads as in `first` the first
+    time and as in `later` every time after (both the same length)."""
+
+    def __init__(self, first: bytes, later: bytes) -> None:
+        assert len(first) == len(later)
+        self.first, self.later, self.pos, self.high = first, later, 0, 0
+        self.reread = False
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = (0, self.pos, len(self.first))[whence]
+        self.pos = base + pos
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        start = self.pos
+        end = len(self.first) if n < 0 else min(len(self.first), start + n)
+        split = max(start, min(self.high, end))
+        self.reread = self.reread or split > start
+        self.high, self.pos = max(self.high, end), max(start, end)
+        return self.later[start:split] + self.first[split:end]
+
+
+def _sealed_pair(version: int, device, hq) -> tuple[bytes, bytes]:
+    """(a bundle the device signed, a forgery of the same length: the same header and
+    signature over another payload, sealed to HQ by anyone)."""
+    import zlib
+
+    from nacl.public import PublicKey, SealedBox
+
+    header = canonical_bytes(
+        {
+            "format_version": version,
+            "bundle_id": UUID2,
+            "device_id": device.device_id,
+            "seq": 1,
+            "prev_hash": None,
+            "created_at": "2026-11-30T10:00:00Z",
+            "hq_fingerprint": hq.fingerprint,
+        }
+    )
+    box = SealedBox(PublicKey(hq.public().box_key))
+    out = []
+    for village in ("genuine", "FORGED!"):  # same length: zlib level 0 keeps it so
+        doc = sealed_of(record(village=village, incidents=2))
+        if version == 2:
+            doc["media"] = {"key": base64.b64encode(bytes(32)).decode(), "files": []}
+        plain = hashlib.sha256(header).digest() + zlib.compress(canonical_bytes(doc), 0)
+        parts = [(1, header), (2, bytes(box.encrypt(plain)))]
+        magic = c.BUNDLE_MAGIC if version == 2 else c.BUNDLE_MAGIC_V1
+        if version == 2:
+            parts.append((c.TAG_MEDIA, b""))
+        out.append(frame(magic, parts, device.signing_key))
+    genuine, forged = out
+    assert len(genuine) == len(forged)
+    return genuine, forged[: -c.SIGNATURE_SIZE] + genuine[-c.SIGNATURE_SIZE :]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_file_changing_between_reads_cannot_pass_a_forgery(version: int, device, hq) -> None:
+    """The parser must authenticate the bytes it parsed: a forged header and payload read
+    first, the genuine bytes served to any second read (the signature check, as before the
+    fix), is refused."""
+    genuine, forged = _sealed_pair(version, device, hq)
+    lookup = lookup_for(device)
+    assert c.open_bundle(genuine, lookup, hq)[1]["submissions"][0]["answers"]["village"] == (
+        "genuine"
+    )
+    refused("bad-signature", c.open_bundle, forged, lookup, hq)
+    refused("bad-signature", c.open_bundle_container, ChangingFile(forged, genuine), lookup, hq)
+    refused("bad-signature", c.verify_bundle_signature, ChangingFile(forged, genuine), lookup)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_nothing_is_read_twice_before_the_signature_check(version: int, device, hq) -> None:
+    """Every byte a second read would see is garbage: the signature and the payload still
+    check, so both came from the one pass that parsed them; so does the chain's file hash."""
+    genuine, _forged = _sealed_pair(version, device, hq)
+    f = ChangingFile(genuine, bytes(len(genuine)))
+    opened = c.open_bundle_container(f, lookup_for(device), hq)
+    assert not f.reread
+    assert opened.file_hash == hashlib.sha256(genuine).hexdigest() == c.bundle_file_hash(genuine)
+    g = ChangingFile(genuine, bytes(len(genuine)))
+    assert c.verify_bundle_signature(g, lookup_for(device))["bundle_id"] == UUID2
+    assert not g.reread
+
+
+def test_media_read_again_after_the_signature_check_must_still_authenticate(
+    tmp_path: Path, device, hq
+) -> None:
+    """The media section is hashed in place, then read again to decrypt: bytes changed
+    between the two reads fail their chunk's MAC, and the file hash is of the first read."""
+    from yntymak_cli.sync.media_section import MediaMismatch
+
+    data = _with_media(tmp_path, device, hq, _media_files(tmp_path))
+    (_h, header), (_p, payload), (_m, media) = sections(data)
+    at = len(data) - c.SIGNATURE_SIZE - len(media) + 100  # inside the first chunk
+    later = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+    f = ChangingFile(data, later)
+    opened = c.open_bundle_container(f, lookup_for(device), hq)
+    assert opened.file_hash == hashlib.sha256(data).hexdigest()
+    with pytest.raises(MediaMismatch, match="does not decrypt"):
+        for _entry, chunks in opened.media_files():
+            list(chunks)
+
+
+def test_a_file_that_grows_or_shrinks_while_read_is_refused(device, hq) -> None:
+    """The size is taken before the one pass: bytes past it, or missing, are refused."""
+    genuine, _forged = _sealed_pair(2, device, hq)
+
+    class SizeLies(BytesIO):
+        """Its first tell() (the size, at the end) is off by `delta`."""
+
+        def __init__(self, data: bytes, delta: int) -> None:
+            super().__init__(data)
+            self.delta = delta
+
+        def tell(self) -> int:
+            pos, self.delta = super().tell() + self.delta, 0
+            return pos
+
+    grown, shrunk = SizeLies(genuine + b"x", -1), SizeLies(genuine[:-1], 1)
+    refused("corrupted", c.verify_bundle_signature, grown, lookup_for(device))
+    refused("truncated", c.verify_bundle_signature, shrunk, lookup_for(device))

@@ -316,30 +316,79 @@ def _split(data: bytes, layout: _Layout) -> tuple[list[bytes], int]:
     """Return the section bodies and the length of the signed prefix; check every bound."""
     if not isinstance(data, bytes):
         raise TypeError("expected bytes")
-    bodies, _offsets, signed_len = _split_file(io.BytesIO(data), len(data), layout)
-    return bodies, signed_len
+    f = io.BytesIO(data)
+    split = _split_file(f, len(data), layout, f.read(4))
+    return split.bodies, split.signed_len
+
+
+@dataclass(frozen=True)
+class _Split:
+    """What one pass over a file read: the section bodies, where each is, and what the
+    signature is checked against, all of the same bytes (see _split_file)."""
+
+    bodies: list[bytes]
+    offsets: list[tuple[int, int]]  # (offset, length) of each section body
+    signed_len: int  # length of the signed prefix
+    signed: bytes | None  # the signed prefix as read (None when a section was hashed in place)
+    digest: bytes | None  # sha256 of the signed prefix as read (None: not hashed)
+    signature: bytes
+    file_hash: str | None  # sha256 (hex) of the whole file as read (None: not hashed)
+
+
+def _read_exact(f: BinaryIO, n: int, failure: BundleError) -> bytes:
+    data = f.read(n)
+    if len(data) != n:  # the file shrank since its size was taken
+        raise failure
+    return data
 
 
 def _split_file(
-    f: BinaryIO, size: int, layout: _Layout, skip: frozenset[int] = frozenset()
-) -> tuple[list[bytes], list[tuple[int, int]], int]:
-    """(section bodies, (offset, length) of each, length of the signed prefix) of a file of
-    `size` bytes; every bound is checked before anything is read. The bodies of the
-    sections tagged in `skip` (a bundle's media) are not read: b"" in their place."""
-    f.seek(0)
-    _check_magic(f.read(4), layout)
+    f: BinaryIO,
+    size: int,
+    layout: _Layout,
+    magic: bytes,
+    skip: frozenset[int] = frozenset(),
+    *,
+    hashing: bool = True,
+) -> _Split:
+    """Parse a file of `size` bytes in ONE sequential pass from just after its 4-byte
+    `magic` (already read): every bound is checked before a body is read, and the bytes
+    that are parsed are the bytes that are hashed and kept for the signature check.
+
+    Nothing is read twice before the signature is checked: a file that changes between
+    reads (a network or FUSE file system, a synced folder, a hostile USB device) cannot
+    show the parser one header and payload and the signature check another. The bodies of
+    the sections tagged in `skip` (a bundle's media) are not kept (b"" in their place) but
+    hashed in place as they stream by; the signed prefix is kept whole only when nothing
+    is skipped (format 1 bundles and receipts, which Ed25519 checks as one message).
+    Without `hashing` (inspect_bundle, untrusted anyway), skipped bodies are seeked over.
+    """
+    _check_magic(magic, layout)
     kind, lang = _kind(layout.kind), current_lang()
+    keep = not skip
+    digest = hashlib.sha256() if hashing else None
+    parts: list[bytes] = []
+
+    def take(data: bytes) -> None:
+        if digest is not None:
+            digest.update(data)
+        if keep:
+            parts.append(data)
+
+    take(magic)
     pos = len(layout.magic)
     seen: list[int] = []
     bodies: list[bytes] = []
     offsets: list[tuple[int, int]] = []
     for tag, name, limit in layout.sections:
+        before = BundleError(
+            "truncated", t("bundle_err_truncated_before", lang, kind=kind, part=_kind(name))
+        )
         if size - pos < 5:
-            raise BundleError(
-                "truncated", t("bundle_err_truncated_before", lang, kind=kind, part=_kind(name))
-            )
-        f.seek(pos)
-        found, length = struct.unpack(">BI", f.read(5))
+            raise before
+        frame = _read_exact(f, 5, before)
+        take(frame)
+        found, length = struct.unpack(">BI", frame)
         if found != tag:
             if found in seen:
                 detail = _d("bundle_detail_repeated", part=_kind(_KNOWN_TAGS[found]))
@@ -365,26 +414,58 @@ def _split_file(
                 ),
             )
         start = pos + 5
+        inside = BundleError(
+            "truncated", t("bundle_err_truncated_inside", lang, kind=kind, part=_kind(name))
+        )
         if start + length > size:
-            raise BundleError(
-                "truncated", t("bundle_err_truncated_inside", lang, kind=kind, part=_kind(name))
-            )
-        bodies.append(b"" if tag in skip else f.read(length))
+            raise inside
+        if tag not in skip:
+            body = _read_exact(f, length, inside)
+            take(body)
+            bodies.append(body)
+        elif digest is None:
+            f.seek(start + length)
+            bodies.append(b"")
+        else:  # hashed in place, a megabyte at a time, never held
+            left = length
+            while left:
+                piece = _read_exact(f, min(left, media_section.CHUNK_SIZE), inside)
+                digest.update(piece)
+                left -= len(piece)
+            bodies.append(b"")
         offsets.append((start, length))
         seen.append(tag)
         pos = start + length
     rest = size - pos
+    cut = BundleError(
+        "truncated",
+        t("bundle_err_truncated_inside", lang, kind=kind, part=_kind("signature")),
+    )
     if rest < SIGNATURE_SIZE:
-        raise BundleError(
-            "truncated",
-            t("bundle_err_truncated_inside", lang, kind=kind, part=_kind("signature")),
-        )
+        raise cut
     if rest > SIGNATURE_SIZE:
         raise BundleError(
             "corrupted",
             t("bundle_err_trailing", lang, kind=kind, n=rest - SIGNATURE_SIZE),
         )
-    return bodies, offsets, pos
+    signature = _read_exact(f, SIGNATURE_SIZE, cut)
+    if f.read(1):  # the file grew since its size was taken
+        raise BundleError("corrupted", t("bundle_err_trailing", lang, kind=kind, n=1))
+    signed = b"".join(parts) if keep else None
+    file_hash = None
+    if digest is not None:
+        whole = digest.copy()
+        whole.update(signature)
+        file_hash = whole.hexdigest()
+    return _Split(
+        bodies,
+        offsets,
+        pos,
+        signed,
+        digest.digest() if digest is not None else None,
+        signature,
+        file_hash,
+    )
 
 
 def _verify(data: bytes, signed_len: int, key: bytes, failure: BundleError) -> None:
@@ -1012,23 +1093,29 @@ def _source(data: BundleData) -> tuple[BinaryIO, int]:
 @dataclass(frozen=True)
 class _Parsed:
     header: dict[str, Any]
-    bodies: list[bytes]
-    offsets: list[tuple[int, int]]
-    signed_len: int
+    split: _Split  # bodies, offsets and what the signature is checked against: one pass
     version: int
     source: BinaryIO
 
+    @property
+    def bodies(self) -> list[bytes]:
+        return self.split.bodies
 
-def _read_header(data: BundleData) -> _Parsed:
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        return self.split.offsets
+
+
+def _read_header(data: BundleData, *, hashing: bool = True) -> _Parsed:
     f, size = _source(data)
     head = f.read(4)
-    f.seek(0)
     skip: frozenset[int] = frozenset()
     if head == BUNDLE_MAGIC_V1:
         layout, version = _BUNDLE_V1, FORMAT_VERSION
-    else:  # the media section is streamed later, never read whole
+    else:  # the media section is streamed (hashed in place), never read whole
         layout, version, skip = _BUNDLE, BUNDLE_VERSION, frozenset({TAG_MEDIA})
-    bodies, offsets, signed_len = _split_file(f, size, layout, skip)
+    split = _split_file(f, size, layout, head, skip, hashing=hashing)
+    offsets = split.offsets
     if version >= 2 and offsets[1][1] + offsets[2][1] > MAX_CONTENT_SIZE:
         raise BundleError(
             "too-large",
@@ -1041,9 +1128,9 @@ def _read_header(data: BundleData) -> _Parsed:
                 limit=MAX_CONTENT_SIZE,
             ),
         )
-    header = _parse_document(bodies[0], "bundle header")
+    header = _parse_document(split.bodies[0], "bundle header")
     _validate_header(header, version)
-    return _Parsed(header, bodies, offsets, signed_len, version, f)
+    return _Parsed(header, split, version, f)
 
 
 def bundle_file_hash(data: BundleData) -> str:
@@ -1074,7 +1161,7 @@ def inspect_bundle(data: BundleData) -> dict[str, Any]:
     the bundle holds (manifest, counts, records, files) is sealed: only HQ's open_bundle
     sees it.
     """
-    return _read_header(data).header
+    return _read_header(data, hashing=False).header
 
 
 @dataclass(frozen=True)
@@ -1085,6 +1172,9 @@ class OpenedContainer:
     # already computed for the record hashes: HQ stores it and hashes it, never re-encodes.
     answers_json: list[str | None]
     media: tuple[MediaEntry, ...] = ()  # the files the bundle carries (format 2)
+    # sha256 (hex) of the whole file, of the same bytes that were parsed and authenticated:
+    # what HQ records for the device's chain (the next bundle's prev_hash).
+    file_hash: str = ""
     _source: BinaryIO | None = None
     _media_offset: int = 0
 
@@ -1150,15 +1240,18 @@ def _authenticate(data: BundleData, device_key_lookup: DeviceKeyLookup) -> _Pars
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise TypeError("device_key_lookup must return 32 key bytes, a RevokedDevice or None")
     failure = BundleError("bad-signature", t("bundle_err_bad_signature", lang, device=device_id))
-    f = parsed.source
+    # The bytes the one pass of _split_file parsed and hashed, never a second read of the
+    # file: format 1 is checked over its signed prefix as read, format 2 over its digest.
+    split = parsed.split
     if parsed.version == FORMAT_VERSION:
-        f.seek(0)
-        signed = f.read(parsed.signed_len)
+        signed = split.signed
     else:
-        signed = SIGNED_DIGEST_PREFIX + _hash_range(f, 0, parsed.signed_len).digest()
-    f.seek(parsed.signed_len)
-    signature = f.read(SIGNATURE_SIZE)
-    _verify(signed + signature, len(signed), key, failure)
+        signed = SIGNED_DIGEST_PREFIX + split.digest if split.digest is not None else None
+    assert signed is not None
+    try:
+        VerifyKey(key).verify(signed, split.signature)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        raise failure from None
     if revoked:
         raise BundleError("revoked-device", t("bundle_err_revoked", lang, device=device_id))
     return parsed
@@ -1196,13 +1289,18 @@ def open_bundle_container(
     del plaintext
     payload = _parse_json(text, "bundle payload")
     answers_json = _check_payload(payload, text, parsed.version)
+    file_hash = parsed.split.file_hash
+    assert file_hash is not None
     if parsed.version == FORMAT_VERSION:
-        return OpenedContainer(header, payload, answers_json)
+        return OpenedContainer(header, payload, answers_json, file_hash=file_hash)
     entries = tuple(media_entries(payload))
     offset, length = parsed.offsets[2]
     if length != media_section.section_size(list(entries)):
         raise _fail("bundle payload", _d("bundle_detail_media_size", size=length))
-    return OpenedContainer(header, payload, answers_json, entries, parsed.source, offset)
+    # The media section is read again, chunk by chunk, to decrypt it (media_files): safe
+    # after the signature check, as its key comes from the verified, sealed payload and
+    # each chunk's nonce fixes its file and place, so changed bytes fail their MAC.
+    return OpenedContainer(header, payload, answers_json, entries, file_hash, parsed.source, offset)
 
 
 # -- receipts ------------------------------------------------------------------------------

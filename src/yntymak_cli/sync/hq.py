@@ -254,7 +254,7 @@ def open_for_import(
     return OpenedBundle(
         header,
         payload,
-        container.bundle_file_hash(data),
+        opened.file_hash,  # of the bytes authenticated, not a second read of the file
         name,
         forms,
         answers_json,
