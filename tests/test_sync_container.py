@@ -91,6 +91,20 @@ def bundle(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
     return c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public())
 
 
+def v2_bundle(device: k.DeviceIdentity, hq: k.HqIdentity, *records: dict[str, Any]) -> bytes:
+    """A bundle of format 2 with an empty media section: laptops write format 1 when they
+    send no media, but HQ reads this as well (what a laptop of the media branch wrote)."""
+    header = {**raw_header(device, hq), "format_version": 2}
+    doc = sealed_of(*(records or (record(),)))
+    doc["media"] = {"key": base64.b64encode(os.urandom(32)).decode(), "files": []}
+    return c._seal_bundle(header, doc, device, hq.public())
+
+
+@pytest.fixture(scope="module")
+def bundle_v2(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
+    return v2_bundle(device, hq)
+
+
 @pytest.fixture(scope="module")
 def receipt(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
     return c.sign_receipt(
@@ -295,17 +309,22 @@ def test_bundle_round_trip(bundle: bytes, device: k.DeviceIdentity, hq: k.HqIden
     assert header["device_id"] == device.device_id
     assert header["hq_fingerprint"] == hq.fingerprint
     assert header["seq"] == 1 and header["prev_hash"] is None
-    assert header["format_version"] == 2
+    assert header["format_version"] == 1  # no media: the format earlier versions wrote
     # Counts and manifest travel sealed, beside the records they describe.
-    # ... and the media list with its content key (no files in this bundle).
-    assert payload["media"]["files"] == [] and len(base64.b64decode(payload["media"]["key"])) == 32
-    assert {k_: v for k_, v in payload.items() if k_ != "media"} == sealed_of(record())
+    assert payload == sealed_of(record())
     assert payload["counts"] == {"forms": 1, "submissions": 1}
     assert payload["manifest"] == [
         {"uuid": UUID1, "revision": 1, "status": "final", "sha256": c.record_hash(record())}
     ]
     assert c.inspect_bundle(bundle) == header
-    assert bundle[:4] == b"YKB\x02"
+    assert bundle[:4] == b"YKB\x01"
+
+
+def test_a_bundle_of_format_2_without_media_is_still_read(bundle_v2: bytes, device, hq) -> None:
+    header, payload = c.open_bundle(bundle_v2, lookup_for(device), hq)
+    assert header["format_version"] == 2 and bundle_v2[:4] == b"YKB\x02"
+    assert payload["media"]["files"] == [] and len(base64.b64decode(payload["media"]["key"])) == 32
+    assert {k_: v for k_, v in payload.items() if k_ != "media"} == sealed_of(record())
 
 
 def test_a_bundle_names_no_submission_and_holds_no_answer_in_clear(device, hq) -> None:
@@ -416,8 +435,8 @@ def test_trailing_garbage_is_refused(bundle: bytes, receipt: bytes, device, hq) 
     refused("corrupted", c.open_receipt, receipt + b"junk", hq.public())
 
 
-def test_unknown_repeated_and_misordered_sections_are_refused(bundle: bytes, device, hq) -> None:
-    (h_tag, header), (p_tag, payload), (m_tag, media) = sections(bundle)
+def test_unknown_repeated_and_misordered_sections_are_refused(bundle_v2: bytes, device, hq) -> None:
+    (h_tag, header), (p_tag, payload), (m_tag, media) = sections(bundle_v2)
     sign = device.signing_key
     lookup = lookup_for(device)
     cases = {
@@ -471,8 +490,7 @@ def test_zip_file_and_receipt_are_not_bundles(receipt: bytes, device, hq) -> Non
 
 
 def test_header_version_and_canonical_form_are_checked(device, hq) -> None:
-    pub = hq.public()
-    good = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, pub)
+    good = v2_bundle(device, hq)
     header = c.inspect_bundle(good)
     (_, _), (p_tag, payload), media = sections(good)
     pretty = json.dumps(header, indent=1).encode()
@@ -556,18 +574,15 @@ def test_bundle_for_another_hq(device, hq, other_hq) -> None:
 
 
 def test_ciphertext_cannot_be_lifted_into_another_devices_bundle(
-    bundle: bytes, device, other_device, hq
+    bundle: bytes, bundle_v2: bytes, device, other_device, hq
 ) -> None:
     # other_device cannot decrypt, but could copy the ciphertext under its own signed header.
-    (_, header), (p_tag, payload), media = sections(bundle)
-    own = {**json.loads(header), "device_id": other_device.device_id}
-    lifted = frame(
-        c.BUNDLE_MAGIC,
-        [(1, canonical_bytes(own)), (p_tag, payload), media],
-        other_device.signing_key,
-    )
-    err = refused("corrupted", c.open_bundle, lifted, lookup_for(device, other_device), hq)
-    assert "does not belong" in str(err)
+    for data, magic in ((bundle, c.BUNDLE_MAGIC_V1), (bundle_v2, c.BUNDLE_MAGIC)):
+        (_, header), *rest = sections(data)
+        own = {**json.loads(header), "device_id": other_device.device_id}
+        lifted = frame(magic, [(1, canonical_bytes(own)), *rest], other_device.signing_key)
+        err = refused("corrupted", c.open_bundle, lifted, lookup_for(device, other_device), hq)
+        assert "does not belong" in str(err)
 
 
 def test_receipt_from_another_hq(device, hq, other_hq) -> None:
@@ -733,9 +748,7 @@ def test_payload_of_the_old_layout_is_refused(device, hq) -> None:
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
     assert "missing counts, manifest" in str(err)
     # A header still carrying a manifest is refused before anything is decrypted.
-    (_, header), (p_tag, payload), media = sections(c.build_bundle(
-        {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public()
-    ))  # fmt: skip
+    (_, header), (p_tag, payload), media = sections(v2_bundle(device, hq))
     leaky = {**json.loads(header), "manifest": c.build_manifest([record()])}
     forged = frame(
         c.BUNDLE_MAGIC, [(1, canonical_bytes(leaky)), (p_tag, payload), media], device.signing_key
@@ -989,3 +1002,47 @@ def test_a_file_that_grows_or_shrinks_while_read_is_refused(device, hq) -> None:
     grown, shrunk = SizeLies(genuine + b"x", -1), SizeLies(genuine[:-1], 1)
     refused("corrupted", c.verify_bundle_signature, grown, lookup_for(device))
     refused("truncated", c.verify_bundle_signature, shrunk, lookup_for(device))
+
+
+# -- format 1 when no media travel (review, should-fix 1) ----------------------------------
+
+
+def test_a_bundle_without_media_is_format_1_as_earlier_versions_wrote_it(
+    bundle: bytes, tmp_path: Path, device, hq
+) -> None:
+    """So HQs without format 2 still read every laptop that sends no media."""
+    import zlib
+
+    from nacl.public import SealedBox
+
+    assert bundle[:4] == b"YKB\x01"  # the old layout's magic and version byte
+    (h_tag, header), (p_tag, payload) = sections(bundle)
+    assert (h_tag, p_tag) == (1, 2)
+    # Byte for byte main's writer: magic, framed header and payload, Ed25519 over them all.
+    body = b"YKB\x01" + b"".join(struct.pack(">BI", t, len(b)) + b for t, b in sections(bundle))
+    assert body + device.signing_key.sign(body).signature == bundle
+    doc = json.loads(header)
+    assert doc["format_version"] == 1 and header == canonical_bytes(doc)
+    plain = SealedBox(hq.box_key).decrypt(payload)  # the four keys of format 1, zlib level 6
+    assert plain == hashlib.sha256(header).digest() + zlib.compress(
+        canonical_bytes(sealed_of(record())), 6
+    )
+    # bundle create's path (write_bundle into a file) writes the same layout and hashes it.
+    _h, file_hash, size = c.write_bundle(
+        out := BytesIO(), {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public()
+    )
+    data = out.getvalue()
+    assert data[:4] == b"YKB\x01" and len(sections(data)) == 2
+    assert (file_hash, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert c.open_bundle(data, lookup_for(device), hq)[0]["format_version"] == 1
+    with pytest.raises(ValueError, match="unexpected media"):
+        c.build_bundle(
+            {"seq": 1, "prev_hash": None},
+            {**payload_of(record()), "media": {"key": "", "files": []}},
+            device,
+            hq.public(),
+        )
+    # A bundle that carries media files is format 2.
+    with_media = _with_media(tmp_path, device, hq, _media_files(tmp_path))
+    assert with_media[:4] == b"YKB\x02" and len(sections(with_media)) == 3
+    assert c.inspect_bundle(with_media)["format_version"] == 2

@@ -42,7 +42,9 @@ from yntymak_cli.sync.media_section import MediaEntry
 FORMAT_VERSION = 1  # receipts v1; bundles of format 1 (no media) are still read
 # Bundles carry media files since format 2: a media section after the payload, and the
 # signature over a digest of the file (so a bundle of many photos is signed and checked
-# as a stream). The laptop writes 2; HQ reads 1 and 2.
+# as a stream). The laptop writes 2 for a bundle that carries media files and 1, exactly
+# as earlier versions did, for one that carries none (so only laptops that send media need
+# an upgraded HQ); HQ reads 1 and 2.
 BUNDLE_VERSION = 2
 # Receipts that carry HQ's review decisions (or say some wait) are version 2; HQ still
 # writes version 1 when there is nothing of the kind, so older laptops read those.
@@ -965,7 +967,9 @@ def _write_bundle(
     ciphertext = bytes(SealedBox(PublicKey(hq.box_key)).encrypt(plaintext))
     del plaintext
     entries = [entry for entry, _path in files]
-    media_size = media_section.section_size(entries)
+    v1 = header.get("format_version") == FORMAT_VERSION
+    assert not (v1 and files), "a bundle of format 1 carries no media"
+    media_size = 0 if v1 else media_section.section_size(entries)
     if len(ciphertext) + media_size > MAX_CONTENT_SIZE:
         if not files:
             raise ValueError(_d("bundle_build_too_large"))
@@ -977,6 +981,14 @@ def _write_bundle(
                 limit=MAX_CONTENT_SIZE // (1024 * 1024),
             )
         )
+    if v1:  # the layout of earlier versions: Ed25519 over every byte before the signature
+        signed_v1 = _assemble(_BUNDLE_V1, [header_bytes, ciphertext])
+        signature_v1 = device.signing_key.sign(signed_v1).signature
+        out.write(signed_v1)
+        out.write(signature_v1)
+        whole_v1 = hashlib.sha256(signed_v1)
+        whole_v1.update(signature_v1)
+        return whole_v1.hexdigest(), len(signed_v1) + len(signature_v1)
     whole = hashlib.sha256()
 
     class _Both:
@@ -1030,18 +1042,22 @@ def _prepare(
         manifest = build_manifest(submissions)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"every submission needs uuid, revision and status ({exc})") from None
-    _fill(header, "format_version", BUNDLE_VERSION, "header")
+    # Format 2 only for a bundle that carries media files: one without is format 1, byte
+    # for byte as earlier versions wrote it, so HQs of those versions still read it.
+    version = BUNDLE_VERSION if entries else FORMAT_VERSION
+    _fill(header, "format_version", version, "header")
     header.setdefault("bundle_id", str(uuid.uuid4()))
     _fill(header, "device_id", device.device_id, "header")
     header.setdefault("created_at", _utc_now())
     _fill(header, "hq_fingerprint", hq.fingerprint, "header")
     _fill(payload, "manifest", manifest, "payload")
     payload.setdefault("counts", {"forms": len(forms), "submissions": len(submissions)})
-    key = base64.b64encode(nacl.utils.random(media_section.KEY_SIZE)).decode("ascii")
-    _fill(payload, "media", {"key": key, "files": [e.doc() for e in entries]}, "payload")
+    if version == BUNDLE_VERSION:
+        key = base64.b64encode(nacl.utils.random(media_section.KEY_SIZE)).decode("ascii")
+        _fill(payload, "media", {"key": key, "files": [e.doc() for e in entries]}, "payload")
     try:
-        _validate_header(header)
-        _check_payload(payload)
+        _validate_header(header, version)
+        _check_payload(payload, version=version)
     except BundleError as exc:
         raise ValueError(_d("bundle_build_invalid", error=exc)) from None
     if len(canonical_bytes(header)) > MAX_HEADER_SIZE:
@@ -1052,13 +1068,13 @@ def _prepare(
 def build_bundle(
     header: dict[str, Any], payload: dict[str, Any], device: DeviceIdentity, hq: HqPublic
 ) -> bytes:
-    """Build a signed, encrypted bundle (format 2) without media files, as bytes.
+    """Build a signed, encrypted bundle without media files (format 1), as bytes.
 
     `header` needs seq and prev_hash (the store owns the chain); `payload` needs forms and
     submissions. The fields that can be derived are filled in when absent: bundle_id
-    (uuid4), created_at (now), the payload's counts and media (no files); and filled or
-    checked: format_version, device_id, hq_fingerprint, the payload's manifest. Raises
-    ValueError if anything is inconsistent: a device must never emit a bundle HQ refuses.
+    (uuid4), created_at (now), the payload's counts; and filled or checked: format_version,
+    device_id, hq_fingerprint, the payload's manifest. Raises ValueError if anything is
+    inconsistent: a device must never emit a bundle HQ refuses.
     """
     header, payload = _prepare(header, payload, device, hq, [])
     return _seal_bundle(header, payload, device, hq)
