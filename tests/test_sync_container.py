@@ -1046,3 +1046,86 @@ def test_a_bundle_without_media_is_format_1_as_earlier_versions_wrote_it(
     with_media = _with_media(tmp_path, device, hq, _media_files(tmp_path))
     assert with_media[:4] == b"YKB\x02" and len(sections(with_media)) == 3
     assert c.inspect_bundle(with_media)["format_version"] == 2
+
+
+# -- hostile media lists (review, should-fix 4) --------------------------------------------
+
+
+def _listing(device, hq, media: Any) -> bytes:
+    """A format 2 bundle the device signed whose sealed media list is `media` (an empty
+    media section: the list is refused before the section is looked at)."""
+    header = {**raw_header(device, hq), "format_version": 2}
+    return c._seal_bundle(header, {**sealed_of(record()), "media": media}, device, hq.public())
+
+
+def _file(sha: str = "ab" * 32, size: int = 10, media_type: str = "image/png") -> dict[str, Any]:
+    return {"sha256": sha, "size": size, "media_type": media_type}
+
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+@pytest.mark.parametrize(
+    ("media", "detail"),
+    [
+        ({"key": KEY, "files": [_file(f"{i:064x}") for i in range(10_001)]}, "media.files must"),
+        ({"key": KEY, "files": [_file(size=0)]}, "media.files[0].size must"),
+        ({"key": KEY, "files": [_file(size=2**30 + 1)]}, "media.files[0].size must"),
+        ({"key": KEY, "files": [_file(size=True)]}, "media.files[0].size must"),
+        ({"key": KEY, "files": [_file(), _file()]}, "media.files[1].sha256"),
+        ({"key": KEY, "files": [_file(sha="AB" * 32)]}, "media.files[0].sha256"),
+        ({"key": KEY, "files": [_file(media_type="x" * 201)]}, "media.files[0].media_type"),
+        ({"key": KEY, "files": [{**_file(), "path": "/etc/passwd"}]}, "media.files[0]"),
+        ({"key": KEY[:-4], "files": []}, "media.key"),
+        ({"key": base64.b64encode(bytes(31)).decode(), "files": []}, "media.key"),
+        ({"key": "not base64!", "files": []}, "media.key"),
+        ({"key": None, "files": []}, "media.key"),
+        ({"key": KEY, "files": {}}, "media.files must"),
+        ({"key": KEY}, "media"),
+        ([], "media"),
+    ],
+)
+def test_a_hostile_media_list_is_refused(media: Any, detail: str, device, hq) -> None:
+    """Signed by the device itself, so only the list's own checks stand in the way."""
+    err = refused("corrupted", c.open_bundle, _listing(device, hq, media), lookup_for(device), hq)
+    assert detail in str(err)
+
+
+def test_a_listed_file_the_section_does_not_hold_is_refused(device, hq) -> None:
+    data = _listing(device, hq, {"key": KEY, "files": [_file()]})  # an empty media section
+    err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
+    assert "media" in str(err)
+
+
+def test_payload_and_media_above_the_limit_are_refused_by_the_reader(
+    tmp_path: Path, device, hq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each section within its own limit, both together above MAX_CONTENT_SIZE."""
+    data = _with_media(tmp_path, device, hq, _media_files(tmp_path))
+    monkeypatch.setattr(c, "MAX_CONTENT_SIZE", len(data) - 2000)
+    err = refused("too-large", c.verify_bundle_signature, data, lookup_for(device))
+    assert "media" in str(err)
+    refused("too-large", c.open_bundle, BytesIO(data), lookup_for(device), hq)
+
+
+def test_a_chunk_moved_to_another_file_does_not_decrypt(tmp_path: Path, device, hq) -> None:
+    """Two files of one chunk each, the same size: their chunks swapped, the device signing
+    the result, each fails its MAC (the nonce names the file)."""
+    from yntymak_cli.sync.media_section import MediaMismatch
+
+    files = []
+    for name in ("a.bin", "b.bin"):
+        path = tmp_path / name
+        path.write_bytes(os.urandom(100))
+        data = path.read_bytes()
+        files.append((c.MediaEntry(hashlib.sha256(data).hexdigest(), 100, "x/y"), path))
+    data = _with_media(tmp_path, device, hq, files)
+    (h_tag, header), (p_tag, payload), (m_tag, media) = sections(data)
+    assert len(media) == 2 * 116
+    swapped = media[116:] + media[:116]
+    forged = frame(c.BUNDLE_MAGIC, [(h_tag, header), (p_tag, payload), (m_tag, swapped)],
+                   device.signing_key)  # fmt: skip
+    opened = c.open_bundle_container(forged, lookup_for(device), hq)
+    with pytest.raises(MediaMismatch, match="does not decrypt"):
+        for _entry, chunks in opened.media_files():
+            list(chunks)
