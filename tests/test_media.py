@@ -154,6 +154,52 @@ def test_refused_files_name_file_line_and_question(
     assert count(yntymak_home, "media") == 0 and media_files(yntymak_home) == []
 
 
+@pytest.mark.parametrize("given", ["../secret.txt", "ABSOLUTE", "link.txt", "sub/../../secret.txt"])
+def test_answers_cannot_reach_files_outside_their_folder(yntymak_home, form, tmp_path, given):
+    """Review should-fix 5: an answers file from someone else must not pull a file from
+    outside its folder (an SSH key, the device key) into the home and the bundle."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private key", encoding="utf-8")
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "link.txt").symlink_to(secret)
+    given = str(secret) if given == "ABSOLUTE" else given
+    path = answers(folder, f"village: Kara-Suu\ndoc: {given}\n")
+    out = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A", code=2)
+    assert f"{path}:2: doc: " in out and "is outside the answers file's folder" in out
+    assert out.strip().count("\n") == 0  # one line
+    assert count(yntymak_home, "submissions") == 0
+    assert count(yntymak_home, "media") == 0 and media_files(yntymak_home) == []
+
+
+def test_media_from_allows_another_folder(yntymak_home, form, tmp_path):
+    shared = tmp_path / "scans"
+    shared.mkdir()
+    (shared / "act.txt").write_text("signed", encoding="utf-8")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "inside.txt").write_text("here", encoding="utf-8")
+    (folder / "link.txt").symlink_to(folder / "inside.txt")  # a symlink staying inside: fine
+    png(folder / "w.png")
+    path = answers(folder, "photo: w.png\ndoc: ../scans/act.txt\n", "a.yaml")
+    args = ("collect", form, "--answers", path, "--enumerator", "A")
+    yn(yntymak_home, *args, code=2)
+    uuid = yn(yntymak_home, *args, "--media-from", shared).strip()
+    assert stored(yntymak_home, uuid)["doc"].startswith("act.txt sha256:")
+    inside = answers(folder, f"doc: link.txt\nphoto: {folder / 'w.png'}\n", "b.yaml")
+    uuid = yn(yntymak_home, "collect", form, "--answers", inside, "--enumerator", "A").strip()
+    assert stored(yntymak_home, uuid)["doc"].startswith("link.txt sha256:")
+    # submissions edit --answers is held to the same folder.
+    edit = answers(folder, "doc: ../scans/act.txt\n", "edit.yaml")
+    out = yn(
+        yntymak_home, "submissions", "edit", uuid, "--answers", edit, "--enumerator", "A", code=2
+    )
+    assert "is outside the answers file's folder" in out
+    edited = ("submissions", "edit", uuid, "--answers", edit, "--enumerator", "A")
+    yn(yntymak_home, *edited, "--media-from", shared)
+    assert stored(yntymak_home, uuid)["doc"].startswith("act.txt sha256:")
+
+
 def test_nothing_kept_when_another_submission_is_refused(yntymak_home, form, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()

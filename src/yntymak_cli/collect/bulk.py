@@ -26,6 +26,7 @@ import csv
 import difflib
 import io
 import json
+import os
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,8 +88,10 @@ def collect_many(
     enumerator: str,
     device_id: str,
     keep_going: bool = False,
+    media_from: Collection[Path] = (),
 ) -> BulkResult:
     """Check every submission in `paths`, then save the valid ones in one transaction.
+    Media paths must stay inside each answers file's folder or one of `media_from`.
 
     Without `keep_going`, ProblemsError (nothing saved) when any submission is refused.
     A file that cannot be read at all (missing, too large, not a regular file) stops the
@@ -104,7 +107,7 @@ def collect_many(
     accepted: list[dict[str, Any]] = []
     files: list[PreparedMedia] = []
     for entry in entries:
-        media, problems = read_media(store, form, entry, lang)
+        media, problems = read_media(store, form, entry, lang, media_from=media_from)
         final = None
         if not problems:
             final, problems = check_entry(engine, entry)
@@ -150,19 +153,30 @@ def check_entry(
 
 
 def read_media(
-    store: Store, form: Form, entry: Entry, lang: str | None, data: Any = None
+    store: Store,
+    form: Form,
+    entry: Entry,
+    lang: str | None,
+    data: Any = None,
+    *,
+    media_from: Collection[Path] = (),
 ) -> tuple[list[PreparedMedia], list[str]]:
     """Check the files named by the entry's media answers and put, in their place, the
     stored text each will have (`NAME sha256:HEX`). A path is relative to the answers
-    file's folder; a stored answer whose file is in the home (an edit keeping its photo)
-    stays. Returns the files to keep and problems ``FILE:LINE: question: message``.
-    Nothing is written: `keep_files` does that, in the transaction that saves."""
+    file's folder and must stay inside it (or inside one of `media_from`) once resolved:
+    an answers file from someone else must not pull ``~/.ssh/id_rsa`` or the device key
+    into the home and the bundle by an absolute path, ``..`` or a symlink. A stored answer
+    whose file is in the home (an edit keeping its photo) stays. Returns the files to keep
+    and problems ``FILE:LINE: question: message``. Nothing is written: `keep_files` does
+    that, in the transaction that saves."""
     from yntymak_cli.collect.media import kept_answer, prepare_media
     from yntymak_cli.forms.values import InvalidValue
 
     prepared: list[PreparedMedia] = []
     problems: list[str] = []
     folder = Path(entry.file).parent
+    allowed = [Path(os.path.realpath(folder))]
+    allowed += [Path(os.path.realpath(os.path.expanduser(str(d)))) for d in media_from]
 
     def walk(answers: Any, prefix: NodePath) -> None:
         if not isinstance(answers, dict):
@@ -178,8 +192,10 @@ def read_media(
             elif q.is_media and isinstance(value, str) and value.strip():
                 if kept_answer(store, value) is not None:
                     continue
+                given = folder / Path(value.strip()).expanduser()
                 try:
-                    media = prepare_media(form, q, folder / Path(value.strip()).expanduser())
+                    _check_inside(given, allowed)
+                    media = prepare_media(form, q, given)
                 except InvalidValue as exc:
                     where = f"{entry.file}:{entry.line_of(path)}: {format_path(path)}"
                     problems.append(f"{where}: {exc.message(lang)}")
@@ -190,6 +206,16 @@ def read_media(
     if entry.error is None:
         walk(entry.data if data is None else data, ())
     return prepared, problems
+
+
+def _check_inside(path: Path, allowed: list[Path]) -> None:
+    """InvalidValue unless `path`, every symlink followed, is inside one of `allowed`
+    (resolved folders). A missing file resolves too: prepare_media then says it is missing."""
+    from yntymak_cli.forms.values import InvalidValue
+
+    resolved = Path(os.path.realpath(path))
+    if not any(resolved.is_relative_to(folder) for folder in allowed):
+        raise InvalidValue("media_outside_folder", path=str(path), folder=str(allowed[0]))
 
 
 def keep_files(store: Store, files: list[PreparedMedia], lang: str | None) -> None:

@@ -12,6 +12,7 @@ answers are accepted.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,7 @@ def edit_from_file(
     enumerator: str,
     device_id: str,
     reopen: bool = False,
+    media_from: Collection[Path] = (),
 ) -> EditOutcome:
     """Apply the answers in `path` over the submission's latest revision and finalise the
     next revision. InvalidInput (nothing written) for a submission HQ approved (unless
@@ -78,7 +80,7 @@ def edit_from_file(
         if len(entries) != 1:
             raise InvalidInput(t("edit_one_submission", lang, path=path, n=len(entries)))
         entry = entries[0]
-        media, problems = read_media(store, form, entry, lang)
+        media, problems = read_media(store, form, entry, lang, media_from=media_from)
         if problems:
             raise ProblemsError(problems)
         given = entry.data if isinstance(entry.data, dict) else {}
