@@ -245,6 +245,31 @@ def test_max_pixels_scales_down_upright_and_drops_gps(yntymak_home, form, tmp_pa
     )
 
 
+@pytest.mark.parametrize(
+    ("size", "mode"),
+    [
+        ((13000, 13000), "1"),  # above twice the cap: Pillow's own error
+        ((9000, 9000), "P"),  # between the cap and twice it: Pillow only warns
+        ((64001, 1000), "1"),  # just above the cap, one long strip
+    ],
+)
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(
+    yntymak_home, form, tmp_path, size, mode
+):
+    """Review should-fix 2: a small file saying huge dimensions (a 13000x13000 PNG took
+    2 GB once decoded) is refused by its header, with a clear message."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new(mode, size).save(folder / "bomb.png", "PNG", optimize=True)
+    assert (folder / "bomb.png").stat().st_size < 200 * 1024
+    png(folder / "work.png")
+    path = answers(folder, "photo: work.png\nsmall: bomb.png\n")
+    out = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A", code=2)
+    assert f"{path}:2: small: the image has more than 64 megapixels" in out
+    assert out.strip().count("\n") == 0
+    assert count(yntymak_home, "submissions") == 0 and media_files(yntymak_home) == []
+
+
 def test_form_keys_are_checked_with_lines(yntymak_home, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(

@@ -17,6 +17,7 @@ import hashlib
 import mimetypes
 import os
 import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +56,9 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
 _WRITABLE = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/tiff": "TIFF"}
 _GPS_IFD = 0x8825
 _ORIENTATION = 0x0112
+# The most pixels of a photo Pillow is let decode (Image.MAX_IMAGE_PIXELS): a 684 kB PNG can
+# say 13000x13000 and take 2 GB once decoded. 64 megapixels is above any phone camera.
+MAX_IMAGE_PIXELS = 64_000_000
 
 
 @dataclass(frozen=True)
@@ -143,41 +147,58 @@ def _fit_image(
     by its EXIF orientation, without EXIF GPS unless `keep_gps`; None to keep the file as
     it is: already small enough with no GPS to remove, or a format Pillow cannot write
     back (HEIC without a plugin: kept whole rather than refused)."""
-    import io
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     fmt = _WRITABLE.get(sniffed or "")
     if fmt is None:
         return None
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.load()
-            exif = img.getexif()
-            has_gps = _GPS_IFD in exif
-            if max(img.size) <= max_pixels and (keep_gps or not has_gps):
-                return None
-            upright = ImageOps.exif_transpose(img)
-            upright.thumbnail((max_pixels, max_pixels), Image.Resampling.LANCZOS)
-            exif = upright.getexif()
-            exif.pop(_ORIENTATION, None)  # the pixels are upright now
-            if not keep_gps:
-                exif.pop(_GPS_IFD, None)
-            options: dict[str, Any] = {}
-            if fmt in ("JPEG", "PNG", "TIFF") and len(exif):
-                options["exif"] = exif.tobytes()
-            if fmt == "JPEG":
-                options["quality"] = 90
-                if upright.mode not in ("RGB", "L", "CMYK"):
-                    upright = upright.convert("RGB")
-            icc = img.info.get("icc_profile")
-            if icc:
-                options["icc_profile"] = icc
-            out = io.BytesIO()
-            upright.save(out, format=fmt, **options)
-            return out.getvalue()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError):
+        with warnings.catch_warnings():
+            # Above the cap Pillow only warns (an error from twice the cap): refuse it too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _reencode(data, fmt, max_pixels, keep_gps=keep_gps)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidValue("media_too_many_pixels", limit=MAX_IMAGE_PIXELS // 1_000_000) from None
+    except (UnidentifiedImageError, OSError, ValueError):
         raise InvalidValue("media_bad_image") from None
+
+
+def _reencode(data: bytes, fmt: str, max_pixels: int, *, keep_gps: bool) -> bytes | None:
+    """`_fit_image`'s work, inside its guard against decompression bombs."""
+    import io
+
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size  # from the header: nothing decoded yet
+        if width * height > MAX_IMAGE_PIXELS:
+            raise Image.DecompressionBombError(f"{width}x{height}")
+        exif = img.getexif()
+        has_gps = _GPS_IFD in exif
+        if max(img.size) <= max_pixels and (keep_gps or not has_gps):
+            return None
+        icc = img.info.get("icc_profile")
+        # Shrink first (a JPEG is decoded at 1/2, 1/4 or 1/8 scale by draft), then turn
+        # upright: the box is square, so turning after fitting gives the same size.
+        img.thumbnail((max_pixels, max_pixels), Image.Resampling.LANCZOS)
+        upright = ImageOps.exif_transpose(img)
+        exif = upright.getexif()
+        exif.pop(_ORIENTATION, None)  # the pixels are upright now
+        if not keep_gps:
+            exif.pop(_GPS_IFD, None)
+        options: dict[str, Any] = {}
+        if fmt in ("JPEG", "PNG", "TIFF") and len(exif):
+            options["exif"] = exif.tobytes()
+        if fmt == "JPEG":
+            options["quality"] = 90
+            if upright.mode not in ("RGB", "L", "CMYK"):
+                upright = upright.convert("RGB")
+        if icc:
+            options["icc_profile"] = icc
+        out = io.BytesIO()
+        upright.save(out, format=fmt, **options)
+        return bytes(out.getvalue())
 
 
 def keep_media(store: Store, prepared: PreparedMedia) -> MediaRef:
