@@ -236,13 +236,9 @@ def test_max_pixels_scales_down_upright_and_drops_gps(yntymak_home, form, tmp_pa
     assert rgb.getpixel((25, 10))[0] > 150 and rgb.getpixel((25, 90))[2] > 150
     located = image("located")
     assert located.size == (50, 100) and GPS_IFD in located.getexif()
-    # Without max_pixels the photo is kept byte for byte.
-    assert image("photo").size == (400, 200)
-    ref = parse_ref(saved["photo"])
-    assert (
-        ref is not None
-        and ref.sha256 == hashlib.sha256((folder / "big.jpg").read_bytes()).hexdigest()
-    )
+    # Without max_pixels the photo keeps its size, but not its GPS (review should-fix 3).
+    big = image("photo")
+    assert big.size == (400, 200) and GPS_IFD not in big.getexif()
 
 
 @pytest.mark.parametrize(
@@ -268,6 +264,93 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(
     assert f"{path}:2: small: the image has more than 64 megapixels" in out
     assert out.strip().count("\n") == 0
     assert count(yntymak_home, "submissions") == 0 and media_files(yntymak_home) == []
+
+
+XMP_GPS = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+    b'xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="42,52.5N" '
+    b'exif:GPSLongitude="74,35.0E"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def gps_exif() -> bytes:
+    exif = Image.Exif()
+    exif[GPS_IFD] = {1: "N", 2: (42.0, 52.0, 30.0), 3: "E", 4: (74.0, 35.0, 0.0)}
+    return exif.tobytes()
+
+
+def test_gps_is_removed_from_every_photo_unless_keep_gps(yntymak_home, tmp_path):
+    """Review should-fix 3: JPEG, PNG, WebP and TIFF lose EXIF GPS and XMP GPS whatever
+    `max_pixels` says, on image and file questions; `keep_gps: true` keeps them; a photo
+    without a location is kept byte for byte."""
+    path = tmp_path / "f.yaml"
+    path.write_text(
+        "id: gps\nversion: '1'\nquestions:\n"
+        "  - {name: jpeg, type: image, label: A}\n"
+        "  - {name: xmp, type: image, label: B}\n"
+        "  - {name: webp, type: image, label: C}\n"
+        "  - {name: tiff, type: image, label: D}\n"
+        "  - {name: png, type: image, label: E}\n"
+        "  - {name: scan, type: file, label: F}\n"
+        "  - {name: kept, type: image, label: G, keep_gps: true}\n"
+        "  - {name: plain, type: image, label: H}\n",
+        encoding="utf-8",
+    )
+    folder = tmp_path / "in"
+    folder.mkdir()
+    img = Image.new("RGB", (40, 30), (200, 10, 10))
+    img.save(folder / "a.jpg", "JPEG", exif=gps_exif())
+    img.save(folder / "x.jpg", "JPEG", xmp=XMP_GPS)
+    img.save(folder / "c.webp", "WEBP", exif=gps_exif(), xmp=XMP_GPS)
+    img.save(folder / "d.tif", "TIFF", exif=gps_exif())
+    img.save(folder / "e.png", "PNG", exif=gps_exif())
+    img.save(folder / "f.jpg", "JPEG", exif=gps_exif())
+    img.save(folder / "g.jpg", "JPEG", exif=gps_exif(), xmp=XMP_GPS)
+    img.save(folder / "h.jpg", "JPEG")
+    given = answers(
+        folder,
+        "jpeg: a.jpg\nxmp: x.jpg\nwebp: c.webp\ntiff: d.tif\npng: e.png\nscan: f.jpg\n"
+        "kept: g.jpg\nplain: h.jpg\n",
+    )
+    uuid = yn(yntymak_home, "collect", path, "--answers", given, "--enumerator", "A").strip()
+    saved = stored(yntymak_home, uuid)
+
+    def kept(question: str) -> bytes:
+        ref = parse_ref(saved[question])
+        assert ref is not None
+        return (yntymak_home / "media" / ref.sha256[:2] / ref.sha256).read_bytes()
+
+    for question in ("jpeg", "xmp", "webp", "tiff", "png", "scan"):
+        data = kept(question)
+        with Image.open(io.BytesIO(data)) as stored_image:
+            assert stored_image.size == (40, 30), question
+            assert GPS_IFD not in stored_image.getexif(), question
+        assert b"GPSLatitude" not in data, question
+    assert kept("kept") == (folder / "g.jpg").read_bytes()  # keep_gps: untouched
+    assert kept("plain") == (folder / "h.jpg").read_bytes()  # no location: untouched
+
+
+def heic(exif: bytes | None) -> bytes:
+    """The start of a HEIC file (its ftyp box), then an EXIF item's bytes."""
+    data = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+    return data + (b"\x00\x00\x00\x06Exif\x00\x00" + exif if exif is not None else b"")
+
+
+def test_a_heic_photo_with_gps_is_refused_unless_keep_gps(yntymak_home, form, tmp_path):
+    """A HEIC photo (not re-encoded here) with GPS is refused, telling the volunteer to
+    export it as JPEG; without GPS, or under keep_gps, it is kept as given."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "located.heic").write_bytes(heic(gps_exif()))
+    (folder / "plain.heic").write_bytes(heic(Image.Exif().tobytes()))
+    path = answers(folder, "photo: located.heic\n", "a.yaml")
+    out = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A", code=2)
+    assert f"{path}:1: photo: " in out and "export the photo as JPEG" in out
+    assert count(yntymak_home, "submissions") == 0 and media_files(yntymak_home) == []
+    path = answers(folder, "photo: plain.heic\nlocated: located.heic\n", "b.yaml")
+    uuid = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A").strip()
+    assert stored(yntymak_home, uuid)["located"].startswith("located.heic sha256:")
 
 
 def test_form_keys_are_checked_with_lines(yntymak_home, tmp_path):

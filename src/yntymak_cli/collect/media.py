@@ -3,12 +3,15 @@
 `prepare_media` reads the file the volunteer named (a path at the prompt, or in an answers
 file relative to that file) and checks it: a regular readable file, at most the form's
 `max_size`, matching the question's `accept` by its name and, for common types, by its
-first bytes (a PDF renamed `.jpg` is not a photo). An `image` question with `max_pixels`
-gets a larger photo scaled down with Pillow (EXIF orientation applied first, EXIF GPS
-removed unless `keep_gps: true`). `keep_media` then stores it (store/media.py) and gives
-the answer's stored text. Problems are InvalidValue, a message-catalog key.
+first bytes (a PDF renamed `.jpg` is not a photo). Every photo loses its GPS location
+(EXIF and XMP) unless the question says `keep_gps: true`; a HEIC photo, not re-encoded
+here, is refused when it has one. An `image` question with `max_pixels` gets a larger photo
+scaled down with Pillow (shrunk, then turned upright by its EXIF orientation). Images of
+more than MAX_IMAGE_PIXELS are refused before they are decoded. `keep_media` then stores
+it (store/media.py) and gives the answer's stored text. Problems are InvalidValue, a
+message-catalog key.
 
-Pillow is imported only inside `_fit_image`: `yntymak --help` must not pay for it.
+Pillow is imported only inside the image functions: `yntymak --help` must not pay for it.
 """
 
 from __future__ import annotations
@@ -53,7 +56,18 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"%PDF-", "application/pdf"),
 )
 # Pillow's format names we write back after scaling down, by the MIME type sniffed.
-_WRITABLE = {"image/jpeg": "JPEG", "image/png": "PNG", "image/gif": "GIF", "image/tiff": "TIFF"}
+_WRITABLE = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/gif": "GIF",
+    "image/tiff": "TIFF",
+    "image/webp": "WEBP",
+}
+# Photos Pillow does not write back here: kept as given, refused when they carry GPS.
+_OPAQUE = frozenset({"image/heic", "image/heif"})
+# XMP names of a location (exif:GPSLatitude, …), looked for in the file's bytes.
+_XMP_GPS = (b"GPSLatitude", b"GPSLongitude")
+_XMP_TAG = 700  # TIFF XMLPacket
 _GPS_IFD = 0x8825
 _ORIENTATION = 0x0112
 # The most pixels of a photo Pillow is let decode (Image.MAX_IMAGE_PIXELS): a 684 kB PNG can
@@ -127,8 +141,16 @@ def prepare_media(form: Form, q: Question, path: Path) -> PreparedMedia:
     if not accepts(patterns, name, [media_type]):
         raise InvalidValue("media_not_accepted", type=media_type, accept=", ".join(patterns))
     changed: bytes | None = None
-    if q.base_type == "image" and q.max_pixels:
-        changed = _fit_image(data, sniffed, q.max_pixels, keep_gps=q.keep_gps)
+    if sniffed is not None and sniffed.startswith("image/"):
+        # Every photo loses its location (a `file` question's scan too); only an image
+        # question says `keep_gps` or `max_pixels`.
+        image = q.base_type == "image"
+        changed = _fit_image(
+            data,
+            sniffed,
+            q.max_pixels if image else None,
+            keep_gps=image and bool(q.keep_gps),
+        )
     kept = changed if changed is not None else data
     return PreparedMedia(
         name=name,
@@ -141,30 +163,83 @@ def prepare_media(form: Form, q: Question, path: Path) -> PreparedMedia:
 
 
 def _fit_image(
-    data: bytes, sniffed: str | None, max_pixels: int, *, keep_gps: bool
+    data: bytes, sniffed: str | None, max_pixels: int | None, *, keep_gps: bool
 ) -> bytes | None:
-    """The photo scaled down so its longer side is at most `max_pixels`, turned upright
-    by its EXIF orientation, without EXIF GPS unless `keep_gps`; None to keep the file as
-    it is: already small enough with no GPS to remove, or a format Pillow cannot write
-    back (HEIC without a plugin: kept whole rather than refused)."""
+    """The photo without its location (EXIF GPS, XMP) unless `keep_gps`, and, with
+    `max_pixels`, scaled down so its longer side is at most that and turned upright by
+    its EXIF orientation; None to keep the file as it is: small enough with no GPS to
+    remove, or not an image Pillow writes back and without GPS. InvalidValue for a damaged
+    image, one of more than MAX_IMAGE_PIXELS, or one with GPS that cannot be re-encoded
+    here (HEIC without a plugin)."""
     from PIL import Image, UnidentifiedImageError
 
     fmt = _WRITABLE.get(sniffed or "")
     if fmt is None:
+        if sniffed in _OPAQUE and not keep_gps and _opaque_has_gps(data):
+            raise InvalidValue("media_gps_not_removable", type=sniffed)
         return None
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
             # Above the cap Pillow only warns (an error from twice the cap): refuse it too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _reencode(data, fmt, max_pixels, keep_gps=keep_gps)
+            out = _reencode(data, fmt, max_pixels, keep_gps=keep_gps)
+            if out is not None and not keep_gps and _reencoded_has_gps(out):
+                raise InvalidValue("media_gps_not_removable", type=sniffed)
+            return out
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidValue("media_too_many_pixels", limit=MAX_IMAGE_PIXELS // 1_000_000) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise InvalidValue("media_bad_image") from None
 
 
-def _reencode(data: bytes, fmt: str, max_pixels: int, *, keep_gps: bool) -> bytes | None:
+def _has_gps(img: Any, data: bytes) -> bool:
+    """Whether the opened image carries a location: an EXIF GPS IFD, or XMP naming GPS
+    (in the file's bytes, or in a text Pillow decoded, as a compressed PNG iTXt)."""
+    # A PNG's EXIF may follow its pixels: Pillow decodes them all to find it; look first.
+    if (img.format != "PNG" or b"eXIf" in data) and _GPS_IFD in img.getexif():
+        return True
+    texts = [data]
+    for value in img.info.values():
+        if isinstance(value, str):
+            texts.append(value.encode("utf-8", "replace"))
+        elif isinstance(value, bytes):
+            texts.append(value)
+    return any(marker in text for text in texts for marker in _XMP_GPS)
+
+
+def _reencoded_has_gps(data: bytes) -> bool:
+    """A last check of what `_reencode` wrote (Pillow may carry metadata over)."""
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return _has_gps(img, data)
+
+
+def _opaque_has_gps(data: bytes) -> bool:
+    """Whether a file Pillow does not open here (HEIC) carries a location: its EXIF block
+    (``Exif\\0\\0`` then a TIFF header) has a GPS IFD, or XMP names GPS. An EXIF block
+    that cannot be read counts as a location: refusing is the safe side."""
+    from PIL import Image
+
+    if any(marker in data for marker in _XMP_GPS):
+        return True
+    at = data.find(b"Exif\x00\x00")
+    while at >= 0:
+        exif = Image.Exif()
+        try:
+            exif.load(data[at:])
+        except Exception:  # a damaged or cut EXIF block: assume it holds GPS
+            return True
+        if _GPS_IFD in exif:
+            return True
+        at = data.find(b"Exif\x00\x00", at + 1)
+    return False
+
+
+def _reencode(data: bytes, fmt: str, max_pixels: int | None, *, keep_gps: bool) -> bytes | None:
     """`_fit_image`'s work, inside its guard against decompression bombs."""
     import io
 
@@ -174,26 +249,33 @@ def _reencode(data: bytes, fmt: str, max_pixels: int, *, keep_gps: bool) -> byte
         width, height = img.size  # from the header: nothing decoded yet
         if width * height > MAX_IMAGE_PIXELS:
             raise Image.DecompressionBombError(f"{width}x{height}")
-        exif = img.getexif()
-        has_gps = _GPS_IFD in exif
-        if max(img.size) <= max_pixels and (keep_gps or not has_gps):
+        scale = max_pixels is not None and max(img.size) > max_pixels
+        strip = not keep_gps and _has_gps(img, data)
+        if not scale and not strip:
             return None
         icc = img.info.get("icc_profile")
-        # Shrink first (a JPEG is decoded at 1/2, 1/4 or 1/8 scale by draft), then turn
-        # upright: the box is square, so turning after fitting gives the same size.
-        img.thumbnail((max_pixels, max_pixels), Image.Resampling.LANCZOS)
+        if max_pixels is not None:
+            # Shrink first (a JPEG is decoded at 1/2, 1/4 or 1/8 scale by draft), then
+            # turn upright: the box is square, so turning after fitting gives the same size.
+            img.thumbnail((max_pixels, max_pixels), Image.Resampling.LANCZOS)
         upright = ImageOps.exif_transpose(img)
         exif = upright.getexif()
         exif.pop(_ORIENTATION, None)  # the pixels are upright now
         if not keep_gps:
             exif.pop(_GPS_IFD, None)
+            exif.pop(_XMP_TAG, None)  # XMP in a TIFF's IFD0 may hold GPS
+        # Nothing carried over from the source but what is passed here: XMP (which may
+        # hold GPS) and any other metadata Pillow would copy from `info` are left out.
+        upright.info = {}
         options: dict[str, Any] = {}
-        if fmt in ("JPEG", "PNG", "TIFF") and len(exif):
+        if fmt in ("JPEG", "PNG", "TIFF", "WEBP") and len(exif):
             options["exif"] = exif.tobytes()
-        if fmt == "JPEG":
+        if fmt in ("JPEG", "WEBP"):
             options["quality"] = 90
-            if upright.mode not in ("RGB", "L", "CMYK"):
-                upright = upright.convert("RGB")
+        if fmt == "JPEG" and upright.mode not in ("RGB", "L", "CMYK"):
+            upright = upright.convert("RGB")
+        if fmt == "WEBP" and upright.mode not in ("RGB", "RGBA"):
+            upright = upright.convert("RGBA" if "A" in upright.mode else "RGB")
         if icc:
             options["icc_profile"] = icc
         out = io.BytesIO()
