@@ -398,12 +398,7 @@ def test_near_duplicate_bands_find_what_brute_force_finds():
     flags, skipped = checks._near_duplicates(subs, vectors, n_q)
     assert skipped == 0
     found = {f.uuid for f in flags}
-    brute = set()
-    for x in range(len(vectors)):
-        for y in range(x + 1, len(vectors)):
-            same, compared = checks._alike(vectors[x][1], vectors[y][1])
-            if compared and same >= 0.95 * compared:
-                brute |= {subs[x].uuid, subs[y].uuid}
+    brute = _brute_force(subs, vectors)
     assert found == brute and len(brute) >= 20
 
 
@@ -427,13 +422,19 @@ def test_near_duplicates_in_sparse_answers_are_found(n_q: int):
         subs.append(checks.Submission(f"u{i:03d}", "e", "d", None))
     flags, _skipped = checks._near_duplicates(subs, vectors, n_q)
     found = {f.uuid for f in flags}
+    brute = _brute_force(subs, vectors)
+    assert found == brute and len(brute) >= 40
+
+
+def _brute_force(subs: list, vectors: list[tuple[int, bytes, int]]) -> set[str]:
+    """Every submission in a pair with >= 95% equal answers, comparing all pairs."""
     brute = set()
     for x in range(len(vectors)):
         for y in range(x + 1, len(vectors)):
             same, compared = checks._alike(vectors[x][1], vectors[y][1])
             if compared and same >= 0.95 * compared:
                 brute |= {subs[x].uuid, subs[y].uuid}
-    assert found == brute and len(brute) >= 40
+    return brute
 
 
 def _rows(answers: list[dict], district: str | None = None) -> list[dict]:

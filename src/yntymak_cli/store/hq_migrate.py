@@ -135,10 +135,7 @@ def _copy_all(src: sa.Connection, target: HqDb, path: Path, url: str) -> tuple[T
         finally:
             src.exec_driver_sql("COMMIT")  # ends the read; nothing was written
         # Submissions came with their ids: new ones continue after them.
-        dst.exec_driver_sql(
-            "SELECT setval(pg_get_serial_sequence('submissions', 'id'),"
-            " COALESCE((SELECT MAX(id) FROM submissions), 0) + 1, false)"
-        )
+        hq_schema.continue_submission_ids(dst)
         if src.exec_driver_sql("PRAGMA data_version").scalar() != version:
             raise YntymakError(_t("hq_migrate_source_changed", path=path, url=shown))
     return tuple(copies)
