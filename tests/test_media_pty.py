@@ -14,7 +14,7 @@ from PIL import Image
 from yntymak_cli.forms.media import parse_ref
 from yntymak_cli.store.db import Store
 
-from .helpers import ENTER, UUID, Term
+from .helpers import ENTER, UUID, Term, yn
 
 pexpect = pytest.importorskip("pexpect")
 pytestmark = [
@@ -89,3 +89,65 @@ def test_killed_right_after_the_photo_keeps_it(setup, yntymak_home):
 
     draft = Store.open().get_draft(uuid)
     stored_photo(yntymak_home, draft.state["answers"]["photo"])
+
+
+VISIT_FORM = """\
+id: site_visit
+version: "1"
+title: Site visit
+questions:
+  - {name: village, type: text, label: Village}
+  - {name: photo, type: image, label: Photo of the work, required: true}
+  - {name: pasture, type: geoshape, label: Disputed pasture}
+  - {name: note_after, type: text, label: Comment}
+"""
+
+
+def test_a_photo_and_a_shape_from_the_terminal_to_hq_and_back_out(field, tmp_path):
+    """The whole journey: answered in a real terminal, bundled, checked and kept at HQ,
+    exported with links that open the same photo and a shape that is GeoJSON."""
+    import csv
+    import json
+
+    geojson = pytest.importorskip("geojson")
+    form = tmp_path / "visit.yaml"
+    form.write_text(VISIT_FORM, encoding="utf-8")
+    photo = tmp_path / "work.jpg"
+    Image.new("RGB", (120, 80), (200, 120, 10)).save(photo, "JPEG")
+    sha = hashlib.sha256(photo.read_bytes()).hexdigest()  # no GPS: kept byte for byte
+
+    t = Term(field.a, "collect", str(form), "--lang", "en", "--enumerator", "Aida")
+    try:
+        uuid = t.expect(rf"({UUID})")[1]
+        t.answer("Village", "Kara-Suu" + ENTER)
+        t.answer("Photo of the work", str(photo) + ENTER)
+        t.answer("Disputed pasture", "42,87 74,59; 42,88 74,59; 42,88 74,60" + ENTER)
+        t.expect("closed")  # the first point was added at the end, and the volunteer told
+        t.answer("Comment", ENTER)
+        t.answer("What next?", ENTER)
+        t.expect(rf"Finalised: submission {uuid}, revision 1\.")
+        assert t.finish() == 0
+    finally:
+        if t.child.isalive():
+            t.child.kill(signal.SIGKILL)
+
+    bundle = field.bundle(field.a)
+    assert "1 media file(s) stored" in field.import_(bundle)
+    assert (field.hq / "media" / sha[:2] / sha).read_bytes() == photo.read_bytes()
+
+    out = tmp_path / "export"
+    yn(field.hq, "hq", "export", "site_visit", "-o", out / "visit.csv", "--media", out / "m")
+    with (out / "visit.csv").open(encoding="utf-8") as f:
+        row = next(csv.DictReader(f))
+    assert row["photo"] == "work.jpg"
+    assert (out / row["photo_URL"]).read_bytes() == photo.read_bytes()
+    assert row["pasture"] == "42.87 74.59;42.88 74.59;42.88 74.6;42.87 74.59"
+
+    yn(field.hq, "hq", "export", "site_visit", "--format", "geojson", "-o", out / "v.geojson")
+    collection = geojson.loads((out / "v.geojson").read_text(encoding="utf-8"))
+    assert collection.is_valid
+    (feature,) = collection["features"]
+    assert feature["geometry"]["type"] == "Polygon"
+    assert feature["geometry"]["coordinates"][0][0] == [74.59, 42.87]  # lon, lat
+    assert feature["properties"]["_uuid"] == uuid
+    assert json.loads(yn(field.a, "submissions", "show", uuid, "--json"))["status"] == "final"
