@@ -464,6 +464,46 @@ def test_purge_erases_only_files_no_answer_needs(yntymak_home, form, tmp_path):
     assert rows == {sha("shared.png")}
 
 
+EXPRESSIONS = """\
+id: photo_expressions
+version: "1"
+questions:
+  - name: photo
+    type: image
+    label: Photo
+    constraint: ". != 'forbidden.png'"
+  - {name: photo_name, type: calculate, calculation: "${photo}"}
+  - name: scan_of_the_map
+    type: text
+    label: "Why ${photo}?"
+    relevant: "${photo} = 'map.png'"
+"""
+
+
+def test_expressions_see_a_media_answer_as_its_file_name(yntymak_home, tmp_path):
+    """As in ODK: `${photo}` and `.` are the file's name, not the stored `NAME sha256:HEX`."""
+    form = answers(tmp_path, EXPRESSIONS, "expr.yaml")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for shade, name in enumerate(("map.png", "work.png", "forbidden.png")):
+        Image.new("RGB", (30, 20), (shade, 128, 0)).save(folder / name, "PNG")
+    ok = answers(folder, "photo: map.png\nscan_of_the_map: the scan\n", "a.yaml")
+    uuid = yn(yntymak_home, "collect", form, "--answers", ok, "--enumerator", "A").strip()
+    got = stored(yntymak_home, uuid)
+    assert parse_ref(got["photo"]).name == "map.png"
+    assert got["photo_name"] == "map.png"
+    assert got["scan_of_the_map"] == "the scan"  # relevant: ${photo} = 'map.png'
+    # Another photo: the question is not relevant, so its answer is refused.
+    other = answers(folder, "photo: work.png\nscan_of_the_map: x\n", "b.yaml")
+    out = yn(yntymak_home, "collect", form, "--answers", other, "--enumerator", "A", code=2)
+    assert "scan_of_the_map" in out
+    bad = answers(folder, "photo: forbidden.png\n", "c.yaml")
+    out = yn(yntymak_home, "collect", form, "--answers", bad, "--enumerator", "A", code=2)
+    assert "c.yaml:1: photo: The answer is not allowed." in out
+    kept = {p.name for p in media_files(yntymak_home)}
+    assert hashlib.sha256((folder / "forbidden.png").read_bytes()).hexdigest() not in kept
+
+
 # -- bundles and HQ ---------------------------------------------------------------------------
 
 
