@@ -23,8 +23,10 @@ SURVEY_MODULES = (
     "forms/values.py",
 )
 # Latin words allowed in ky/ru survey texts: key names (Tab completes a media prompt's
-# path), the command and option to type, OK.
+# path), the command and option to type, OK, and file formats' names (an answers file's
+# GeoJSON geometry).
 LATIN_OK = {"Ctrl", "Alt", "Enter", "Tab", "yntymak", "resume", "enumerator", "OK"}
+LATIN_OK |= {"GeoJSON", "JSON"}
 
 
 def _constants(node: ast.expr, assigned: dict[str, list[ast.expr]]) -> list[str] | None:
