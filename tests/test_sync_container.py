@@ -1072,9 +1072,34 @@ KEY = base64.b64encode(bytes(range(32))).decode()
         ({"key": KEY, "files": [_file(size=0)]}, "media.files[0].size must"),
         ({"key": KEY, "files": [_file(size=2**30 + 1)]}, "media.files[0].size must"),
         ({"key": KEY, "files": [_file(size=True)]}, "media.files[0].size must"),
-        ({"key": KEY, "files": [_file(), _file()]}, "media.files[1].sha256"),
+        # Review nit: a repeated file says so, not "is not a sha256 hex digest".
+        (
+            {"key": KEY, "files": [_file(), _file()]},
+            f"media.files[1].sha256 lists the file {'ab' * 32} a second time",
+        ),
         ({"key": KEY, "files": [_file(sha="AB" * 32)]}, "media.files[0].sha256"),
         ({"key": KEY, "files": [_file(media_type="x" * 201)]}, "media.files[0].media_type"),
+        # Review nit: a media type's characters are checked too, not only its length.
+        *(
+            (
+                {"key": KEY, "files": [_file(media_type=bad)]},
+                "media.files[0].media_type is not a media type",
+            )
+            for bad in (
+                "image/png; charset=x",
+                "image/png\n",
+                "image/png\x1b[2J",
+                "<script>/x",
+                "image",
+                "image/",
+                "/png",
+                "image/p ng",
+                "ímage/png",
+                "a/b/c",
+                "",
+                "x" * 101 + "/" + "y" * 100,
+            )
+        ),
         ({"key": KEY, "files": [{**_file(), "path": "/etc/passwd"}]}, "media.files[0]"),
         ({"key": KEY[:-4], "files": []}, "media.key"),
         ({"key": base64.b64encode(bytes(31)).decode(), "files": []}, "media.key"),

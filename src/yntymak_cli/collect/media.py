@@ -30,6 +30,7 @@ from yntymak_cli.forms.media import (
     MediaRef,
     accept_patterns,
     accepts,
+    is_media_type,
     max_size,
     parse_ref,
     safe_name,
@@ -136,6 +137,8 @@ def prepare_media(form: Form, q: Question, path: Path) -> PreparedMedia:
     name = safe_name(path.name)
     sniffed = sniff(data)
     guessed = mimetypes.guess_type(name, strict=False)[0]
+    if not is_media_type(guessed):  # a system's mime.types could say anything
+        guessed = None
     media_type = sniffed or guessed or "application/octet-stream"
     patterns = accept_patterns(q.base_type, q.accept)
     if not accepts(patterns, name, [media_type]):
