@@ -608,6 +608,71 @@ def test_a_carried_file_no_answer_names_is_refused(field, form, tmp_path):
     nothing_imported(field.hq)
 
 
+def _forged_with_files(field, change, files: list[Path], tmp_path: Path) -> Path:
+    """field.a's genuine bundle, its records changed by `change` (their hashes recomputed,
+    as the device itself would), carrying `files`, signed by the device: a forgery only the
+    device's own checks at HQ can stop."""
+    from yntymak_cli.sync import container
+    from yntymak_cli.sync.hq import revision_hash
+
+    from .helpers import open_genuine
+
+    header, payload, device, hq_identity = open_genuine(field, field.a)
+    for record in payload["submissions"]:
+        change(record)
+        record["hash"] = revision_hash(record)
+    carried = []
+    for path in files:
+        data = path.read_bytes()
+        entry = container.MediaEntry(hashlib.sha256(data).hexdigest(), len(data), "image/png")
+        carried.append((entry, path))
+    forged = tmp_path / "forged.ykb"
+    with forged.open("wb") as out:
+        container.write_bundle(
+            out,
+            {"seq": header["seq"] + 100, "prev_hash": "0" * 64},
+            {"forms": payload["forms"], "submissions": payload["submissions"]},
+            device,
+            hq_identity.public(),
+            carried,
+        )
+    return forged
+
+
+def test_a_file_named_only_in_a_text_answer_is_refused(field, form, tmp_path):
+    """Review nit: only media answers (the media questions of the record's form) name a
+    file; a `NAME sha256:HEX` typed into a text answer names nothing, so a device cannot
+    have HQ keep a file no media answer stands for."""
+    _uuid, sha = collect_photo(field.a, form, tmp_path / "in")
+    photo_file = field.a / "media" / sha[:2] / sha
+    extra = tmp_path / "extra.png"
+    Image.new("RGB", (30, 20), (0, 0, 200)).save(extra, "PNG")
+    extra_sha = hashlib.sha256(extra.read_bytes()).hexdigest()
+
+    def text_names_it(record):
+        record["answers"]["village"] = f"extra.png sha256:{extra_sha}"
+
+    forged = _forged_with_files(field, text_names_it, [photo_file, extra], tmp_path)
+    out = field.import_(forged, code=2)
+    assert extra_sha in out and "which no answer names" in out
+    nothing_imported(field.hq)
+
+
+def test_a_file_named_only_by_a_record_hq_cannot_read_is_checked_not_kept(field, form, tmp_path):
+    """A record whose form HQ cannot read is refused on its own: its files are checked with
+    the others but not kept (no text-answer scan decides what HQ keeps)."""
+    uuid, sha = collect_photo(field.a, form, tmp_path / "in")
+    photo_file = field.a / "media" / sha[:2] / sha
+
+    def unknown_form(record):
+        record["form_hash"] = "0" * 64
+
+    forged = _forged_with_files(field, unknown_form, [photo_file], tmp_path)
+    out = field.import_(forged, code=2)  # exit 2: a record was refused
+    assert "1 refused" in out and "media file" not in out
+    nothing_imported(field.hq)
+
+
 def test_a_device_signing_other_bytes_than_it_lists_is_refused(field, form, tmp_path, monkeypatch):
     """The device's signature is good, but the photo's bytes are not the listed hash."""
     from yntymak_cli.sync import container, media_section

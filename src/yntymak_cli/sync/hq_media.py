@@ -7,7 +7,8 @@ The order matters: every check runs before anything is written, and a bundle who
 does not match is refused whole (reason `media-mismatch`):
 
 1. every hash a media answer of an accepted record names is in the bundle or already at
-   HQ; every file the bundle carries is named by some answer of the bundle;
+   HQ; every file the bundle carries is named by a media answer of the bundle (through
+   the media questions of the record's form, never a text answer);
 2. each file decrypts and hashes to its listed sha256: written meanwhile to a hidden temp
    file in its final folder, so memory holds one chunk;
 3. inside the import's transaction the temp files get their names (before the commit, as
@@ -74,13 +75,22 @@ def locate(db: HqDb, sha256: str) -> Path | None:
 
 
 def check_names(
-    db: HqDb, opened: OpenedContainer, named: dict[str, str], answers_json: list[str | None]
-) -> set[str]:
-    """Step 1: what the answers name against what the bundle carries; the hashes of the
-    bundle's files HQ holds already.
+    db: HqDb,
+    opened: OpenedContainer,
+    named: dict[str, str],
+    mentioned: set[str],
+    unreadable: list[str],
+) -> tuple[set[str], set[str]]:
+    """Step 1: what the answers name against what the bundle carries. Returns (the hashes
+    of the bundle's files HQ holds already, those to check but not keep).
 
     `named`: sha256 -> uuid of the first accepted record whose media answer names it.
-    `answers_json`: every record's answers (accepted or not), for files named at all.
+    `mentioned`: every hash a media answer names, of any record whose form HQ reads
+    (accepted or refused), through its form's media questions only: a `sha256:` written in
+    a text answer names nothing, so a device cannot have HQ keep a file that no media
+    answer stands for. `unreadable`: the answers (JSON) of records refused because HQ
+    cannot read their form; a file only they name is checked with the others but not
+    kept (its record is refused, and the receipt tells the laptop not to send it again).
     """
     lang = current_lang()
     carried = {e.sha256 for e in opened.media}
@@ -90,16 +100,20 @@ def check_names(
             raise BundleError(
                 "media-mismatch", t("bundle_err_media_missing", lang, uuid=uuid, sha256=sha256)
             )
-    mentioned: set[str] = set()
-    for text in answers_json:
-        if text and "sha256:" in text:
-            mentioned |= hashes_in_text(text)
+    maybe: set[str] = set()
+    for text in unreadable:
+        if "sha256:" in text:
+            maybe |= hashes_in_text(text)
+    dropped: set[str] = set()
     for entry in opened.media:
-        if entry.sha256 not in mentioned:
+        if entry.sha256 in mentioned:
+            continue
+        if entry.sha256 not in maybe:
             raise BundleError(
                 "media-mismatch", t("bundle_err_media_unnamed", lang, sha256=entry.sha256)
             )
-    return have
+        dropped.add(entry.sha256)
+    return have, dropped
 
 
 def extract(db: HqDb | None, opened: OpenedContainer, have: set[str]) -> list[Staged]:
