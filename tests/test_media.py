@@ -529,6 +529,28 @@ def test_a_file_hq_holds_need_not_travel_again(field, form, tmp_path):
     assert hq_files(field.hq) == [field.hq / "media" / sha[:2] / sha]
 
 
+def test_a_replayed_bundle_restores_a_file_hq_lost_or_damaged(field, form, tmp_path):
+    """Review nit: the hq_media row is there but the file is gone, or its bytes no longer
+    hash to its name: the same bundle imported again writes it back from its verified
+    bytes (and says so); an intact file is left alone."""
+    _uuid, sha = collect_photo(field.a, form, tmp_path / "in")
+    bundle = field.bundle(field.a)
+    field.import_(bundle)
+    kept = field.hq / "media" / sha[:2] / sha
+    good = kept.read_bytes()
+    kept.unlink()
+    again = field.import_(bundle)
+    assert "1 unchanged" in again and "1 media file(s) stored" in again
+    assert kept.read_bytes() == good
+    kept.chmod(0o600)
+    kept.write_bytes(bytes(len(good)))  # the same size, other bytes: only a hash tells
+    again = field.import_(bundle)
+    assert "1 media file(s) stored" in again and kept.read_bytes() == good
+    again = field.import_(bundle)
+    assert "media file" not in again and hq_files(field.hq) == [kept]
+    assert [r["sha256"] for r in rows(field.hq, "SELECT sha256 FROM hq_media")] == [sha]
+
+
 def test_bundle_create_stops_when_a_named_file_is_gone(field, form, tmp_path):
     uuid, sha = collect_photo(field.a, form, tmp_path / "in")
     (field.a / "media" / sha[:2] / sha).unlink()
@@ -541,6 +563,9 @@ def test_bundle_create_stops_when_a_named_file_is_gone(field, form, tmp_path):
 
 def nothing_imported(hq: Path) -> None:
     assert hq_files(hq) == []
+    # Not even an empty `media/xx` folder (review nit): folders are made when a file is kept.
+    root = hq / "media"
+    assert not root.exists() or list(root.rglob("*")) == []
     assert rows(hq, "SELECT COUNT(*) AS n FROM hq_media")[0]["n"] == 0
     assert rows(hq, "SELECT COUNT(*) AS n FROM submissions")[0]["n"] == 0
 

@@ -257,8 +257,7 @@ def open_for_import(
             for _name, ref in media_refs(schema.form, record["answers"]):
                 named.setdefault(ref.sha256, record["uuid"])
     have, dropped = hq_media.check_names(store, opened, named, mentioned, unreadable)
-    staged = hq_media.extract(store if stage else None, opened, have | dropped)
-    staged = [s for s in staged if s.entry.sha256 not in dropped]
+    staged = hq_media.extract(store if stage else None, opened, have, frozenset(dropped))
     device = hq_store.device_by_id(store.conn, header["device_id"])
     assert device is not None  # the container found its key there
     name = device["name"]
@@ -601,10 +600,10 @@ def import_bundle(store: HqDb, hq: HqIdentity, data: BundleData) -> ImportResult
                     t("bundle_err_revoked", current_lang(), device=opened.device_id),
                 )
             result = _merge(conn, opened)
-            if not result.replay:
-                result.media_files = hq_media.keep(
-                    store, conn, opened.media, result.bundle_id, utcnow()
-                )
+            # A replay too: it writes again a file HQ lost or damaged since (and only that).
+            result.media_files = hq_media.keep(
+                store, conn, opened.media, result.bundle_id, utcnow()
+            )
             return result
     finally:
         hq_media.discard(opened.media)  # a refusal, a replay or a crash: no temp file stays
