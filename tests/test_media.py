@@ -570,7 +570,10 @@ def nothing_imported(hq: Path) -> None:
     assert rows(hq, "SELECT COUNT(*) AS n FROM submissions")[0]["n"] == 0
 
 
-def test_a_flipped_byte_in_the_media_section_refuses_the_bundle(field, form, tmp_path):
+def test_a_flipped_byte_in_the_media_section_fails_the_signature(field, form, tmp_path):
+    """A byte changed in transit: the device's signature (over a sha256 of the whole file,
+    media section included) fails first; the chunk's MAC is never reached (the next test
+    reaches it)."""
     collect_photo(field.a, form, tmp_path / "in")
     bundle = field.bundle(field.a)
     data = bytearray(bundle.read_bytes())
@@ -578,6 +581,39 @@ def test_a_flipped_byte_in_the_media_section_refuses_the_bundle(field, form, tmp
     bundle.write_bytes(bytes(data))
     out = field.import_(bundle, code=2)
     assert "refused" in out and "signature" in out
+    nothing_imported(field.hq)
+
+
+def test_a_flipped_byte_the_device_signed_fails_the_chunk_mac(field, form, tmp_path):
+    """Review nit: the same flipped byte, but the device signs the result (a hostile or
+    broken device): the signature passes, and the chunk's Poly1305 MAC refuses it."""
+    import struct
+
+    from yntymak_cli.sync import container, keys
+
+    from .helpers import frame
+
+    collect_photo(field.a, form, tmp_path / "in")
+    data = field.bundle(field.a).read_bytes()
+    parts, pos = [], 4
+    while len(data) - pos > container.SIGNATURE_SIZE:
+        tag, length = struct.unpack_from(">BI", data, pos)
+        parts.append((tag, data[pos + 5 : pos + 5 + length]))
+        pos += 5 + length
+    (h_tag, header), (p_tag, payload), (m_tag, media) = parts
+    assert m_tag == container.TAG_MEDIA and len(media) > 50
+    flipped = media[:50] + bytes([media[50] ^ 1]) + media[51:]  # inside the photo's chunk
+    device = keys.load_or_create_device_identity(field.a)
+    forged = tmp_path / "signed.ykb"
+    forged.write_bytes(
+        frame(
+            container.BUNDLE_MAGIC,
+            [(h_tag, header), (p_tag, payload), (m_tag, flipped)],
+            device.signing_key,
+        )  # fmt: skip
+    )
+    out = field.import_(forged, code=2)
+    assert "does not decrypt" in out and "signature" not in out
     nothing_imported(field.hq)
 
 

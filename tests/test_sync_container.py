@@ -1133,6 +1133,29 @@ def test_payload_and_media_above_the_limit_are_refused_by_the_reader(
     refused("too-large", c.open_bundle, BytesIO(data), lookup_for(device), hq)
 
 
+def test_a_flipped_ciphertext_byte_fails_its_chunk_mac() -> None:
+    """Review nit: the per-chunk MAC itself, through media_section's decrypt API with the
+    right key: any flipped byte of a chunk (its ciphertext or its 16-byte tag) fails, and
+    the chunks before it still came out (a caller writes them to a temp file it drops)."""
+    from nacl.secret import SecretBox
+
+    from yntymak_cli.sync import media_section as ms
+
+    data = os.urandom(ms.CHUNK_SIZE + 300)  # two chunks, the last one short
+    entry = c.MediaEntry(hashlib.sha256(data).hexdigest(), len(data), "application/x")
+    box = SecretBox(bytes(range(32)))
+    section = b"".join(ms.encrypt_file(box, 0, entry, BytesIO(data)))
+    assert b"".join(ms.decrypt_file(box, 0, entry, BytesIO(section))) == data
+    first = ms.CHUNK_SIZE + ms.CHUNK_OVERHEAD
+    for at in (0, 5, first - 1, first, len(section) - 17, len(section) - 1):
+        flipped = section[:at] + bytes([section[at] ^ 0x80]) + section[at + 1 :]
+        got: list[bytes] = []
+        with pytest.raises(ms.MediaMismatch, match="does not decrypt"):
+            for chunk in ms.decrypt_file(box, 0, entry, BytesIO(flipped)):
+                got.append(chunk)
+        assert len(got) == (0 if at < first else 1)
+
+
 def test_a_chunk_moved_to_another_file_does_not_decrypt(tmp_path: Path, device, hq) -> None:
     """Two files of one chunk each, the same size: their chunks swapped, the device signing
     the result, each fails its MAC (the nonce names the file)."""
