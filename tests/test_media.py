@@ -266,6 +266,35 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(
     assert count(yntymak_home, "submissions") == 0 and media_files(yntymak_home) == []
 
 
+def test_a_multi_frame_image_is_refused_where_it_would_lose_frames(yntymak_home, form, tmp_path):
+    """Review nit: a 3-page TIFF or an animated GIF that max_pixels would scale (or whose
+    GPS would be removed) is refused naming why, not cut to its first frame; where it
+    needs no re-encoding it is kept whole."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pages = [Image.new("RGB", (400, 200), colour) for colour in ("red", "green", "blue")]
+    pages[0].save(
+        folder / "scan.tif", "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw"
+    )
+    pages[0].save(folder / "anim.gif", "GIF", save_all=True, append_images=pages[1:])
+    small = [page.resize((60, 30)) for page in pages]  # uncompressed, with a GPS IFD
+    small[0].save(folder / "located.tif", "TIFF", save_all=True, append_images=small[1:],
+                  exif=gps_exif())  # fmt: skip
+    png(folder / "work.png")
+    for name, question in (("scan.tif", "small"), ("anim.gif", "small"), ("located.tif", "photo")):
+        given = f"{question}: {name}\n" + ("photo: work.png\n" if question != "photo" else "")
+        path = answers(folder, given, f"{name}.yaml")
+        out = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A", code=2)
+        assert "the image holds 3 frames" in out and "give each page as its own photo" in out
+    assert count(yntymak_home, "submissions") == 0 and media_files(yntymak_home) == []
+    # No max_pixels, no GPS: nothing to re-encode, all three pages kept byte for byte.
+    path = answers(folder, "photo: scan.tif\n", "whole.yaml")
+    uuid = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A").strip()
+    ref = parse_ref(stored(yntymak_home, uuid)["photo"])
+    kept = yntymak_home / "media" / ref.sha256[:2] / ref.sha256
+    assert kept.read_bytes() == (folder / "scan.tif").read_bytes()
+
+
 XMP_GPS = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
     b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '

@@ -6,7 +6,9 @@ file relative to that file) and checks it: a regular readable file, at most the 
 first bytes (a PDF renamed `.jpg` is not a photo). Every photo loses its GPS location
 (EXIF and XMP) unless the question says `keep_gps: true`; a HEIC photo, not re-encoded
 here, is refused when it has one. An `image` question with `max_pixels` gets a larger photo
-scaled down with Pillow (shrunk, then turned upright by its EXIF orientation). Images of
+scaled down with Pillow (shrunk, then turned upright by its EXIF orientation). A
+multi-frame image (a TIFF of several pages, an animated GIF) that would have to be scaled
+or lose its GPS is refused: re-encoding keeps one frame. Images of
 more than MAX_IMAGE_PIXELS are refused before they are decoded. `keep_media` then stores
 it (store/media.py) and gives the answer's stored text. Problems are InvalidValue, a
 message-catalog key.
@@ -190,6 +192,8 @@ def _fit_image(
             if out is not None and not keep_gps and _reencoded_has_gps(out):
                 raise InvalidValue("media_gps_not_removable", type=sniffed)
             return out
+    except InvalidValue:
+        raise  # a ValueError too: not a damaged image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidValue("media_too_many_pixels", limit=MAX_IMAGE_PIXELS // 1_000_000) from None
     except (UnidentifiedImageError, OSError, ValueError):
@@ -256,6 +260,12 @@ def _reencode(data: bytes, fmt: str, max_pixels: int | None, *, keep_gps: bool) 
         strip = not keep_gps and _has_gps(img, data)
         if not scale and not strip:
             return None
+        # A multi-page TIFF or an animated GIF/WebP/PNG: what is written below is one
+        # frame. Refused rather than silently cut to its first page (the volunteer keeps
+        # the file and can send each page as its own photo).
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1:
+            raise InvalidValue("media_multi_frame", frames=frames)
         icc = img.info.get("icc_profile")
         if max_pixels is not None:
             # Shrink first (a JPEG is decoded at 1/2, 1/4 or 1/8 scale by draft), then
