@@ -382,6 +382,75 @@ def test_a_heic_photo_with_gps_is_refused_unless_keep_gps(yntymak_home, form, tm
     assert stored(yntymak_home, uuid)["located"].startswith("located.heic sha256:")
 
 
+@pytest.mark.parametrize(
+    ("brand", "mime"),
+    [
+        (b"hevc", "image/heic-sequence"),
+        (b"msf1", "image/heif-sequence"),
+        (b"avif", "image/avif"),
+        (b"avis", "image/avif"),
+    ],
+)
+def test_heif_and_avif_brands_are_sniffed_and_their_gps_checked(
+    yntymak_home, form, tmp_path, brand, mime
+):
+    """Review nit: a HEIC burst (`hevc`), a HEIF sequence (`msf1`) and AVIF (`avif`,
+    `avis`) are photos by their first bytes, whatever their name: typed so, and refused
+    with a location like any HEIC."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    start = b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00mif1" + brand + b"\x00" * 64
+    (folder / "located.bin").write_bytes(start + b"\x00\x00\x00\x06Exif\x00\x00" + gps_exif())
+    (folder / "plain.bin").write_bytes(start)
+    path = answers(folder, "photo: located.bin\n", "a.yaml")
+    out = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A", code=2)
+    assert f"{path}:1: photo: the photo ({mime}) holds its GPS location" in out
+    path = answers(folder, "photo: plain.bin\n", "b.yaml")
+    uuid = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A").strip()
+    ref = parse_ref(stored(yntymak_home, uuid)["photo"])
+    with sqlite3.connect(yntymak_home / "yntymak.db") as conn:
+        row = conn.execute("SELECT media_type FROM media WHERE sha256 = ?", [ref.sha256])
+        assert row.fetchone() == (mime,)
+
+
+SVG_TEXT = (
+    '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">'
+    "<script>alert(1)</script></svg>\n"
+)
+
+
+def test_svg_is_not_a_photo_unless_the_form_names_it(yntymak_home, tmp_path):
+    """Review nit: `image/*` does not take an SVG (a document that can run scripts), by
+    its name or by its first bytes under a photo's name; `accept` naming SVG does, and a
+    file question takes it as a document."""
+    path = tmp_path / "f.yaml"
+    path.write_text(
+        "id: svg\nversion: '1'\nquestions:\n"
+        "  - {name: photo, type: image, label: A}\n"
+        "  - {name: drawing, type: image, label: B, accept: 'image/png, image/svg+xml'}\n"
+        "  - {name: plan, type: image, label: C, accept: '.svg'}\n"
+        "  - {name: doc, type: file, label: D}\n",
+        encoding="utf-8",
+    )
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "map.svg").write_text(SVG_TEXT, encoding="utf-8")
+    (folder / "disguised.jpg").write_text(SVG_TEXT, encoding="utf-8")
+    for name in ("map.svg", "disguised.jpg"):
+        given = answers(folder, f"photo: {name}\n", f"{name}.yaml")
+        out = yn(yntymak_home, "collect", path, "--answers", given, "--enumerator", "A", code=2)
+        assert f"{given}:1: photo: an SVG drawing is a document" in out
+    assert media_files(yntymak_home) == []
+    given = answers(folder, "drawing: map.svg\nplan: disguised.jpg\ndoc: map.svg\n")
+    out = yn(yntymak_home, "collect", path, "--answers", given, "--enumerator", "A", code=2)
+    assert "plan: this question does not take a file of type image/svg+xml" in out
+    given = answers(folder, "drawing: map.svg\nplan: map.svg\ndoc: disguised.jpg\n", "ok.yaml")
+    uuid = yn(yntymak_home, "collect", path, "--answers", given, "--enumerator", "A").strip()
+    saved = stored(yntymak_home, uuid)
+    assert saved["drawing"].startswith("map.svg sha256:")
+    assert saved["doc"].startswith("disguised.jpg sha256:")
+
+
 def test_form_keys_are_checked_with_lines(yntymak_home, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(
