@@ -509,6 +509,39 @@ def test_export_media_copies_files_and_links_resolve(yntymak_home, form, tmp_pat
     assert parse_ref(first["answers"]["photo"] if "answers" in first else first["photo"])
 
 
+def test_export_names_windows_reserves_are_made_safe_and_links_follow(yntymak_home, tmp_path):
+    """Review nit: `CON`, `NUL.jpg`, `com1.txt`, `aux .txt` and a form called `aux` cannot
+    be made on Windows (or are its devices): written behind a `_`, the same every time,
+    and each `_URL` link names the file written (a real `_CON` is told apart by its hash)."""
+    form = tmp_path / "aux.yaml"
+    names = ["CON", "NUL.jpg", "com1.txt", "aux .txt", "Lpt9.tar.gz", "_CON"]
+    questions = "".join(f"  - {{name: f{i}, type: file, label: F{i}}}\n" for i in range(6))
+    form.write_text(f"id: aux\nversion: '1'\nquestions:\n{questions}", encoding="utf-8")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, name in enumerate(names):
+        (folder / name).write_text(f"file {i}", encoding="utf-8")
+    given = answers(folder, "".join(f"f{i}: '{name}'\n" for i, name in enumerate(names)))
+    uuid = yn(yntymak_home, "collect", form, "--answers", given, "--enumerator", "A").strip()
+    out = tmp_path / "out"
+    yn(yntymak_home, "export", "aux", "-o", out / "aux.csv", "--media", out / "media")
+    with open(out / "aux.csv", encoding="utf-8-sig", newline="") as f:
+        row = next(csv.DictReader(f))
+    written = {p.name for p in (out / "media" / "_aux" / uuid).iterdir()}
+    sha_con = hashlib.sha256(b"file 5").hexdigest()[:8]
+    assert written == {
+        "_CON", "_NUL.jpg", "_com1.txt", "_aux .txt", "_Lpt9.tar.gz", f"_CON-{sha_con}"
+    }  # fmt: skip
+    for i, name in enumerate(names):
+        assert row[f"f{i}"] == name  # the name column keeps the original name
+        link = row[f"f{i}_URL"]
+        assert link.startswith(f"media/_aux/{uuid}/_")
+        assert (out / link).read_text(encoding="utf-8") == f"file {i}"
+    # The same export again writes the same names (nothing new beside them).
+    yn(yntymak_home, "export", "aux", "-o", out / "aux.csv", "--media", out / "media")
+    assert {p.name for p in (out / "media" / "_aux" / uuid).iterdir()} == written
+
+
 def test_csv_export_reads_back_through_its_links(yntymak_home, form, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
