@@ -451,6 +451,20 @@ def test_svg_is_not_a_photo_unless_the_form_names_it(yntymak_home, tmp_path):
     assert saved["doc"].startswith("disguised.jpg sha256:")
 
 
+def test_svg_sniffing_takes_linear_time_on_hostile_bytes():
+    """The SVG sniff is a plain scan: empty comments by the hundred, unclosed ones and
+    long white space answer at once (a regular expression for it backtracked for ever)."""
+    import time
+
+    from yntymak_cli.collect.media import sniff
+
+    for data in (b"<!---->" * 585, b"<!--" * 1024, b"<!-- --> " * 450 + b"<!--", b" " * 4096):
+        start = time.monotonic()
+        assert sniff(data) is None
+        assert time.monotonic() - start < 2
+    assert sniff(b"<!---->" * 10 + b"\n<svg/>") == "image/svg+xml"
+
+
 def test_form_keys_are_checked_with_lines(yntymak_home, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(

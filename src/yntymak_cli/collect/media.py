@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import mimetypes
 import os
-import re
 import stat
 import warnings
 from dataclasses import dataclass
@@ -73,11 +72,6 @@ _BRANDS = {
     b"avif": "image/avif",
     b"avis": "image/avif",
 }
-# An SVG document: an XML declaration, comments or a doctype, then an <svg> element.
-_SVG = re.compile(
-    rb"\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*|<!doctype[^>]*>\s*)*<svg[\s>/]",
-    re.IGNORECASE | re.DOTALL,
-)
 SVG = "image/svg+xml"
 # Pillow's format names we write back after scaling down, by the MIME type sniffed.
 _WRITABLE = {
@@ -128,9 +122,36 @@ def sniff(data: bytes) -> str | None:
         return "image/webp"
     if data[4:8] == b"ftyp" and data[8:12] in _BRANDS:
         return _BRANDS[data[8:12]]
-    if _SVG.match(data.removeprefix(b"\xef\xbb\xbf")[:4096]):
+    if _is_svg(data):
         return SVG
     return None
+
+
+def _is_svg(data: bytes) -> bool:
+    """An SVG document: in its first 4 kB, an `<svg` element after nothing but white space,
+    an XML declaration or processing instructions, comments and a doctype. A plain scan,
+    each step forward (a regular expression for this backtracks badly on `<!---->`s)."""
+    head = data.removeprefix(b"\xef\xbb\xbf")[:4096].lower()
+    pos = 0
+    while True:
+        while pos < len(head) and head[pos] in b" \t\r\n":
+            pos += 1
+        for opener, closer in ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!doctype", b">")):
+            if head.startswith(opener, pos):
+                end = head.find(closer, pos + len(opener))
+                if end < 0:
+                    return False
+                pos = end + len(closer)
+                break
+        else:
+            return head.startswith(b"<svg", pos) and head[pos + 4 : pos + 5] in (
+                b" ",
+                b"\t",
+                b"\r",
+                b"\n",
+                b">",
+                b"/",
+            )
 
 
 def _names_svg(patterns: list[str]) -> bool:
