@@ -473,7 +473,7 @@ class ImportResult:
     replay: bool = False
     # Records not imported, each {"uuid", "revision", "reason"}; the receipt lists them.
     refused: list[dict[str, Any]] = field(default_factory=list)
-    media_files: int = 0  # media files HQ did not hold before, now kept
+    media_files: int = 0  # media files written: new to HQ, or lost or damaged and restored
 
 
 def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
