@@ -266,6 +266,35 @@ def test_a_decompression_bomb_is_refused_before_it_is_decoded(
     assert count(yntymak_home, "submissions") == 0 and media_files(yntymak_home) == []
 
 
+def test_a_multi_frame_image_is_refused_where_it_would_lose_frames(yntymak_home, form, tmp_path):
+    """Review nit: a 3-page TIFF or an animated GIF that max_pixels would scale (or whose
+    GPS would be removed) is refused naming why, not cut to its first frame; where it
+    needs no re-encoding it is kept whole."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pages = [Image.new("RGB", (400, 200), colour) for colour in ("red", "green", "blue")]
+    pages[0].save(
+        folder / "scan.tif", "TIFF", save_all=True, append_images=pages[1:], compression="tiff_lzw"
+    )
+    pages[0].save(folder / "anim.gif", "GIF", save_all=True, append_images=pages[1:])
+    small = [page.resize((60, 30)) for page in pages]  # uncompressed, with a GPS IFD
+    small[0].save(folder / "located.tif", "TIFF", save_all=True, append_images=small[1:],
+                  exif=gps_exif())  # fmt: skip
+    png(folder / "work.png")
+    for name, question in (("scan.tif", "small"), ("anim.gif", "small"), ("located.tif", "photo")):
+        given = f"{question}: {name}\n" + ("photo: work.png\n" if question != "photo" else "")
+        path = answers(folder, given, f"{name}.yaml")
+        out = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A", code=2)
+        assert "the image holds 3 frames" in out and "give each page as its own photo" in out
+    assert count(yntymak_home, "submissions") == 0 and media_files(yntymak_home) == []
+    # No max_pixels, no GPS: nothing to re-encode, all three pages kept byte for byte.
+    path = answers(folder, "photo: scan.tif\n", "whole.yaml")
+    uuid = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A").strip()
+    ref = parse_ref(stored(yntymak_home, uuid)["photo"])
+    kept = yntymak_home / "media" / ref.sha256[:2] / ref.sha256
+    assert kept.read_bytes() == (folder / "scan.tif").read_bytes()
+
+
 XMP_GPS = (
     b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
     b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
@@ -353,6 +382,89 @@ def test_a_heic_photo_with_gps_is_refused_unless_keep_gps(yntymak_home, form, tm
     assert stored(yntymak_home, uuid)["located"].startswith("located.heic sha256:")
 
 
+@pytest.mark.parametrize(
+    ("brand", "mime"),
+    [
+        (b"hevc", "image/heic-sequence"),
+        (b"msf1", "image/heif-sequence"),
+        (b"avif", "image/avif"),
+        (b"avis", "image/avif"),
+    ],
+)
+def test_heif_and_avif_brands_are_sniffed_and_their_gps_checked(
+    yntymak_home, form, tmp_path, brand, mime
+):
+    """Review nit: a HEIC burst (`hevc`), a HEIF sequence (`msf1`) and AVIF (`avif`,
+    `avis`) are photos by their first bytes, whatever their name: typed so, and refused
+    with a location like any HEIC."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    start = b"\x00\x00\x00\x18ftyp" + brand + b"\x00\x00\x00\x00mif1" + brand + b"\x00" * 64
+    (folder / "located.bin").write_bytes(start + b"\x00\x00\x00\x06Exif\x00\x00" + gps_exif())
+    (folder / "plain.bin").write_bytes(start)
+    path = answers(folder, "photo: located.bin\n", "a.yaml")
+    out = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A", code=2)
+    assert f"{path}:1: photo: the photo ({mime}) holds its GPS location" in out
+    path = answers(folder, "photo: plain.bin\n", "b.yaml")
+    uuid = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A").strip()
+    ref = parse_ref(stored(yntymak_home, uuid)["photo"])
+    with sqlite3.connect(yntymak_home / "yntymak.db") as conn:
+        row = conn.execute("SELECT media_type FROM media WHERE sha256 = ?", [ref.sha256])
+        assert row.fetchone() == (mime,)
+
+
+SVG_TEXT = (
+    '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">'
+    "<script>alert(1)</script></svg>\n"
+)
+
+
+def test_svg_is_not_a_photo_unless_the_form_names_it(yntymak_home, tmp_path):
+    """Review nit: `image/*` does not take an SVG (a document that can run scripts), by
+    its name or by its first bytes under a photo's name; `accept` naming SVG does, and a
+    file question takes it as a document."""
+    path = tmp_path / "f.yaml"
+    path.write_text(
+        "id: svg\nversion: '1'\nquestions:\n"
+        "  - {name: photo, type: image, label: A}\n"
+        "  - {name: drawing, type: image, label: B, accept: 'image/png, image/svg+xml'}\n"
+        "  - {name: plan, type: image, label: C, accept: '.svg'}\n"
+        "  - {name: doc, type: file, label: D}\n",
+        encoding="utf-8",
+    )
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "map.svg").write_text(SVG_TEXT, encoding="utf-8")
+    (folder / "disguised.jpg").write_text(SVG_TEXT, encoding="utf-8")
+    for name in ("map.svg", "disguised.jpg"):
+        given = answers(folder, f"photo: {name}\n", f"{name}.yaml")
+        out = yn(yntymak_home, "collect", path, "--answers", given, "--enumerator", "A", code=2)
+        assert f"{given}:1: photo: an SVG drawing is a document" in out
+    assert media_files(yntymak_home) == []
+    given = answers(folder, "drawing: map.svg\nplan: disguised.jpg\ndoc: map.svg\n")
+    out = yn(yntymak_home, "collect", path, "--answers", given, "--enumerator", "A", code=2)
+    assert "plan: this question does not take a file of type image/svg+xml" in out
+    given = answers(folder, "drawing: map.svg\nplan: map.svg\ndoc: disguised.jpg\n", "ok.yaml")
+    uuid = yn(yntymak_home, "collect", path, "--answers", given, "--enumerator", "A").strip()
+    saved = stored(yntymak_home, uuid)
+    assert saved["drawing"].startswith("map.svg sha256:")
+    assert saved["doc"].startswith("disguised.jpg sha256:")
+
+
+def test_svg_sniffing_takes_linear_time_on_hostile_bytes():
+    """The SVG sniff is a plain scan: empty comments by the hundred, unclosed ones and
+    long white space answer at once (a regular expression for it backtracked for ever)."""
+    import time
+
+    from yntymak_cli.collect.media import sniff
+
+    for data in (b"<!---->" * 585, b"<!--" * 1024, b"<!-- --> " * 450 + b"<!--", b" " * 4096):
+        start = time.monotonic()
+        assert sniff(data) is None
+        assert time.monotonic() - start < 2
+    assert sniff(b"<!---->" * 10 + b"\n<svg/>") == "image/svg+xml"
+
+
 def test_form_keys_are_checked_with_lines(yntymak_home, tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(
@@ -409,6 +521,39 @@ def test_export_media_copies_files_and_links_resolve(yntymak_home, form, tmp_pat
     record = json.loads((out / "v.json").read_text(encoding="utf-8"))
     first = record[0] if isinstance(record, list) else record["submissions"][0]
     assert parse_ref(first["answers"]["photo"] if "answers" in first else first["photo"])
+
+
+def test_export_names_windows_reserves_are_made_safe_and_links_follow(yntymak_home, tmp_path):
+    """Review nit: `CON`, `NUL.jpg`, `com1.txt`, `aux .txt` and a form called `aux` cannot
+    be made on Windows (or are its devices): written behind a `_`, the same every time,
+    and each `_URL` link names the file written (a real `_CON` is told apart by its hash)."""
+    form = tmp_path / "aux.yaml"
+    names = ["CON", "NUL.jpg", "com1.txt", "aux .txt", "Lpt9.tar.gz", "_CON"]
+    questions = "".join(f"  - {{name: f{i}, type: file, label: F{i}}}\n" for i in range(6))
+    form.write_text(f"id: aux\nversion: '1'\nquestions:\n{questions}", encoding="utf-8")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, name in enumerate(names):
+        (folder / name).write_text(f"file {i}", encoding="utf-8")
+    given = answers(folder, "".join(f"f{i}: '{name}'\n" for i, name in enumerate(names)))
+    uuid = yn(yntymak_home, "collect", form, "--answers", given, "--enumerator", "A").strip()
+    out = tmp_path / "out"
+    yn(yntymak_home, "export", "aux", "-o", out / "aux.csv", "--media", out / "media")
+    with open(out / "aux.csv", encoding="utf-8-sig", newline="") as f:
+        row = next(csv.DictReader(f))
+    written = {p.name for p in (out / "media" / "_aux" / uuid).iterdir()}
+    sha_con = hashlib.sha256(b"file 5").hexdigest()[:8]
+    assert written == {
+        "_CON", "_NUL.jpg", "_com1.txt", "_aux .txt", "_Lpt9.tar.gz", f"_CON-{sha_con}"
+    }  # fmt: skip
+    for i, name in enumerate(names):
+        assert row[f"f{i}"] == name  # the name column keeps the original name
+        link = row[f"f{i}_URL"]
+        assert link.startswith(f"media/_aux/{uuid}/_")
+        assert (out / link).read_text(encoding="utf-8") == f"file {i}"
+    # The same export again writes the same names (nothing new beside them).
+    yn(yntymak_home, "export", "aux", "-o", out / "aux.csv", "--media", out / "media")
+    assert {p.name for p in (out / "media" / "_aux" / uuid).iterdir()} == written
 
 
 def test_csv_export_reads_back_through_its_links(yntymak_home, form, tmp_path):
@@ -569,6 +714,28 @@ def test_a_file_hq_holds_need_not_travel_again(field, form, tmp_path):
     assert hq_files(field.hq) == [field.hq / "media" / sha[:2] / sha]
 
 
+def test_a_replayed_bundle_restores_a_file_hq_lost_or_damaged(field, form, tmp_path):
+    """Review nit: the hq_media row is there but the file is gone, or its bytes no longer
+    hash to its name: the same bundle imported again writes it back from its verified
+    bytes (and says so); an intact file is left alone."""
+    _uuid, sha = collect_photo(field.a, form, tmp_path / "in")
+    bundle = field.bundle(field.a)
+    field.import_(bundle)
+    kept = field.hq / "media" / sha[:2] / sha
+    good = kept.read_bytes()
+    kept.unlink()
+    again = field.import_(bundle)
+    assert "1 unchanged" in again and "1 media file(s) stored" in again
+    assert kept.read_bytes() == good
+    kept.chmod(0o600)
+    kept.write_bytes(bytes(len(good)))  # the same size, other bytes: only a hash tells
+    again = field.import_(bundle)
+    assert "1 media file(s) stored" in again and kept.read_bytes() == good
+    again = field.import_(bundle)
+    assert "media file" not in again and hq_files(field.hq) == [kept]
+    assert [r["sha256"] for r in rows(field.hq, "SELECT sha256 FROM hq_media")] == [sha]
+
+
 def test_bundle_create_stops_when_a_named_file_is_gone(field, form, tmp_path):
     uuid, sha = collect_photo(field.a, form, tmp_path / "in")
     (field.a / "media" / sha[:2] / sha).unlink()
@@ -581,11 +748,17 @@ def test_bundle_create_stops_when_a_named_file_is_gone(field, form, tmp_path):
 
 def nothing_imported(hq: Path) -> None:
     assert hq_files(hq) == []
+    # Not even an empty `media/xx` folder (review nit): folders are made when a file is kept.
+    root = hq / "media"
+    assert not root.exists() or list(root.rglob("*")) == []
     assert rows(hq, "SELECT COUNT(*) AS n FROM hq_media")[0]["n"] == 0
     assert rows(hq, "SELECT COUNT(*) AS n FROM submissions")[0]["n"] == 0
 
 
-def test_a_flipped_byte_in_the_media_section_refuses_the_bundle(field, form, tmp_path):
+def test_a_flipped_byte_in_the_media_section_fails_the_signature(field, form, tmp_path):
+    """A byte changed in transit: the device's signature (over a sha256 of the whole file,
+    media section included) fails first; the chunk's MAC is never reached (the next test
+    reaches it)."""
     collect_photo(field.a, form, tmp_path / "in")
     bundle = field.bundle(field.a)
     data = bytearray(bundle.read_bytes())
@@ -593,6 +766,39 @@ def test_a_flipped_byte_in_the_media_section_refuses_the_bundle(field, form, tmp
     bundle.write_bytes(bytes(data))
     out = field.import_(bundle, code=2)
     assert "refused" in out and "signature" in out
+    nothing_imported(field.hq)
+
+
+def test_a_flipped_byte_the_device_signed_fails_the_chunk_mac(field, form, tmp_path):
+    """Review nit: the same flipped byte, but the device signs the result (a hostile or
+    broken device): the signature passes, and the chunk's Poly1305 MAC refuses it."""
+    import struct
+
+    from yntymak_cli.sync import container, keys
+
+    from .helpers import frame
+
+    collect_photo(field.a, form, tmp_path / "in")
+    data = field.bundle(field.a).read_bytes()
+    parts, pos = [], 4
+    while len(data) - pos > container.SIGNATURE_SIZE:
+        tag, length = struct.unpack_from(">BI", data, pos)
+        parts.append((tag, data[pos + 5 : pos + 5 + length]))
+        pos += 5 + length
+    (h_tag, header), (p_tag, payload), (m_tag, media) = parts
+    assert m_tag == container.TAG_MEDIA and len(media) > 50
+    flipped = media[:50] + bytes([media[50] ^ 1]) + media[51:]  # inside the photo's chunk
+    device = keys.load_or_create_device_identity(field.a)
+    forged = tmp_path / "signed.ykb"
+    forged.write_bytes(
+        frame(
+            container.BUNDLE_MAGIC,
+            [(h_tag, header), (p_tag, payload), (m_tag, flipped)],
+            device.signing_key,
+        )  # fmt: skip
+    )
+    out = field.import_(forged, code=2)
+    assert "does not decrypt" in out and "signature" not in out
     nothing_imported(field.hq)
 
 
@@ -645,6 +851,71 @@ def test_a_carried_file_no_answer_names_is_refused(field, form, tmp_path):
     assert forged.read_bytes()[:4] == container.BUNDLE_MAGIC
     out = field.import_(forged, code=2)
     assert entry.sha256 in out and "which no answer names" in out
+    nothing_imported(field.hq)
+
+
+def _forged_with_files(field, change, files: list[Path], tmp_path: Path) -> Path:
+    """field.a's genuine bundle, its records changed by `change` (their hashes recomputed,
+    as the device itself would), carrying `files`, signed by the device: a forgery only the
+    device's own checks at HQ can stop."""
+    from yntymak_cli.sync import container
+    from yntymak_cli.sync.hq import revision_hash
+
+    from .helpers import open_genuine
+
+    header, payload, device, hq_identity = open_genuine(field, field.a)
+    for record in payload["submissions"]:
+        change(record)
+        record["hash"] = revision_hash(record)
+    carried = []
+    for path in files:
+        data = path.read_bytes()
+        entry = container.MediaEntry(hashlib.sha256(data).hexdigest(), len(data), "image/png")
+        carried.append((entry, path))
+    forged = tmp_path / "forged.ykb"
+    with forged.open("wb") as out:
+        container.write_bundle(
+            out,
+            {"seq": header["seq"] + 100, "prev_hash": "0" * 64},
+            {"forms": payload["forms"], "submissions": payload["submissions"]},
+            device,
+            hq_identity.public(),
+            carried,
+        )
+    return forged
+
+
+def test_a_file_named_only_in_a_text_answer_is_refused(field, form, tmp_path):
+    """Review nit: only media answers (the media questions of the record's form) name a
+    file; a `NAME sha256:HEX` typed into a text answer names nothing, so a device cannot
+    have HQ keep a file no media answer stands for."""
+    _uuid, sha = collect_photo(field.a, form, tmp_path / "in")
+    photo_file = field.a / "media" / sha[:2] / sha
+    extra = tmp_path / "extra.png"
+    Image.new("RGB", (30, 20), (0, 0, 200)).save(extra, "PNG")
+    extra_sha = hashlib.sha256(extra.read_bytes()).hexdigest()
+
+    def text_names_it(record):
+        record["answers"]["village"] = f"extra.png sha256:{extra_sha}"
+
+    forged = _forged_with_files(field, text_names_it, [photo_file, extra], tmp_path)
+    out = field.import_(forged, code=2)
+    assert extra_sha in out and "which no answer names" in out
+    nothing_imported(field.hq)
+
+
+def test_a_file_named_only_by_a_record_hq_cannot_read_is_checked_not_kept(field, form, tmp_path):
+    """A record whose form HQ cannot read is refused on its own: its files are checked with
+    the others but not kept (no text-answer scan decides what HQ keeps)."""
+    uuid, sha = collect_photo(field.a, form, tmp_path / "in")
+    photo_file = field.a / "media" / sha[:2] / sha
+
+    def unknown_form(record):
+        record["form_hash"] = "0" * 64
+
+    forged = _forged_with_files(field, unknown_form, [photo_file], tmp_path)
+    out = field.import_(forged, code=2)  # exit 2: a record was refused
+    assert "1 refused" in out and "media file" not in out
     nothing_imported(field.hq)
 
 

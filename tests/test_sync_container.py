@@ -1072,9 +1072,34 @@ KEY = base64.b64encode(bytes(range(32))).decode()
         ({"key": KEY, "files": [_file(size=0)]}, "media.files[0].size must"),
         ({"key": KEY, "files": [_file(size=2**30 + 1)]}, "media.files[0].size must"),
         ({"key": KEY, "files": [_file(size=True)]}, "media.files[0].size must"),
-        ({"key": KEY, "files": [_file(), _file()]}, "media.files[1].sha256"),
+        # Review nit: a repeated file says so, not "is not a sha256 hex digest".
+        (
+            {"key": KEY, "files": [_file(), _file()]},
+            f"media.files[1].sha256 lists the file {'ab' * 32} a second time",
+        ),
         ({"key": KEY, "files": [_file(sha="AB" * 32)]}, "media.files[0].sha256"),
         ({"key": KEY, "files": [_file(media_type="x" * 201)]}, "media.files[0].media_type"),
+        # Review nit: a media type's characters are checked too, not only its length.
+        *(
+            (
+                {"key": KEY, "files": [_file(media_type=bad)]},
+                "media.files[0].media_type is not a media type",
+            )
+            for bad in (
+                "image/png; charset=x",
+                "image/png\n",
+                "image/png\x1b[2J",
+                "<script>/x",
+                "image",
+                "image/",
+                "/png",
+                "image/p ng",
+                "ímage/png",
+                "a/b/c",
+                "",
+                "x" * 101 + "/" + "y" * 100,
+            )
+        ),
         ({"key": KEY, "files": [{**_file(), "path": "/etc/passwd"}]}, "media.files[0]"),
         ({"key": KEY[:-4], "files": []}, "media.key"),
         ({"key": base64.b64encode(bytes(31)).decode(), "files": []}, "media.key"),
@@ -1106,6 +1131,29 @@ def test_payload_and_media_above_the_limit_are_refused_by_the_reader(
     err = refused("too-large", c.verify_bundle_signature, data, lookup_for(device))
     assert "media" in str(err)
     refused("too-large", c.open_bundle, BytesIO(data), lookup_for(device), hq)
+
+
+def test_a_flipped_ciphertext_byte_fails_its_chunk_mac() -> None:
+    """Review nit: the per-chunk MAC itself, through media_section's decrypt API with the
+    right key: any flipped byte of a chunk (its ciphertext or its 16-byte tag) fails, and
+    the chunks before it still came out (a caller writes them to a temp file it drops)."""
+    from nacl.secret import SecretBox
+
+    from yntymak_cli.sync import media_section as ms
+
+    data = os.urandom(ms.CHUNK_SIZE + 300)  # two chunks, the last one short
+    entry = c.MediaEntry(hashlib.sha256(data).hexdigest(), len(data), "application/x")
+    box = SecretBox(bytes(range(32)))
+    section = b"".join(ms.encrypt_file(box, 0, entry, BytesIO(data)))
+    assert b"".join(ms.decrypt_file(box, 0, entry, BytesIO(section))) == data
+    first = ms.CHUNK_SIZE + ms.CHUNK_OVERHEAD
+    for at in (0, 5, first - 1, first, len(section) - 17, len(section) - 1):
+        flipped = section[:at] + bytes([section[at] ^ 0x80]) + section[at + 1 :]
+        got: list[bytes] = []
+        with pytest.raises(ms.MediaMismatch, match="does not decrypt"):
+            for chunk in ms.decrypt_file(box, 0, entry, BytesIO(flipped)):
+                got.append(chunk)
+        assert len(got) == (0 if at < first else 1)
 
 
 def test_a_chunk_moved_to_another_file_does_not_decrypt(tmp_path: Path, device, hq) -> None:

@@ -3,10 +3,13 @@
 `prepare_media` reads the file the volunteer named (a path at the prompt, or in an answers
 file relative to that file) and checks it: a regular readable file, at most the form's
 `max_size`, matching the question's `accept` by its name and, for common types, by its
-first bytes (a PDF renamed `.jpg` is not a photo). Every photo loses its GPS location
-(EXIF and XMP) unless the question says `keep_gps: true`; a HEIC photo, not re-encoded
-here, is refused when it has one. An `image` question with `max_pixels` gets a larger photo
-scaled down with Pillow (shrunk, then turned upright by its EXIF orientation). Images of
+first bytes (a PDF renamed `.jpg` is not a photo; HEIF/HEIC/AVIF by their brand). An SVG
+is not a photo: an image question refuses it unless its `accept` names SVG. Every photo
+loses its GPS location (EXIF and XMP) unless the question says `keep_gps: true`; a HEIC
+or AVIF photo, not re-encoded here, is refused when it has one. An `image` question with
+`max_pixels` gets a larger photo scaled down with Pillow (shrunk, then turned upright by
+its EXIF orientation). A multi-frame image (a TIFF of several pages, an animated GIF) that
+would have to be scaled or lose its GPS is refused: re-encoding keeps one frame. Images of
 more than MAX_IMAGE_PIXELS are refused before they are decoded. `keep_media` then stores
 it (store/media.py) and gives the answer's stored text. Problems are InvalidValue, a
 message-catalog key.
@@ -30,6 +33,7 @@ from yntymak_cli.forms.media import (
     MediaRef,
     accept_patterns,
     accepts,
+    is_media_type,
     max_size,
     parse_ref,
     safe_name,
@@ -50,11 +54,25 @@ _MAGIC: tuple[tuple[int, bytes, str], ...] = (
     (0, b"II*\x00", "image/tiff"),
     (0, b"MM\x00*", "image/tiff"),
     (0, b"BM", "image/bmp"),
-    (4, b"ftypheic", "image/heic"),
-    (4, b"ftypheix", "image/heic"),
-    (4, b"ftypmif1", "image/heif"),
     (0, b"%PDF-", "application/pdf"),
 )
+# ISO base media files (HEIF, AVIF; MP4 too, left to the name): the major brand of the
+# `ftyp` box at offset 4 says what the file is.
+_BRANDS = {
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"heim": "image/heic",
+    b"heis": "image/heic",
+    b"hevc": "image/heic-sequence",
+    b"hevx": "image/heic-sequence",
+    b"hevm": "image/heic-sequence",
+    b"hevs": "image/heic-sequence",
+    b"mif1": "image/heif",
+    b"msf1": "image/heif-sequence",
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+}
+SVG = "image/svg+xml"
 # Pillow's format names we write back after scaling down, by the MIME type sniffed.
 _WRITABLE = {
     "image/jpeg": "JPEG",
@@ -64,7 +82,9 @@ _WRITABLE = {
     "image/webp": "WEBP",
 }
 # Photos Pillow does not write back here: kept as given, refused when they carry GPS.
-_OPAQUE = frozenset({"image/heic", "image/heif"})
+_OPAQUE = frozenset(
+    {"image/heic", "image/heif", "image/heic-sequence", "image/heif-sequence", "image/avif"}
+)
 # XMP names of a location (exif:GPSLatitude, …), looked for in the file's bytes.
 _XMP_GPS = (b"GPSLatitude", b"GPSLongitude")
 _XMP_TAG = 700  # TIFF XMLPacket
@@ -100,7 +120,43 @@ def sniff(data: bytes) -> str | None:
             return mime
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "image/webp"
+    if data[4:8] == b"ftyp" and data[8:12] in _BRANDS:
+        return _BRANDS[data[8:12]]
+    if _is_svg(data):
+        return SVG
     return None
+
+
+def _is_svg(data: bytes) -> bool:
+    """An SVG document: in its first 4 kB, an `<svg` element after nothing but white space,
+    an XML declaration or processing instructions, comments and a doctype. A plain scan,
+    each step forward (a regular expression for this backtracks badly on `<!---->`s)."""
+    head = data.removeprefix(b"\xef\xbb\xbf")[:4096].lower()
+    pos = 0
+    while True:
+        while pos < len(head) and head[pos] in b" \t\r\n":
+            pos += 1
+        for opener, closer in ((b"<?", b"?>"), (b"<!--", b"-->"), (b"<!doctype", b">")):
+            if head.startswith(opener, pos):
+                end = head.find(closer, pos + len(opener))
+                if end < 0:
+                    return False
+                pos = end + len(closer)
+                break
+        else:
+            return head.startswith(b"<svg", pos) and head[pos + 4 : pos + 5] in (
+                b" ",
+                b"\t",
+                b"\r",
+                b"\n",
+                b">",
+                b"/",
+            )
+
+
+def _names_svg(patterns: list[str]) -> bool:
+    """The question's `accept` names SVG itself (not only through `image/*`)."""
+    return any(p in (SVG, ".svg", ".svgz") for p in patterns)
 
 
 def _size_text(size: int) -> str:
@@ -136,10 +192,16 @@ def prepare_media(form: Form, q: Question, path: Path) -> PreparedMedia:
     name = safe_name(path.name)
     sniffed = sniff(data)
     guessed = mimetypes.guess_type(name, strict=False)[0]
+    if not is_media_type(guessed):  # a system's mime.types could say anything
+        guessed = None
     media_type = sniffed or guessed or "application/octet-stream"
     patterns = accept_patterns(q.base_type, q.accept)
     if not accepts(patterns, name, [media_type]):
         raise InvalidValue("media_not_accepted", type=media_type, accept=", ".join(patterns))
+    if media_type == SVG and q.base_type == "image" and not _names_svg(patterns):
+        # An SVG is a document that can run scripts when opened in a browser, not a
+        # photo: `image/*` does not take it; a form that wants drawings says so.
+        raise InvalidValue("media_svg_not_photo")
     changed: bytes | None = None
     if sniffed is not None and sniffed.startswith("image/"):
         # Every photo loses its location (a `file` question's scan too); only an image
@@ -187,6 +249,8 @@ def _fit_image(
             if out is not None and not keep_gps and _reencoded_has_gps(out):
                 raise InvalidValue("media_gps_not_removable", type=sniffed)
             return out
+    except InvalidValue:
+        raise  # a ValueError too: not a damaged image
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidValue("media_too_many_pixels", limit=MAX_IMAGE_PIXELS // 1_000_000) from None
     except (UnidentifiedImageError, OSError, ValueError):
@@ -253,6 +317,12 @@ def _reencode(data: bytes, fmt: str, max_pixels: int | None, *, keep_gps: bool) 
         strip = not keep_gps and _has_gps(img, data)
         if not scale and not strip:
             return None
+        # A multi-page TIFF or an animated GIF/WebP/PNG: what is written below is one
+        # frame. Refused rather than silently cut to its first page (the volunteer keeps
+        # the file and can send each page as its own photo).
+        frames = getattr(img, "n_frames", 1)
+        if frames > 1:
+            raise InvalidValue("media_multi_frame", frames=frames)
         icc = img.info.get("icc_profile")
         if max_pixels is not None:
             # Shrink first (a JPEG is decoded at 1/2, 1/4 or 1/8 scale by draft), then

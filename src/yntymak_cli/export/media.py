@@ -7,7 +7,9 @@ each exported submission's files into ``DIR/<form>/<uuid>/<file>`` and the links
 with DIR as seen from the workbook's folder (``media`` for ``--media OUT_FOLDER/media``,
 the usual choice), so they open from the workbook. ``<file>`` is the original name, made
 unique within a submission when two different files share it (``photo-1a2b3c4d.jpg``:
-the hash's first 8 hex digits), with characters Windows forbids in names replaced by `_`.
+the hash's first 8 hex digits), made safe for Windows (`windows_safe`: forbidden
+characters as `_`, no trailing dots or spaces, `CON`, `NUL.jpg`, `com1.txt` and the other
+device names behind a `_`; the form's folder too).
 JSON and JSONL keep the stored answer (``NAME sha256:HEX``).
 """
 
@@ -30,6 +32,25 @@ if TYPE_CHECKING:
 LINK_ROOT = "media"
 _UUID = re.compile(r"[0-9a-fA-F-]{1,64}")
 _WINDOWS_FORBIDDEN = re.compile(r'[<>:"/\\|?*]')
+# Device names Windows reserves in every folder, with any extension (`NUL.jpg`, `com1.txt`):
+# a file of that name cannot be made, or is the device.
+_WINDOWS_RESERVED = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{n}" for port in ("COM", "LPT") for n in (*"0123456789", "¹", "²", "³")}
+)
+
+
+def windows_safe(name: str) -> str:
+    """`name` as a file or folder name Windows makes and gives back as written (an export
+    folder is often copied to, or opened on, Windows): its forbidden characters `<>:"/\\|?*`
+    as `_`, no trailing dots or spaces (Windows drops them), and a reserved device name
+    (the part before the first dot, in any case, trailing spaces ignored) behind a `_`:
+    `CON` -> `_CON`, `nul.jpg` -> `_nul.jpg`. Deterministic: the workbook's links and the
+    files written use this one function."""
+    name = _WINDOWS_FORBIDDEN.sub("_", name).rstrip(". ") or "file"
+    if name.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_RESERVED:
+        name = "_" + name
+    return name
 
 
 def export_names(refs: Iterable[MediaRef]) -> dict[str, str]:
@@ -40,7 +61,7 @@ def export_names(refs: Iterable[MediaRef]) -> dict[str, str]:
     for ref in refs:
         if ref.sha256 in names:
             continue
-        name = _WINDOWS_FORBIDDEN.sub("_", ref.name).rstrip(". ") or "file"
+        name = windows_safe(ref.name)
         if name.lower() in taken:
             stem, dot, ext = name.rpartition(".")
             name = f"{stem}-{ref.sha256[:8]}.{ext}" if dot and stem else f"{name}-{ref.sha256[:8]}"
@@ -90,7 +111,7 @@ class MediaLinks:
         if ref is None:
             return None
         name = self.names.get(ref.sha256) or export_names([ref])[ref.sha256]
-        return f"{self.root}/{self.form_id}/{self.uuid}/{name}"
+        return f"{self.root}/{windows_safe(self.form_id)}/{self.uuid}/{name}"
 
 
 def media_question_names(forms: Iterable[Form], no_sensitive: bool = False) -> frozenset[str]:
@@ -134,7 +155,7 @@ def copy_media(
         if not refs or not _UUID.fullmatch(uuid):  # a uuid names a folder: nothing else
             continue
         names = export_names(refs)
-        folder = Path(out_dir) / form_id / uuid
+        folder = Path(out_dir) / windows_safe(form_id) / uuid
         for sha256, name in names.items():
             source = locate(sha256)
             if source is None:

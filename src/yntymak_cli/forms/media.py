@@ -26,6 +26,12 @@ DEFAULT_ACCEPT = {"image": "image/*", "audio": "audio/*", "video": "video/*", "f
 # A stored name is cut to this many characters (the hash, not the name, identifies the file).
 MAX_NAME_CHARS = 200
 
+# A file's media type: `type/subtype`, each of RFC 6838's restricted-name characters (no
+# parameters, spaces, quotes or control characters: HQ shows and exports the text), at most
+# MAX_MEDIA_TYPE characters. HQ refuses a bundle listing anything else.
+MAX_MEDIA_TYPE = 200
+MEDIA_TYPE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*")
+
 _HASH_MARK = " sha256:"
 _STORED_RE = re.compile(r"^(?P<name>.+) sha256:(?P<sha256>[0-9a-f]{64})$", re.DOTALL)
 _SIZE_RE = re.compile(r"^\s*(\d+(?:[.,]\d+)?)\s*(b|kb|mb|gb)?\s*$", re.IGNORECASE)
@@ -66,6 +72,15 @@ def safe_name(name: str) -> str:
         keep = ext if dot and len(ext) <= 10 else ""
         name = name[: MAX_NAME_CHARS - len(keep) - 1] + ("." + keep if keep else "")
     return name or "file"
+
+
+def is_media_type(value: object) -> bool:
+    """`value` is a media type of the shape above."""
+    return (
+        isinstance(value, str)
+        and len(value) <= MAX_MEDIA_TYPE
+        and MEDIA_TYPE_RE.fullmatch(value) is not None
+    )
 
 
 def parse_size(value: int | str | None) -> int | None:

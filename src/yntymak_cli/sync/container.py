@@ -712,7 +712,8 @@ def _check_entries(receipt: dict[str, Any]) -> None:
 
 def media_entries(payload: dict[str, Any]) -> list[MediaEntry]:
     """The files a format 2 payload lists, checked: each hash once, sizes from 1 byte to
-    MAX_MEDIA_FILE_SIZE, at most MAX_MEDIA_FILES, a 32-byte key (base64)."""
+    MAX_MEDIA_FILE_SIZE, at most MAX_MEDIA_FILES, a `type/subtype` media type, a 32-byte
+    key (base64)."""
     kind = "bundle payload"
     media = payload["media"]
     _check_keys(media, _MEDIA_KEYS, "media", kind)
@@ -736,7 +737,9 @@ def media_entries(payload: dict[str, Any]) -> list[MediaEntry]:
         if not isinstance(f["sha256"], str) or not SHA256_HEX_RE.fullmatch(f["sha256"]):
             raise _fail(kind, _d("bundle_detail_not_digest", field=f"{where}.sha256"))
         if f["sha256"] in seen:
-            raise _fail(kind, _d("bundle_detail_not_digest", field=f"{where}.sha256"))
+            raise _fail(
+                kind, _d("bundle_detail_media_twice", field=f"{where}.sha256", sha256=f["sha256"])
+            )
         seen.add(f["sha256"])
         size = f["size"]
         if not _is_int(size) or not 1 <= size <= media_section.MAX_MEDIA_FILE_SIZE:
@@ -749,8 +752,8 @@ def media_entries(payload: dict[str, Any]) -> list[MediaEntry]:
                 ),
             )
         mtype = f["media_type"]
-        if not isinstance(mtype, str) or len(mtype) > media_section.MAX_MEDIA_TYPE:
-            raise _fail(kind, _d("bundle_detail_not_string", field=f"{where}.media_type"))
+        if not media_section.is_media_type(mtype):
+            raise _fail(kind, _d("bundle_detail_media_type", field=f"{where}.media_type"))
         out.append(MediaEntry(f["sha256"], size, mtype))
     return out
 

@@ -226,8 +226,18 @@ def open_for_import(
     answers_json: list[str | None] = []
     refused: dict[tuple[str, int], str] = {}
     named: dict[str, str] = {}  # sha256 -> uuid of the first record naming it
+    # What the media answers of every record name, accepted or refused (read through the
+    # media questions of the record's form, never a `sha256:` in a text answer); and the
+    # answers of records whose form HQ cannot read, whose files are checked, not kept.
+    mentioned: set[str] = set()
+    unreadable: list[str] = []
     for record, answers_text in zip(payload["submissions"], opened.answers_json, strict=True):
         key = (record["uuid"], record["revision"])  # shapes checked by the container
+        media_form = _form_for_media(store, record, parsed, bad_forms, schemas)
+        if media_form is not None:
+            mentioned |= {ref.sha256 for _n, ref in media_refs(media_form, record["answers"])}
+        elif answers_text is not None:
+            unreadable.append(answers_text)
         try:
             text = _check_record(record, header["device_id"], answers_text)
             schema = _schema_for(store, record, parsed, bad_forms, schemas)
@@ -246,8 +256,8 @@ def open_for_import(
         if text is not None:
             for _name, ref in media_refs(schema.form, record["answers"]):
                 named.setdefault(ref.sha256, record["uuid"])
-    have = hq_media.check_names(store, opened, named, opened.answers_json)
-    staged = hq_media.extract(store if stage else None, opened, have)
+    have, dropped = hq_media.check_names(store, opened, named, mentioned, unreadable)
+    staged = hq_media.extract(store if stage else None, opened, have, frozenset(dropped))
     device = hq_store.device_by_id(store.conn, header["device_id"])
     assert device is not None  # the container found its key there
     name = device["name"]
@@ -262,6 +272,21 @@ def open_for_import(
         bad_forms,
         staged,
     )
+
+
+def _form_for_media(
+    store: HqDb,
+    record: dict[str, Any],
+    parsed: dict[str, Form],
+    bad_forms: dict[str, str],
+    schemas: dict[str, AnswerSchema | str],
+) -> Form | None:
+    """The form whose media questions say which answers name files: the record's, when
+    HQ can read it (the record may still be refused for other reasons); else None."""
+    try:
+        return _schema_for(store, record, parsed, bad_forms, schemas).form
+    except InvalidInput:
+        return None
 
 
 def _schema_for(
@@ -448,7 +473,7 @@ class ImportResult:
     replay: bool = False
     # Records not imported, each {"uuid", "revision", "reason"}; the receipt lists them.
     refused: list[dict[str, Any]] = field(default_factory=list)
-    media_files: int = 0  # media files HQ did not hold before, now kept
+    media_files: int = 0  # media files written: new to HQ, or lost or damaged and restored
 
 
 def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
@@ -575,10 +600,10 @@ def import_bundle(store: HqDb, hq: HqIdentity, data: BundleData) -> ImportResult
                     t("bundle_err_revoked", current_lang(), device=opened.device_id),
                 )
             result = _merge(conn, opened)
-            if not result.replay:
-                result.media_files = hq_media.keep(
-                    store, conn, opened.media, result.bundle_id, utcnow()
-                )
+            # A replay too: it writes again a file HQ lost or damaged since (and only that).
+            result.media_files = hq_media.keep(
+                store, conn, opened.media, result.bundle_id, utcnow()
+            )
             return result
     finally:
         hq_media.discard(opened.media)  # a refusal, a replay or a crash: no temp file stays

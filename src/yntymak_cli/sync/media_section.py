@@ -25,6 +25,10 @@ from typing import BinaryIO
 import nacl.exceptions
 from nacl.secret import SecretBox
 
+# The media type check lives with the other media answer rules; the container uses it here.
+from yntymak_cli.forms.media import MAX_MEDIA_TYPE as MAX_MEDIA_TYPE
+from yntymak_cli.forms.media import is_media_type as is_media_type
+
 CHUNK_SIZE = 1024 * 1024  # plaintext bytes per chunk
 CHUNK_OVERHEAD = SecretBox.MACBYTES  # 16: the Poly1305 tag
 KEY_SIZE = SecretBox.KEY_SIZE  # 32
@@ -32,7 +36,6 @@ KEY_SIZE = SecretBox.KEY_SIZE  # 32
 # the payload, within the bundle's size limit (container.MAX_PAYLOAD_SECTION_SIZE).
 MAX_MEDIA_FILES = 10_000
 MAX_MEDIA_FILE_SIZE = 1024 * 1024 * 1024  # forms' max_size goes up to "1 GB"
-MAX_MEDIA_TYPE = 200  # characters of a file's media type
 
 
 @dataclass(frozen=True)
