@@ -253,3 +253,29 @@ def test_a_submission_larger_than_a_bundle_is_refused(field, form, small_bundles
     assert "more than one bundle holds (0.2 MB)" in out and "max_size or max_pixels" in out
     assert not out_dir.exists() or not list(out_dir.iterdir())
     assert count(field.a, "sync_bundles") == 0
+
+
+def test_sync_sends_every_part(field, form, small_bundles, tmp_path, monkeypatch):
+    """`yntymak sync` makes and uploads the parts one after another (each acknowledged at
+    once), and one more run has nothing to send. The laptop's limit is lowered; HQ's
+    server, another process, takes bundles up to the real one."""
+    from .test_http_sync import Server
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    # `hq serve`'s worker processes (PostgreSQL) take HQ_HOME from the environment, not
+    # from --home, for its media folder: both name the HQ here (the laptop's `yn` calls
+    # pass their own --home).
+    monkeypatch.setenv("YNTYMAK_HOME", str(field.hq))
+    uuids = collect_many(field, form, 5)
+    server = Server(field.hq, tmp_path)
+    try:
+        server.start()
+        out = yn(field.a, "sync", server.url)
+        assert "Synced with HQ: 3 bundle(s) sent, 5 revision(s) acknowledged" in out
+        hq_whole(field, uuids)
+        assert not list((field.a / "outbox").glob("*.ykb"))
+        out = yn(field.a, "sync", server.url)
+        assert "Synced with HQ: 0 bundle(s) sent" in out
+    finally:
+        server.stop()
