@@ -279,3 +279,11 @@ def test_sync_sends_every_part(field, form, small_bundles, tmp_path, monkeypatch
         assert "Synced with HQ: 0 bundle(s) sent" in out
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("n", [0, 1, 100, 65_535, 65_536, 1_000_003])
+def test_deflate_bound_holds_for_incompressible_bytes(n):
+    import zlib
+
+    data = os.urandom(n)
+    assert len(zlib.compress(data, container.ZLIB_LEVEL)) <= split.deflate_bound(n)
