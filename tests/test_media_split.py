@@ -287,3 +287,28 @@ def test_deflate_bound_holds_for_incompressible_bytes(n):
 
     data = os.urandom(n)
     assert len(zlib.compress(data, container.ZLIB_LEVEL)) <= split.deflate_bound(n)
+
+
+def test_answers_alone_are_split_at_what_hq_inflates(field, form, monkeypatch):
+    """Without media the bound is HQ's max_payload (the inflated JSON): a payload above it
+    used to make a bundle HQ refused as too-large; now it is split too."""
+    from yntymak_cli.store.db import Store
+    from yntymak_cli.store.device_sync import pending_records
+    from yntymak_cli.sync import keys
+
+    uuids = [collect_scans(field.a, form, field.tmp / "in", f"v{i}") for i in range(4)]
+    hq = keys.load_trusted_hq(field.a)
+    assert hq is not None
+    with Store(field.a / "yntymak.db") as store:
+        whole = split.pack(store, pending_records(store), hq.fingerprint).payload_bound
+    monkeypatch.setattr(container, "DEFAULT_MAX_PAYLOAD", whole * 6 // 10)
+    first, said = create(field)
+    assert "wait for the next bundle" in said
+    second, said = create(field)
+    assert "wait for the next bundle" not in said
+    assert not carried(field.a, first) & carried(field.a, second)
+    for bundle in (first, second):
+        assert len(canonical_bytes(opened(field, bundle))) <= whole * 6 // 10
+        field.import_(bundle)
+    held = rows(field.hq, "SELECT uuid FROM submissions ORDER BY uuid")
+    assert [r["uuid"] for r in held] == sorted(uuids)
