@@ -3,22 +3,29 @@
     python benchmarks/media_bench.py             # 500 photos of 3 MB (1.5 GB)
     python benchmarks/media_bench.py --n 100     # quicker
 
-N "photos" of --mb MB (random bytes behind a JPEG header: the type check reads the first
-bytes; the form sets no max_pixels, so nothing decodes them) are taken into a laptop home
+N "photos" of --mb MB (a real 64x64 JPEG padded with comment segments of random bytes:
+collect opens every JPEG with Pillow to look for a location, so random bytes behind a JPEG
+header are refused as damaged; the padding keeps each photo distinct and incompressible,
+and there is no location, so each is kept byte for byte) are taken into a laptop home
 with one `collect --answers` of a .jsonl file. Then each step runs as its own `yntymak`
 process, timed, with its peak RSS measured alone (benchmarks/child.py): `bundle create`,
 `bundle verify` at HQ, `hq import`. Memory should stay flat as N grows: files are read,
 encrypted, decrypted and hashed a chunk (1 MiB) at a time.
 
 A bundle holds at most 1 GiB of content (payload and media together), so 500 photos of
-3 MB do not fit in one: `bundle create` refuses, and the script says so and stops.
+3 MB do not fit in one: `bundle create` runs again while it says the rest waits for the
+next bundle (no receipt in between, as with a USB stick), then each bundle is verified
+and imported. The last part fills its room with photos of the first again (the rule of
+sync/split.py), so the bundles hold more than the photos. HQ must end with all N.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
+import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -39,7 +46,25 @@ questions:
     type: image
     label: Photo
 """
-JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+
+
+def jpeg(size: int) -> bytes:
+    """A valid JPEG of exactly `size` bytes (at least 64 kB): a small noise image, with
+    comment (COM) segments of random bytes after its start marker."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(buffer, "JPEG", quality=90)
+    base = buffer.getvalue()
+    segments = []
+    left = size - len(base)
+    while left > 0:
+        body = min(left - 4, 65533)  # a segment: marker, length (body + 2), body
+        if 0 < left - 4 - body < 4:  # leave room for the next segment's own header
+            body -= 4
+        segments.append(b"\xff\xfe" + struct.pack(">H", body + 2) + os.urandom(body))
+        left -= body + 4
+    return base[:2] + b"".join(segments) + base[2:]
 
 
 def yntymak(home: Path, *args: str) -> list[str]:
@@ -67,7 +92,7 @@ def main() -> None:
         lines = []
         for i in range(args.n):
             name = f"IMG_{i:04d}.jpg"
-            (photos / name).write_bytes(JPEG_HEAD + os.urandom(size - len(JPEG_HEAD)))
+            (photos / name).write_bytes(jpeg(size))
             lines.append(json.dumps({"village": f"v{i}", "photo": name}))
         (photos / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
         log = tmp / "out.txt"
@@ -91,25 +116,50 @@ def main() -> None:
             "bench",
         )
         seconds, peak = run(collect, log)
-        print(f"  collect --answers   {seconds:7.1f} s   peak RSS {peak:7.1f} MB")
+        print(f"  {'collect --answers':<20}{seconds:7.1f} s   peak RSS {peak:7.1f} MB")
         out = tmp / "bundles"
-        try:
-            seconds, peak = run(yntymak(laptop, "bundle", "create", "-o", str(out)), log)
-        except SystemExit as exc:  # its message, then the launcher's RSS line
-            lines = str(exc).splitlines()
-            said = [line for line in lines if line.startswith("Error")] or lines[-2:-1]
-            print(f"  bundle create refused: {said[-1] if said else lines[-1]}")
-            return
-        bundle = next(out.glob("*.ykb"))
-        mb = bundle.stat().st_size / 1024 / 1024
-        print(f"  bundle create       {seconds:7.1f} s   peak RSS {peak:7.1f} MB   ({mb:,.0f} MB)")
-        seconds, peak = run(yntymak(hq, "bundle", "verify", str(bundle)), log)
-        print(f"  bundle verify       {seconds:7.1f} s   peak RSS {peak:7.1f} MB")
+        bundles: list[Path] = []
+        steps: list[tuple[str, float, float]] = [("collect --answers", seconds, peak)]
+        while len(bundles) <= args.n:  # each part carries at least one submission
+            try:
+                seconds, peak = run(yntymak(laptop, "bundle", "create", "-o", str(out)), log)
+            except SystemExit as exc:  # its message, then the launcher's RSS line
+                lines = str(exc).splitlines()
+                said = [line for line in lines if line.startswith("Error")] or lines[-2:-1]
+                print(f"  bundle create refused: {said[-1] if said else lines[-1]}")
+                return
+            text = log.read_text(encoding="utf-8")
+            bundle = Path(text.split("Wrote ", 1)[1].split(" (bundle", 1)[0])
+            bundles.append(bundle)
+            mb = bundle.stat().st_size / 1024 / 1024
+            name = f"bundle create {len(bundles)}"
+            steps.append((name, seconds, peak))
+            print(f"  {name:<20}{seconds:7.1f} s   peak RSS {peak:7.1f} MB   ({mb:,.0f} MB)")
+            if "wait for the next bundle" not in text:
+                break
         receipts = tmp / "receipts"
-        imported = yntymak(hq, "hq", "import", str(bundle), "--receipts", str(receipts))
-        seconds, peak = run(imported, log)
-        print(f"  hq import           {seconds:7.1f} s   peak RSS {peak:7.1f} MB")
-        print("  " + log.read_text(encoding="utf-8").strip().replace("\n", "\n  "))
+        for i, bundle in enumerate(bundles, 1):
+            seconds, peak = run(yntymak(hq, "bundle", "verify", str(bundle)), log)
+            steps.append((f"bundle verify {i}", seconds, peak))
+            print(f"  {f'bundle verify {i}':<20}{seconds:7.1f} s   peak RSS {peak:7.1f} MB")
+        for i, bundle in enumerate(bundles, 1):
+            imported = yntymak(hq, "hq", "import", str(bundle), "--receipts", str(receipts))
+            seconds, peak = run(imported, log)
+            steps.append((f"hq import {i}", seconds, peak))
+            said = log.read_text(encoding="utf-8").splitlines()[0].split(": ", 1)[-1]
+            print(f"  {f'hq import {i}':<20}{seconds:7.1f} s   peak RSS {peak:7.1f} MB   {said}")
+        # HQ holds every submission: a listing of its submissions counts them.
+        run(yntymak(hq, "hq", "export", "media_bench", "-o", str(tmp / "all.csv")), log)
+        with (tmp / "all.csv").open(encoding="utf-8-sig") as f:
+            held = sum(1 for _line in f) - 1
+        total_mb = sum(b.stat().st_size for b in bundles) / 1024 / 1024
+        for what in ("bundle create", "bundle verify", "hq import"):
+            mine = [(s, p) for name, s, p in steps if name.startswith(what)]
+            print(
+                f"  {what + ' (all)':<20}{sum(s for s, _p in mine):7.1f} s   "
+                f"peak RSS {max(p for _s, p in mine):7.1f} MB"
+            )
+        print(f"  {len(bundles)} bundle(s), {total_mb:,.0f} MB in all; HQ holds {held} of {args.n}")
 
 
 if __name__ == "__main__":

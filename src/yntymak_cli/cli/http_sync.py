@@ -40,8 +40,9 @@ def sync(
     """Send everything unsent to HQ over the network and apply HQ's answers.
 
     Uploads each bundle HQ has not acknowledged (oldest first), then a new bundle of
-    whatever is still unsent, applies each receipt at once (as `bundle ack` does), fetches
-    HQ's review decisions, and prints one summary line. Bundles wait in HOME/outbox until
+    whatever is still unsent (several, one after another, when it does not fit in one),
+    applies each receipt at once (as `bundle ack` does), fetches HQ's review decisions,
+    and prints one summary line. Bundles wait in HOME/outbox until
     HQ acknowledges them, then are deleted (HQ holds them, and the database can make them
     again). Network errors, 5xx and 429 are retried with backoff; exit 1 when HQ did not
     answer in time (run `yntymak sync` again: nothing is lost), exit 2 when HQ refused.
@@ -52,7 +53,7 @@ def sync(
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
-    from yntymak_cli.sync import http
+    from yntymak_cli.sync import http, http_parts
     from yntymak_cli.sync.keys import load_or_create_device_identity
 
     lang = current_lang()
@@ -68,7 +69,7 @@ def sync(
     bar = _Bar() if sys.stderr.isatty() else None
     try:
         with Store.open() as store:
-            result = http.sync_with_hq(
+            result = http_parts.sync_all(
                 store,
                 device,
                 hq,

@@ -171,10 +171,12 @@ def bundle_create(
         help="Folder to write the bundle into (created if missing).",
     ),
 ) -> None:
-    """Pack all unacknowledged data into one bundle.
+    """Pack unacknowledged data into a bundle.
 
     Writes DEVICE-SEQ.ykb (signed, encrypted to the trusted HQ) with every revision and
-    void HQ has not acknowledged; says so and writes nothing when there is none.
+    void HQ has not acknowledged; says so and writes nothing when there is none. When they
+    do not fit in one bundle (1 GiB with their media files), it packs whole submissions up
+    to that, those not sent in a bundle yet first, and says to run it again for the rest.
     """
     from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
@@ -204,6 +206,20 @@ def bundle_create(
             size=created.size,
         )
     )
+    if created.left:  # more than one bundle holds: the rest waits for the next run
+        from yntymak_cli.sync.split import megabytes
+
+        typer.echo(
+            t(
+                "bundle_split",
+                lang,
+                seq=created.seq,
+                submissions=created.submissions,
+                pending=created.pending,
+                mb=megabytes(created.size),
+                left=created.left,
+            )
+        )
     typer.echo(t("bundle_created_next", lang))
 
 

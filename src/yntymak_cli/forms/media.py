@@ -137,6 +137,12 @@ def accepts(patterns: list[str], name: str, mime_types: list[str]) -> bool:
     return False
 
 
+def has_media(form: Form) -> bool:
+    """Whether a question of the form takes a file: if none does, no answer names one
+    (media_refs finds nothing), and a bundle need not walk its answers."""
+    return any(q.is_media for q in form.index.values())
+
+
 def media_refs(form: Form, answers: Any) -> Iterator[tuple[str, MediaRef]]:
     """(question name, MediaRef) of every media answer in `answers`, repeats included."""
     if not isinstance(answers, dict):

@@ -71,6 +71,11 @@ class CreatedBundle:
     # Finished from the hidden temp file of a run killed after recording this bundle:
     # nothing new was packed (run `bundle create` again for data collected since).
     resumed: bool = False
+    # Submissions with something pending, and how many of them no unacknowledged bundle
+    # carries once this one is made: more than 0 when they did not all fit (sync/split.py),
+    # left for the next `bundle create`.
+    pending: int = 0
+    left: int = 0
 
 
 def _exists(path: Path) -> YntymakError:
@@ -83,6 +88,9 @@ def create_bundle(
 ) -> CreatedBundle | None:
     """Write `<device-id>-<seq>.ykb` into out_dir; None when there is nothing to send.
 
+    It carries everything pending, or as much as fits in one bundle (sync/split.py: then
+    `left` says how many submissions wait for the next call).
+
     Runs in one write transaction: two `bundle create` at once cannot take the same seq, and
     the records read are a consistent snapshot. The file appears under its name only after
     the bundle is recorded (committed): a run killed before that leaves a hidden temp file
@@ -90,7 +98,7 @@ def create_bundle(
     a temp file, which the next run into the same folder finishes instead of packing anew.
     So a `.ykb` this database does not know is never left behind to collide later.
     """
-    from yntymak_cli.sync import container
+    from yntymak_cli.sync import container, split
 
     out_dir = Path(out_dir)
     ensure_folder(out_dir)  # created when missing, like export's -o
@@ -105,6 +113,10 @@ def create_bundle(
             records = pending_records(store)
             if not records:
                 return None
+            # What does not fit in one bundle is left for the next (split.py); when all
+            # fits, these are all the records, in the same order.
+            packing = split.pack(store, records, hq.fingerprint)
+            records = packing.records
             media = _media_files(store, records)
             seq = last.seq + 1 if last else 1
             prev_hash = last.file_hash if last else None
@@ -183,6 +195,8 @@ def create_bundle(
         forms=len(forms),
         size=size,
         media_files=len(media),
+        pending=packing.pending,
+        left=packing.left,
     )
 
 
@@ -191,16 +205,19 @@ def _media_files(store: Store, records: list[Any]) -> list[tuple[MediaEntry, Pat
     (what the bundle lists, where the file is on this laptop). InvalidInput when one is not
     in the home (sending the answer without its file would look complete at HQ while it is
     not; HQ refuses such a bundle too)."""
-    from yntymak_cli.forms.media import media_refs
+    from yntymak_cli.forms.media import has_media, media_refs
     from yntymak_cli.store.media import get_media, has_file, media_path
     from yntymak_cli.sync.media_section import MediaEntry
 
     out: list[tuple[MediaEntry, Path]] = []
     seen: set[str] = set()
+    with_media: dict[str, bool] = {}  # per form hash: most forms have no media question
     for record in records:
         if record.get("answers") is None:
             continue
         form = store.form_by_hash(record["form_hash"])
+        if with_media.setdefault(record["form_hash"], has_media(form)) is False:
+            continue
         for _name, ref in media_refs(form, record["answers"]):
             if ref.sha256 in seen:
                 continue
