@@ -180,18 +180,20 @@ def test_without_receipts_the_oldest_carried_goes_again_first(field, form, small
     assert three == one and four == two and not one & two
 
 
-def test_room_left_in_the_last_part_carries_the_oldest_again(field, form, small_bundles):
-    """Three submissions: the second bundle has the third and room for one of the first."""
+def test_the_last_part_carries_only_what_is_new(field, form, small_bundles):
+    """Three submissions, two per bundle: the second bundle has the third alone (room left
+    is not filled with what the first carries); once nothing is new, the next re-carries
+    the oldest."""
     uuids = collect_many(field, form, 3)
     first, _ = create(field)
     second, said = create(field)
     assert "wait for the next bundle" not in said
     one, two = carried(field.a, first), carried(field.a, second)
-    assert len(one) == 2 and len(two) == 2
-    assert one | two == set(uuids) and len(one & two) == 1
-    # HQ gets everything from the second bundle alone but one, and is whole with both.
+    assert len(one) == 2 and two == set(uuids) - one
+    third, _ = create(field)  # nothing new: bundle 1's submissions go again
+    assert carried(field.a, third) == one
     field.import_(second)
-    field.import_(first)
+    field.import_(third)
     hq_whole(field, uuids)
 
 
@@ -243,16 +245,26 @@ def test_the_size_bound_holds_the_real_payload(field, form, small_bundles):
     assert content <= packing.content_bound <= ROOM
 
 
-def test_a_submission_larger_than_a_bundle_is_refused(field, form, small_bundles):
-    collect_many(field, form, 1)
+def test_a_submission_larger_than_a_bundle_does_not_hold_up_the_others(field, form, small_bundles):
+    """It is left out with a warning naming it, and the others travel; once it is all that
+    is pending, bundle create refuses in one line and writes nothing."""
+    (small,) = collect_many(field, form, 1)
     big = collect_scans(field.a, form, field.tmp / "in", "big", 60 * KB, 60 * KB)
+    bundle, out = create(field)
+    assert carried(field.a, bundle) == {small}
+    assert f"submission {big[:8]} takes 0.1 MB with its 2 media file(s)" in out
+    assert "it is left out and stays on this laptop, unsent" in out
+    assert "wait for the next bundle" not in out  # nothing a further bundle could carry
+    field.import_(bundle)
+    yn(field.a, "bundle", "ack", field.receipt(bundle))
     out_dir = field.tmp / "bundles"
+    before = sorted(out_dir.iterdir())
     out = yn(field.a, "bundle", "create", "-o", out_dir, code=2)
     assert out.strip().count("\n") == 0  # one line
     assert f"No bundle made: submission {big[:8]} takes 0.1 MB with its 2 media file(s)" in out
     assert "more than one bundle holds (0.2 MB)" in out and "max_size or max_pixels" in out
-    assert not out_dir.exists() or not list(out_dir.iterdir())
-    assert count(field.a, "sync_bundles") == 0
+    assert sorted(out_dir.iterdir()) == before
+    assert count(field.a, "sync_bundles") == 1
 
 
 def test_sync_sends_every_part(field, form, small_bundles, tmp_path, monkeypatch):
@@ -277,6 +289,17 @@ def test_sync_sends_every_part(field, form, small_bundles, tmp_path, monkeypatch
         assert not list((field.a / "outbox").glob("*.ykb"))
         out = yn(field.a, "sync", server.url)
         assert "Synced with HQ: 0 bundle(s) sent" in out
+        # A submission no bundle can hold: the others go, it is named; alone, sync still
+        # runs (decisions fetched) and says so again, exit 0.
+        big = collect_scans(field.a, form, field.tmp / "in", "big", 60 * KB, 60 * KB)
+        small = collect_scans(field.a, form, field.tmp / "in", "v5", FILE)
+        out = yn(field.a, "sync", server.url)
+        assert "1 bundle(s) sent, 1 revision(s) acknowledged" in out
+        assert f"submission {big[:8]} takes 0.1 MB" in out and "left out" in out
+        out = yn(field.a, "sync", server.url)
+        assert "0 bundle(s) sent" in out and f"submission {big[:8]} takes 0.1 MB" in out
+        held = {r["uuid"] for r in rows(field.hq, "SELECT uuid FROM submissions")}
+        assert small in held and big not in held
     finally:
         server.stop()
 

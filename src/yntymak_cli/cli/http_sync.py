@@ -97,6 +97,8 @@ def sync(
             decisions=len(result.decisions),
         )
     )
+    for line in result.too_large:  # left out, so that the others travel
+        typer.echo(t("warning", lang, message=line), err=True)
     print_ack_details(result, lang)
 
 

@@ -76,6 +76,8 @@ class CreatedBundle:
     # left for the next `bundle create`.
     pending: int = 0
     left: int = 0
+    # Submissions no bundle can hold (sync/split.py), each a worded line: left out, pending.
+    too_large: tuple[str, ...] = ()
 
 
 def _exists(path: Path) -> YntymakError:
@@ -197,6 +199,7 @@ def create_bundle(
         media_files=len(media),
         pending=packing.pending,
         left=packing.left,
+        too_large=packing.too_large,
     )
 
 

@@ -45,6 +45,7 @@ from yntymak_cli.sync import container
 from yntymak_cli.sync.bundle import AckResult, ack_receipt, create_bundle
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
 from yntymak_cli.sync.reasons import localize
+from yntymak_cli.sync.split import NothingFits
 
 API = "/api/v1"
 OUTBOX = "outbox"  # HOME/outbox: the bundles `sync` wrote, kept until HQ acknowledges them
@@ -108,6 +109,10 @@ class SyncResult:
     # Outbox bundles not sent: addressed to another HQ than the one trusted now (after
     # `keys trust-hq --replace`). Left in place; their records went in a new bundle.
     skipped: tuple[Path, ...] = ()
+    # Of the bundle made (sync/split.py): submissions that wait for a further bundle, and
+    # those no bundle can hold (worded lines).
+    left: int = 0
+    too_large: tuple[str, ...] = ()
 
     @property
     def acknowledged(self) -> int:
@@ -169,6 +174,8 @@ def sync_with_hq(
     new: dict[int, Decision] = {}
     sent: list[int] = []
     created_seq: int | None = None
+    left = 0
+    too_large: tuple[str, ...] = ()
     waiting = _unacknowledged(store, outbox)
     # A bundle sealed to a previous HQ cannot be read by this one and would be refused
     # forever; its records are unacknowledged, so create_bundle below packs them anew.
@@ -183,10 +190,14 @@ def sync_with_hq(
         # create_bundle makes nothing when pending_records() is empty. A run killed after
         # recording a bundle leaves that bundle to finish first: then once more.
         for _ in range(2):
-            created = create_bundle(store, device, hq_public, outbox)
+            try:
+                created = create_bundle(store, device, hq_public, outbox)
+            except NothingFits as exc:  # said, and the decisions are still fetched
+                too_large = (exc.left_out,)
+                break
             if created is None:
                 break
-            created_seq = created.seq
+            created_seq, left, too_large = created.seq, created.left, created.too_large
             made = device_sync.bundle_by_id(store, created.bundle_id)
             assert made is not None
             acks.append(_upload(store, device, hq_public, hq, made, created.path, progress, new))
@@ -203,6 +214,8 @@ def sync_with_hq(
         acks=tuple(acks),
         decisions=tuple(new.values()),
         skipped=skipped,
+        left=left,
+        too_large=too_large,
     )
 
 

@@ -4,14 +4,19 @@ A bundle holds at most `container.MAX_CONTENT_SIZE` of content (the sealed paylo
 media section together), and HQ inflates a payload of at most
 `container.DEFAULT_MAX_PAYLOAD`. When everything pending fits, a bundle carries everything,
 as it always did. Otherwise whole submissions (every pending revision and void of one
-uuid) are taken in this order, each if it still fits (first fit):
+uuid) are taken, each if it still fits (first fit):
 
-1. those no unacknowledged bundle carries yet, in `pending_records`' order;
-2. those only unacknowledged bundles carry, the one that set out longest ago first.
+1. while some are unsent (no unacknowledged bundle carries them), those only, in
+   `pending_records`' order;
+2. when every pending one is on its way already, those, the one that set out longest
+   ago first.
 
-So back-to-back `bundle create` runs move on through what is unsent, and room left over
-re-carries what may have been lost, oldest first, as a single bundle always did. Each
-bundle names its own media files (sync/bundle._media_files), so none depends on another.
+So back-to-back `bundle create` runs move on through what is unsent, and each part is no
+bigger than its new data needs (a volunteer sending over a messenger pays for every MB;
+the last part of 1.5 GB of photos is 480 MB, not a second full GiB). What may have been
+lost travels again once nothing new waits, oldest first, as a single bundle always
+re-carried it. Each bundle names its own media files (sync/bundle._media_files), so none
+depends on another.
 
 Sizes are upper bounds, not guesses: the payload JSON is measured record by record with
 the canonical encoding the bundle uses, zlib's output is bounded by zlib's deflateBound of
@@ -49,6 +54,14 @@ _SKELETON = len(
         }
     )
 )
+
+
+class NothingFits(InvalidInput):
+    """Everything pending is submissions no bundle can hold: no bundle is made."""
+
+    def __init__(self, message: str, left_out: str) -> None:
+        super().__init__(message)
+        self.left_out = left_out  # the same, worded as a warning (`yntymak sync` goes on)
 
 
 def megabytes(n: int) -> str:
@@ -119,13 +132,16 @@ class Packing:
     left: int  # of those, how many no unacknowledged bundle carries once this one is made
     payload_bound: int  # the payload's canonical JSON is at most this many bytes
     content_bound: int  # the bundle's content (sealed payload and media) at most this
+    # Submissions no bundle can hold, left out (one line each, worded): they stay pending.
+    too_large: tuple[str, ...] = ()
 
 
 def pack(store: Store, records: list[PayloadRecord], hq_fingerprint: str) -> Packing:
     """Choose the records of the next bundle (see the module's docstring).
 
-    InvalidInput when one submission alone does not fit in a bundle: nothing can be packed
-    past it, and a bundle without it would keep it off HQ unsaid.
+    A submission that alone does not fit in a bundle is left out and named in
+    `too_large` (it stays pending; its files can be carried by `export --media`), so it
+    does not hold up the others; NothingFits when nothing else is pending.
     """
     carried = device_sync.carried_by_unacknowledged(store, hq_fingerprint)
     form_sizes: dict[str, int] = {}
@@ -133,20 +149,30 @@ def pack(store: Store, records: list[PayloadRecord], hq_fingerprint: str) -> Pac
         (definition,) = store.form_definitions([form_hash])
         form_sizes[form_hash] = len(canonical_bytes(definition)) + 1
     subs = _submissions(store, records, carried)
-    for s in subs:
-        if not _Bundle().add(s, form_sizes):
-            raise _too_large(s, form_sizes)
-    # Unsent first, in their order; then re-carried, the longest on the way first.
-    order = [s for s in subs if s.carried is None]
-    order += sorted((s for s in subs if s.carried is not None), key=lambda s: s.carried or 0)
+    big = [s for s in subs if not _Bundle().add(s, form_sizes)]
+    if big:
+        if len(big) == len(subs):
+            raise NothingFits(
+                _too_large(big[0], form_sizes, "bundle_submission_too_large"),
+                _too_large(big[0], form_sizes, "bundle_submission_left_out"),
+            )
+        subs = [s for s in subs if all(s is not b for b in big)]
+    bundle = _Bundle()
+    if all(bundle.add(s, form_sizes) for s in subs):  # everything fits: all, as always
+        order = subs
+    else:
+        # Unsent ones only while there are any; else re-carried, longest on the way first.
+        order = [s for s in subs if s.carried is None]
+        order = order or sorted(subs, key=lambda s: s.carried or 0)
     bundle = _Bundle()
     chosen = {id(s) for s in order if bundle.add(s, form_sizes)}
     return Packing(
         records=[r for s in subs if id(s) in chosen for r in s.records],
-        pending=len(subs),
+        pending=len(subs) + len(big),
         left=sum(1 for s in subs if s.carried is None and id(s) not in chosen),
         payload_bound=bundle.json_size,
         content_bound=bundle.content,
+        too_large=tuple(_too_large(s, form_sizes, "bundle_submission_left_out") for s in big),
     )
 
 
@@ -202,16 +228,14 @@ def _submissions(
     return out
 
 
-def _too_large(s: _Submission, form_sizes: dict[str, int]) -> InvalidInput:
+def _too_large(s: _Submission, form_sizes: dict[str, int], key: str) -> str:
     alone = _Bundle()
     alone.add(s, form_sizes, force=True)
-    return InvalidInput(
-        t(
-            "bundle_submission_too_large",
-            current_lang(),
-            uuid=s.records[0]["uuid"][:8],
-            mb=megabytes(alone.content),
-            n=len(s.files),
-            limit=megabytes(container.MAX_CONTENT_SIZE),
-        )
+    return t(
+        key,
+        current_lang(),
+        uuid=s.records[0]["uuid"][:8],
+        mb=megabytes(alone.content),
+        n=len(s.files),
+        limit=megabytes(container.MAX_CONTENT_SIZE),
     )
