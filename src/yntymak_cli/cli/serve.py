@@ -166,6 +166,7 @@ def hq_serve(
         device_rate=device_rate,
         max_imports=workers,
         max_inflight=max_inflight or 0,
+        home=home,
     )
     set_lang("en")  # refusals travel in English: the laptop shows them in its language
     ok = True

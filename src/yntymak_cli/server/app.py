@@ -75,6 +75,9 @@ class Settings:
     # Body bytes held at once, all uploads together; 0: the smaller of twice the bundle
     # limit and 512 MiB. One upload alone may always use up to the bundle limit.
     max_inflight: int = 0
+    # HQ's home (`--home`), for worker processes: spawned, they do not inherit the CLI's
+    # override, and HQ's media files on PostgreSQL live in the home (sync/hq_media.py).
+    home: Path | None = None
 
 
 def error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
