@@ -1,0 +1,321 @@
+"""Bundles with media over HTTP: `yntymak sync` streams the bundle from its file and
+`hq serve` streams the body into HQ_HOME/spool, then imports from that file as `hq import`
+does. The spool is empty after every outcome: imported, too large, cut off, tampered.
+
+The real server runs as a subprocess (tests/test_http_sync.py's Server), on SQLite and on
+PostgreSQL (the `field` fixture)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from .helpers import Field, device_id, rows, yn
+from .test_http_sync import Server
+
+FORM = """\
+id: media_http
+version: "1"
+title: Photos over HTTP
+max_size: 5 MB
+questions:
+  - name: village
+    type: text
+    label: Village
+  - name: photo
+    type: image
+    label: Photo
+"""
+WAIT = 30.0  # seconds a test waits at most for the server to get somewhere (never asserted)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+@pytest.fixture
+def start(field: Field, tmp_path: Path) -> Iterator:
+    """start(*args) -> the real HQ server of the field's HQ home, stopped afterwards."""
+    started: list[Server] = []
+
+    def run(*args: str) -> Server:
+        server = Server(field.hq, tmp_path)
+        started.append(server)
+        server.start(0, *args)
+        return server
+
+    yield run
+    for server in started:
+        server.stop()
+
+
+def noise_jpeg(size: int) -> bytes:
+    """A real JPEG of random pixels, about `size` bytes (noise hardly compresses)."""
+    side = max(16, int((size / 0.9) ** 0.5))
+    img = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def collect_photos(home: Path, folder: Path, n: int, size: int) -> dict[str, bytes]:
+    """n submissions with a photo of about `size` bytes each: {file name: its bytes}
+    (photos without a location are kept byte for byte)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    form = folder / "form.yaml"
+    form.write_text(FORM, encoding="utf-8")
+    photos, lines = {}, []
+    for i in range(n):
+        name = f"IMG_{i:03d}.jpg"
+        photos[name] = noise_jpeg(size)
+        (folder / name).write_bytes(photos[name])
+        lines.append(json.dumps({"village": f"v{i}", "photo": name}))
+    (folder / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    yn(home, "collect", form, "--answers", folder / "all.jsonl", "--enumerator", "aida")
+    return photos
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def spooled(hq: Path) -> list[str]:
+    folder = hq / "spool"
+    return sorted(os.listdir(folder)) if folder.is_dir() else []
+
+
+def until(check, what: str) -> None:
+    """Wait for `check()` to hold (the server works at its own pace); fail after WAIT s."""
+    deadline = time.monotonic() + WAIT
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"still waiting for {what}")
+        time.sleep(0.05)
+
+
+def hq_media_files(hq: Path) -> list[Path]:
+    root = hq / "media"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def nothing_imported(hq: Path) -> None:
+    assert hq_media_files(hq) == []
+    assert rows(hq, "SELECT COUNT(*) AS n FROM hq_media")[0]["n"] == 0
+    assert rows(hq, "SELECT COUNT(*) AS n FROM submissions")[0]["n"] == 0
+    assert rows(hq, "SELECT COUNT(*) AS n FROM hq_bundles")[0]["n"] == 0
+
+
+def post(server: Server, content, device: str, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/api/v1/bundles",
+        content=content,
+        headers={"X-Yntymak-Device": device, "Content-Type": "application/octet-stream", **headers},
+        timeout=WAIT,
+    )
+
+
+def head(server: Server, device: str, length: int) -> bytes:
+    return (
+        f"POST /api/v1/bundles HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Content-Type: application/octet-stream\r\nX-Yntymak-Device: {device}\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode("ascii")
+
+
+# -- the round trip --------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_photos_sync_to_hq_with_their_hashes_checked(field: Field, start, tmp_path: Path) -> None:
+    """Several photos, each several 1 MiB chunks: the bundle passes through the spool in
+    many writes, HQ keeps every file with its hash, and `hq export --media` hands them out."""
+    photos = collect_photos(field.a, tmp_path / "photos", 4, 2_500_000)
+    hashes = {name: sha(data) for name, data in photos.items()}
+    server = start()
+    out = yn(field.a, "sync", server.url)
+    assert "4 revision(s) acknowledged" in out, out
+    kept = rows(field.hq, "SELECT sha256, size FROM hq_media ORDER BY sha256")
+    assert kept == sorted(({"sha256": sha(d), "size": len(d)} for d in photos.values()),
+                          key=lambda r: r["sha256"])  # fmt: skip
+    for digest in hashes.values():
+        path = field.hq / "media" / digest[:2] / digest
+        assert sha(path.read_bytes()) == digest
+    assert len(hq_media_files(field.hq)) == 4  # no temp file beside them
+    assert spooled(field.hq) == []
+    assert stat.S_IMODE((field.hq / "spool").stat().st_mode) == 0o700
+    export = tmp_path / "export"
+    yn(field.hq, "hq", "export", "media_http", "-o", export / "data.csv", "--media", export / "m")
+    with (export / "data.csv").open(encoding="utf-8") as f:
+        links = [row["photo_URL"] for row in csv.DictReader(f)]
+    got = {
+        Path(link).name: hashlib.sha256((export / link).read_bytes()).hexdigest() for link in links
+    }
+    assert got == hashes
+    # Acknowledged: the outbox is empty, and a second sync has nothing to send.
+    assert not list((field.a / "outbox").glob("*.ykb"))
+    assert "4 revision(s)" not in yn(field.a, "sync", server.url)
+
+
+# -- refusals leave nothing in the spool -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_body_over_the_limit_gets_413_and_leaves_no_spool_file(field: Field, start) -> None:
+    server = start("--max-bundle", "64000", "--workers", "1")
+    a = device_id(field.a)
+    # Declared too large: refused before a byte is read, no file made.
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
+    answer = b""
+    with sock:
+        sock.sendall(head(server, a, 100_000))
+        while not answer.endswith(b"}"):  # head and body may come in two pieces
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            answer += piece
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert b'"too-large"' in answer
+    # Chunked (no length said): refused once the bytes pass the limit, the file removed.
+    response = post(server, (b"x" * 10_000 for _ in range(10)), a)
+    assert (response.status_code, response.json()["error"]) == (413, "too-large")
+    assert spooled(field.hq) == []
+    nothing_imported(field.hq)
+
+
+@pytest.mark.slow
+def test_a_client_cut_off_mid_upload_leaves_no_spool_file(field: Field, start, tmp_path) -> None:
+    server = start("--workers", "1")
+    a = device_id(field.a)
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=WAIT)
+    try:
+        sock.sendall(head(server, a, 5_000_000) + b"x" * 1_000_000)
+        until(lambda: len(spooled(field.hq)) == 1, "the upload's spool file")
+        assert stat.S_IMODE((field.hq / "spool" / spooled(field.hq)[0]).stat().st_mode) == 0o600
+    finally:
+        sock.close()
+    until(lambda: spooled(field.hq) == [], "the spool file to go")
+    # The server keeps serving: a real sync with a photo goes through.
+    assert httpx.get(f"{server.url}/healthz", timeout=WAIT).status_code == 200
+    collect_photos(field.a, tmp_path / "photos", 1, 300_000)
+    assert "1 revision(s) acknowledged" in yn(field.a, "sync", server.url)
+    assert rows(field.hq, "SELECT COUNT(*) AS n FROM hq_media")[0]["n"] == 1
+    assert spooled(field.hq) == []
+
+
+@pytest.mark.slow
+def test_a_tampered_media_byte_is_refused_as_hq_import_refuses_it(
+    field: Field, start, tmp_path: Path
+) -> None:
+    collect_photos(field.a, tmp_path / "photos", 2, 1_500_000)
+    bundle = field.bundle(field.a)
+    data = bytearray(bundle.read_bytes())
+    data[-64 - 100] ^= 1  # inside the last photo's last encrypted chunk
+    server = start()
+    response = post(server, bytes(data), device_id(field.a))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "bad-signature"
+    assert spooled(field.hq) == []
+    nothing_imported(field.hq)
+    # The same file through `hq import`: the same refusal.
+    bundle.write_bytes(bytes(data))
+    assert "signature" in field.import_(bundle, code=2)
+    out = yn(field.hq, "bundle", "verify", bundle, "--json", code=2)
+    assert "bad-signature" in out or "signature" in out
+    nothing_imported(field.hq)
+
+
+# -- the laptop's side -----------------------------------------------------------------------
+
+
+def test_a_retried_upload_sends_the_whole_file_again(field: Field, tmp_path: Path) -> None:
+    """503 then a refusal: two uploads, each the outbox file from its first byte (a retry
+    re-opens the file; the laptop never holds the bundle whole)."""
+    bodies: list[str] = []
+
+    def answer(h: BaseHTTPRequestHandler) -> None:
+        body = b'{"error": "invalid", "message": "no"}'
+        h.send_response(503 if len(bodies) == 1 else 400)
+        h.send_header("Retry-After", "0")
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            length = int(self.headers["Content-Length"])
+            digest = hashlib.sha256()
+            while length:
+                piece = self.rfile.read(min(length, 65536))
+                digest.update(piece)
+                length -= len(piece)
+            bodies.append(digest.hexdigest())
+            answer(self)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    collect_photos(field.a, tmp_path / "photos", 1, 1_200_000)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        out = yn(field.a, "sync", url, "--timeout", "60", code=2)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert "HTTP 400" in out
+    (sent,) = list((field.a / "outbox").glob("*.ykb"))
+    assert bodies == [sha(sent.read_bytes())] * 2
+
+
+# -- the spool folder ------------------------------------------------------------------------
+
+
+def test_the_spool_is_owner_only_and_keeps_only_live_servers_files(tmp_path: Path) -> None:
+    from yntymak_cli.server import spool
+
+    folder = tmp_path / "spool"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = folder / f"upload-{gone.stdout.strip()}-abc.part"
+    mine = folder / f"upload-{os.getpid()}-def.part"
+    other = folder / "notes.txt"
+    for path in (dead, mine, other):
+        path.write_bytes(b"x")
+    spool.prepare(folder)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert sorted(os.listdir(folder)) == sorted([mine.name, other.name])
+    upload = spool.SpoolFile(folder)
+    upload.write(b"abc")
+    assert stat.S_IMODE(upload.path.stat().st_mode) == 0o600
+    upload.finish()
+    assert upload.path.read_bytes() == b"abc"
+    upload.remove()
+    upload.remove()
+    assert not upload.path.exists()
+    (tmp_path / "file").write_bytes(b"")
+    from yntymak_cli.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="cannot keep uploads in"):
+        spool.prepare(tmp_path / "file")
