@@ -245,46 +245,80 @@ def test_a_tampered_media_byte_is_refused_as_hq_import_refuses_it(
 # -- the laptop's side -----------------------------------------------------------------------
 
 
-def test_a_retried_upload_sends_the_whole_file_again(field: Field, tmp_path: Path) -> None:
-    """503 then a refusal: two uploads, each the outbox file from its first byte (a retry
-    re-opens the file; the laptop never holds the bundle whole)."""
-    bodies: list[str] = []
+@pytest.fixture
+def recording_hq() -> Iterator:
+    """start(answer) -> (url, bodies): a fake HQ that reads each upload whole, appends the
+    sha256 of its body to `bodies`, then lets answer(handler, n) reply (n: uploads so far)."""
+    servers: list[ThreadingHTTPServer] = []
 
-    def answer(h: BaseHTTPRequestHandler) -> None:
-        body = b'{"error": "invalid", "message": "no"}'
-        h.send_response(503 if len(bodies) == 1 else 400)
-        h.send_header("Retry-After", "0")
-        h.send_header("Content-Type", "application/json")
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
+    def start(answer) -> tuple[str, list[str]]:
+        bodies: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            length = int(self.headers["Content-Length"])
-            digest = hashlib.sha256()
-            while length:
-                piece = self.rfile.read(min(length, 65536))
-                digest.update(piece)
-                length -= len(piece)
-            bodies.append(digest.hexdigest())
-            answer(self)
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                left = int(self.headers["Content-Length"])
+                digest = hashlib.sha256()
+                while left:
+                    piece = self.rfile.read(min(left, 65536))
+                    digest.update(piece)
+                    left -= len(piece)
+                bodies.append(digest.hexdigest())
+                answer(self, len(bodies))
 
-        def log_message(self, *args: object) -> None:
-            pass
+            def log_message(self, *args: object) -> None:
+                pass
 
-    collect_photos(field.a, tmp_path / "photos", 1, 1_200_000)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        out = yn(field.a, "sync", url, "--timeout", "60", code=2)
-    finally:
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+        servers.append(httpd)
+        return f"http://127.0.0.1:{httpd.server_address[1]}", bodies
+
+    yield start
+    for httpd in servers:
         httpd.shutdown()
         httpd.server_close()
+
+
+def answer_json(h: BaseHTTPRequestHandler, status: int) -> None:
+    body = b'{"error": "invalid", "message": "no"}'
+    h.send_response(status)
+    h.send_header("Retry-After", "0")
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def test_a_retried_upload_sends_the_whole_file_again(field: Field, tmp_path, recording_hq) -> None:
+    """503 then a refusal: two uploads, each the outbox file from its first byte (a retry
+    re-opens the file; the laptop never holds the bundle whole)."""
+    collect_photos(field.a, tmp_path / "photos", 1, 1_200_000)
+    url, bodies = recording_hq(lambda h, n: answer_json(h, 503 if n == 1 else 400))
+    out = yn(field.a, "sync", url, "--timeout", "60", code=2)
     assert "HTTP 400" in out
     (sent,) = list((field.a / "outbox").glob("*.ykb"))
     assert bodies == [sha(sent.read_bytes())] * 2
+
+
+def test_hq_importing_a_large_bundle_is_waited_for_not_sent_again(
+    field: Field, tmp_path, recording_hq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HQ answers an upload once it has imported it: with many photos that is longer than
+    one socket read may wait (READ_TIMEOUT, 10 s; 0.2 s here). The laptop waits for the
+    answer within --timeout instead of sending the whole bundle again."""
+    from yntymak_cli.sync import http as http_mod
+
+    monkeypatch.setattr(http_mod, "READ_TIMEOUT", 0.2)
+
+    def slowly(h: BaseHTTPRequestHandler, n: int) -> None:
+        time.sleep(1.0)  # "importing"
+        answer_json(h, 400)
+
+    collect_photos(field.a, tmp_path / "photos", 1, 300_000)
+    url, bodies = recording_hq(slowly)
+    out = yn(field.a, "sync", url, "--timeout", "60", code=2)
+    assert "HTTP 400" in out
+    assert len(bodies) == 1
 
 
 # -- the spool folder ------------------------------------------------------------------------
