@@ -3,9 +3,10 @@
     python benchmarks/media_bench.py             # 500 photos of 3 MB (1.5 GB)
     python benchmarks/media_bench.py --n 100     # quicker
 
-N "photos" of --mb MB (random bytes behind a JPEG header: the type check reads the first
-bytes; the form sets no max_pixels, so nothing decodes them) are taken into a laptop home
-with one `collect --answers` of a .jsonl file. Then each step runs as its own `yntymak`
+N photos of about --mb MB (JPEGs of random pixels: collect opens every photo to look for a
+location, so they must be real images; noise hardly compresses, and a photo without GPS is
+kept byte for byte) are taken into a laptop home with one `collect --answers` of a .jsonl
+file. Then each step runs as its own `yntymak`
 process, timed, with its peak RSS measured alone (benchmarks/child.py): `bundle create`,
 `bundle verify` at HQ, `hq import`. Memory should stay flat as N grows: files are read,
 encrypted, decrypted and hashed a chunk (1 MiB) at a time.
@@ -39,7 +40,32 @@ questions:
     type: image
     label: Photo
 """
-JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+
+
+def noise_jpeg(size: int) -> bytes:
+    """A JPEG of random pixels, about `size` bytes (about 0.9 byte a pixel at quality 90)."""
+    import io
+
+    from PIL import Image
+
+    side = max(16, int((size / 0.9) ** 0.5))
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "JPEG", quality=90)
+    return out.getvalue()
+
+
+def make_photos(folder: Path, n: int, size: int) -> int:
+    """n photos and all.jsonl (one submission each) in `folder`; their bytes in all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines, total = [], 0
+    for i in range(n):
+        name = f"IMG_{i:04d}.jpg"
+        data = noise_jpeg(size)
+        (folder / name).write_bytes(data)
+        total += len(data)
+        lines.append(json.dumps({"village": f"v{i}", "photo": name}))
+    (folder / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return total
 
 
 def yntymak(home: Path, *args: str) -> list[str]:
@@ -61,15 +87,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp_name:
         tmp = Path(tmp_name)
         laptop, hq, photos = tmp / "laptop", tmp / "hq", tmp / "photos"
-        photos.mkdir()
         form = tmp / "form.yaml"
         form.write_text(FORM, encoding="utf-8")
-        lines = []
-        for i in range(args.n):
-            name = f"IMG_{i:04d}.jpg"
-            (photos / name).write_bytes(JPEG_HEAD + os.urandom(size - len(JPEG_HEAD)))
-            lines.append(json.dumps({"village": f"v{i}", "photo": name}))
-        (photos / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        total = make_photos(photos, args.n, size)
         log = tmp / "out.txt"
         setup = [
             yntymak(hq, "hq", "init", "-o", str(tmp / "hq.pub")),
@@ -79,7 +99,7 @@ def main() -> None:
         ]
         for cmd in setup:
             run(cmd, log)
-        total_mb = args.n * size / 1024 / 1024
+        total_mb = total / 1024 / 1024
         print(f"{args.n} photos of {args.mb:g} MB ({total_mb:,.0f} MB)")
         collect = yntymak(
             laptop,
