@@ -26,7 +26,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from .helpers import Field, device_id, rows, yn
+from .helpers import PG_HOMES, Field, device_id, rows, yn
 from .test_http_sync import Server
 
 FORM = """\
@@ -172,6 +172,36 @@ def test_photos_sync_to_hq_with_their_hashes_checked(field: Field, start, tmp_pa
     # Acknowledged: the outbox is empty, and a second sync has nothing to send.
     assert not list((field.a / "outbox").glob("*.ykb"))
     assert "4 revision(s)" not in yn(field.a, "sync", server.url)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM, the peak resident memory of a running process, in MB (Linux)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_the_servers_memory_does_not_grow_with_the_bundle(
+    field: Field, start, tmp_path: Path
+) -> None:
+    """A 48 MB bundle: held in memory it raised the server's peak by about twice that;
+    streamed to the spool, by a few MB (benchmarks/http_media_bench.py: +12 MB for 990 MB)."""
+    if field.hq in PG_HOMES:
+        pytest.skip("the body's way to disk is the same on both engines")
+    collect_photos(field.a, tmp_path / "photos", 16, 3_000_000)
+    server = start("--workers", "1")
+    assert server.proc is not None
+    # A first, small import loads what every import needs (modules, the database).
+    warm = tmp_path / "warm"
+    collect_photos(field.b, warm, 1, 100_000)
+    assert "1 revision(s) acknowledged" in yn(field.b, "sync", server.url)
+    before = peak_rss_mb(server.proc.pid)
+    assert "16 revision(s) acknowledged" in yn(field.a, "sync", server.url)
+    grown = peak_rss_mb(server.proc.pid) - before
+    assert grown < 24, f"the server's peak memory grew by {grown:.0f} MB for a 48 MB bundle"
 
 
 # -- refusals leave nothing in the spool -------------------------------------------------
