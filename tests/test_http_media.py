@@ -57,7 +57,9 @@ def start(field: Field, tmp_path: Path) -> Iterator:
     started: list[Server] = []
 
     def run(*args: str) -> Server:
-        server = Server(field.hq, tmp_path)
+        logs = tmp_path / f"server-{len(started) + 1}"  # each server its own log files
+        logs.mkdir()
+        server = Server(field.hq, logs)
         started.append(server)
         server.start(0, *args)
         return server
