@@ -15,8 +15,8 @@ encrypted, decrypted and hashed a chunk (1 MiB) at a time.
 A bundle holds at most 1 GiB of content (payload and media together), so 500 photos of
 3 MB do not fit in one: `bundle create` runs again while it says the rest waits for the
 next bundle (no receipt in between, as with a USB stick), then each bundle is verified
-and imported. The last part fills its room with photos of the first again (the rule of
-sync/split.py), so the bundles hold more than the photos. HQ must end with all N.
+and imported. Each part carries only what no part before it carries (sync/split.py).
+HQ must end with all N.
 """
 
 from __future__ import annotations
@@ -67,6 +67,19 @@ def jpeg(size: int) -> bytes:
     return base[:2] + b"".join(segments) + base[2:]
 
 
+def make_photos(folder: Path, n: int, size: int) -> int:
+    """n photos of `size` bytes and all.jsonl (one submission each) in `folder`; their
+    bytes in all."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        name = f"IMG_{i:04d}.jpg"
+        (folder / name).write_bytes(jpeg(size))
+        lines.append(json.dumps({"village": f"v{i}", "photo": name}))
+    (folder / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return n * size
+
+
 def yntymak(home: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "yntymak_cli", "--home", str(home), *args]
 
@@ -86,15 +99,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp_name:
         tmp = Path(tmp_name)
         laptop, hq, photos = tmp / "laptop", tmp / "hq", tmp / "photos"
-        photos.mkdir()
         form = tmp / "form.yaml"
         form.write_text(FORM, encoding="utf-8")
-        lines = []
-        for i in range(args.n):
-            name = f"IMG_{i:04d}.jpg"
-            (photos / name).write_bytes(jpeg(size))
-            lines.append(json.dumps({"village": f"v{i}", "photo": name}))
-        (photos / "all.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        total = make_photos(photos, args.n, size)
         log = tmp / "out.txt"
         setup = [
             yntymak(hq, "hq", "init", "-o", str(tmp / "hq.pub")),
@@ -104,7 +111,7 @@ def main() -> None:
         ]
         for cmd in setup:
             run(cmd, log)
-        total_mb = args.n * size / 1024 / 1024
+        total_mb = total / 1024 / 1024
         print(f"{args.n} photos of {args.mb:g} MB ({total_mb:,.0f} MB)")
         collect = yntymak(
             laptop,

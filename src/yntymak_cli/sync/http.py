@@ -429,15 +429,22 @@ class _Hq:
     ) -> tuple[int, httpx.Headers, bytes]:
         # Per socket operation; the whole request is bound by `deadline` (_DeadlineStream).
         left = min(max(deadline - time.monotonic(), 0.05), READ_TIMEOUT)
+        timeout = httpx.Timeout(left)
         headers = {}
         content: Iterator[bytes] | None = None
         if body is not None:
             size = body.stat().st_size
             # A known length: HQ can refuse an oversized bundle before reading it.
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+            # Sent from the file a piece at a time, never read whole; a retry comes back
+            # here and opens the file again.
             content = _chunks(body, size, deadline, progress)
+            # HQ answers once it has checked and imported the bundle, which takes a while
+            # for one of many photos: that answer is waited for as long as the deadline
+            # allows, since giving up after READ_TIMEOUT would send the whole bundle again.
+            timeout = httpx.Timeout(left, read=max(deadline - time.monotonic(), 0.05))
         request = self.client.build_request(
-            method, self.url + path, content=content, headers=headers, timeout=httpx.Timeout(left)
+            method, self.url + path, content=content, headers=headers, timeout=timeout
         )
         response = self.client.send(request, stream=True)
         try:
