@@ -275,10 +275,6 @@ def test_sync_sends_every_part(field, form, small_bundles, tmp_path, monkeypatch
 
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    # `hq serve`'s worker processes (PostgreSQL) take HQ_HOME from the environment, not
-    # from --home, for its media folder: both name the HQ here (the laptop's `yn` calls
-    # pass their own --home).
-    monkeypatch.setenv("YNTYMAK_HOME", str(field.hq))
     uuids = collect_many(field, form, 5)
     server = Server(field.hq, tmp_path)
     try:
