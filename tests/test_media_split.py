@@ -331,3 +331,61 @@ def test_answers_alone_are_split_at_what_hq_inflates(field, form, monkeypatch):
         field.import_(bundle)
     held = rows(field.hq, "SELECT uuid FROM submissions ORDER BY uuid")
     assert [r["uuid"] for r in held] == sorted(uuids)
+
+
+def test_a_lost_bundle_heals_while_new_data_keeps_coming(field, form, small_bundles):
+    """Bundle 1 is lost, bundle 2 acknowledged: bundle 1 is presumed lost (HQ answered a
+    later one), so its submissions count as unsent again and travel even though new data
+    arrives before every `bundle create`."""
+    collect_many(field, form, 4)
+    first, _ = create(field)
+    second, _ = create(field)
+    lost = carried(field.a, first)
+    field.import_(second)
+    yn(field.a, "bundle", "ack", field.receipt(second))
+    travelled: set[str] = set()
+    for week in range(2):
+        for i in range(2):
+            collect_scans(field.a, form, field.tmp / "in", f"w{week}-{i}", FILE)
+        bundle, _said = create(field)
+        travelled |= carried(field.a, bundle)
+        assert lost <= travelled  # the oldest data first: at once
+        field.import_(bundle)
+        yn(field.a, "bundle", "ack", field.receipt(bundle))
+    assert lost <= travelled
+    held = {r["uuid"] for r in rows(field.hq, "SELECT uuid FROM submissions")}
+    assert lost <= held
+
+
+def test_bundles_on_their_way_are_said_when_not_packed_again(field, form, small_bundles):
+    collect_many(field, form, 2)
+    create(field)  # on its way, no receipt yet
+    for i in range(3):
+        collect_scans(field.a, form, field.tmp / "in", f"new{i}", FILE)
+    _bundle, said = create(field)  # two of the three new ones
+    assert "1 wait for the next bundle" in said
+    _bundle, said = create(field)  # the third: the first bundle's two are on their way
+    # bundle 1's two and bundle 2's two
+    assert "4 submission(s) already on their way in bundles HQ has not acknowledged" in said
+
+
+def test_sync_heals_a_bundle_lost_on_a_usb_stick(field, form, small_bundles, tmp_path, monkeypatch):
+    """A bundle taken by USB and lost: the next `yntymak sync` sends its submissions too,
+    even with new data waiting (each part is acknowledged at once, so the lost one is
+    older than an acknowledged bundle after the first part)."""
+    from .test_http_sync import Server
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    collect_many(field, form, 2)
+    first, _ = create(field)
+    lost = carried(field.a, first)
+    new = {collect_scans(field.a, form, field.tmp / "in", f"n{i}", FILE) for i in range(2)}
+    server = Server(field.hq, tmp_path)
+    try:
+        server.start()
+        yn(field.a, "sync", server.url)
+        held = {r["uuid"] for r in rows(field.hq, "SELECT uuid FROM submissions")}
+        assert new | lost <= held
+    finally:
+        server.stop()

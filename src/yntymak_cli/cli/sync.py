@@ -220,6 +220,8 @@ def bundle_create(
                 left=created.left,
             )
         )
+    if created.in_transit and not created.left:  # said, so a lost stick is not forgotten
+        typer.echo(t("bundle_in_transit", lang, n=created.in_transit))
     for line in created.too_large:  # left out, so that the others travel
         typer.echo(t("warning", lang, message=line), err=True)
     typer.echo(t("bundle_created_next", lang))

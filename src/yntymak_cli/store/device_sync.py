@@ -187,14 +187,17 @@ def forget_bundle(store: Store, seq: int) -> None:
 
 
 def carried_by_unacknowledged(store: Store, hq_fingerprint: str) -> dict[Carried, int]:
-    """Each entry of a bundle sealed to this HQ and not acknowledged yet -> the highest seq
-    that carried it (when it last set out). A bundle sealed to another HQ is left out: the
-    HQ trusted now cannot read it, so what it carried is as good as unsent."""
+    """Each entry of a bundle still on its way to this HQ -> the highest seq that carried
+    it (when it last set out). On its way: sealed to this HQ, not acknowledged, and newer
+    than every bundle HQ has acknowledged. A bundle older than one HQ acknowledged is
+    presumed lost (HQ answered a later one), and one sealed to another HQ cannot be read
+    by the HQ trusted now: what they carried is as good as unsent."""
     out: dict[Carried, int] = {}
     for row in store.conn.execute(
-        "SELECT seq, contents FROM sync_bundles WHERE acked_at IS NULL AND hq_fingerprint = ? "
-        "ORDER BY seq",
-        [hq_fingerprint],
+        "SELECT seq, contents FROM sync_bundles WHERE acked_at IS NULL AND hq_fingerprint = ?"
+        " AND seq > COALESCE((SELECT MAX(seq) FROM sync_bundles"
+        " WHERE acked_at IS NOT NULL AND hq_fingerprint = ?), 0) ORDER BY seq",
+        [hq_fingerprint, hq_fingerprint],
     ):
         for u, r, status in json.loads(row["contents"]):
             out[(u, r, status)] = row["seq"]

@@ -76,6 +76,7 @@ class CreatedBundle:
     # left for the next `bundle create`.
     pending: int = 0
     left: int = 0
+    in_transit: int = 0  # submissions on their way in earlier bundles, not packed again
     # Submissions no bundle can hold (sync/split.py), each a worded line: left out, pending.
     too_large: tuple[str, ...] = ()
 
@@ -199,6 +200,7 @@ def create_bundle(
         media_files=len(media),
         pending=packing.pending,
         left=packing.left,
+        in_transit=packing.in_transit,
         too_large=packing.too_large,
     )
 

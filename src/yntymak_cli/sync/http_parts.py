@@ -3,9 +3,8 @@
 sync.http.sync_with_hq uploads the bundles waiting in the outbox, then one new bundle, and
 applies each receipt at once. When the new bundle could not hold everything pending
 (sync/split.py), it is called again: the receipt of the part before has acknowledged what
-that part carried, so the next bundle holds the rest. It stops when the last part left
-nothing for another (or nothing is pending), or when a call made no bundle or acknowledged
-nothing more (it never loops for ever). Records
+that part carried, so the next bundle holds the rest. It stops when nothing is pending, or
+when a call made no bundle or acknowledged nothing more (it never loops for ever). Records
 an unacknowledged bundle on a USB stick carries go too: over HTTP, HQ answers at once.
 """
 
@@ -27,8 +26,8 @@ def sync_all(
     """sync_with_hq (same options) until every part is sent; one result for all the calls."""
     result = http.sync_with_hq(store, device, hq_public, url, **options)
     pending = len(device_sync.pending_keys(store))
-    # `left`: the part said more waits (submissions no bundle can hold are not counted).
-    while result.created is not None and result.left and pending:
+    # Pending must shrink at each call (what no bundle can hold never does): it ends.
+    while result.created is not None and pending:
         more = http.sync_with_hq(store, device, hq_public, url, **options)
         result = _merged(result, more)
         before, pending = pending, len(device_sync.pending_keys(store))

@@ -6,8 +6,9 @@ media section together), and HQ inflates a payload of at most
 as it always did. Otherwise whole submissions (every pending revision and void of one
 uuid) are taken, each if it still fits (first fit):
 
-1. while some are unsent (no unacknowledged bundle carries them), those only, in
-   `pending_records`' order;
+1. while some are unsent (no bundle still on its way carries them: one not acknowledged
+   and newer than every bundle HQ acknowledged; an older one is presumed lost), those
+   only, the oldest data (first finalised) first;
 2. when every pending one is on its way already, those, the one that set out longest
    ago first.
 
@@ -130,6 +131,8 @@ class Packing:
     records: list[PayloadRecord]  # in pending_records' order, as a single bundle had them
     pending: int  # submissions with something pending
     left: int  # of those, how many no unacknowledged bundle carries once this one is made
+    # Of those, how many are on their way in earlier bundles and were not packed again.
+    in_transit: int
     payload_bound: int  # the payload's canonical JSON is at most this many bytes
     content_bound: int  # the bundle's content (sealed payload and media) at most this
     # Submissions no bundle can hold, left out (one line each, worded): they stay pending.
@@ -161,8 +164,10 @@ def pack(store: Store, records: list[PayloadRecord], hq_fingerprint: str) -> Pac
     if all(bundle.add(s, form_sizes) for s in subs):  # everything fits: all, as always
         order = subs
     else:
-        # Unsent ones only while there are any; else re-carried, longest on the way first.
-        order = [s for s in subs if s.carried is None]
+        # Unsent ones only while there are any, oldest data first (so what a lost bundle
+        # carried is not overtaken by newer data for ever); else re-carried, longest on
+        # the way first.
+        order = sorted((s for s in subs if s.carried is None), key=_oldest)
         order = order or sorted(subs, key=lambda s: s.carried or 0)
     bundle = _Bundle()
     chosen = {id(s) for s in order if bundle.add(s, form_sizes)}
@@ -170,10 +175,16 @@ def pack(store: Store, records: list[PayloadRecord], hq_fingerprint: str) -> Pac
         records=[r for s in subs if id(s) in chosen for r in s.records],
         pending=len(subs) + len(big),
         left=sum(1 for s in subs if s.carried is None and id(s) not in chosen),
+        in_transit=sum(1 for s in subs if s.carried is not None and id(s) not in chosen),
         payload_bound=bundle.json_size,
         content_bound=bundle.content,
         too_large=tuple(_too_large(s, form_sizes, "bundle_submission_left_out") for s in big),
     )
+
+
+def _oldest(s: _Submission) -> str:
+    """When the submission's oldest pending revision was finalised (ISO text sorts)."""
+    return min(str(r.get("submission_time") or "") for r in s.records)
 
 
 def _submissions(
