@@ -413,6 +413,24 @@ def test_heif_and_avif_brands_are_sniffed_and_their_gps_checked(
         assert row.fetchone() == (mime,)
 
 
+def test_avif_gps_without_the_exif_prefix_is_found(yntymak_home, form, tmp_path):
+    """Review should-fix: libavif writes the Exif item as an offset then the TIFF header,
+    without `Exif\\0\\0`; its location is found all the same. A file made of more EXIF
+    blocks than a photo has (hostile bytes, each read from the file's start before) is
+    refused at once, not scanned block by block."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    start = b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + b"\x00" * 64
+    tiff = gps_exif()[6:]  # the TIFF data alone
+    (folder / "located.avif").write_bytes(start + b"\x00\x00\x00\x00" + tiff)
+    empty = Image.Exif().tobytes()  # Exif\0\0 and a TIFF header with nothing in it
+    (folder / "blocks.avif").write_bytes(start + empty * 5_000)  # 100 kB of them
+    for name in ("located.avif", "blocks.avif"):
+        path = answers(folder, f"photo: {name}\n", f"{name}.yaml")
+        out = yn(yntymak_home, "collect", form, "--answers", path, "--enumerator", "A", code=2)
+        assert f"{path}:1: photo: the photo (image/avif) holds its GPS location" in out
+
+
 SVG_TEXT = (
     '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg">'
     "<script>alert(1)</script></svg>\n"

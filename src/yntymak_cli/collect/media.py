@@ -282,25 +282,51 @@ def _reencoded_has_gps(data: bytes) -> bool:
         return _has_gps(img, data)
 
 
+# EXIF blocks looked at in a HEIC/AVIF file, and how much of the file each is read from:
+# a real photo has one, small; hostile bytes full of candidates stay bounded in time.
+_EXIF_CANDIDATES = 32
+_EXIF_BYTES = 1024 * 1024
+_TIFF_HEADERS = (b"MM\x00*", b"II*\x00")
+
+
 def _opaque_has_gps(data: bytes) -> bool:
-    """Whether a file Pillow does not open here (HEIC) carries a location: its EXIF block
-    (``Exif\\0\\0`` then a TIFF header) has a GPS IFD, or XMP names GPS. An EXIF block
-    that cannot be read counts as a location: refusing is the safe side."""
+    """Whether a file Pillow does not open here (HEIC, AVIF) carries a location: XMP names
+    GPS, or an EXIF block has a GPS IFD. ISO BMFF's Exif item is a TIFF header, after an
+    optional ``Exif\0\0`` (Apple writes it, libavif does not), so both are looked for.
+    An ``Exif\0\0`` block that cannot be read counts as a location (refusing is the safe
+    side), as do more candidates than a photo has; a bare TIFF header that does not read
+    is taken for image data that happens to look like one."""
     from PIL import Image
 
     if any(marker in data for marker in _XMP_GPS):
         return True
-    at = data.find(b"Exif\x00\x00")
-    while at >= 0:
+    marked = _positions(data, (b"Exif\x00\x00",))
+    bare = [at for at in _positions(data, _TIFF_HEADERS) if at - 6 not in marked]
+    if len(marked) + len(bare) > _EXIF_CANDIDATES:
+        return True
+    for at in sorted(marked + bare):
         exif = Image.Exif()
         try:
-            exif.load(data[at:])
-        except Exception:  # a damaged or cut EXIF block: assume it holds GPS
-            return True
+            # Pillow drops a leading Exif\0\0 itself; a bare header is read as is.
+            exif.load(data[at : at + _EXIF_BYTES])
+        except Exception:  # a damaged or cut block
+            if at in marked:
+                return True
+            continue
         if _GPS_IFD in exif:
             return True
-        at = data.find(b"Exif\x00\x00", at + 1)
     return False
+
+
+def _positions(data: bytes, markers: tuple[bytes, ...]) -> list[int]:
+    """Where the markers start in data, at most one past _EXIF_CANDIDATES of them."""
+    out: list[int] = []
+    for marker in markers:
+        at = data.find(marker)
+        while at >= 0 and len(out) <= _EXIF_CANDIDATES:
+            out.append(at)
+            at = data.find(marker, at + 1)
+    return out
 
 
 def _reencode(data: bytes, fmt: str, max_pixels: int | None, *, keep_gps: bool) -> bytes | None:
