@@ -369,9 +369,21 @@ def test_the_spool_is_owner_only_and_keeps_only_live_servers_files(tmp_path: Pat
     other = folder / "notes.txt"
     for path in (dead, mine, other):
         path.write_bytes(b"x")
+    # A live PID's file not written for a minute, its lock free: an earlier process with
+    # the same PID left it (a restart in a container reuses PIDs).
+    reused = folder / "upload-1-old.part"
+    reused.write_bytes(b"x")
+    old = time.time() - 2 * spool.STALE_SECONDS
+    os.utime(reused, (old, old))
     spool.prepare(folder)
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert sorted(os.listdir(folder)) == sorted([mine.name, other.name])
+    # An upload in progress keeps its lock: left alone however old it looks.
+    busy = spool.SpoolFile(folder)
+    os.utime(busy.path, (old, old))
+    spool.prepare(folder)
+    assert busy.path.exists()
+    busy.remove()
     upload = spool.SpoolFile(folder)
     upload.write(b"abc")
     assert stat.S_IMODE(upload.path.stat().st_mode) == 0o600

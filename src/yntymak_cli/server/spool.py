@@ -6,9 +6,13 @@ streams into a file of its own (0600, in a 0700 folder), and HQ imports from tha
 removed however the request ends (imported, refused, cut off, timed out, a server error);
 one left by a server killed outright is removed at the next start.
 
-Names are `upload-PID-RANDOM.part`, PID the server process that wrote it: with HQ on
-PostgreSQL several worker processes share the folder, and a (re)starting one removes only
-the files of processes that are gone.
+Names are `upload-PID-RANDOM.part`, PID the server process that wrote it. With HQ on
+PostgreSQL several worker processes share the folder, so a (re)starting one removes only
+files nobody is using: each upload holds an exclusive `flock` on its file until it is
+removed, and a file is a leftover when that lock can be taken and either its process is
+gone or it has not been written for a minute (a PID is reused after a restart, in a
+container always). On Windows leftovers are not removed (no `flock`; remove them by hand
+while the server is stopped).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 from yntymak_cli.errors import InvalidInput
@@ -34,6 +39,10 @@ SUFFIX = ".part"
 # event loop): memory per upload stays about this, however large the bundle.
 WRITE_SIZE = 256 * 1024
 _LEFTOVER = re.compile(rf"{PREFIX}(\d+)-[^/]*{re.escape(SUFFIX)}")
+# A file its live process has not written for this long, and whose lock is free, is a
+# leftover of an earlier process with the same PID; younger, it may be one just made
+# (between mkstemp and its flock).
+STALE_SECONDS = 60.0
 
 
 def prepare(folder: Path) -> Path:
@@ -61,7 +70,7 @@ def prepare(folder: Path) -> Path:
 
 
 def _remove_leftovers(folder: Path) -> None:
-    if os.name == "nt":  # os.kill(pid, 0) would end the process there
+    if os.name == "nt":  # no flock, and os.kill(pid, 0) would end the process there
         return
     try:
         names = os.listdir(folder)
@@ -69,12 +78,32 @@ def _remove_leftovers(folder: Path) -> None:
         return
     for name in names:
         found = _LEFTOVER.fullmatch(name)
-        if found and not _alive(int(found.group(1))):
-            try:
-                (folder / name).unlink()
-                log.info("removed %s, left by a server process that is gone", name)
-            except OSError:
-                pass
+        if found and _remove_if_unused(folder / name, int(found.group(1))):
+            log.info("removed %s, left by a server process that is gone", name)
+
+
+def _remove_if_unused(path: Path, pid: int) -> bool:
+    """Unlink `path` if no upload holds its lock and it is a leftover (see the module)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # an upload in progress
+        age = time.time() - os.fstat(fd).st_mtime
+        if _alive(pid) and age < STALE_SECONDS:
+            return False
+        path.unlink(missing_ok=True)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def _alive(pid: int) -> bool:
@@ -97,6 +126,14 @@ class SpoolFile:
         # mkstemp: O_EXCL and mode 0600, never through a link someone left there.
         fd, name = tempfile.mkstemp(prefix=f"{PREFIX}{os.getpid()}-", suffix=SUFFIX, dir=folder)
         self.path = Path(name)
+        # Held until remove(), on a descriptor of its own (the writer is closed before the
+        # import reads): a restarting worker leaves the file alone while it is held.
+        self._lock: int | None = None
+        if os.name != "nt":
+            import fcntl
+
+            self._lock = os.open(name, os.O_RDONLY)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._file = os.fdopen(fd, "wb")
         self.size = 0
 
@@ -114,3 +151,6 @@ class SpoolFile:
         except OSError:
             pass  # a full disk failing the last flush: the file goes anyway
         self.path.unlink(missing_ok=True)
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
