@@ -389,3 +389,29 @@ def test_sync_heals_a_bundle_lost_on_a_usb_stick(field, form, small_bundles, tmp
         assert new | lost <= held
     finally:
         server.stop()
+
+
+def test_max_size_makes_smaller_parts(field, form):
+    """`bundle create --max-size 1 MB` (a volunteer sending by email): each part at most
+    that, the rest in the next; a size that is not one is refused in one line."""
+    uuids = [
+        collect_scans(field.a, form, field.tmp / "in", f"m{i}", 300 * KB, 300 * KB)
+        for i in range(3)
+    ]
+    out_dir = field.tmp / "bundles"
+    travelled: set[str] = set()
+    for _part in range(3):
+        out = yn(field.a, "bundle", "create", "-o", out_dir, "--max-size", "1 MB")
+        found = re.search(r"^Wrote (.+\.ykb)", out, re.M)
+        assert found, out
+        bundle = Path(found.group(1))
+        assert bundle.stat().st_size <= 1024 * 1024
+        travelled |= carried(field.a, bundle)
+        field.import_(bundle)
+    assert travelled == set(uuids)
+    hq_whole(field, uuids)
+    for bad in ("tiny", "500 kB", "-3 MB"):
+        out = yn(field.a, "bundle", "create", "-o", out_dir, "--max-size", bad, code=2)
+        assert out.count("\n") == 1 and f"--max-size: '{bad}' is not a size" in out
+    out = yn(field.a, "sync", "http://127.0.0.1:9", "--max-size", "tiny", code=2)
+    assert "--max-size: 'tiny' is not a size" in out  # before any connection

@@ -36,6 +36,13 @@ def sync(
         min=0.1,
         help="Give up when HQ has not answered a request (retries included) in this time.",
     ),
+    max_size: str | None = typer.Option(
+        None,
+        "--max-size",
+        metavar="SIZE",
+        help="Make new bundles at most this large (e.g. 200 MB over a slow link; "
+        "default and most 1 GB): more parts, each sent and acknowledged in turn.",
+    ),
 ) -> None:
     """Send everything unsent to HQ over the network and apply HQ's answers.
 
@@ -55,8 +62,10 @@ def sync(
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync import http, http_parts
     from yntymak_cli.sync.keys import load_or_create_device_identity
+    from yntymak_cli.sync.split import read_max_size
 
     lang = current_lang()
+    limit = read_max_size(max_size) if max_size is not None else None
     given = url if url is not None else config_hq_url()
     if not given:
         raise InvalidInput(t("http_no_url", lang))
@@ -78,6 +87,7 @@ def sync(
                 timeout=timeout,
                 ca=ca,
                 progress=bar,
+                max_size=limit,
             )
     finally:
         if bar is not None:

@@ -170,6 +170,13 @@ def bundle_create(
         metavar="DIR",
         help="Folder to write the bundle into (created if missing).",
     ),
+    max_size: str | None = typer.Option(
+        None,
+        "--max-size",
+        metavar="SIZE",
+        help="Write a bundle of at most this size (e.g. 20 MB to send by email; "
+        "default and most 1 GB); what does not fit waits for the next bundle.",
+    ),
 ) -> None:
     """Pack unacknowledged data into a bundle.
 
@@ -182,11 +189,14 @@ def bundle_create(
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync.bundle import create_bundle
     from yntymak_cli.sync.keys import load_or_create_device_identity
+    from yntymak_cli.sync.split import read_max_size
+
+    limit = read_max_size(max_size) if max_size is not None else None
 
     hq = _trusted_hq()
     device = load_or_create_device_identity(_home())
     with Store.open() as store:
-        created = create_bundle(store, device, hq, output)
+        created = create_bundle(store, device, hq, output, max_size=limit)
     lang = current_lang()
     if created is None:
         typer.echo(t("bundle_nothing_to_send", lang))

@@ -87,7 +87,12 @@ def _exists(path: Path) -> YntymakError:
 
 
 def create_bundle(
-    store: Store, device: DeviceIdentity, hq: HqPublic, out_dir: Path
+    store: Store,
+    device: DeviceIdentity,
+    hq: HqPublic,
+    out_dir: Path,
+    *,
+    max_size: int | None = None,
 ) -> CreatedBundle | None:
     """Write `<device-id>-<seq>.ykb` into out_dir; None when there is nothing to send.
 
@@ -118,7 +123,7 @@ def create_bundle(
                 return None
             # What does not fit in one bundle is left for the next (split.py); when all
             # fits, these are all the records, in the same order.
-            packing = split.pack(store, records, hq.fingerprint)
+            packing = split.pack(store, records, hq.fingerprint, max_size)
             records = packing.records
             media = _media_files(store, records)
             seq = last.seq + 1 if last else 1

@@ -162,6 +162,7 @@ def sync_with_hq(
     ca: Path | None = None,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    max_size: int | None = None,
 ) -> SyncResult:
     """Upload every unacknowledged bundle of `outbox` (oldest first), then one new bundle of
     whatever is still unsent; apply each receipt at once; then fetch HQ's decisions.
@@ -191,7 +192,7 @@ def sync_with_hq(
         # recording a bundle leaves that bundle to finish first: then once more.
         for _ in range(2):
             try:
-                created = create_bundle(store, device, hq_public, outbox)
+                created = create_bundle(store, device, hq_public, outbox, max_size=max_size)
             except NothingFits as exc:  # said, and the decisions are still fetched
                 too_large = (exc.left_out,)
                 break

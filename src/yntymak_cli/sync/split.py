@@ -65,6 +65,20 @@ class NothingFits(InvalidInput):
         self.left_out = left_out  # the same, worded as a warning (`yntymak sync` goes on)
 
 
+MIN_MAX_SIZE = MB  # a smaller --max-size would leave out nearly every submission
+
+
+def read_max_size(text: str) -> int:
+    """`--max-size` (`25 MB`, `500 kB`, `2 GB`) in bytes, at most a bundle's 1 GiB;
+    InvalidInput (one line) when it is not a size of at least 1 MB."""
+    from yntymak_cli.forms.media import parse_size
+
+    size = parse_size(text)
+    if size is None or size < MIN_MAX_SIZE:
+        raise InvalidInput(t("bundle_max_size_bad", current_lang(), value=text))
+    return min(size, container.MAX_CONTENT_SIZE)
+
+
 def megabytes(n: int) -> str:
     """n bytes in MB for a message: one decimal below 10 MB, "1,024" for a GiB."""
     mb = n / MB
@@ -96,6 +110,7 @@ class _Bundle:
     media_size: int = 0  # the media section
     forms: set[str] = field(default_factory=set)
     files: set[str] = field(default_factory=set)
+    limit: int = container.MAX_CONTENT_SIZE  # content at most this (a --max-size, or 1 GiB)
 
     @property
     def content(self) -> int:
@@ -113,7 +128,7 @@ class _Bundle:
         media_size = self.media_size + sum(s.files[sha][0] for sha in files)
         sealed = container.SEALED_BOX_OVERHEAD + container.DIGEST_SIZE
         if not force and (
-            sealed + deflate_bound(json_size) + media_size > container.MAX_CONTENT_SIZE - MARGIN
+            sealed + deflate_bound(json_size) + media_size > self.limit - MARGIN
             or json_size > container.DEFAULT_MAX_PAYLOAD  # HQ inflates no more than this
             or len(self.files) + len(files) > media_section.MAX_MEDIA_FILES
         ):
@@ -139,7 +154,9 @@ class Packing:
     too_large: tuple[str, ...] = ()
 
 
-def pack(store: Store, records: list[PayloadRecord], hq_fingerprint: str) -> Packing:
+def pack(
+    store: Store, records: list[PayloadRecord], hq_fingerprint: str, limit: int | None = None
+) -> Packing:
     """Choose the records of the next bundle (see the module's docstring).
 
     A submission that alone does not fit in a bundle is left out and named in
@@ -152,15 +169,16 @@ def pack(store: Store, records: list[PayloadRecord], hq_fingerprint: str) -> Pac
         (definition,) = store.form_definitions([form_hash])
         form_sizes[form_hash] = len(canonical_bytes(definition)) + 1
     subs = _submissions(store, records, carried)
-    big = [s for s in subs if not _Bundle().add(s, form_sizes)]
+    limit = min(limit or container.MAX_CONTENT_SIZE, container.MAX_CONTENT_SIZE)
+    big = [s for s in subs if not _Bundle(limit=limit).add(s, form_sizes)]
     if big:
         if len(big) == len(subs):
             raise NothingFits(
-                _too_large(big[0], form_sizes, "bundle_submission_too_large"),
-                _too_large(big[0], form_sizes, "bundle_submission_left_out"),
+                _too_large(big[0], form_sizes, "bundle_submission_too_large", limit),
+                _too_large(big[0], form_sizes, "bundle_submission_left_out", limit),
             )
         subs = [s for s in subs if all(s is not b for b in big)]
-    bundle = _Bundle()
+    bundle = _Bundle(limit=limit)
     if all(bundle.add(s, form_sizes) for s in subs):  # everything fits: all, as always
         order = subs
     else:
@@ -169,7 +187,7 @@ def pack(store: Store, records: list[PayloadRecord], hq_fingerprint: str) -> Pac
         # the way first.
         order = sorted((s for s in subs if s.carried is None), key=_oldest)
         order = order or sorted(subs, key=lambda s: s.carried or 0)
-    bundle = _Bundle()
+    bundle = _Bundle(limit=limit)
     chosen = {id(s) for s in order if bundle.add(s, form_sizes)}
     return Packing(
         records=[r for s in subs if id(s) in chosen for r in s.records],
@@ -178,7 +196,9 @@ def pack(store: Store, records: list[PayloadRecord], hq_fingerprint: str) -> Pac
         in_transit=sum(1 for s in subs if s.carried is not None and id(s) not in chosen),
         payload_bound=bundle.json_size,
         content_bound=bundle.content,
-        too_large=tuple(_too_large(s, form_sizes, "bundle_submission_left_out") for s in big),
+        too_large=tuple(
+            _too_large(s, form_sizes, "bundle_submission_left_out", limit) for s in big
+        ),
     )
 
 
@@ -239,7 +259,7 @@ def _submissions(
     return out
 
 
-def _too_large(s: _Submission, form_sizes: dict[str, int], key: str) -> str:
+def _too_large(s: _Submission, form_sizes: dict[str, int], key: str, limit: int) -> str:
     alone = _Bundle()
     alone.add(s, form_sizes, force=True)
     return t(
@@ -248,5 +268,5 @@ def _too_large(s: _Submission, form_sizes: dict[str, int], key: str) -> str:
         uuid=s.records[0]["uuid"][:8],
         mb=megabytes(alone.content),
         n=len(s.files),
-        limit=megabytes(container.MAX_CONTENT_SIZE),
+        limit=megabytes(limit),
     )
