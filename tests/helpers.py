@@ -466,14 +466,20 @@ def press(keys: str, ask):
 
 
 def frame(magic: bytes, parts: list[tuple[int, bytes]], signer) -> bytes:
+    """Sections framed and signed as the magic's version does: format 1 signs the bytes,
+    format 2 a digest of them (container.SIGNED_DIGEST_PREFIX)."""
     body = magic + b"".join(struct.pack(">BI", t, len(b)) + b for t, b in parts)
+    if magic == container.BUNDLE_MAGIC:
+        digest = container.SIGNED_DIGEST_PREFIX + hashlib.sha256(body).digest()
+        return body + signer.sign(digest).signature
     return body + signer.sign(body).signature
 
 
 def seal_raw(
     header: dict[str, Any], payload_text: bytes, device, hq_public: keys.HqPublic
 ) -> bytes:
-    """Seal payload bytes as they are (build_bundle would re-encode them canonically)."""
+    """Seal payload bytes as they are (build_bundle would re-encode them canonically), in
+    the layout of the header's format_version (1 when the test writes it so)."""
     import zlib
 
     from nacl.public import PublicKey, SealedBox
@@ -481,4 +487,7 @@ def seal_raw(
     header_bytes = canonical_bytes(header)
     plaintext = hashlib.sha256(header_bytes).digest() + zlib.compress(payload_text)
     sealed = SealedBox(PublicKey(hq_public.box_key)).encrypt(plaintext)
+    if header.get("format_version") == container.BUNDLE_VERSION:  # an empty media section
+        parts = [(1, header_bytes), (2, bytes(sealed)), (container.TAG_MEDIA, b"")]
+        return frame(container.BUNDLE_MAGIC, parts, device.signing_key)
     return frame(b"YKB\x01", [(1, header_bytes), (2, bytes(sealed))], device.signing_key)

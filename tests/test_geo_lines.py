@@ -226,15 +226,66 @@ def test_xlsx_and_csv_hold_the_text(plots: Path, tmp_path: Path) -> None:
     assert values[header.index("plot")] == PLOT
 
 
-def test_json_export_answers_read_back_by_collect(plots: Path, tmp_path: Path) -> None:
+def test_json_export_writes_geometry_that_reads_back_exactly(plots: Path, tmp_path: Path) -> None:
+    """JSON holds a trace or shape as GeoJSON geometry, every altitude and accuracy kept
+    (accuracies in a foreign member), and an answers file made of it stores the same text."""
     collect_plots(plots, tmp_path)
     out = tmp_path / "p.json"
     assert runner.invoke(app, ["export", "plots", "-o", str(out)]).exit_code == 0
     [item] = json.loads(out.read_text(encoding="utf-8"))["submissions"]
-    assert item["answers"]["plot"] == PLOT  # the answers-file shape, not GeoJSON
-    typed = {k: v for k, v in item["answers"].items() if k != "plot_m2"}  # calculated
-    back = show(collect_plots(plots, tmp_path, json.dumps(typed, ensure_ascii=False)))["answers"]
-    assert back == item["answers"]
+    answers = item["answers"]
+    assert answers["plot"] == {
+        "type": "Polygon",
+        "coordinates": [[[74.59, 42.87], [74.59, 42.88], [74.6, 42.88], [74.59, 42.87]]],
+    }
+    assert answers["road"] == {
+        "type": "LineString",
+        "coordinates": [[74.59, 42.87, 1200.0], [74.6, 42.88, 1210.0]],
+        "accuracy": [5.0, 4.0],
+    }
+    assert answers["visits"][0]["where"]["type"] == "Polygon"
+    assert answers["well"] == "42.87 74.59"  # a geopoint stays text, as in every export
+    geojson = pytest.importorskip("geojson")
+    for geometry in (answers["plot"], answers["road"]):
+        assert geojson.GeoJSON.to_instance(geometry, strict=True).is_valid
+    typed = {k: v for k, v in answers.items() if k != "plot_m2"}  # calculated
+    back = show(collect_plots(plots, tmp_path, json.dumps(typed, ensure_ascii=False)))
+    first = show(item["uuid"])
+    assert back["answers"] == first["answers"]  # the stored text, altitudes and accuracies
+    # JSON Lines the same.
+    assert runner.invoke(app, ["export", "plots", "-o", str(tmp_path / "p.jsonl")]).exit_code == 0
+    lines = (tmp_path / "p.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(lines[0])["answers"]["road"] == answers["road"]
+
+
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        {"type": "LineString", "coordinates": [[74.59, 42.87], [74.6, 42.88]]},  # not a shape
+        {"type": "Polygon", "coordinates": [[[74, 42], [74, 43], [75, 43], [74, 42]]] * 2},
+        {"type": "Polygon", "coordinates": [[[74, 42], [74, 43], [75, 43]]], "extra": 1},
+        {"type": "Polygon", "coordinates": [[[74, 42], [74, 43], [75]]]},
+        {"type": "Polygon", "coordinates": [[[74, 42], [74, 43], [75, 43]]], "accuracy": [1]},
+        {"type": "Polygon", "coordinates": [[[74, 42], [74, 43], [75, 43]]], "accuracy": 5},
+        {"type": "Polygon", "coordinates": "74 42"},
+    ],
+)
+def test_a_geometry_that_is_not_the_questions_is_refused(
+    plots: Path, tmp_path: Path, geometry: dict[str, Any]
+) -> None:
+    text = json.dumps({"village": "x", "plot": geometry})
+    result = collect(plots, "--answers", write(tmp_path, text, "a.json"), "--enumerator", "A")
+    assert result.exit_code == 2
+    assert "a.json" in result.stderr and "plot" in result.stderr
+    assert "GeoJSON Polygon" in result.stderr or "too many" in result.stderr
+    assert json.loads(runner.invoke(app, ["submissions", "list", "--json"]).stdout) == []
+
+
+def test_a_geometry_with_too_many_points_is_refused_before_it_is_walked() -> None:
+    ring = [[74.0, 42.0]] * 10_002
+    with pytest.raises(InvalidValue) as refused:
+        read_geo_line("geoshape", {"type": "Polygon", "coordinates": [ring]})
+    assert refused.value.key == "too_many_points"
 
 
 @pytest.mark.parametrize("fmt", ["sav", "dta"])

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from PIL import Image
 
 from yntymak_cli.store import hq_migrate, hq_schema
 
@@ -58,6 +59,18 @@ def hq(field: Field, tmp_path: Path) -> Field:
     targets = f.tmp / "targets.csv"
     targets.write_text("district,target\nkara_suu,4\nat_bashy,2\n", encoding="utf-8")
     yn(f.hq, "hq", "targets", "set", "village_safety", "--file", targets)
+
+    # A photo, so that hq_media has a row (its file stays in HQ's home: not moved).
+    form = f.tmp / "photo.yaml"
+    form.write_text(
+        'id: photo_visit\nversion: "1"\ntitle: Photo\nquestions:\n'
+        "  - {name: photo, type: image, label: Photo}\n",
+        encoding="utf-8",
+    )
+    Image.new("RGB", (8, 8), (0, 90, 0)).save(f.tmp / "p.png", "PNG")
+    (f.tmp / "photo.yaml.answers.yaml").write_text("photo: p.png\n", encoding="utf-8")
+    yn(f.a, "collect", form, "--answers", f.tmp / "photo.yaml.answers.yaml", "--enumerator", "A")
+    f.import_(f.bundle(f.a))
     return f
 
 
@@ -133,7 +146,7 @@ def test_every_table_arrives_verified_and_hq_sees_the_same(
     assert all(counts[t.name] for t in hq_schema.HQ_TABLES if t.name != "settings"), counts
     assert counts["hq_refused"] == 1
     assert f"Moved HQ's {sum(counts.values())} row(s) from {source}" in out
-    assert "counts and content hashes of all 11 tables agree" in out
+    assert "counts and content hashes of all 12 tables agree" in out
     assert "run `yntymak config set hq_db postgresql+psycopg://postgres@/" in out
     (revision_2,) = [r for r in _pg_rows(url, hq_schema.revisions) if r[1] == 2]
     assert json.loads(revision_2[7])["age"] == 43

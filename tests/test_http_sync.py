@@ -445,7 +445,14 @@ def test_hq_text_is_printed_plain(field: Field, fake_hq) -> None:
     assert "HTTP 400, ^[[31mweird: go ^[]0;away^G [red]x" in out
 
 
-def test_5xx_is_retried_until_the_timeout(field: Field, fake_hq) -> None:
+def test_5xx_is_retried_until_the_timeout(
+    field: Field, fake_hq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second attempt must come however slow the machine: the first retry waits at most
+    0.1 s here (not up to 1 s), and the deadline leaves seconds for the first attempt."""
+    from yntymak_cli.sync import http as http_mod
+
+    monkeypatch.setattr(http_mod, "BACKOFF_BASE", 0.05)
     calls: list[str] = []
 
     def busy(h: BaseHTTPRequestHandler) -> None:
@@ -457,8 +464,8 @@ def test_5xx_is_retried_until_the_timeout(field: Field, fake_hq) -> None:
 
     collect_in(field.a, field.tmp, "Ак-Суу")
     url = fake_hq(busy)
-    out = yn(field.a, "sync", url, "--timeout", "1.5", code=1)
-    assert f"HQ at {url} did not answer within 1.5 s (HQ answered HTTP 503)" in out
+    out = yn(field.a, "sync", url, "--timeout", "3", code=1)
+    assert f"HQ at {url} did not answer within 3 s (HQ answered HTTP 503)" in out
     assert len(calls) >= 2 and set(calls) == {"/api/v1/bundles"}
     assert len(outbox(field.a)) == 1
 

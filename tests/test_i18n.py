@@ -22,8 +22,11 @@ SURVEY_MODULES = (
     "engine/survey.py",
     "forms/values.py",
 )
-# Latin words allowed in ky/ru survey texts: key names, the command and option to type, OK.
-LATIN_OK = {"Ctrl", "Alt", "Enter", "yntymak", "resume", "enumerator", "OK"}
+# Latin words allowed in ky/ru survey texts: key names (Tab completes a media prompt's
+# path), the command and option to type, OK, and file formats' names (an answers file's
+# GeoJSON geometry).
+LATIN_OK = {"Ctrl", "Alt", "Enter", "Tab", "yntymak", "resume", "enumerator", "OK"}
+LATIN_OK |= {"GeoJSON", "JSON"}
 
 
 def _constants(node: ast.expr, assigned: dict[str, list[ast.expr]]) -> list[str] | None:

@@ -12,6 +12,7 @@ from .conftest import DATA
 HEAVY = (
     *("openpyxl", "xlsxwriter", "questionary", "prompt_toolkit", "pyxform", "nacl", "lxml"),
     "sqlite_utils",
+    "PIL",  # Pillow: only for resizing a photo (collect/media.py)
 )
 
 PROBE = """

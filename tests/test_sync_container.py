@@ -91,6 +91,20 @@ def bundle(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
     return c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public())
 
 
+def v2_bundle(device: k.DeviceIdentity, hq: k.HqIdentity, *records: dict[str, Any]) -> bytes:
+    """A bundle of format 2 with an empty media section: laptops write format 1 when they
+    send no media, but HQ reads this as well (what a laptop of the media branch wrote)."""
+    header = {**raw_header(device, hq), "format_version": 2}
+    doc = sealed_of(*(records or (record(),)))
+    doc["media"] = {"key": base64.b64encode(os.urandom(32)).decode(), "files": []}
+    return c._seal_bundle(header, doc, device, hq.public())
+
+
+@pytest.fixture(scope="module")
+def bundle_v2(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
+    return v2_bundle(device, hq)
+
+
 @pytest.fixture(scope="module")
 def receipt(device: k.DeviceIdentity, hq: k.HqIdentity) -> bytes:
     return c.sign_receipt(
@@ -295,7 +309,7 @@ def test_bundle_round_trip(bundle: bytes, device: k.DeviceIdentity, hq: k.HqIden
     assert header["device_id"] == device.device_id
     assert header["hq_fingerprint"] == hq.fingerprint
     assert header["seq"] == 1 and header["prev_hash"] is None
-    assert header["format_version"] == 1
+    assert header["format_version"] == 1  # no media: the format earlier versions wrote
     # Counts and manifest travel sealed, beside the records they describe.
     assert payload == sealed_of(record())
     assert payload["counts"] == {"forms": 1, "submissions": 1}
@@ -304,6 +318,13 @@ def test_bundle_round_trip(bundle: bytes, device: k.DeviceIdentity, hq: k.HqIden
     ]
     assert c.inspect_bundle(bundle) == header
     assert bundle[:4] == b"YKB\x01"
+
+
+def test_a_bundle_of_format_2_without_media_is_still_read(bundle_v2: bytes, device, hq) -> None:
+    header, payload = c.open_bundle(bundle_v2, lookup_for(device), hq)
+    assert header["format_version"] == 2 and bundle_v2[:4] == b"YKB\x02"
+    assert payload["media"]["files"] == [] and len(base64.b64decode(payload["media"]["key"])) == 32
+    assert {k_: v for k_, v in payload.items() if k_ != "media"} == sealed_of(record())
 
 
 def test_a_bundle_names_no_submission_and_holds_no_answer_in_clear(device, hq) -> None:
@@ -414,18 +435,19 @@ def test_trailing_garbage_is_refused(bundle: bytes, receipt: bytes, device, hq) 
     refused("corrupted", c.open_receipt, receipt + b"junk", hq.public())
 
 
-def test_unknown_repeated_and_misordered_sections_are_refused(bundle: bytes, device, hq) -> None:
-    (h_tag, header), (p_tag, payload) = sections(bundle)
+def test_unknown_repeated_and_misordered_sections_are_refused(bundle_v2: bytes, device, hq) -> None:
+    (h_tag, header), (p_tag, payload), (m_tag, media) = sections(bundle_v2)
     sign = device.signing_key
     lookup = lookup_for(device)
     cases = {
         "unknown section tag 0x09": [(h_tag, header), (0x09, b"x"), (p_tag, payload)],
         "repeated header": [(h_tag, header), (h_tag, header), (p_tag, payload)],
         "payload section where the header": [(p_tag, payload), (h_tag, header)],
+        "repeated payload": [(h_tag, header), (p_tag, payload), (p_tag, media)],
     }
     for message, parts in cases.items():
         err = refused(
-            "unexpected-member", c.open_bundle, frame(b"YKB\x01", parts, sign), lookup, hq
+            "unexpected-member", c.open_bundle, frame(c.BUNDLE_MAGIC, parts, sign), lookup, hq
         )
         assert message in str(err)
 
@@ -443,7 +465,7 @@ def test_section_length_above_limit_is_refused(bundle: bytes, device, hq) -> Non
         (b"", "not-a-bundle"),
         (b"hello world, this is not a bundle at all" * 3, "not-a-bundle"),
         (os.urandom(300), "not-a-bundle"),
-        (b"YKB\x02" + b"\x00" * 100, "unsupported-version"),
+        (b"YKB\x03" + b"\x00" * 100, "unsupported-version"),
         (b"YKB\x00" + b"\x00" * 100, "unsupported-version"),
     ],
 )
@@ -468,17 +490,21 @@ def test_zip_file_and_receipt_are_not_bundles(receipt: bytes, device, hq) -> Non
 
 
 def test_header_version_and_canonical_form_are_checked(device, hq) -> None:
-    pub = hq.public()
-    good = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, pub)
+    good = v2_bundle(device, hq)
     header = c.inspect_bundle(good)
-    (_, _), (p_tag, payload) = sections(good)
+    (_, _), (p_tag, payload), media = sections(good)
     pretty = json.dumps(header, indent=1).encode()
-    forged = frame(b"YKB\x01", [(1, pretty), (p_tag, payload)], device.signing_key)
+    forged = frame(c.BUNDLE_MAGIC, [(1, pretty), (p_tag, payload), media], device.signing_key)
     err = refused("corrupted", c.open_bundle, forged, lookup_for(device), hq)
     assert "canonical" in str(err)
-    future = canonical_bytes({**header, "format_version": 2})
-    forged = frame(b"YKB\x01", [(1, future), (p_tag, payload)], device.signing_key)
-    refused("unsupported-version", c.open_bundle, forged, lookup_for(device), hq)
+    for magic, version, parts in (
+        (c.BUNDLE_MAGIC, 3, [(p_tag, payload), media]),
+        (c.BUNDLE_MAGIC, 1, [(p_tag, payload), media]),
+        (c.BUNDLE_MAGIC_V1, 2, [(p_tag, payload)]),  # the version byte and the header agree
+    ):
+        other = canonical_bytes({**header, "format_version": version})
+        forged = frame(magic, [(1, other), *parts], device.signing_key)
+        refused("unsupported-version", c.open_bundle, forged, lookup_for(device), hq)
 
 
 # -- who signed it and to whom -------------------------------------------------------------
@@ -548,16 +574,15 @@ def test_bundle_for_another_hq(device, hq, other_hq) -> None:
 
 
 def test_ciphertext_cannot_be_lifted_into_another_devices_bundle(
-    bundle: bytes, device, other_device, hq
+    bundle: bytes, bundle_v2: bytes, device, other_device, hq
 ) -> None:
     # other_device cannot decrypt, but could copy the ciphertext under its own signed header.
-    (_, header), (p_tag, payload) = sections(bundle)
-    own = {**json.loads(header), "device_id": other_device.device_id}
-    lifted = frame(
-        b"YKB\x01", [(1, canonical_bytes(own)), (p_tag, payload)], other_device.signing_key
-    )
-    err = refused("corrupted", c.open_bundle, lifted, lookup_for(device, other_device), hq)
-    assert "does not belong" in str(err)
+    for data, magic in ((bundle, c.BUNDLE_MAGIC_V1), (bundle_v2, c.BUNDLE_MAGIC)):
+        (_, header), *rest = sections(data)
+        own = {**json.loads(header), "device_id": other_device.device_id}
+        lifted = frame(magic, [(1, canonical_bytes(own)), *rest], other_device.signing_key)
+        err = refused("corrupted", c.open_bundle, lifted, lookup_for(device, other_device), hq)
+        assert "does not belong" in str(err)
 
 
 def test_receipt_from_another_hq(device, hq, other_hq) -> None:
@@ -597,14 +622,14 @@ def test_decompression_bomb_is_refused_without_allocating(device, hq) -> None:
 
 def test_payload_just_within_the_bound_opens(device, hq) -> None:
     data = c.build_bundle({"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public())
-    size = len(canonical_bytes(sealed_of(record())))
+    size = len(canonical_bytes(c.open_bundle(data, lookup_for(device), hq)[1]))
     c.open_bundle(data, lookup_for(device), hq, max_payload=size)
     refused("too-large", c.open_bundle, data, lookup_for(device), hq, max_payload=size - 1)
 
 
 def _inconsistent(device, hq, manifest_records, payload_records) -> bytes:
     header = {
-        "format_version": 1,
+        "format_version": 2,
         "bundle_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
         "device_id": device.device_id,
         "seq": 1,
@@ -614,6 +639,7 @@ def _inconsistent(device, hq, manifest_records, payload_records) -> bytes:
     }
     sealed = {**payload_of(*payload_records), "counts": {}}
     sealed["manifest"] = c.build_manifest(manifest_records)
+    sealed["media"] = {"key": base64.b64encode(bytes(32)).decode(), "files": []}
     return c._seal_bundle(header, sealed, device, hq.public())
 
 
@@ -722,11 +748,11 @@ def test_payload_of_the_old_layout_is_refused(device, hq) -> None:
     err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
     assert "missing counts, manifest" in str(err)
     # A header still carrying a manifest is refused before anything is decrypted.
-    (_, header), (p_tag, payload) = sections(c.build_bundle(
-        {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public()
-    ))  # fmt: skip
+    (_, header), (p_tag, payload), media = sections(v2_bundle(device, hq))
     leaky = {**json.loads(header), "manifest": c.build_manifest([record()])}
-    forged = frame(b"YKB\x01", [(1, canonical_bytes(leaky)), (p_tag, payload)], device.signing_key)
+    forged = frame(
+        c.BUNDLE_MAGIC, [(1, canonical_bytes(leaky)), (p_tag, payload), media], device.signing_key
+    )
     err = refused("corrupted", c.open_bundle, forged, lookup_for(device), hq)
     assert "unexpected manifest" in str(err)
     with pytest.raises(BundleError, match="unexpected manifest"):
@@ -767,3 +793,387 @@ def test_seq_and_revision_beyond_sqlite_integers_are_refused(device, hq, field) 
         c.build_bundle(
             {"seq": c.MAX_COUNTER + 1, "prev_hash": "0" * 64}, payload_of(), device, hq.public()
         )
+
+
+# -- format 2: the media section -----------------------------------------------------------
+
+
+def _media_files(tmp_path: Path) -> list[tuple[c.MediaEntry, Path]]:
+    """Two files: one of several chunks (the last one short), one of a single byte."""
+    out = []
+    for name, data in (("big.bin", os.urandom(2 * 1024 * 1024 + 5)), ("one.bin", b"x")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        entry = c.MediaEntry(hashlib.sha256(data).hexdigest(), len(data), "application/x")
+        out.append((entry, path))
+    return out
+
+
+def _with_media(tmp_path: Path, device, hq, files) -> bytes:
+    buffer = BytesIO()
+    c.write_bundle(
+        buffer, {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public(), files
+    )
+    return buffer.getvalue()
+
+
+def test_media_files_round_trip_a_chunk_at_a_time(tmp_path: Path, device, hq) -> None:
+    files = _media_files(tmp_path)
+    data = _with_media(tmp_path, device, hq, files)
+    path = tmp_path / "b.ykb"
+    path.write_bytes(data)
+    with path.open("rb") as f:  # read from the file, as hq import does
+        opened = c.open_bundle_container(f, lookup_for(device), hq)
+        assert [e.doc() for e in opened.media] == opened.payload["media"]["files"]
+        got = []
+        for entry, chunks in opened.media_files():
+            pieces = list(chunks)
+            assert max(len(p) for p in pieces) <= 1024 * 1024
+            got.append((entry, b"".join(pieces)))
+    assert [(e, d) for e, d in got] == [(e, p.read_bytes()) for e, p in files]
+    assert c.bundle_file_hash(data) == c.bundle_file_hash(BytesIO(data))
+
+
+def test_media_chunks_cannot_be_moved_or_cut(tmp_path: Path, device, hq) -> None:
+    """Signed anew by the device itself, a reordered or shortened section still fails."""
+    from yntymak_cli.sync.media_section import MediaMismatch
+
+    files = _media_files(tmp_path)
+    data = _with_media(tmp_path, device, hq, files)
+    (h_tag, header), (p_tag, payload), (m_tag, media) = sections(data)
+    first = 1024 * 1024 + 16
+    swapped = media[first : 2 * first] + media[:first] + media[2 * first :]
+    forged = frame(c.BUNDLE_MAGIC, [(h_tag, header), (p_tag, payload), (m_tag, swapped)],
+                   device.signing_key)  # fmt: skip
+    opened = c.open_bundle_container(forged, lookup_for(device), hq)
+    with pytest.raises(MediaMismatch, match="does not decrypt"):
+        for _entry, chunks in opened.media_files():
+            list(chunks)
+    cut = frame(c.BUNDLE_MAGIC, [(h_tag, header), (p_tag, payload), (m_tag, media[:-1])],
+                device.signing_key)  # fmt: skip
+    err = refused("corrupted", c.open_bundle, cut, lookup_for(device), hq)
+    assert "media" in str(err)
+
+
+def test_a_file_changed_on_disk_is_not_packed(tmp_path: Path, device, hq) -> None:
+    files = _media_files(tmp_path)
+    files[1][1].write_bytes(b"y")
+    with pytest.raises(ValueError, match="changed on disk"):
+        _with_media(tmp_path, device, hq, files)
+
+
+def test_payload_and_media_share_the_size_limit(
+    tmp_path: Path, device, hq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _media_files(tmp_path)
+    monkeypatch.setattr(c, "MAX_CONTENT_SIZE", 2 * 1024 * 1024)
+    with pytest.raises(ValueError, match="2 media file.* take 2 MB, more than one bundle holds"):
+        _with_media(tmp_path, device, hq, files)
+
+
+# -- a file that changes between reads (review B1) -----------------------------------------
+
+
+class ChangingFile:
+    """A file whose bytes change between reads, as a network or FUSE file system, a synced
+    folder or a hostile USB device can make them: each byte reads as in `first` the first
+    time and as in `later` every time after (both the same length)."""
+
+    def __init__(self, first: bytes, later: bytes) -> None:
+        assert len(first) == len(later)
+        self.first, self.later, self.pos, self.high = first, later, 0, 0
+        self.reread = False
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        base = (0, self.pos, len(self.first))[whence]
+        self.pos = base + pos
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def read(self, n: int = -1) -> bytes:
+        start = self.pos
+        end = len(self.first) if n < 0 else min(len(self.first), start + n)
+        split = max(start, min(self.high, end))
+        self.reread = self.reread or split > start
+        self.high, self.pos = max(self.high, end), max(start, end)
+        return self.later[start:split] + self.first[split:end]
+
+
+def _sealed_pair(version: int, device, hq) -> tuple[bytes, bytes]:
+    """(a bundle the device signed, a forgery of the same length: the same header and
+    signature over another payload, sealed to HQ by anyone)."""
+    import zlib
+
+    from nacl.public import PublicKey, SealedBox
+
+    header = canonical_bytes(
+        {
+            "format_version": version,
+            "bundle_id": UUID2,
+            "device_id": device.device_id,
+            "seq": 1,
+            "prev_hash": None,
+            "created_at": "2026-11-30T10:00:00Z",
+            "hq_fingerprint": hq.fingerprint,
+        }
+    )
+    box = SealedBox(PublicKey(hq.public().box_key))
+    out = []
+    for village in ("genuine", "FORGED!"):  # same length: zlib level 0 keeps it so
+        doc = sealed_of(record(village=village, incidents=2))
+        if version == 2:
+            doc["media"] = {"key": base64.b64encode(bytes(32)).decode(), "files": []}
+        plain = hashlib.sha256(header).digest() + zlib.compress(canonical_bytes(doc), 0)
+        parts = [(1, header), (2, bytes(box.encrypt(plain)))]
+        magic = c.BUNDLE_MAGIC if version == 2 else c.BUNDLE_MAGIC_V1
+        if version == 2:
+            parts.append((c.TAG_MEDIA, b""))
+        out.append(frame(magic, parts, device.signing_key))
+    genuine, forged = out
+    assert len(genuine) == len(forged)
+    return genuine, forged[: -c.SIGNATURE_SIZE] + genuine[-c.SIGNATURE_SIZE :]
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_file_changing_between_reads_cannot_pass_a_forgery(version: int, device, hq) -> None:
+    """The parser must authenticate the bytes it parsed: a forged header and payload read
+    first, the genuine bytes served to any second read (the signature check, as before the
+    fix), is refused."""
+    genuine, forged = _sealed_pair(version, device, hq)
+    lookup = lookup_for(device)
+    assert c.open_bundle(genuine, lookup, hq)[1]["submissions"][0]["answers"]["village"] == (
+        "genuine"
+    )
+    refused("bad-signature", c.open_bundle, forged, lookup, hq)
+    refused("bad-signature", c.open_bundle_container, ChangingFile(forged, genuine), lookup, hq)
+    refused("bad-signature", c.verify_bundle_signature, ChangingFile(forged, genuine), lookup)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_nothing_is_read_twice_before_the_signature_check(version: int, device, hq) -> None:
+    """Every byte a second read would see is garbage: the signature and the payload still
+    check, so both came from the one pass that parsed them; so does the chain's file hash."""
+    genuine, _forged = _sealed_pair(version, device, hq)
+    f = ChangingFile(genuine, bytes(len(genuine)))
+    opened = c.open_bundle_container(f, lookup_for(device), hq)
+    assert not f.reread
+    assert opened.file_hash == hashlib.sha256(genuine).hexdigest() == c.bundle_file_hash(genuine)
+    g = ChangingFile(genuine, bytes(len(genuine)))
+    assert c.verify_bundle_signature(g, lookup_for(device))["bundle_id"] == UUID2
+    assert not g.reread
+
+
+def test_media_read_again_after_the_signature_check_must_still_authenticate(
+    tmp_path: Path, device, hq
+) -> None:
+    """The media section is hashed in place, then read again to decrypt: bytes changed
+    between the two reads fail their chunk's MAC, and the file hash is of the first read."""
+    from yntymak_cli.sync.media_section import MediaMismatch
+
+    data = _with_media(tmp_path, device, hq, _media_files(tmp_path))
+    (_h, header), (_p, payload), (_m, media) = sections(data)
+    at = len(data) - c.SIGNATURE_SIZE - len(media) + 100  # inside the first chunk
+    later = data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+    f = ChangingFile(data, later)
+    opened = c.open_bundle_container(f, lookup_for(device), hq)
+    assert opened.file_hash == hashlib.sha256(data).hexdigest()
+    with pytest.raises(MediaMismatch, match="does not decrypt"):
+        for _entry, chunks in opened.media_files():
+            list(chunks)
+
+
+def test_a_file_that_grows_or_shrinks_while_read_is_refused(device, hq) -> None:
+    """The size is taken before the one pass: bytes past it, or missing, are refused."""
+    genuine, _forged = _sealed_pair(2, device, hq)
+
+    class SizeLies(BytesIO):
+        """Its first tell() (the size, at the end) is off by `delta`."""
+
+        def __init__(self, data: bytes, delta: int) -> None:
+            super().__init__(data)
+            self.delta = delta
+
+        def tell(self) -> int:
+            pos, self.delta = super().tell() + self.delta, 0
+            return pos
+
+    grown, shrunk = SizeLies(genuine + b"x", -1), SizeLies(genuine[:-1], 1)
+    refused("corrupted", c.verify_bundle_signature, grown, lookup_for(device))
+    refused("truncated", c.verify_bundle_signature, shrunk, lookup_for(device))
+
+
+# -- format 1 when no media travel (review, should-fix 1) ----------------------------------
+
+
+def test_a_bundle_without_media_is_format_1_as_earlier_versions_wrote_it(
+    bundle: bytes, tmp_path: Path, device, hq
+) -> None:
+    """So HQs without format 2 still read every laptop that sends no media."""
+    import zlib
+
+    from nacl.public import SealedBox
+
+    assert bundle[:4] == b"YKB\x01"  # the old layout's magic and version byte
+    (h_tag, header), (p_tag, payload) = sections(bundle)
+    assert (h_tag, p_tag) == (1, 2)
+    # Byte for byte main's writer: magic, framed header and payload, Ed25519 over them all.
+    body = b"YKB\x01" + b"".join(struct.pack(">BI", t, len(b)) + b for t, b in sections(bundle))
+    assert body + device.signing_key.sign(body).signature == bundle
+    doc = json.loads(header)
+    assert doc["format_version"] == 1 and header == canonical_bytes(doc)
+    plain = SealedBox(hq.box_key).decrypt(payload)  # the four keys of format 1, zlib level 6
+    assert plain == hashlib.sha256(header).digest() + zlib.compress(
+        canonical_bytes(sealed_of(record())), 6
+    )
+    # bundle create's path (write_bundle into a file) writes the same layout and hashes it.
+    _h, file_hash, size = c.write_bundle(
+        out := BytesIO(), {"seq": 1, "prev_hash": None}, payload_of(record()), device, hq.public()
+    )
+    data = out.getvalue()
+    assert data[:4] == b"YKB\x01" and len(sections(data)) == 2
+    assert (file_hash, size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert c.open_bundle(data, lookup_for(device), hq)[0]["format_version"] == 1
+    with pytest.raises(ValueError, match="unexpected media"):
+        c.build_bundle(
+            {"seq": 1, "prev_hash": None},
+            {**payload_of(record()), "media": {"key": "", "files": []}},
+            device,
+            hq.public(),
+        )
+    # A bundle that carries media files is format 2.
+    with_media = _with_media(tmp_path, device, hq, _media_files(tmp_path))
+    assert with_media[:4] == b"YKB\x02" and len(sections(with_media)) == 3
+    assert c.inspect_bundle(with_media)["format_version"] == 2
+
+
+# -- hostile media lists (review, should-fix 4) --------------------------------------------
+
+
+def _listing(device, hq, media: Any) -> bytes:
+    """A format 2 bundle the device signed whose sealed media list is `media` (an empty
+    media section: the list is refused before the section is looked at)."""
+    header = {**raw_header(device, hq), "format_version": 2}
+    return c._seal_bundle(header, {**sealed_of(record()), "media": media}, device, hq.public())
+
+
+def _file(sha: str = "ab" * 32, size: int = 10, media_type: str = "image/png") -> dict[str, Any]:
+    return {"sha256": sha, "size": size, "media_type": media_type}
+
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+@pytest.mark.parametrize(
+    ("media", "detail"),
+    [
+        ({"key": KEY, "files": [_file(f"{i:064x}") for i in range(10_001)]}, "media.files must"),
+        ({"key": KEY, "files": [_file(size=0)]}, "media.files[0].size must"),
+        ({"key": KEY, "files": [_file(size=2**30 + 1)]}, "media.files[0].size must"),
+        ({"key": KEY, "files": [_file(size=True)]}, "media.files[0].size must"),
+        # Review nit: a repeated file says so, not "is not a sha256 hex digest".
+        (
+            {"key": KEY, "files": [_file(), _file()]},
+            f"media.files[1].sha256 lists the file {'ab' * 32} a second time",
+        ),
+        ({"key": KEY, "files": [_file(sha="AB" * 32)]}, "media.files[0].sha256"),
+        ({"key": KEY, "files": [_file(media_type="x" * 201)]}, "media.files[0].media_type"),
+        # Review nit: a media type's characters are checked too, not only its length.
+        *(
+            (
+                {"key": KEY, "files": [_file(media_type=bad)]},
+                "media.files[0].media_type is not a media type",
+            )
+            for bad in (
+                "image/png; charset=x",
+                "image/png\n",
+                "image/png\x1b[2J",
+                "<script>/x",
+                "image",
+                "image/",
+                "/png",
+                "image/p ng",
+                "ímage/png",
+                "a/b/c",
+                "",
+                "x" * 101 + "/" + "y" * 100,
+            )
+        ),
+        ({"key": KEY, "files": [{**_file(), "path": "/etc/passwd"}]}, "media.files[0]"),
+        ({"key": KEY[:-4], "files": []}, "media.key"),
+        ({"key": base64.b64encode(bytes(31)).decode(), "files": []}, "media.key"),
+        ({"key": "not base64!", "files": []}, "media.key"),
+        ({"key": None, "files": []}, "media.key"),
+        ({"key": KEY, "files": {}}, "media.files must"),
+        ({"key": KEY}, "media"),
+        ([], "media"),
+    ],
+)
+def test_a_hostile_media_list_is_refused(media: Any, detail: str, device, hq) -> None:
+    """Signed by the device itself, so only the list's own checks stand in the way."""
+    err = refused("corrupted", c.open_bundle, _listing(device, hq, media), lookup_for(device), hq)
+    assert detail in str(err)
+
+
+def test_a_listed_file_the_section_does_not_hold_is_refused(device, hq) -> None:
+    data = _listing(device, hq, {"key": KEY, "files": [_file()]})  # an empty media section
+    err = refused("corrupted", c.open_bundle, data, lookup_for(device), hq)
+    assert "media" in str(err)
+
+
+def test_payload_and_media_above_the_limit_are_refused_by_the_reader(
+    tmp_path: Path, device, hq, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each section within its own limit, both together above MAX_CONTENT_SIZE."""
+    data = _with_media(tmp_path, device, hq, _media_files(tmp_path))
+    monkeypatch.setattr(c, "MAX_CONTENT_SIZE", len(data) - 2000)
+    err = refused("too-large", c.verify_bundle_signature, data, lookup_for(device))
+    assert "media" in str(err)
+    refused("too-large", c.open_bundle, BytesIO(data), lookup_for(device), hq)
+
+
+def test_a_flipped_ciphertext_byte_fails_its_chunk_mac() -> None:
+    """Review nit: the per-chunk MAC itself, through media_section's decrypt API with the
+    right key: any flipped byte of a chunk (its ciphertext or its 16-byte tag) fails, and
+    the chunks before it still came out (a caller writes them to a temp file it drops)."""
+    from nacl.secret import SecretBox
+
+    from yntymak_cli.sync import media_section as ms
+
+    data = os.urandom(ms.CHUNK_SIZE + 300)  # two chunks, the last one short
+    entry = c.MediaEntry(hashlib.sha256(data).hexdigest(), len(data), "application/x")
+    box = SecretBox(bytes(range(32)))
+    section = b"".join(ms.encrypt_file(box, 0, entry, BytesIO(data)))
+    assert b"".join(ms.decrypt_file(box, 0, entry, BytesIO(section))) == data
+    first = ms.CHUNK_SIZE + ms.CHUNK_OVERHEAD
+    for at in (0, 5, first - 1, first, len(section) - 17, len(section) - 1):
+        flipped = section[:at] + bytes([section[at] ^ 0x80]) + section[at + 1 :]
+        got: list[bytes] = []
+        with pytest.raises(ms.MediaMismatch, match="does not decrypt"):
+            for chunk in ms.decrypt_file(box, 0, entry, BytesIO(flipped)):
+                got.append(chunk)
+        assert len(got) == (0 if at < first else 1)
+
+
+def test_a_chunk_moved_to_another_file_does_not_decrypt(tmp_path: Path, device, hq) -> None:
+    """Two files of one chunk each, the same size: their chunks swapped, the device signing
+    the result, each fails its MAC (the nonce names the file)."""
+    from yntymak_cli.sync.media_section import MediaMismatch
+
+    files = []
+    for name in ("a.bin", "b.bin"):
+        path = tmp_path / name
+        path.write_bytes(os.urandom(100))
+        data = path.read_bytes()
+        files.append((c.MediaEntry(hashlib.sha256(data).hexdigest(), 100, "x/y"), path))
+    data = _with_media(tmp_path, device, hq, files)
+    (h_tag, header), (p_tag, payload), (m_tag, media) = sections(data)
+    assert len(media) == 2 * 116
+    swapped = media[116:] + media[:116]
+    forged = frame(c.BUNDLE_MAGIC, [(h_tag, header), (p_tag, payload), (m_tag, swapped)],
+                   device.signing_key)  # fmt: skip
+    opened = c.open_bundle_container(forged, lookup_for(device), hq)
+    with pytest.raises(MediaMismatch, match="does not decrypt"):
+        for _entry, chunks in opened.media_files():
+            list(chunks)

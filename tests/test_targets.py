@@ -398,7 +398,8 @@ def test_a_postgresql_hq_from_before_targets_gets_the_table(pg_server: Any) -> N
             )
         with engine.connect() as conn:
             done = set(conn.exec_driver_sql("SELECT name FROM _migrations").scalars())
-            steps = ("pg_001_hq", "pg_002_targets", "pg_003_timings", "pg_004_submission_ids")
+            steps = ("pg_001_hq", "pg_002_targets", "pg_003_timings", "pg_004_submission_ids",
+                     "pg_005_hq_media")  # fmt: skip
             assert done == set(steps)
     finally:
         engine.dispose()

@@ -390,26 +390,49 @@ def test_unknown_function_and_paths(tmp_path: Path) -> None:
     assert kinds(result) == [imp.EXPRESSION]
 
 
-def test_media_and_other_types_become_unsupported(tmp_path: Path) -> None:
+def test_media_types_are_imported_and_others_become_unsupported(tmp_path: Path) -> None:
+    # Issue 16: image, audio, video and file are answered here (with a path); body::accept
+    # and an image's max-pixels parameter become accept and max_pixels.
     result = imported(
         tmp_path,
         """
-        type     | name  | label | parameters      | relevant
-        image    | photo | Photo | max-pixels=1024 |
-        audio    | voice | Voice |                 |
-        barcode  | code  | Code  |                 |
-        text     | after | After |                 | ${photo} != ''
+        type     | name  | label | parameters      | relevant       | body::accept
+        image    | photo | Photo | max-pixels=1024 |                |
+        audio    | voice | Voice | quality=low     |                |
+        file     | scan  | Scan  |                 |                | .pdf,image/*
+        barcode  | code  | Code  |                 |                |
+        text     | after | After |                 | ${photo} != '' |
         """,
     )
     qs = questions(result)
-    assert qs["photo"]["type"] == "unsupported"
-    # The type as written, and the column pyxform needs back on export.
-    assert qs["photo"]["xlsform"] == {"type": "image", "parameters": "max-pixels=1024"}
-    assert [qs[n]["xlsform"]["type"] for n in ("voice", "code")] == ["audio", "barcode"]
-    assert qs["photo"]["label"] == "Photo"
-    assert qs["after"]["xlsform"] == {"relevant": "${photo} != ''"}
-    assert kinds(result).count(imp.UNSUPPORTED_TYPE) == 3
-    assert imp.COLUMNS_KEPT in kinds(result)
+    assert (qs["photo"]["type"], qs["photo"]["max_pixels"]) == ("image", 1024)
+    assert "xlsform" not in qs["photo"]
+    assert qs["voice"]["type"] == "audio"
+    assert qs["voice"]["xlsform"] == {"parameters": "quality=low"}  # goes back on export
+    assert (qs["scan"]["type"], qs["scan"]["accept"]) == ("file", ".pdf,image/*")
+    assert qs["code"]["type"] == "unsupported"
+    assert qs["code"]["xlsform"]["type"] == "barcode"
+    assert qs["after"]["relevant"] == "${photo} != ''"
+    assert kinds(result).count(imp.UNSUPPORTED_TYPE) == 1
+
+
+def test_media_questions_round_trip(tmp_path: Path) -> None:
+    source = write_xlsform(
+        tmp_path / "media.xlsx",
+        """
+        type  | name  | label | parameters      | body::accept
+        image | photo | Photo | max-pixels=800  |
+        video | clip  | Clip  |                 | video/mp4
+        file  | scan  | Scan  |                 | .pdf
+        """,
+    )
+    first, second = round_trip(source, tmp_path)
+    assert same(first, second)
+    rows = {r["name"]: r for r in read_sheet(tmp_path / "published.xlsx", "survey")}
+    assert rows["photo"]["parameters"] == "max-pixels=800"
+    assert rows["scan"]["body::accept"] == ".pdf"
+    xml = xform(tmp_path / "published.xlsx")
+    assert 'orx:max-pixels="800"' in xml and 'accept=".pdf"' in xml
 
 
 def test_name_clash_across_groups_is_renamed(tmp_path: Path) -> None:
@@ -644,7 +667,9 @@ questions:
     assert 'orx:max-pixels="800"' in xml and "pulldata(" in xml
     again = import_xlsform(out)
     assert again.form_data["summary_by"] == "score"
-    assert questions(again)["photo"]["xlsform"]["type"] == "image"
+    # An image kept as unsupported by an older import is a real image question now.
+    photo = questions(again)["photo"]
+    assert (photo["type"], photo["max_pixels"]) == ("image", 800)
 
 
 # --------------------------------------------------------------------------- round trip
@@ -676,7 +701,7 @@ def test_round_trip_of_structure_and_languages(tmp_path: Path) -> None:
         integer                | n    | Size      | Число     |           |
         begin_repeat           | m    | Member    | Член      |           | ${n} + 1
         text                   | nm   | Name      | Имя       |           |
-        image                  | face | Face      | Лицо      |           |
+        barcode                | face | Face      | Лицо      |           |
         end_repeat             |      |           |           |           |
         end_group              |      |           |           |           |
         begin_group            | g2   | Again     | Снова     |           |
@@ -722,7 +747,7 @@ def test_round_trip_keeps_what_cannot_run_here(tmp_path: Path) -> None:
     assert qs["v"]["type"] == "select_one v"
     assert qs["lk"]["xlsform"] == {"type": "calculate", "calculation": "pulldata('a','b')"}
     assert qs["pic"]["xlsform"] == {"media::image": "a.png"}
-    assert qs["face"]["xlsform"] == {"type": "image", "parameters": "max-pixels=9"}
+    assert (qs["face"]["type"], qs["face"]["max_pixels"]) == ("image", 9)
     assert qs["r"]["parameters"] == {"start": "0", "end": "4", "step": "1"}
     assert same(first, second)
     assert questions(second)["v"]["type"] == "select_one v"  # an ordinary list now

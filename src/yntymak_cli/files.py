@@ -101,6 +101,7 @@ _KINDS = {
     "a form file": "file_kind_form",
     "a choice list file": "file_kind_choices",
     "a data file": "file_kind_data",
+    "a media file": "file_kind_media",
     # sync files (sync.keys.read_sync_file)
     "a bundle": "file_kind_bundle",
     "a receipt": "file_kind_receipt",

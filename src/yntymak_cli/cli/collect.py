@@ -96,6 +96,14 @@ def collect(
     keep_going: bool = typer.Option(
         False, "--keep-going", help="With --answers: save the valid submissions, report the rest."
     ),
+    media_from: list[Path] | None = typer.Option(
+        None,
+        "--media-from",
+        metavar="DIR",
+        help="With --answers: also take media files from DIR (repeatable). Without it a "
+        "file an answer names must be inside the answers file's folder (no absolute path "
+        "outside it, no '..', no symlink leading out).",
+    ),
 ) -> None:
     """Run a survey. Every answer is saved the moment it is given."""
     from yntymak_cli.collect.library import changed_without_new_version, resolve_form
@@ -112,7 +120,16 @@ def collect(
             typer.echo(t("warning", current_lang(), message=plain(warning)), err=True)
         if answers or more_answers:
             files = [*(answers or ()), *(more_answers or ())]
-            _collect_files(store, the_form, files, language, enumerator, keep_going, bool(answers))
+            _collect_files(
+                store,
+                the_form,
+                files,
+                language,
+                enumerator,
+                keep_going,
+                bool(answers),
+                media_from or [],
+            )
             return
         from yntymak_cli.collect import prompts
         from yntymak_cli.collect.interactive import run_survey
@@ -134,6 +151,7 @@ def _collect_files(
     enumerator: str | None,
     keep_going: bool,
     given_answers: bool,
+    media_from: list[Path],
 ) -> None:
     """`--answers FILE [FILE…]`: UUIDs to stdout; refused submissions to stderr, exit 2."""
     from yntymak_cli.collect.bulk import collect_many
@@ -146,7 +164,14 @@ def _collect_files(
     name = _enumerator(store, enumerator, interactive=False)
     device_id = _device_id()
     result = collect_many(
-        store, form, paths, lang=lang, enumerator=name, device_id=device_id, keep_going=keep_going
+        store,
+        form,
+        paths,
+        lang=lang,
+        enumerator=name,
+        device_id=device_id,
+        keep_going=keep_going,
+        media_from=media_from,
     )
     for uuid in result.uuids:
         typer.echo(uuid)
@@ -283,6 +308,14 @@ def edit(
     reopen: bool = typer.Option(
         False, "--reopen", help="Edit a submission HQ approved; it is then pending review again."
     ),
+    media_from: list[Path] | None = typer.Option(
+        None,
+        "--media-from",
+        metavar="DIR",
+        help="With --answers: also take media files from DIR (repeatable). Without it a "
+        "file an answer names must be inside the answers file's folder (no absolute path "
+        "outside it, no '..', no symlink leading out).",
+    ),
 ) -> None:
     """Reopen a finalised submission; saving stores a new revision, the old ones are kept.
 
@@ -313,7 +346,9 @@ def edit(
         # HQ's comment on a submission it returned, shown before anything is changed.
         note = returned_note(decision, language)
         if answers is not None:
-            _edit_from_file(store, record["uuid"], answers, language, enumerator, reopen, note)
+            _edit_from_file(
+                store, record["uuid"], answers, language, enumerator, reopen, note, media_from
+            )
             return
         from yntymak_cli.collect import prompts
 
@@ -341,6 +376,7 @@ def _edit_from_file(
     enumerator: str | None,
     reopen: bool,
     note: str | None,
+    media_from: list[Path] | None = None,
 ) -> None:
     """`submissions edit UUID --answers FILE`: HQ's comment to stderr (as warnings go), the
     new revision to stdout; refused answers exit 2 through the one exit point."""
@@ -351,6 +387,13 @@ def _edit_from_file(
         typer.echo(note, err=True)  # HQ's parts are already plain text (hq_review)
     name = _enumerator(store, enumerator, interactive=False)
     outcome = edit_from_file(
-        store, uuid, path, lang=lang, enumerator=name, device_id=_device_id(), reopen=reopen
+        store,
+        uuid,
+        path,
+        lang=lang,
+        enumerator=name,
+        device_id=_device_id(),
+        reopen=reopen,
+        media_from=media_from or [],
     )
     typer.echo(t("finalised", lang, uuid=outcome.uuid, revision=outcome.revision))

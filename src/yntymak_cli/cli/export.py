@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -86,6 +87,14 @@ def _exporter(hq: bool) -> Callable[..., None]:
             "NAME.paradata.csv); json/jsonl NAME.paradata.jsonl beside it. Submissions "
             "filled with --answers have no rows.",
         ),
+        media: Path | None = typer.Option(
+            None,
+            "--media",
+            metavar="<dir>",
+            help="Also copy the files of image, audio, video and file answers into "
+            "DIR/FORM/UUID/; the xlsx/CSV QUESTION_URL links point there from the output's "
+            "folder (e.g. -o out/data.xlsx --media out/media). At HQ, the files bundles brought.",
+        ),
     ) -> None:
         """Export a form's submissions in the layout KoboToolbox users know.
 
@@ -158,7 +167,12 @@ def _exporter(hq: bool) -> Callable[..., None]:
                 include_paradata=paradata,
             )
             options = ExportOptions(
-                fmt=fmt, lang=lang, no_sensitive=no_sensitive, summary=summary, paradata=paradata
+                fmt=fmt,
+                lang=lang,
+                no_sensitive=no_sensitive,
+                summary=summary,
+                paradata=paradata,
+                media_dir=media,
             )
             if summary and isinstance(store, HqDb):  # progress against HQ's targets, if any
                 from dataclasses import replace
@@ -203,6 +217,39 @@ def _exporter(hq: bool) -> Callable[..., None]:
             )
             if purged:
                 typer.echo(t("export_purged_apart", words, n=purged))
+            if media is not None:
+                from yntymak_cli.export.media import (
+                    copy_media,
+                    laptop_locate,
+                    media_question_names,
+                )
+
+                if isinstance(store, Store):
+                    locate = laptop_locate(store)
+                else:  # HQ keeps the files bundles brought (sync/hq_media.py)
+                    from yntymak_cli.sync.hq_media import locate as hq_locate
+
+                    locate = functools.partial(hq_locate, store)
+                copied = copy_media(
+                    locate,
+                    form_id,
+                    store.iter_records(
+                        form_id,
+                        include_drafts=drafts,
+                        include_void=include_void,
+                        since=since,
+                        review=review,
+                    ),
+                    media_question_names(forms, no_sensitive),
+                    media,
+                )
+                typer.echo(t("export_media_done", words, n=copied.files, dir=plain(media)))
+                if copied.missing:
+                    missing = ", ".join(plain(m) for m in copied.missing[:5])
+                    typer.echo(
+                        t("export_media_missing", words, n=len(copied.missing), files=missing),
+                        err=True,
+                    )
 
     return export
 

@@ -36,12 +36,20 @@ def sync(
         min=0.1,
         help="Give up when HQ has not answered a request (retries included) in this time.",
     ),
+    max_size: str | None = typer.Option(
+        None,
+        "--max-size",
+        metavar="SIZE",
+        help="Make new bundles at most this large (e.g. 200 MB over a slow link; "
+        "default and most 1 GB): more parts, each sent and acknowledged in turn.",
+    ),
 ) -> None:
     """Send everything unsent to HQ over the network and apply HQ's answers.
 
     Uploads each bundle HQ has not acknowledged (oldest first), then a new bundle of
-    whatever is still unsent, applies each receipt at once (as `bundle ack` does), fetches
-    HQ's review decisions, and prints one summary line. Bundles wait in HOME/outbox until
+    whatever is still unsent (several, one after another, when it does not fit in one),
+    applies each receipt at once (as `bundle ack` does), fetches HQ's review decisions,
+    and prints one summary line. Bundles wait in HOME/outbox until
     HQ acknowledges them, then are deleted (HQ holds them, and the database can make them
     again). Network errors, 5xx and 429 are retried with backoff; exit 1 when HQ did not
     answer in time (run `yntymak sync` again: nothing is lost), exit 2 when HQ refused.
@@ -52,10 +60,12 @@ def sync(
     from yntymak_cli.errors import InvalidInput
     from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
-    from yntymak_cli.sync import http
+    from yntymak_cli.sync import http, http_parts
     from yntymak_cli.sync.keys import load_or_create_device_identity
+    from yntymak_cli.sync.split import read_max_size
 
     lang = current_lang()
+    limit = read_max_size(max_size) if max_size is not None else None
     given = url if url is not None else config_hq_url()
     if not given:
         raise InvalidInput(t("http_no_url", lang))
@@ -68,7 +78,7 @@ def sync(
     bar = _Bar() if sys.stderr.isatty() else None
     try:
         with Store.open() as store:
-            result = http.sync_with_hq(
+            result = http_parts.sync_all(
                 store,
                 device,
                 hq,
@@ -77,6 +87,7 @@ def sync(
                 timeout=timeout,
                 ca=ca,
                 progress=bar,
+                max_size=limit,
             )
     finally:
         if bar is not None:
@@ -96,6 +107,8 @@ def sync(
             decisions=len(result.decisions),
         )
     )
+    for line in result.too_large:  # left out, so that the others travel
+        typer.echo(t("warning", lang, message=line), err=True)
     print_ack_details(result, lang)
 
 

@@ -71,9 +71,9 @@ def hq_serve(
         "--max-inflight",
         min=1,
         metavar="BYTES",
-        help="Upload bytes held at once, all uploads together (default: twice --max-bundle "
-        "or 512 MiB, whichever is smaller); an upload beyond it gets 429. One upload alone "
-        "always may use up to --max-bundle.",
+        help="Upload bytes on disk at once (HOME/spool), all uploads together (default: four "
+        "times --max-bundle or 4 GiB, whichever is smaller); an upload beyond it gets 429. "
+        "One upload alone always may use up to --max-bundle.",
     ),
     max_connections: int = typer.Option(
         256,
@@ -114,6 +114,7 @@ def hq_serve(
     from yntymak_cli.server.app import Settings
     from yntymak_cli.server.run import bind as bind_socket
     from yntymak_cli.server.run import serve
+    from yntymak_cli.server.spool import SPOOL, prepare
     from yntymak_cli.server.workers import run_workers
     from yntymak_cli.store.hqdb import HqDb
     from yntymak_cli.sync.keys import load_hq_identity
@@ -129,6 +130,9 @@ def hq_serve(
     with HqDb.open() as db:  # created and migrated once, before any request
         db_path = db.store.path if db.store is not None else None
         db_url = db.url
+    # Bodies stream to files here while they arrive (server/spool.py); made now, so a
+    # folder that cannot be one is told before anything listens.
+    spool = prepare(home / SPOOL)
     token = page_token or secrets.token_urlsafe(24)
     # With PostgreSQL, N processes; SQLite writes one at a time, so there N threads.
     processes = workers if db_url is not None and workers > 1 else 1
@@ -166,6 +170,8 @@ def hq_serve(
         device_rate=device_rate,
         max_imports=workers,
         max_inflight=max_inflight or 0,
+        spool=spool,
+        home=home,
     )
     set_lang("en")  # refusals travel in English: the laptop shows them in its language
     ok = True

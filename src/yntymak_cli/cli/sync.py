@@ -170,21 +170,33 @@ def bundle_create(
         metavar="DIR",
         help="Folder to write the bundle into (created if missing).",
     ),
+    max_size: str | None = typer.Option(
+        None,
+        "--max-size",
+        metavar="SIZE",
+        help="Write a bundle of at most this size (e.g. 20 MB to send by email; "
+        "default and most 1 GB); what does not fit waits for the next bundle.",
+    ),
 ) -> None:
-    """Pack all unacknowledged data into one bundle.
+    """Pack unacknowledged data into a bundle.
 
     Writes DEVICE-SEQ.ykb (signed, encrypted to the trusted HQ) with every revision and
-    void HQ has not acknowledged; says so and writes nothing when there is none.
+    void HQ has not acknowledged; says so and writes nothing when there is none. When they
+    do not fit in one bundle (1 GiB with their media files), it packs whole submissions up
+    to that, those not sent in a bundle yet first, and says to run it again for the rest.
     """
     from yntymak_cli.plain import plain
     from yntymak_cli.store.db import Store
     from yntymak_cli.sync.bundle import create_bundle
     from yntymak_cli.sync.keys import load_or_create_device_identity
+    from yntymak_cli.sync.split import read_max_size
+
+    limit = read_max_size(max_size) if max_size is not None else None
 
     hq = _trusted_hq()
     device = load_or_create_device_identity(_home())
     with Store.open() as store:
-        created = create_bundle(store, device, hq, output)
+        created = create_bundle(store, device, hq, output, max_size=limit)
     lang = current_lang()
     if created is None:
         typer.echo(t("bundle_nothing_to_send", lang))
@@ -204,6 +216,24 @@ def bundle_create(
             size=created.size,
         )
     )
+    if created.left:  # more than one bundle holds: the rest waits for the next run
+        from yntymak_cli.sync.split import megabytes
+
+        typer.echo(
+            t(
+                "bundle_split",
+                lang,
+                seq=created.seq,
+                submissions=created.submissions,
+                pending=created.pending,
+                mb=megabytes(created.size),
+                left=created.left,
+            )
+        )
+    if created.in_transit and not created.left:  # said, so a lost stick is not forgotten
+        typer.echo(t("bundle_in_transit", lang, n=created.in_transit))
+    for line in created.too_large:  # left out, so that the others travel
+        typer.echo(t("warning", lang, message=line), err=True)
     typer.echo(t("bundle_created_next", lang))
 
 
@@ -222,8 +252,7 @@ def bundle_verify(
     from yntymak_cli.sync.keys import load_hq_identity
 
     hq = load_hq_identity(_home())
-    data = hq_mod.read_bundle_file(path)
-    with HqDb.open() as store:
+    with hq_mod.open_bundle_file(path) as data, HqDb.open() as store:
         summary = hq_mod.summarise(hq_mod.open_for_import(store, hq, data))
     if as_json:
         typer.echo(json_text(hq_mod.dumps(summary)))
@@ -518,7 +547,8 @@ def hq_import(
     with HqDb.open() as store:
         for path in files:
             try:
-                result = hq_mod.import_bundle(store, hq, hq_mod.read_bundle_file(path))
+                with hq_mod.open_bundle_file(path) as data:
+                    result = hq_mod.import_bundle(store, hq, data)
             except InvalidInput as exc:
                 refused += 1
                 typer.echo(
@@ -563,6 +593,8 @@ def hq_import(
             else:
                 written += 1
                 typer.echo(f"{plain(path)}: {counts}")
+                if result.media_files:
+                    typer.echo("  " + t("hq_import_media", lang, n=result.media_files))
                 if sent is not None and sent.decisions:
                     typer.echo("  " + t("hq_import_decisions_sent", lang, n=len(sent.decisions)))
                 print_waiting(sent, lang)
@@ -792,6 +824,8 @@ def purge_command(
     elif not result.cleanup_error:
         # Nothing new: an earlier purge's clean-up (or deleted drafts' free pages) finished.
         typer.echo(t("purge_compacted", lang, kept=kept))
+    if result.media_files:
+        typer.echo(t("purge_media_files", lang, n=result.media_files))
     if result.edit_drafts:
         typer.echo(t("purge_edit_drafts", lang, n=result.edit_drafts), err=True)
     if result.cleanup_error:

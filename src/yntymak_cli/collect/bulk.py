@@ -26,6 +26,7 @@ import csv
 import difflib
 import io
 import json
+import os
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,12 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.collect.answers_file import _no_duplicates, parse_answers, read_answers_text
 from yntymak_cli.engine.state import NodePath, format_path
-from yntymak_cli.errors import InvalidInput, ProblemsError
+from yntymak_cli.errors import InvalidInput, ProblemsError, YntymakError
 from yntymak_cli.files import FileRefused
 from yntymak_cli.forms.model import METADATA_TYPES, Form
 from yntymak_cli.i18n import t
 
 if TYPE_CHECKING:
+    from yntymak_cli.collect.media import PreparedMedia
     from yntymak_cli.engine.survey import Engine
     from yntymak_cli.store.db import Store
 
@@ -86,8 +88,10 @@ def collect_many(
     enumerator: str,
     device_id: str,
     keep_going: bool = False,
+    media_from: Collection[Path] = (),
 ) -> BulkResult:
     """Check every submission in `paths`, then save the valid ones in one transaction.
+    Media paths must stay inside each answers file's folder or one of `media_from`.
 
     Without `keep_going`, ProblemsError (nothing saved) when any submission is refused.
     A file that cannot be read at all (missing, too large, not a regular file) stops the
@@ -101,19 +105,25 @@ def collect_many(
         raise InvalidInput(t("bulk_no_submissions", lang))
     result = BulkResult(total=len(entries))
     accepted: list[dict[str, Any]] = []
+    files: list[PreparedMedia] = []
     for entry in entries:
-        final, problems = check_entry(engine, entry)
+        media, problems = read_media(store, form, entry, lang, media_from=media_from)
+        final = None
+        if not problems:
+            final, problems = check_entry(engine, entry)
         if final is None:
             result.refused += 1
             result.problems.extend(problems)
             continue
         accepted.append(final)
+        files.extend(media)
     if result.refused and not keep_going:
         summary = []
         if result.total > 1:
             summary = [t("bulk_nothing_saved", lang, refused=result.refused, total=result.total)]
         raise ProblemsError(result.problems + summary)
     with store.write():  # one transaction: all of them, or (disk full) none
+        keep_files(store, files, lang)
         for final in accepted:
             result.uuids.append(save_filled(store, engine, final, lang=lang))
     return result
@@ -137,6 +147,95 @@ def check_entry(
             problems.append(f"{entry.file}:{entry.line_of(path)}: {where}{message}")
         return None, problems
     return final, []
+
+
+# -- media files ----------------------------------------------------------------------------
+
+
+def read_media(
+    store: Store,
+    form: Form,
+    entry: Entry,
+    lang: str | None,
+    data: Any = None,
+    *,
+    media_from: Collection[Path] = (),
+) -> tuple[list[PreparedMedia], list[str]]:
+    """Check the files named by the entry's media answers and put, in their place, the
+    stored text each will have (`NAME sha256:HEX`). A path is relative to the answers
+    file's folder and must stay inside it (or inside one of `media_from`) once resolved:
+    an answers file from someone else must not pull ``~/.ssh/id_rsa`` or the device key
+    into the home and the bundle by an absolute path, ``..`` or a symlink. A stored answer
+    whose file is in the home (an edit keeping its photo) stays. Returns the files to keep
+    and problems ``FILE:LINE: question: message``. Nothing is written: `keep_files` does
+    that, in the transaction that saves."""
+    from yntymak_cli.collect.media import kept_answer, prepare_media
+    from yntymak_cli.forms.values import InvalidValue
+
+    prepared: list[PreparedMedia] = []
+    problems: list[str] = []
+    folder = Path(entry.file).parent
+    allowed = [Path(os.path.realpath(folder))]
+    allowed += [Path(os.path.realpath(os.path.expanduser(str(d)))) for d in media_from]
+
+    def walk(answers: Any, prefix: NodePath) -> None:
+        if not isinstance(answers, dict):
+            return
+        for key, value in answers.items():
+            q = form.index.get(str(key))
+            if q is None:
+                continue
+            path: NodePath = (*prefix, str(key))
+            if q.is_repeat and isinstance(value, list):
+                for i, item in enumerate(value):
+                    walk(item, (*path, i))
+            elif q.is_media and isinstance(value, str) and value.strip():
+                if kept_answer(store, value) is not None:
+                    continue
+                given = folder / Path(value.strip()).expanduser()
+                try:
+                    _check_inside(given, allowed)
+                    media = prepare_media(form, q, given)
+                except InvalidValue as exc:
+                    where = f"{entry.file}:{entry.line_of(path)}: {format_path(path)}"
+                    problems.append(f"{where}: {exc.message(lang)}")
+                    continue
+                answers[key] = media.ref.text
+                prepared.append(media)
+
+    if entry.error is None:
+        walk(entry.data if data is None else data, ())
+    return prepared, problems
+
+
+def _check_inside(path: Path, allowed: list[Path]) -> None:
+    """InvalidValue unless `path`, every symlink followed, is inside one of `allowed`
+    (resolved folders). A missing file resolves too: prepare_media then says it is missing."""
+    from yntymak_cli.forms.values import InvalidValue
+
+    resolved = Path(os.path.realpath(path))
+    if not any(resolved.is_relative_to(folder) for folder in allowed):
+        raise InvalidValue("media_outside_folder", path=str(path), folder=str(allowed[0]))
+
+
+def keep_files(store: Store, files: list[PreparedMedia], lang: str | None) -> None:
+    """Store checked files in the home, inside the caller's write transaction (so a
+    refused save leaves no row; a file it wrote has no row and goes at the next purge).
+    InvalidInput when a file changed since it was checked."""
+    from yntymak_cli.collect.media import keep_media
+    from yntymak_cli.forms.values import InvalidValue
+
+    for media in files:
+        try:
+            keep_media(store, media)
+        except InvalidValue as exc:
+            raise InvalidInput(exc.message(lang)) from None
+        except OSError as exc:
+            from yntymak_cli.i18n import os_error_text
+
+            raise YntymakError(
+                t("media_cannot_keep", lang, name=media.name, reason=os_error_text(exc, lang))
+            ) from None
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -223,6 +322,10 @@ def _csv_columns(form: Form) -> dict[str, _Column]:
         if q.base_type == "select_multiple":
             for choice in form.choice_list(q.list_name):
                 columns.setdefault(f"{path}/{choice.name}", _Column(q.name, "flag", choice.name))
+        elif q.is_media:
+            # The export's link to the file (relative to the export's folder): a path to
+            # read the file from, so an export written with --media reads back.
+            columns.setdefault(f"{path}_URL", _Column(q.name, "value"))
         elif q.base_type == "geopoint":
             prefix = path[: len(path) - len(q.name)]
             for part in _GEO_PARTS:

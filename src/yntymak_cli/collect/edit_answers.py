@@ -12,11 +12,12 @@ answers are accepted.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from yntymak_cli.collect.bulk import check_entry, read_entries
+from yntymak_cli.collect.bulk import check_entry, keep_files, read_entries, read_media
 from yntymak_cli.collect.hq_review import check_edit_allowed
 from yntymak_cli.collect.session import answers_engine, new_paradata
 from yntymak_cli.engine.fill import strip_computed
@@ -55,6 +56,7 @@ def edit_from_file(
     enumerator: str,
     device_id: str,
     reopen: bool = False,
+    media_from: Collection[Path] = (),
 ) -> EditOutcome:
     """Apply the answers in `path` over the submission's latest revision and finalise the
     next revision. InvalidInput (nothing written) for a submission HQ approved (unless
@@ -78,6 +80,9 @@ def edit_from_file(
         if len(entries) != 1:
             raise InvalidInput(t("edit_one_submission", lang, path=path, n=len(entries)))
         entry = entries[0]
+        media, problems = read_media(store, form, entry, lang, media_from=media_from)
+        if problems:
+            raise ProblemsError(problems)
         given = entry.data if isinstance(entry.data, dict) else {}
         merged = {**base, **given}
         kept = set(base) - {str(key) for key in given}
@@ -91,5 +96,6 @@ def edit_from_file(
             # computed again, and `end` says when this edit was finalised.
             final = engine.finalise(engine.start({**final, **stamped}))
         instance_name = engine.instance_name(engine.start(final))
+        keep_files(store, media, lang)
         revision = store.finalise(draft, final, instance_name)
     return EditOutcome(uuid, revision)

@@ -232,6 +232,8 @@ class _Survey:
             return answer
         if step.hint:
             self.out.hint(step.hint)
+        if step.question is not None and step.question.is_media:
+            return self._ask_media(step)
 
         def validate(raw: Any) -> str | None:
             return self.engine.validate(self.state, step.path, raw)[1]
@@ -246,6 +248,63 @@ class _Survey:
                     self._closed_notice(answer)
                 return answer
             self.out.error(error)  # e.g. a constraint message; the same question again
+
+    def _ask_media(self, step: Step) -> Any:
+        """A media question: a path, read and checked (collect/media.py) before the engine
+        sees the answer's stored text; the file is kept with the answer in one transaction.
+        Enter alone on an answered question keeps its file."""
+        from pathlib import Path
+
+        from yntymak_cli.collect.media import PreparedMedia, kept_answer, prepare_media
+        from yntymak_cli.collect.prompts import BACK, KEEP_MEDIA
+        from yntymak_cli.forms.values import InvalidValue
+        from yntymak_cli.i18n import os_error_text
+
+        q = step.question
+        assert q is not None
+        checked: dict[str, PreparedMedia] = {}
+
+        def read(raw: Any) -> PreparedMedia | str | None:
+            """The checked file, the stored text to keep, or None (no answer)."""
+            text = "" if raw is None else str(raw).strip()
+            if raw == KEEP_MEDIA:
+                return str(step.value)
+            if not text:
+                return None
+            if kept_answer(self.session.store, text) is not None:
+                return text
+            if text not in checked:
+                checked[text] = prepare_media(self.session.form, q, Path(text))
+            return checked[text]
+
+        def validate(raw: Any) -> str | None:
+            try:
+                given = read(raw)
+            except InvalidValue as exc:
+                return exc.message(self.lang)
+            value = given.ref.text if isinstance(given, PreparedMedia) else given
+            return self.engine.validate(self.state, step.path, value)[1]
+
+        while True:
+            answer = self.prompter.ask(step, validate)
+            if answer is BACK:
+                return BACK
+            given: PreparedMedia | str | None = None
+            try:
+                given = read(answer)
+                if isinstance(given, PreparedMedia):
+                    error = self.session.answer_media(step, given)
+                else:
+                    error = self.session.answer(step, given)
+            except InvalidValue as exc:
+                error = exc.message(self.lang)
+            except OSError as exc:
+                name = given.name if isinstance(given, PreparedMedia) else ""
+                reason = os_error_text(exc, self.lang)
+                error = t("media_cannot_keep", self.lang, name=name, reason=reason)
+            if error is None:
+                return answer
+            self.out.error(error)
 
     def _closed_notice(self, answer: Any) -> None:
         """Say so when the shape typed was closed here (its first point added at the end):

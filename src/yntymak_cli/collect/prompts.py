@@ -69,7 +69,12 @@ FORMAT_KEYS = {
     "geopoint": "format_geopoint",
     "geotrace": "format_geotrace",
     "geoshape": "format_geoshape",
+    "image": "format_media",
+    "audio": "format_media",
+    "video": "format_media",
+    "file": "format_media",
 }
+MEDIA_BASES = frozenset({"image", "audio", "video", "file"})
 
 
 class Prompter(Protocol):
@@ -271,6 +276,18 @@ def _pointed_value(control: Any) -> Any:
         return None
 
 
+# Enter alone at a media prompt that has an answer: keep it (the loop passes the stored one).
+KEEP_MEDIA = "\x00keep"
+
+
+def _media_shown(value: Any) -> str:
+    """The file name of a stored media answer ('' when there is none)."""
+    from yntymak_cli.forms.media import parse_ref
+
+    ref = parse_ref(value)
+    return ref.name if ref is not None else ""
+
+
 def _shown(value: Any) -> str:
     """A stored value as the default text of an entry field."""
     if value is None:
@@ -322,6 +339,8 @@ class QuestionaryPrompter:
                 return self._select_value(step, title, options, validate)
             return self._entry(title, _shown(step.value), validate, self._range_format(step))
         fmt = t(FORMAT_KEYS[base], lang) if base in FORMAT_KEYS else ""
+        if base in MEDIA_BASES:
+            return self._entry(title, "", validate, fmt, path=True, shown=_media_shown(step.value))
         return self._entry(title, _shown(step.value), validate, fmt)
 
     def choose(
@@ -554,28 +573,58 @@ class QuestionaryPrompter:
         return value
 
     def _entry(
-        self, message: str, default: str, validate: Validator | None, fmt: str, back: bool = True
+        self,
+        message: str,
+        default: str,
+        validate: Validator | None,
+        fmt: str,
+        back: bool = True,
+        *,
+        path: bool = False,
+        shown: str = "",
     ) -> Any:
+        """A line of text, or with `path` a file path with Tab completion (questionary.path;
+        `shown` is the current answer, said above the prompt: Enter alone keeps it)."""
         import questionary
 
-        while True:
-            question = questionary.text(
-                plain(message),
-                default=default,
-                instruction=self._instruction(t("keys_text", self.lang), fmt) if back else None,
-                qmark="?",
-                erase_when_done=True,
+        instruction = self._instruction(t("keys_text", self.lang), fmt) if back else None
+        if path and shown:
+            from rich.console import Console
+            from rich.text import Text
+
+            Console(highlight=False).print(
+                Text(f"  {t('media_current', self.lang, name=plain(shown))}", style="dim")
             )
+        while True:
+            if path:
+                question = questionary.path(
+                    f"{plain(message)} {instruction}",
+                    default=default,
+                    qmark="?",
+                    erase_when_done=True,
+                )
+            else:
+                question = questionary.text(
+                    plain(message),
+                    default=default,
+                    instruction=instruction,
+                    qmark="?",
+                    erase_when_done=True,
+                )
             result = self._run(question, back)
             if result is BACK or (back and result.strip() == BACK_TYPED):
                 return BACK
+            if path and shown and not result.strip():
+                result = KEEP_MEDIA
             # Checked on Enter, not while the first digit of "34" is being typed.
             error = validate(result) if validate else None
             if error is None:
                 break
-            self._refused(message, result.strip(), error)
-            default = result  # to be corrected, not typed again
-        self._echo(message, result if result.strip() else t("no_answer", self.lang))
+            kept = result == KEEP_MEDIA
+            self._refused(message, shown if kept else result.strip(), error)
+            default = "" if kept else result  # to be corrected, not typed again
+        echoed = shown if result == KEEP_MEDIA else result
+        self._echo(message, echoed if echoed.strip() else t("no_answer", self.lang))
         return result
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yntymak_cli.engine.state import Step, SurveyState, format_path
 from yntymak_cli.engine.survey import Engine
 from yntymak_cli.forms.model import Form
 from yntymak_cli.store.db import Draft, Store, utcnow
+
+if TYPE_CHECKING:
+    from yntymak_cli.collect.media import PreparedMedia
 
 
 def new_paradata(lang: str | None = None) -> dict[str, Any]:
@@ -127,6 +130,16 @@ class Session:
             self._touch(step.path, changed=after != before)
             self.save()
         return error
+
+    def answer_media(self, step: Step, media: PreparedMedia) -> str | None:
+        """Keep a checked file and store the answer naming it, in one write transaction:
+        after a crash either both are there or neither (a file whose answer was refused
+        stays without an answer until purge). OSError when the disk refuses the file."""
+        from yntymak_cli.collect.media import keep_media
+
+        with self.store.write():
+            ref = keep_media(self.store, media)
+            return self.answer(step, ref.text)
 
     def add_repeat(self, step: Step) -> None:
         self.engine.add_repeat(self.state, step.path)

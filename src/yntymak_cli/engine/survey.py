@@ -103,8 +103,8 @@ class _Ctx:
             idx = self.idx[:c]
             own = self.own
             if own is not None and own[0] == name and own[1] == idx:
-                return own[2]  # the candidate answer being validated
-            return self.eng._value(self.st, name, idx)
+                return self.eng._seen(name, own[2])  # the candidate being validated
+            return self.eng._seen(name, self.eng._value(self.st, name, idx))
         found = self.values(name)
         return found[0] if found else None
 
@@ -118,6 +118,8 @@ class _Ctx:
         c = self._common(target)
         out: list[Any] = []
         self.eng._collect(self.st, name, chain, c, self.idx[:c], is_repeat, out)
+        if name in self.eng._media:
+            return [self.eng._seen(name, v) for v in out]
         return out
 
     def current(self) -> Any:
@@ -160,7 +162,7 @@ class _Ctx:
                 raise ex.ExpressionError(_lt("ex_indexed_which", repeat=repeat))
         if any(i < 0 for i in idx):
             return None
-        return self.eng._value(self.st, name, tuple(idx))
+        return self.eng._seen(name, self.eng._value(self.st, name, tuple(idx)))
 
     def pulldata(self, file: str, column: str, key_column: str, key: str) -> str:
         form = self.eng.form
@@ -203,6 +205,8 @@ class Engine:
         self.deviceid = deviceid
         self._now = now or dt.datetime.now
         self._plan = Plan.of(form)
+        # Media questions: expressions see their file name (see _seen).
+        self._media = frozenset(n for n, q in form.index.items() if q.is_media)
         # (list, column) -> choices grouped by that column, for cascades (see _cascade).
         self._groups: dict[tuple[str, str], dict[str, tuple[Choice, ...]] | None] = {}
         # Expression failures while surveying (a form bug): treated as false/empty so the
@@ -611,6 +615,7 @@ class Engine:
         own: tuple[str, Idx, Any] | None = None,
     ) -> Any:
         expr = self._plan.exprs[(name, key)]
+        current = self._seen(name, current)  # `.` of a media question: its file name too
         ctx = _Ctx(self, st, self._plan.rpath[name], idx, current, columns, own)
         try:
             return ex.evaluate(expr, ctx)
@@ -666,6 +671,16 @@ class Engine:
         if (r, "repeat_count") in self._plan.exprs:
             return min(stored, self._repeat_count(st, r, idx))
         return stored
+
+    def _seen(self, name: str, value: Any) -> Any:
+        """An answer as expressions see it: a media answer is its file name, as in ODK
+        (`${photo} = 'IMG_0042.jpg'`), not the stored `NAME sha256:HEX`."""
+        if name in self._media and isinstance(value, str):
+            from yntymak_cli.forms.media import parse_ref
+
+            ref = parse_ref(value)
+            return ref.name if ref is not None else value
+        return value
 
     def _value(self, st: SurveyState, name: str, idx: Idx) -> Any:
         if not self._relevant(st, name, idx):
@@ -1102,6 +1117,11 @@ def display_value(form: Form, q: Question, value: Any, lang: str | None) -> str:
             label = text_in(choice.label, lang, form.language) if choice is not None else ""
             shown.append(label or str(v))
         return ", ".join(shown)
+    if q.is_media:
+        from yntymak_cli.forms.media import parse_ref
+
+        ref = parse_ref(value)
+        return ref.name if ref is not None else str(value)
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
     return ex.to_string(value)

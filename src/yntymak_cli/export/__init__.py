@@ -62,6 +62,9 @@ class ExportOptions:
     # HQ only: the form's targets, for the summary sheet's progress tables and charts
     # (quality/progress.py export_targets); None without targets, and on a laptop.
     targets: Targets | None = None
+    # `--media DIR`: where the media files are copied (by the caller, which has the store);
+    # the `_URL` links start with DIR as seen from the output's folder. None: `media`.
+    media_dir: Path | None = None
 
 
 @dataclass
@@ -103,7 +106,16 @@ def export(
     # SPSS/Stata read the values as names (then coded); labels come from the plan.
     lang = None if stats else options.lang
     xlsx = options.fmt == "xlsx"
-    layout = build_layout(forms, lang, options.no_sensitive, names=names, title_sheet=xlsx)
+    link_root = "media"
+    if options.media_dir is not None:
+        import os
+
+        base = out if is_folder_output(out, options.fmt) else out.parent
+        relative = os.path.relpath(Path(options.media_dir).resolve(), base.resolve())
+        link_root = Path(relative).as_posix()
+    layout = build_layout(
+        forms, lang, options.no_sensitive, names=names, title_sheet=xlsx, link_root=link_root
+    )
     if options.fmt in TABLE_FORMATS:  # `-o out.csv` is one file: refused with repeats
         check_csv_tables(out, [table.name for table in layout.tables], options.fmt)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from yntymak_cli.export.layout import Layout
 from yntymak_cli.files import atomic_path
-from yntymak_cli.forms.geo import GEO_TYPES, BadGeo, Point, read_points
+from yntymak_cli.forms.geo import GEO_TYPES, BadGeo, read_points, to_geometry
 
 # default=str: an odd metadata value (never from the store) as text rather than a crash.
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str)
@@ -34,16 +34,6 @@ class GeojsonCount:
     submissions: int = 0
     features: int = 0
     unread: int = 0  # geo answers left out: their text does not read as points
-
-
-def _geometry(base: str, points: list[Point]) -> dict[str, Any]:
-    size = 3 if all(len(p) >= 3 for p in points) else 2
-    positions = [[p[1], p[0], *p[2:size]] for p in points]
-    if base == "geopoint":
-        return {"type": "Point", "coordinates": positions[0]}
-    if base == "geotrace":
-        return {"type": "LineString", "coordinates": positions}
-    return {"type": "Polygon", "coordinates": [positions]}
 
 
 class _Answers:
@@ -106,7 +96,7 @@ def write_geojson(
                 }
                 feature = {
                     "type": "Feature",
-                    "geometry": _geometry(base, points),
+                    "geometry": to_geometry(base, points),
                     "properties": properties,
                 }
                 f.write(("\n" if count.features == 0 else ",\n") + _ENCODER.encode(feature))

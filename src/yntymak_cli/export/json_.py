@@ -4,10 +4,13 @@
 `{"format_version": 1, "form_id", "versions", "submissions": [...]}`;
 `jsonl`: one submission object per line. Each submission carries its metadata and
 `answers` nested, so a question named like a metadata field (`enumerator`) cannot
-clash, and `answers` can be fed back as an answers file. `validation_status` is HQ's
-review of the current revision as KoboToolbox's value (validation_status_approved,
-validation_status_not_approved, validation_status_on_hold; null while pending; never
-translated, as `status` stays `final` with --lang) and `review_comment` its comment (or null).
+clash, and `answers` can be fed back as an answers file. geotrace and geoshape answers
+are GeoJSON geometry (a LineString, a Polygon of one ring; positions [lon, lat(, alt)],
+accuracies in a foreign member `accuracy`), which an answers file reads back exactly.
+`validation_status` is HQ's review of the current revision as KoboToolbox's value
+(validation_status_approved, validation_status_not_approved, validation_status_on_hold;
+null while pending; never translated, as `status` stays `final` with --lang) and
+`review_comment` its comment (or null).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 from yntymak_cli.export.cells import json_safe
 from yntymak_cli.export.layout import Layout
 from yntymak_cli.files import atomic_path
+from yntymak_cli.forms.geo import LINE_TYPES, BadGeo, read_points, to_geometry
 from yntymak_cli.store.reviews import KOBO_VALIDATION
 
 JSON_FORMAT_VERSION = 1
@@ -55,7 +59,13 @@ class AnswersView:
                 if info.question.list_name:
                     self.labels[name] = info.choices
                     self.by_form[name] = info.by_form
-        self.identity = not self.dropped and not self.labels
+        # geotrace/geoshape answers are written as GeoJSON geometry (read back as answers).
+        self.lines = {
+            name: info.question.base_type
+            for name, info in layout.questions.items()
+            if info.question.base_type in LINE_TYPES and name not in self.dropped
+        }
+        self.identity = not self.dropped and not self.labels and not self.lines
 
     def __call__(self, answers: dict[str, Any], form_hash: Any = None) -> dict[str, Any]:
         if self.identity or answers.__class__ is not dict:
@@ -66,6 +76,8 @@ class AnswersView:
                 continue
             if key in self.repeats and isinstance(value, list):
                 value = [self(v, form_hash) if isinstance(v, dict) else v for v in value]
+            elif key in self.lines:
+                value = _geometry(self.lines[key], value)
             elif key in self.labels:
                 labels = self.labels[key]
                 if form_hash.__class__ is str and form_hash in self.by_form[key]:
@@ -80,6 +92,17 @@ class AnswersView:
                     value = labels.get(value, value)
             out[key] = value
         return out
+
+
+def _geometry(base_type: str, value: Any) -> Any:
+    """A stored geotrace/geoshape as exact GeoJSON geometry; text that does not read as
+    points (an older or foreign record) stays as it is."""
+    if value.__class__ is not str:
+        return value
+    try:
+        return to_geometry(base_type, read_points(base_type, value), exact=True)
+    except BadGeo:
+        return value
 
 
 def submission(record: dict[str, Any], view: AnswersView) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from yntymak_cli.export import cells
 from yntymak_cli.export.cells import Converter
+from yntymak_cli.export.media import MediaLinks
 from yntymak_cli.forms.model import Form, Question, text_in
 
 # Excel sheet names: at most 31 characters, none of []:*?/\ and no leading or
@@ -153,6 +154,8 @@ class Layout:
     # KoboToolbox's value (validation_status_approved...), or with --lang a word of that
     # language, as _status does. A pending submission's cell is empty.
     validation_words: Mapping[str, str] = field(default_factory=lambda: validation_words(None))
+    # The media columns' converters (export/media.py); None when the form has no media.
+    media: MediaLinks | None = None
 
     @property
     def main(self) -> Table:
@@ -166,10 +169,12 @@ def build_layout(
     reserved_names: Iterable[str] = (),
     names: SheetNames | None = None,
     title_sheet: bool = False,
+    link_root: str = "media",
 ) -> Layout:
     """Tables and columns for all versions of one form (`forms` newest first).
     `title_sheet` (xlsx): the main table is named after the form's title in `lang` (else
-    its default language), as KoboToolbox names the sheet; else after the form id."""
+    its default language), as KoboToolbox names the sheet; else after the form id.
+    `link_root`: the folder media `_URL` links start with (export/media.py)."""
     if not forms:
         raise ValueError("build_layout needs at least one form version")
     names = names or SheetNames(reserved_names)
@@ -221,13 +226,17 @@ def build_layout(
     # Depth-first order keeps a repeat's sheet right after its parent's.
     tables = list(_depth_first(main))
 
+    media_names = frozenset(
+        name for (_, name), info in infos.items() if info.question.is_media and name not in dropped
+    )
+    links = MediaLinks(newest.id, media_names, link_root) if media_names else None
     questions: dict[str, QuestionInfo] = {}
     for (enclosing, name), info in infos.items():
         owner = by_repeat.get(enclosing)
         if owner is None or name in dropped:
             continue
         questions.setdefault(name, info)
-        owner.columns.extend(_columns(info, lang))
+        owner.columns.extend(_columns(info, lang, links))
 
     return Layout(
         form_id=forms[0].id,
@@ -241,6 +250,7 @@ def build_layout(
         questions=questions,
         dropped=dropped,
         repeats=frozenset(t.repeat for t in tables if t.repeat),
+        media=links,
     )
 
 
@@ -309,7 +319,7 @@ def _depth_first(table: Table) -> Iterator[Table]:
         yield from _depth_first(child)
 
 
-def _columns(info: QuestionInfo, lang: str | None) -> list[Column]:
+def _columns(info: QuestionInfo, lang: str | None, links: MediaLinks | None) -> list[Column]:
     q, form = info.question, info.form
     path = form.group_path(q.name)
     groups = ""  # with --lang: the enclosing groups' labels, "Group/Sub/" (formpack's way)
@@ -337,6 +347,9 @@ def _columns(info: QuestionInfo, lang: str | None) -> list[Column]:
         for part, convert in zip(cells.GEO_PARTS, cells.geo_parts(), strict=True):
             cols.append(Column(q.name, f"{prefix}_{stem}_{part}", convert))
         return cols
+    if info.question.is_media and links is not None:
+        # KoboToolbox's pair: the file name, then `question_URL` with a relative link.
+        return [Column(q.name, label, links.name), Column(q.name, f"{label}_URL", links.url)]
     if base == "calculate" and lang:  # a yes/no result reads as a word of the language
         yes_no = translated_words(lang, ("yes", "no"), "")
         words = {value: yes_no[word] for value, word in YES_NO.items()}
@@ -397,6 +410,8 @@ class RowBuilder:
         if self._relabel:  # _repeat_rows reads self._getters too, for this record's rows
             self._getters = self._getters_for(record.get("form_hash"))
         main = self.layout.main
+        if self.layout.media is not None:  # its links name this record's uuid and files
+            self.layout.media.start(record)
         answers = record.get("answers")
         if answers.__class__ is not dict:  # missing, or a foreign record's odd shape
             answers = {}

@@ -6,14 +6,15 @@ and still read). A geotrace or geoshape is its points in that form joined by `;`
 without spaces, as ODK Collect writes them (`40.53 72.8;40.54 72.81`); a geoshape's last
 point repeats its first (closed). forms/values.py makes that text from what was typed;
 this module reads it back strictly (HQ checks what a device sends with it, the GeoJSON
-export turns it into geometry), so a value that does not read is refused, never guessed.
-Pure functions.
+and JSON exports turn it into geometry), so a value that does not read is refused, never
+guessed. Pure functions.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from yntymak_cli.i18n import t
 from yntymak_cli.limits import MAX_GEO_POINTS, MAX_TEXT_CHARS
@@ -27,6 +28,7 @@ POINT_SEPARATOR = ";"  # between the points of a stored geotrace/geoshape (ODK's
 _NUMBER_RE = re.compile(r"^-?\d+(?:\.\d+)?(?:e[+-]\d+)?$")
 
 Point = tuple[float, ...]  # (lat, lon) or (lat, lon, alt) or (lat, lon, alt, acc)
+GEOMETRY_TYPES = {"geopoint": "Point", "geotrace": "LineString", "geoshape": "Polygon"}
 
 
 class BadGeo(ValueError):
@@ -74,3 +76,28 @@ def read_points(base_type: str, text: str) -> list[Point]:
     if len({p[:2] for p in points[:-1]}) < 3:
         raise BadGeo("refusal_geo_shape_few")
     return points
+
+
+def to_geometry(base_type: str, points: list[Point], *, exact: bool = False) -> dict[str, Any]:
+    """GeoJSON geometry (RFC 7946) of an answer's points: positions [lon, lat(, alt)].
+
+    For a GIS (`exact=False`) every position has the same length: the altitude only when
+    every point has one. `exact=True` (the JSON export, whose answers read back as an
+    answers file) keeps each point whole: its altitude when it has one, and the points'
+    accuracies, which a position cannot hold, in a foreign member `accuracy` (a number or
+    null per point) when any point has one."""
+    kind = GEOMETRY_TYPES[base_type]
+    if exact:
+        positions = [[p[1], p[0], *p[2:3]] for p in points]
+    else:
+        size = 3 if all(len(p) >= 3 for p in points) else 2
+        positions = [[p[1], p[0], *p[2:size]] for p in points]
+    geometry: dict[str, Any] = {"type": kind}
+    if kind == "Point":
+        geometry["coordinates"] = positions[0]
+    else:
+        geometry["coordinates"] = [positions] if kind == "Polygon" else positions
+    if exact and any(len(p) == 4 for p in points):
+        accuracy = [p[3] if len(p) == 4 else None for p in points]
+        geometry["accuracy"] = accuracy[0] if kind == "Point" else accuracy
+    return geometry

@@ -16,9 +16,12 @@ LangText = str | dict[str, str]
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
+# Questions answered with a file the volunteer has on the laptop (forms/media.py).
+MEDIA_TYPES = frozenset({"image", "audio", "video", "file"})
 INPUT_TYPES = frozenset(
     {"text", "integer", "decimal", "date", "time", "datetime", "acknowledge", "range"}
     | {"geopoint", "geotrace", "geoshape"}
+    | MEDIA_TYPES
 )
 SELECT_TYPES = frozenset({"select_one", "select_multiple"})
 METADATA_TYPES = frozenset({"start", "end", "today", "deviceid", "username"})
@@ -72,7 +75,8 @@ class Question(BaseModel):
         + " ".join(sorted(INPUT_TYPES | METADATA_TYPES))
         + ", note, calculate, group, repeat, or `select_one LIST` / `select_multiple LIST`;"
         " geopoint, geotrace and geoshape are typed as `lat lon[ alt acc]` points, a"
-        " geotrace/geoshape as points joined by `;`"
+        " geotrace/geoshape as points joined by `;`; image, audio, video and file are"
+        " answered with the path of a file on the laptop"
     )
     label: LangText | None = None
     hint: LangText | None = None
@@ -93,6 +97,24 @@ class Question(BaseModel):
         description="text questions only: Cyrillic letters that look like Latin ones "
         "(А В Е К М Н О Р С Т У Х, and lower case) are turned into those Latin letters "
         "before the answer is checked and stored",
+    )
+    # Media questions (image, audio, video, file): forms/media.py.
+    accept: str | None = Field(
+        default=None,
+        description="media questions only: the files accepted, comma-separated extensions"
+        " (.pdf) and MIME patterns (image/*, application/pdf), as XLSForm's body::accept;"
+        " by default image/* for image, audio/* for audio, video/* for video, any for file",
+    )
+    max_pixels: int | None = Field(
+        default=None,
+        gt=0,
+        description="image questions only: a photo whose longer side is larger is scaled"
+        " down to this many pixels (XLSForm's max-pixels parameter)",
+    )
+    keep_gps: bool = Field(
+        default=False,
+        description="image questions only: keep the photo's EXIF GPS position when it is"
+        " scaled down for max_pixels (by default the position is removed)",
     )
     appearance: str | None = None
     parameters: dict[str, str] | None = None
@@ -145,6 +167,10 @@ class Question(BaseModel):
         return self.base_type in VALUE_TYPES
 
     @property
+    def is_media(self) -> bool:
+        return self.base_type in MEDIA_TYPES
+
+    @property
     def is_repeat(self) -> bool:
         return self.base_type == "repeat"
 
@@ -184,6 +210,12 @@ class Form(BaseModel):
     instance_name: str | None = None
     summary_by: str | None = None
     quality: Quality | None = None
+    # The largest file a media question accepts: bytes, or text such as "20 MB", "500 kB".
+    max_size: int | str | None = Field(
+        default=None,
+        description="the largest file a media question accepts: a number of bytes or text"
+        " such as `20 MB` or `500 kB` (default 20 MB)",
+    )
     include: list[str] = Field(default_factory=list)
     choices: dict[str, list[Choice]] = Field(default_factory=dict)
     questions: list[Question] = Field(default_factory=list)

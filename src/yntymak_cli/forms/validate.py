@@ -94,6 +94,11 @@ def _check_settings(loaded: Any, form: Form) -> None:
             ),
         )
     _check_translations(loaded, form, form.title, ("title",), _t("fv_who_title"))
+    if form.max_size is not None:
+        from yntymak_cli.forms.media import parse_size
+
+        if parse_size(form.max_size) is None:
+            loaded.problem(("max_size",), _t("fv_max_size", value=form.max_size))
     if form.instance_name:
         _check_expression(
             loaded, form, None, "instance_name", form.instance_name, ("instance_name",)
@@ -192,6 +197,7 @@ def _check_question(
         loaded.problem((*qpath, "choice_filter"), _t("fv_choice_filter_only", who=who))
     if q.latin_lookalikes and base != "text":
         loaded.problem((*qpath, "latin_lookalikes"), _t("fv_lookalikes_only", who=who))
+    _check_media(loaded, q, qpath, who)
     if base == "calculate" and not q.calculation:
         loaded.problem(qpath, _t("fv_calculate_needs", who=who))
     if base == "range":
@@ -213,6 +219,23 @@ def _check_question(
         _check_expression(loaded, form, q, "required", q.required, (*qpath, "required"))
     if q.default is not None:
         _check_default(loaded, form, q, qpath)
+
+
+def _check_media(loaded: Any, q: Question, qpath: QPath, who: str) -> None:
+    """accept on media questions only, with readable patterns; max_pixels and keep_gps on
+    image questions only."""
+    from yntymak_cli.forms.media import accept_patterns, pattern_problem
+
+    if q.accept is not None:
+        if not q.is_media:
+            loaded.problem((*qpath, "accept"), _t("fv_accept_only", who=who))
+        else:
+            for pattern in accept_patterns(q.base_type, q.accept):
+                if pattern_problem(pattern):
+                    loaded.problem((*qpath, "accept"), _t("fv_accept_bad", who=who, item=pattern))
+    for key, present in (("max_pixels", q.max_pixels is not None), ("keep_gps", q.keep_gps)):
+        if present and q.base_type != "image":
+            loaded.problem((*qpath, key), _t("fv_image_only", who=who, key=key))
 
 
 def _check_range(loaded: Any, q: Question, qpath: QPath) -> None:

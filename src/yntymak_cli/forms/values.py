@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from yntymak_cli.forms.geo import POINT_SEPARATOR
+from yntymak_cli.forms.geo import GEOMETRY_TYPES, POINT_SEPARATOR
 from yntymak_cli.forms.model import Form, Question
 from yntymak_cli.i18n import t
 from yntymak_cli.limits import MAX_GEO_POINTS, MAX_INT, MAX_TEXT_CHARS, MIN_INT
@@ -395,15 +395,18 @@ def _line_point(n: int, item: Any, key: str) -> str:
 
 def read_geo_line(base_type: str, raw: Any) -> GeoLine:
     """A geotrace or geoshape: `lat lon[ alt acc]; lat lon; …` (XLSForm's text; each point
-    read as a geopoint is, decimal commas included, so a comma never separates points), or
-    a list of points (each "lat lon" or a list of numbers). A trace needs 2 points, a shape
+    read as a geopoint is, decimal commas included, so a comma never separates points), a
+    list of points (each "lat lon" or a list of numbers), or the GeoJSON geometry the JSON
+    export writes (a LineString, a Polygon of one ring). A trace needs 2 points, a shape
     3 distinct ones and is closed: when its last point is not its first, the first is added
     (`closed_here`). Stored as the points joined by ";" (ODK Collect's way; forms/geo.py).
     Raises InvalidValue."""
     shape = base_type == "geoshape"
     key = "invalid_geoshape" if shape else "invalid_geotrace"
-    if isinstance(raw, list | tuple):
-        items: list[Any] = list(raw)
+    if isinstance(raw, dict):
+        items: list[Any] = _geojson_points(base_type, raw)
+    elif isinstance(raw, list | tuple):
+        items = list(raw)
     elif isinstance(raw, str):
         if len(raw) > MAX_TEXT_CHARS:
             raise InvalidValue("text_too_long", limit=f"{MAX_TEXT_CHARS:,}")
@@ -428,6 +431,48 @@ def read_geo_line(base_type: str, raw: Any) -> GeoLine:
         if len(points) > MAX_GEO_POINTS:
             raise InvalidValue("too_many_points", limit=f"{MAX_GEO_POINTS:,}")
     return GeoLine(POINT_SEPARATOR.join(points), closed_here=not closed)
+
+
+_GEOJSON_KEYS = frozenset({"type", "coordinates", "accuracy", "bbox"})
+
+
+def _geojson_points(base_type: str, raw: dict[str, Any]) -> list[Any]:
+    """The points of a GeoJSON LineString (geotrace) or one-ring Polygon (geoshape), as
+    forms.geo.to_geometry(exact=True) writes them: [lat, lon(, alt(, acc))] lists for
+    `_line_point`. Positions are [lon, lat(, alt)]; `accuracy` (optional) holds a number or
+    null per point. Bounded before anything is walked."""
+    kind = GEOMETRY_TYPES[base_type]
+    refused = InvalidValue("invalid_geojson_line", kind=kind)
+    coordinates = raw.get("coordinates")
+    if (
+        raw.get("type") != kind
+        or not _GEOJSON_KEYS.issuperset(raw)
+        or not isinstance(coordinates, list)
+    ):
+        raise refused
+    if kind == "Polygon":
+        if len(coordinates) != 1 or not isinstance(coordinates[0], list):
+            raise refused  # holes (more rings) cannot be an XLSForm geoshape
+        coordinates = coordinates[0]
+    if len(coordinates) > MAX_GEO_POINTS:
+        raise InvalidValue("too_many_points", limit=f"{MAX_GEO_POINTS:,}")
+    accuracy = raw.get("accuracy")
+    if accuracy is not None and (
+        not isinstance(accuracy, list) or len(accuracy) != len(coordinates)
+    ):
+        raise refused
+    points: list[Any] = []
+    for n, position in enumerate(coordinates):
+        if not isinstance(position, list) or not 2 <= len(position) <= 3:
+            raise refused
+        point = [position[1], position[0], *position[2:]]
+        acc = accuracy[n] if accuracy is not None else None
+        if acc is not None:
+            if len(position) < 3:
+                raise refused  # an accuracy is stored after an altitude
+            point.append(acc)
+        points.append(point)
+    return points
 
 
 def _geo_line(base_type: str) -> Callable[[Any], str]:
@@ -539,6 +584,18 @@ def stored_text(base_type: str, text: str) -> str:
     return _num_text(value) if isinstance(value, float) else str(value)
 
 
+def _media(form: Form, q: Question, raw: Any) -> str:
+    """A media answer as stored (`NAME sha256:HEX`). A path given in an answers file or at
+    the prompt is turned into this by collect/media.py (it reads and stores the file)
+    before the engine sees it; the engine never touches files."""
+    from yntymak_cli.forms.media import parse_ref
+
+    ref = parse_ref(raw)
+    if ref is None:
+        raise InvalidValue("media_not_stored")
+    return ref.text
+
+
 def _form_free(reader: Callable[[Any], Any]) -> Callable[[Form, Question, Any], Any]:
     return lambda form, q, raw: reader(raw)
 
@@ -550,4 +607,5 @@ _PARSERS: dict[str, Callable[[Form, Question, Any], Any]] = {
     "select_multiple": _select_multiple,
     "acknowledge": _acknowledge,
     "range": _range,
+    **dict.fromkeys(("image", "audio", "video", "file"), _media),
 }

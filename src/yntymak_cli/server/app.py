@@ -6,11 +6,16 @@ sqlite3 connection belongs to the thread that opened it); writes serialise on SQ
 `BEGIN IMMEDIATE` and busy timeout, as two `hq import` processes would. The event loop only
 reads bodies and keeps the limits (request rates per client address and in all, the bytes
 in flight, one upload per device, verified bundles per device, the import cap).
+
+A body is never held in memory: it streams into a file of its own in HQ_HOME/spool
+(server/spool.py), a quarter megabyte at a time, and is imported from that file by what
+`hq import FILE` runs. The file goes however the request ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import re
 import secrets
@@ -18,7 +23,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from yntymak_cli.errors import InvalidInput, NotFound
+from yntymak_cli.server import spool
 from yntymak_cli.server.limits import DeviceLocks, DeviceRate, InFlight, RateLimiter
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.hqdb import HqDb
@@ -51,7 +57,8 @@ _PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 # Names this machine answers to: a page request whose Host is anything else came through a
 # proxy or a rebound DNS name (a web page elsewhere reading ours), so it needs the token.
 _LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
-MAX_INFLIGHT = 512 * 1024 * 1024  # default cap on body bytes held at once: see max_inflight
+# Default cap on upload bytes in the spool at once, all uploads together: see max_inflight.
+MAX_INFLIGHT = 4 * 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -72,9 +79,15 @@ class Settings:
     # device's enrolled key, each bundle_id once (a replay costs nothing more).
     device_rate: int = 30
     max_imports: int = 2  # bundles verified and imported at once
-    # Body bytes held at once, all uploads together; 0: the smaller of twice the bundle
-    # limit and 512 MiB. One upload alone may always use up to the bundle limit.
+    # Upload bytes in the spool at once, all uploads together; 0: the smaller of four times
+    # the bundle limit and 4 GiB. One upload alone may always use up to the bundle limit.
     max_inflight: int = 0
+    # Where bodies wait while they arrive; None: "spool" beside HQ's SQLite file, or in the
+    # home (PostgreSQL).
+    spool: Path | None = None
+    # HQ's home (`--home`), for worker processes: spawned, they do not inherit the CLI's
+    # override, and HQ's media files on PostgreSQL live in the home (sync/hq_media.py).
+    home: Path | None = None
 
 
 def error(status: int, code: str, message: str, retry_after: int | None = None) -> JSONResponse:
@@ -88,12 +101,14 @@ class _Api:
         from yntymak_cli.sync.container import MAX_BUNDLE_FILE_SIZE
 
         self.settings = settings
-        self.max_bundle = settings.max_bundle or MAX_BUNDLE_FILE_SIZE
+        # No bundle is larger than MAX_BUNDLE_FILE_SIZE: a larger --max-bundle takes nothing more.
+        self.max_bundle = min(settings.max_bundle or MAX_BUNDLE_FILE_SIZE, MAX_BUNDLE_FILE_SIZE)
         self.rate = RateLimiter(settings.rate, total=settings.total_rate)
         self.locks = DeviceLocks()
         self.device_rate = DeviceRate(settings.device_rate)
         self.imports = asyncio.Semaphore(max(1, settings.max_imports))
-        self.inflight = InFlight(settings.max_inflight or min(2 * self.max_bundle, MAX_INFLIGHT))
+        self.inflight = InFlight(settings.max_inflight or min(4 * self.max_bundle, MAX_INFLIGHT))
+        self.spool = spool.prepare(settings.spool or _spool_dir(settings))
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -118,32 +133,44 @@ class _Api:
             )
         return None
 
-    async def read_body(self, request: Request, held: list[int]) -> list[bytes] | JSONResponse:
-        """The body as it arrived (chunks: joined once, in the import's thread), at most
-        max_bundle bytes, within upload_timeout seconds. `held[0]`: the bytes reserved in
-        the in-flight budget so far (a declared length up front, else as chunks come)."""
-        limit = self.max_bundle
-        chunks: list[bytes] = []
-        size = 0
+    async def read_body(
+        self, request: Request, upload: spool.SpoolFile, held: list[int]
+    ) -> JSONResponse | None:
+        """The body into `upload`, at most max_bundle bytes, within upload_timeout seconds;
+        None once it is all on disk, else the refusal. `held[0]`: the bytes reserved in the
+        in-flight budget so far (a declared length up front, else as chunks come).
 
-        async def read() -> None:
-            nonlocal size
-            async for chunk in request.stream():
+        Only waiting for the client is bound by the timeout: a write to disk, in a worker
+        thread, is never abandoned halfway (the file is closed and removed after it)."""
+        limit = self.max_bundle
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.upload_timeout
+        size = 0
+        pending = bytearray()
+        chunks = request.stream().__aiter__()
+        try:
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise asyncio.TimeoutError
+                try:
+                    chunk = await asyncio.wait_for(chunks.__anext__(), left)
+                except StopAsyncIteration:
+                    break
                 size += len(chunk)
                 if size > limit:
-                    raise _TooLarge
+                    return _too_large(limit)
                 if size > held[0]:
                     if not self.inflight.reserve(size - held[0], held[0]):
-                        raise _Busy
+                        return _server_busy()
                     held[0] = size
-                chunks.append(chunk)
-
-        try:
-            await asyncio.wait_for(read(), self.settings.upload_timeout)
-        except _TooLarge:
-            return _too_large(limit)
-        except _Busy:
-            return _server_busy()
+                pending += chunk
+                if len(pending) >= spool.WRITE_SIZE:
+                    data, pending = pending, bytearray()
+                    await run_in_threadpool(upload.write, data)
+            if pending:
+                await run_in_threadpool(upload.write, pending)
+            await run_in_threadpool(upload.finish)
         except asyncio.TimeoutError:
             log.warning("upload timed out after %s s", self.settings.upload_timeout)
             return error(
@@ -151,7 +178,14 @@ class _Api:
                 "upload-timeout",
                 f"the bundle did not arrive within {self.settings.upload_timeout:g} s",
             )
-        return chunks
+        except OSError as exc:  # the spool's disk: full, or failing
+            log.error("cannot write an upload to %s: %s", self.spool, exc)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                return error(
+                    500, "internal", "HQ's disk is full: nothing was stored; HQ must free space"
+                )
+            return error(500, "internal", "HQ could not store the upload; see HQ's server log")
+        return None
 
     # -- endpoints ------------------------------------------------------------------------
 
@@ -179,27 +213,51 @@ class _Api:
         if declared and not self.inflight.reserve(declared):
             return _server_busy()
         held = [declared]
+        upload: spool.SpoolFile | None = None
         try:
+            upload = await run_in_threadpool(self._new_upload)
             try:
-                chunks = await self.read_body(request, held)
+                refused = await self.read_body(request, upload, held)
             except ClientDisconnect:
                 log.info("a client disconnected during its upload (device %s)", device_id)
                 return error(400, "invalid", "the upload was cut off")
-            if isinstance(chunks, Response):
-                return chunks
-            return await self._import(device_id, chunks)
+            if refused is not None:
+                return refused
+            return await self._import(device_id, upload.path)
         finally:
+            # Whatever happened (imported, refused, cut off, a server error, the task
+            # cancelled at shutdown): the file goes, then its bytes leave the budget.
+            if upload is not None:
+                upload.remove()
             self.inflight.release(held[0])
 
-    async def _import(self, device_id: str, chunks: list[bytes]) -> Response:
+    def _new_upload(self) -> spool.SpoolFile:
+        try:
+            return spool.SpoolFile(self.spool)
+        except FileNotFoundError:  # the folder was removed while serving: made again
+            spool.prepare(self.spool)
+            return spool.SpoolFile(self.spool)
+
+    async def _import(self, device_id: str, path: Path) -> Response:
+        from yntymak_cli.sync import container
+        from yntymak_cli.sync import hq as hq_mod
+
+        # Opened once, by what `hq import FILE` opens a bundle with; every read below is
+        # one pass of its own that authenticates exactly the bytes it parses.
+        try:
+            with hq_mod.open_bundle_file(path) as data:
+                return await self._import_file(device_id, data)
+        except container.BundleError as exc:
+            return _bundle_refusal(exc)
+
+    async def _import_file(self, device_id: str, data: BinaryIO) -> Response:
         from yntymak_cli.sync import container
         from yntymak_cli.sync.hq import device_lookup, import_for_receipt
 
         hq = self.settings.hq
-        # The body is joined (the one copy) only in an import slot: at most --workers
-        # bodies are ever held twice, however many uploads are in flight.
+        # Bundles wait on disk for an import slot: at most --workers are read at once.
         async with self.imports:
-            data, named = await run_in_threadpool(_join_and_inspect, chunks)
+            named = await run_in_threadpool(_inspect, data)
             if isinstance(named, container.BundleError):
                 return _bundle_refusal(named)
             if named != device_id:
@@ -347,25 +405,23 @@ def _split_host(value: str) -> tuple[str, int | None]:
     return host, int(port)
 
 
-def _join_and_inspect(chunks: list[bytes]) -> tuple[bytes, Any]:
-    """The body in one piece (the chunks are let go at once) and the device its clear
-    header names, or the BundleError that header earned. Runs in a worker thread."""
+def _inspect(data: BinaryIO) -> Any:
+    """The device a bundle file's clear header names, or the BundleError that header
+    earned (its media section is seeked over, not read). Runs in a worker thread."""
     from yntymak_cli.sync import container
 
-    data = b"".join(chunks)
-    chunks.clear()
     try:
-        return data, container.inspect_bundle(data)["device_id"]
+        return container.inspect_bundle(data)["device_id"]
     except container.BundleError as exc:
-        return data, exc
+        return exc
 
 
-class _TooLarge(Exception):
-    pass
+def _spool_dir(settings: Settings) -> Path:
+    if settings.db_path is not None:
+        return settings.db_path.parent / spool.SPOOL
+    from yntymak_cli.home import home_dir
 
-
-class _Busy(Exception):
-    pass
+    return home_dir() / spool.SPOOL
 
 
 def _server_busy() -> JSONResponse:

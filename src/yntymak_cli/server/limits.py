@@ -161,7 +161,7 @@ class DeviceLocks:
 
 @dataclass
 class InFlight:
-    """A budget of request-body bytes held at once, across all uploads.
+    """A budget of request-body bytes held at once (in the spool, on disk), across all uploads.
 
     `reserve(n, held)` takes n more bytes for an upload that holds `held` already, if they
     fit or if no other upload holds any (so one bundle as large as the bundle limit always

@@ -150,8 +150,11 @@ def _stop_all(procs: list[BaseProcess]) -> None:
 
 def _worker(slot: int, args: WorkerArgs, listening: Any) -> None:
     """A worker process: its own listening socket on the shared address, one uvicorn."""
+    from yntymak_cli.home import set_home
     from yntymak_cli.i18n import set_lang
 
+    if args.settings.home is not None:
+        set_home(args.settings.home)  # --home of the command: HQ's media files are there
     # A Ctrl-C before uvicorn takes over SIGINT (it does once the app is built) would end
     # this worker with a KeyboardInterrupt traceback; the parent's SIGTERM follows anyway.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -22,9 +22,17 @@ if TYPE_CHECKING:
 # (uuid, revision, status): one entry a bundle carried, status "final" or "void".
 Carried = tuple[str, int, str]
 
-# Every revision and void HQ has not acknowledged (nor refused), oldest revision first per
-# uuid: unsynced revisions, and the latest revision of a submission voided since.
-_PENDING_SQL = """
+# Every revision and void HQ has not acknowledged (nor refused): unsynced revisions, and the
+# latest revision of a submission voided since.
+_PENDING_WHERE = """
+WHERE (r.synced_at IS NULL AND r.refused_at IS NULL)
+   OR (s.status = 'void' AND s.void_synced = 0 AND s.void_refused_at IS NULL
+       AND r.revision = s.revision)
+"""
+
+# Those records, oldest revision first per uuid.
+_PENDING_SQL = (
+    """
 SELECT r.uuid, r.revision, r.form_hash, r.submission_time, r.enumerator, r.device_id,
        r.instance_name, r.answers, r.paradata, r.hash,
        s.created_at, s.status, s.revision AS latest, s.void_reason, s.voided_at, s.purged_at,
@@ -32,11 +40,21 @@ SELECT r.uuid, r.revision, r.form_hash, r.submission_time, r.enumerator, r.devic
 FROM revisions r
 JOIN submissions s ON s.uuid = r.uuid
 JOIN forms f ON f.hash = r.form_hash
-WHERE (r.synced_at IS NULL AND r.refused_at IS NULL)
-   OR (s.status = 'void' AND s.void_synced = 0 AND s.void_refused_at IS NULL
-       AND r.revision = s.revision)
-ORDER BY r.uuid, r.revision
 """
+    + _PENDING_WHERE
+    + "ORDER BY r.uuid, r.revision\n"
+)
+
+# Only what a bundle's contents name of them: (uuid, revision, status).
+_PENDING_KEYS_SQL = (
+    """
+SELECT r.uuid, r.revision,
+       CASE WHEN s.status = 'void' AND r.revision = s.revision THEN 'void' ELSE 'final' END
+FROM revisions r
+JOIN submissions s ON s.uuid = r.uuid
+"""
+    + _PENDING_WHERE
+)
 
 _BUNDLE_COLUMNS = (
     "seq, bundle_id, file_name, file_hash, prev_hash, hq_fingerprint, created_at, contents, "
@@ -47,6 +65,11 @@ _BUNDLE_COLUMNS = (
 def pending_records(store: Store) -> list[PayloadRecord]:
     """Every revision and void HQ has not acknowledged, oldest revision first per uuid."""
     return [_pending_record(row) for row in store.conn.execute(_PENDING_SQL)]
+
+
+def pending_keys(store: Store) -> list[Carried]:
+    """(uuid, revision, status) of each pending record, as a bundle's contents name it."""
+    return [(u, r, status) for u, r, status in store.conn.execute(_PENDING_KEYS_SQL)]
 
 
 def _pending_record(row: Any) -> PayloadRecord:
@@ -161,6 +184,24 @@ def forget_bundle(store: Store, seq: int) -> None:
     """Drop an unacknowledged bundle whose file never appeared, so its seq is used again."""
     with store.write() as conn:
         conn.execute("DELETE FROM sync_bundles WHERE seq = ? AND acked_at IS NULL", [seq])
+
+
+def carried_by_unacknowledged(store: Store, hq_fingerprint: str) -> dict[Carried, int]:
+    """Each entry of a bundle still on its way to this HQ -> the highest seq that carried
+    it (when it last set out). On its way: sealed to this HQ, not acknowledged, and newer
+    than every bundle HQ has acknowledged. A bundle older than one HQ acknowledged is
+    presumed lost (HQ answered a later one), and one sealed to another HQ cannot be read
+    by the HQ trusted now: what they carried is as good as unsent."""
+    out: dict[Carried, int] = {}
+    for row in store.conn.execute(
+        "SELECT seq, contents FROM sync_bundles WHERE acked_at IS NULL AND hq_fingerprint = ?"
+        " AND seq > COALESCE((SELECT MAX(seq) FROM sync_bundles"
+        " WHERE acked_at IS NOT NULL AND hq_fingerprint = ?), 0) ORDER BY seq",
+        [hq_fingerprint, hq_fingerprint],
+    ):
+        for u, r, status in json.loads(row["contents"]):
+            out[(u, r, status)] = row["seq"]
+    return out
 
 
 def carried_form_hashes(store: Store, contents: Iterable[Carried]) -> set[str]:

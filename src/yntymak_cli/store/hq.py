@@ -22,6 +22,7 @@ from yntymak_cli.store.hq_schema import (
     forms,
     hq_bundles,
     hq_devices,
+    hq_media,
     hq_receipts,
     hq_refused,
     hq_timings,
@@ -595,3 +596,30 @@ def mark_delivered(conn: sa.Connection, decision_ids: Sequence[int], at: str) ->
             .where(reviews.c.decision_id.in_(chunk))
             .values(delivered_at=sa.func.coalesce(reviews.c.delivered_at, at))
         )
+
+
+# -- media ---------------------------------------------------------------------------------
+
+
+def media_sizes(conn: sa.Connection, hashes: Iterable[str]) -> dict[str, int]:
+    """sha256 -> size of the media files HQ holds among `hashes`."""
+    wanted = sorted(set(hashes))
+    out: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        query = sa.select(hq_media.c.sha256, hq_media.c.size).where(
+            hq_media.c.sha256.in_(wanted[start : start + 500])
+        )
+        out.update({row.sha256: row.size for row in conn.execute(query)})
+    return out
+
+
+def add_media(
+    conn: sa.Connection, rows: Sequence[tuple[str, int, str]], bundle_id: str, at: str
+) -> None:
+    """Record media files (sha256, size, media_type) a bundle brought; one HQ holds stays."""
+    values = [
+        {"sha256": h, "size": n, "media_type": m, "bundle_id": bundle_id, "received_at": at}
+        for h, n, m in rows
+    ]
+    if values:
+        conn.execute(_insert(conn, hq_media).on_conflict_do_nothing(), values)

@@ -178,12 +178,26 @@ hq_timings = sa.Table(
     sa.Column("seconds", sa.Text),
 )
 
+# The media files HQ received in bundles, each once (SQLite migration 012_hq_media,
+# PostgreSQL pg_005_hq_media). The bytes are files beside the database on both engines:
+# HQ_HOME/media/<2 hex>/<sha256> (sync/hq_media.py); this row says what each file is and
+# which bundle first brought it.
+hq_media = sa.Table(
+    "hq_media",
+    metadata,
+    sa.Column("sha256", sa.Text, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("media_type", sa.Text, nullable=False),
+    sa.Column("bundle_id", sa.Text, sa.ForeignKey("hq_bundles.bundle_id"), nullable=False),
+    sa.Column("received_at", sa.Text, nullable=False),
+)
+
 # The tables of pg_001_hq: the schema when PostgreSQL support began. Later tables are
 # created by steps of their own, so a database made before them gets them too.
 _PG_001_TABLES = (settings, forms, submissions, revisions, hq_devices, hq_bundles,
                   hq_refused, reviews, hq_receipts)  # fmt: skip
 # HQ's tables, in an order that respects their foreign keys (for copies and checks).
-HQ_TABLES = (*_PG_001_TABLES, hq_targets, hq_timings)
+HQ_TABLES = (*_PG_001_TABLES, hq_targets, hq_timings, hq_media)
 
 PgStep = Callable[[sa.Connection], None]
 
@@ -234,6 +248,10 @@ def continue_submission_ids(conn: sa.Connection) -> None:
     )
 
 
+def _pg_005_hq_media(conn: sa.Connection) -> None:
+    hq_media.create(conn, checkfirst=True)
+
+
 # Named, forward-only steps for a PostgreSQL HQ (SQLite's are store/migrations.py): the
 # schema as it stood when PostgreSQL support began, then one step per change.
 PG_MIGRATIONS: list[tuple[str, PgStep]] = [
@@ -241,4 +259,5 @@ PG_MIGRATIONS: list[tuple[str, PgStep]] = [
     ("pg_002_targets", _pg_002_targets),
     ("pg_003_timings", _pg_003_timings),
     ("pg_004_submission_ids", _pg_004_submission_ids),
+    ("pg_005_hq_media", _pg_005_hq_media),
 ]

@@ -284,6 +284,42 @@ def _010_submission_ids(conn: sqlite3.Connection) -> None:
     )
 
 
+def _011_media(conn: sqlite3.Connection) -> None:
+    # Laptop side: the files of media answers, kept once each under HOME/media/ by their
+    # SHA-256 (store/media.py). An answer names its file by hash; this row says what the
+    # file is. Rows (and files) no answer, revision or draft names go at purge.
+    _run(
+        conn,
+        """
+        CREATE TABLE media (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            media_type TEXT NOT NULL,
+            original_name TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        )
+        """,
+    )
+
+
+def _012_hq_media(conn: sqlite3.Connection) -> None:
+    # HQ side: the media files bundles brought, kept once each beside the database under
+    # media/ by their SHA-256 (sync/hq_media.py); the row says what the file is and which
+    # bundle first brought it. (PostgreSQL: hq_schema pg_005_hq_media.)
+    _run(
+        conn,
+        """
+        CREATE TABLE hq_media (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            media_type TEXT NOT NULL,
+            bundle_id TEXT NOT NULL REFERENCES hq_bundles(bundle_id),
+            received_at TEXT NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATIONS: list[tuple[str, Step]] = [
     ("001_core", _001_core),
     ("002_sync", _002_sync),
@@ -295,6 +331,8 @@ MIGRATIONS: list[tuple[str, Step]] = [
     ("008_targets", _008_targets),
     ("009_timings", _009_timings),
     ("010_submission_ids", _010_submission_ids),
+    ("011_media", _011_media),
+    ("012_hq_media", _012_hq_media),
 ]
 
 

@@ -11,6 +11,9 @@ Purge works revision by revision and can be run again at any time:
   (the edit is not at HQ yet) and reported, and once it is finalised and acknowledged the
   next purge erases that new revision too (finalising clears `purged_at`).
 
+Media files (store/media.py) that no answer still on the laptop names are erased after
+the answers; a file another revision or a draft still names stays.
+
 Ids, revision numbers, hashes and metadata stay, so sync and `submissions list` still work.
 SQLite keeps deleted content in free pages and in the WAL, so the purge runs with
 `secure_delete`, then truncates the WAL and rebuilds the file with VACUUM. That clean-up
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.store.db import Store, utcnow
+from yntymak_cli.store.media import remove_unused
 
 # Submissions whose own copy of the answers can go: every revision, and the void, acked.
 _PURGEABLE = """
@@ -68,6 +72,8 @@ class PurgeResult:
     # Why the clean-up after the (committed) erasure failed, e.g. "database or disk is
     # full": erased text may remain in free pages or the WAL until a later run.
     cleanup_error: str | None = None
+    # Media files erased: those no remaining answer, revision or draft names (store/media.py)
+    media_files: int = 0
 
 
 def count_purgeable(store: Store) -> tuple[int, int]:
@@ -121,6 +127,12 @@ def purge(store: Store, synced_only: bool = True) -> PurgeResult:
         conn.execute(f"PRAGMA secure_delete = {int(previous)}")
     truncated = True
     error = None
+    media_files = 0
+    try:
+        # After the answers are erased: the files only they named are no longer needed.
+        media_files = remove_unused(store)
+    except OSError as exc:
+        error = str(exc)
     if uuids or revisions or needs_cleanup(store):
         # Old page images live on in the WAL until it is checkpointed and truncated; VACUUM
         # rebuilds the file without free pages, then a second checkpoint empties the WAL.
@@ -132,7 +144,7 @@ def purge(store: Store, synced_only: bool = True) -> PurgeResult:
             truncated = _checkpoint(store) and truncated
         except (sqlite3.Error, OSError) as exc:
             error = str(exc)
-    return PurgeResult(len(uuids), revisions, kept, truncated, edit_drafts, error)
+    return PurgeResult(len(uuids), revisions, kept, truncated, edit_drafts, error, media_files)
 
 
 def _checkpoint(store: Store) -> bool:

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from yntymak_cli.forms.geo import LINE_TYPES, BadGeo, read_points
-from yntymak_cli.forms.model import Form, Question
+from yntymak_cli.forms.media import parse_ref
+from yntymak_cli.forms.model import MEDIA_TYPES, Form, Question
 from yntymak_cli.i18n import t
 from yntymak_cli.limits import MAX_INT, MAX_REPEAT_DEPTH, MAX_TEXT_CHARS, MIN_INT
 
@@ -144,6 +145,11 @@ class AnswerSchema:
                 read_points(base, value)
             except BadGeo as exc:
                 raise _bad(path, str(exc)) from None
+        elif base in MEDIA_TYPES:
+            # The stored shape `NAME sha256:HEX` only: the hash names the file the bundle
+            # must carry (or HQ hold), checked by sync/hq_media.py.
+            if cls is not str or len(value) > MAX_TEXT_CHARS or parse_ref(value) is None:
+                raise _bad(path, t("refusal_answer_not_media", "en", type=base))
         elif base == "select_multiple":
             names = self.choices.get(q.list_name or "", frozenset())
             if cls is not list:
@@ -213,6 +219,9 @@ def _quick(q: Question, names: frozenset[str]) -> Callable[[Any], bool]:
             return False
         return True
 
+    def media(v: Any) -> bool:
+        return v.__class__ is str and len(v) <= MAX_TEXT_CHARS and parse_ref(v) is not None
+
     def calculated(v: Any) -> bool:
         cls = v.__class__
         if cls is str:
@@ -235,6 +244,8 @@ def _quick(q: Question, names: frozenset[str]) -> Callable[[Any], bool]:
         return choices
     if base == "calculate":
         return calculated
+    if base in MEDIA_TYPES:
+        return media
     return lambda v: False  # an unknown value type: refused by _check_value
 
 

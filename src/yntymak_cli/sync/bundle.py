@@ -12,7 +12,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from yntymak_cli import files
 from yntymak_cli.errors import InvalidInput, YntymakError
@@ -23,6 +23,9 @@ from yntymak_cli.store.db import Store, utcnow
 from yntymak_cli.store.device_sync import SentBundle, pending_records
 from yntymak_cli.store.reviews import Decision
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic, cannot_write
+
+if TYPE_CHECKING:
+    from yntymak_cli.sync.media_section import MediaEntry
 
 MAX_RECEIPT_FILE = 64 * 1024 * 1024  # a receipt of a million ids is ~60 MB; refuse beyond
 
@@ -64,9 +67,18 @@ class CreatedBundle:
     voids: int
     forms: int
     size: int
+    media_files: int = 0  # files the bundle carries
     # Finished from the hidden temp file of a run killed after recording this bundle:
     # nothing new was packed (run `bundle create` again for data collected since).
     resumed: bool = False
+    # Submissions with something pending, and how many of them no unacknowledged bundle
+    # carries once this one is made: more than 0 when they did not all fit (sync/split.py),
+    # left for the next `bundle create`.
+    pending: int = 0
+    left: int = 0
+    in_transit: int = 0  # submissions on their way in earlier bundles, not packed again
+    # Submissions no bundle can hold (sync/split.py), each a worded line: left out, pending.
+    too_large: tuple[str, ...] = ()
 
 
 def _exists(path: Path) -> YntymakError:
@@ -75,9 +87,17 @@ def _exists(path: Path) -> YntymakError:
 
 
 def create_bundle(
-    store: Store, device: DeviceIdentity, hq: HqPublic, out_dir: Path
+    store: Store,
+    device: DeviceIdentity,
+    hq: HqPublic,
+    out_dir: Path,
+    *,
+    max_size: int | None = None,
 ) -> CreatedBundle | None:
     """Write `<device-id>-<seq>.ykb` into out_dir; None when there is nothing to send.
+
+    It carries everything pending, or as much as fits in one bundle (sync/split.py: then
+    `left` says how many submissions wait for the next call).
 
     Runs in one write transaction: two `bundle create` at once cannot take the same seq, and
     the records read are a consistent snapshot. The file appears under its name only after
@@ -86,7 +106,7 @@ def create_bundle(
     a temp file, which the next run into the same folder finishes instead of packing anew.
     So a `.ykb` this database does not know is never left behind to collide later.
     """
-    from yntymak_cli.sync import container
+    from yntymak_cli.sync import container, split
 
     out_dir = Path(out_dir)
     ensure_folder(out_dir)  # created when missing, like export's -o
@@ -101,6 +121,11 @@ def create_bundle(
             records = pending_records(store)
             if not records:
                 return None
+            # What does not fit in one bundle is left for the next (split.py); when all
+            # fits, these are all the records, in the same order.
+            packing = split.pack(store, records, hq.fingerprint, max_size)
+            records = packing.records
+            media = _media_files(store, records)
             seq = last.seq + 1 if last else 1
             prev_hash = last.file_hash if last else None
             form_hashes = sorted({r["form_hash"] for r in records})
@@ -111,14 +136,6 @@ def create_bundle(
                 "bundle_id": str(uuid.uuid4()),
                 "created_at": utcnow()[:19] + "Z",
             }
-            try:
-                data = container.build_bundle(
-                    header, {"forms": forms, "submissions": records}, device, hq
-                )
-            except ValueError as exc:  # e.g. a payload beyond the section limit
-                raise YntymakError(
-                    t("bundle_err_cannot_build", current_lang(), error=exc)
-                ) from None
             path = out_dir / container.bundle_name(device.device_id, seq)
             check_overwrite(path, "bundle")  # a database or key renamed to this name: refused
             # Never replace a file of that name: after a restore from a backup the seq is
@@ -128,13 +145,36 @@ def create_bundle(
             # Temp files of this seq are from runs killed before they recorded it: garbage.
             for stale in out_dir.glob(f".{glob.escape(path.name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
-            tmp = _write_temp(path, data)
+            # Written as a stream straight into the temp file: media files are read and
+            # encrypted a chunk at a time, so a bundle of photos is never held in memory.
+            try:
+                tmp = files.create_temp(path)
+            except OSError as exc:
+                raise cannot_write(path, exc) from exc
+            try:
+                with open(tmp, "r+b") as out:
+                    _, file_hash, size = container.write_bundle(
+                        out,
+                        header,
+                        {"forms": forms, "submissions": records},
+                        device,
+                        hq,
+                        media,
+                    )
+                    out.flush()
+                    os.fsync(out.fileno())
+            except ValueError as exc:  # e.g. content beyond the bundle's size limit
+                raise YntymakError(
+                    t("bundle_err_cannot_build", current_lang(), error=exc)
+                ) from None
+            except OSError as exc:
+                raise cannot_write(path, exc) from exc
             device_sync.record_bundle(
                 store,
                 seq=seq,
                 bundle_id=header["bundle_id"],
                 file_name=path.name,
-                file_hash=container.bundle_file_hash(data),
+                file_hash=file_hash,
                 prev_hash=prev_hash,
                 hq_fingerprint=hq.fingerprint,
                 created_at=header["created_at"],
@@ -161,8 +201,52 @@ def create_bundle(
         revisions=len(records),
         voids=sum(1 for r in records if r["status"] == "void"),
         forms=len(forms),
-        size=len(data),
+        size=size,
+        media_files=len(media),
+        pending=packing.pending,
+        left=packing.left,
+        in_transit=packing.in_transit,
+        too_large=packing.too_large,
     )
+
+
+def _media_files(store: Store, records: list[Any]) -> list[tuple[MediaEntry, Path]]:
+    """The files the records' media answers name, each once, in the order first named:
+    (what the bundle lists, where the file is on this laptop). InvalidInput when one is not
+    in the home (sending the answer without its file would look complete at HQ while it is
+    not; HQ refuses such a bundle too)."""
+    from yntymak_cli.forms.media import has_media, media_refs
+    from yntymak_cli.store.media import get_media, has_file, media_path
+    from yntymak_cli.sync.media_section import MediaEntry
+
+    out: list[tuple[MediaEntry, Path]] = []
+    seen: set[str] = set()
+    with_media: dict[str, bool] = {}  # per form hash: most forms have no media question
+    for record in records:
+        if record.get("answers") is None:
+            continue
+        form = store.form_by_hash(record["form_hash"])
+        if with_media.setdefault(record["form_hash"], has_media(form)) is False:
+            continue
+        for _name, ref in media_refs(form, record["answers"]):
+            if ref.sha256 in seen:
+                continue
+            seen.add(ref.sha256)
+            row = get_media(store, ref.sha256)
+            if row is None or not has_file(store, ref.sha256):
+                raise InvalidInput(
+                    t(
+                        "bundle_media_not_on_laptop",
+                        current_lang(),
+                        uuid=record["uuid"][:8],
+                        name=ref.name,
+                        sha256=ref.sha256[:12],
+                    )
+                )
+            out.append(
+                (MediaEntry(ref.sha256, row.size, row.media_type), media_path(store, ref.sha256))
+            )
+    return out
 
 
 def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> CreatedBundle | None:
@@ -177,17 +261,24 @@ def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> Create
     path = out_dir / last.file_name
     published = os.path.lexists(path)
     for tmp in sorted(out_dir.glob(f".{glob.escape(last.file_name)}.*.tmp")):
+        # Hashed as a stream: a bundle of photos is not read into memory.
         try:
-            data = tmp.read_bytes()
-        except OSError:
-            continue
-        if container.bundle_file_hash(data) != last.file_hash:
+            with tmp.open("rb") as f:
+                if container.bundle_file_hash(f) != last.file_hash:
+                    continue
+                bundle_id = container.inspect_bundle(f)["bundle_id"]
+            size = tmp.stat().st_size
+        except (OSError, container.BundleError):
             continue
         if published:
             # Killed after the link, before the temp name went: the same bytes twice.
             try:
-                if os.path.samefile(tmp, path) or path.read_bytes() == data:
+                if os.path.samefile(tmp, path):
                     tmp.unlink()
+                else:
+                    with path.open("rb") as f:
+                        if container.bundle_file_hash(f) == last.file_hash:
+                            tmp.unlink()
             except OSError:
                 pass
             continue
@@ -197,7 +288,6 @@ def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> Create
             return None
         contents = last.contents
         form_hashes = device_sync.carried_form_hashes(store, contents)
-        bundle_id = container.inspect_bundle(data)["bundle_id"]
         return CreatedBundle(
             path=path,
             seq=last.seq,
@@ -206,7 +296,7 @@ def _finish_interrupted(store: Store, out_dir: Path, last: SentBundle) -> Create
             revisions=len(contents),
             voids=sum(1 for _u, _r, status in contents if status == "void"),
             forms=len(form_hashes),
-            size=len(data),
+            size=size,
             resumed=True,
         )
     return None

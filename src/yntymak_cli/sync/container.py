@@ -12,31 +12,45 @@ with the records, so a bundle lost in transit names no submission.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import re
 import struct
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeGuard
+from pathlib import Path
+from typing import Any, BinaryIO, TypeGuard
 
 import nacl.exceptions
+import nacl.utils
 from nacl.public import PrivateKey, PublicKey, SealedBox
+from nacl.secret import SecretBox
 from nacl.signing import VerifyKey
 
 from yntymak_cli.canonical import SHA256_HEX_RE, canonical_bytes, canonical_text
 from yntymak_cli.errors import InvalidInput
 from yntymak_cli.i18n import current_lang, t
+from yntymak_cli.sync import media_section
 from yntymak_cli.sync.keys import KEY_SIZE, DeviceIdentity, HqIdentity, HqPublic, fields_text
+from yntymak_cli.sync.media_section import MediaEntry
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # receipts v1; bundles of format 1 (no media) are still read
+# Bundles carry media files since format 2: a media section after the payload, and the
+# signature over a digest of the file (so a bundle of many photos is signed and checked
+# as a stream). The laptop writes 2 for a bundle that carries media files and 1, exactly
+# as earlier versions did, for one that carries none (so only laptops that send media need
+# an upgraded HQ); HQ reads 1 and 2.
+BUNDLE_VERSION = 2
 # Receipts that carry HQ's review decisions (or say some wait) are version 2; HQ still
 # writes version 1 when there is nothing of the kind, so older laptops read those.
 RECEIPT_VERSION = 2
-BUNDLE_MAGIC = b"YKB" + bytes([FORMAT_VERSION])
+BUNDLE_MAGIC_V1 = b"YKB" + bytes([FORMAT_VERSION])
+BUNDLE_MAGIC = b"YKB" + bytes([BUNDLE_VERSION])
 RECEIPT_MAGIC = b"YKR" + bytes([FORMAT_VERSION])
 RECEIPT_MAGIC_V2 = b"YKR" + bytes([RECEIPT_VERSION])
 
@@ -44,6 +58,10 @@ TAG_HEADER = 0x01
 TAG_PAYLOAD = 0x02
 TAG_RECEIPT = 0x03
 TAG_DECISIONS = 0x04  # receipt v2: decisions sealed to the device (empty body: none)
+TAG_MEDIA = 0x05  # bundle v2: the media files, encrypted in chunks (sync/media_section.py)
+# Bundle v2 signs this prefix and the sha256 of every byte before the signature: Ed25519
+# needs its whole message at once, and a bundle of photos is streamed, never held whole.
+SIGNED_DIGEST_PREFIX = b"yntymak bundle v2 sha256\0"
 
 SIGNATURE_SIZE = 64
 DIGEST_SIZE = 32  # sha256 of the header section, bound inside the encrypted payload
@@ -64,8 +82,11 @@ DEFAULT_MAX_PAYLOAD = 512 * 1024 * 1024
 # seq and revision numbers: far above any real count, far below SQLite's 64-bit INTEGER (a
 # larger number from a signed bundle would crash the merge) and small enough for gap lists.
 MAX_COUNTER = 2**31 - 1
-# The largest file a bundle can be: magic, two framed sections at their limits, signature.
-MAX_BUNDLE_FILE_SIZE = 4 + 5 + MAX_HEADER_SIZE + 5 + MAX_PAYLOAD_SECTION_SIZE + SIGNATURE_SIZE
+# The payload and media sections share this limit: the largest a bundle's content can be.
+MAX_CONTENT_SIZE = MAX_PAYLOAD_SECTION_SIZE
+# The largest file a bundle can be: magic, three framed sections (payload and media within
+# MAX_CONTENT_SIZE together), signature.
+MAX_BUNDLE_FILE_SIZE = 4 + 5 + MAX_HEADER_SIZE + 5 + 5 + MAX_CONTENT_SIZE + SIGNATURE_SIZE
 ZLIB_LEVEL = 6
 
 # File names: device id and sequence number, so a folder of bundles or receipts sorts by
@@ -96,6 +117,7 @@ REASONS = frozenset(
         "unexpected-member",
         "wrong-device",
         "replayed",
+        "media-mismatch",
     }
 )
 
@@ -134,11 +156,6 @@ DeviceKeyLookup = Callable[[str], "bytes | RevokedDevice | None"]
 
 def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_bytes(record)).hexdigest()
-
-
-def bundle_file_hash(data: bytes) -> str:
-    """sha256 of a whole bundle file; the next bundle of the device names it as prev_hash."""
-    return hashlib.sha256(data).hexdigest()
 
 
 def build_manifest(submissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -199,10 +216,19 @@ class _Layout:
     sections: tuple[tuple[int, str, int], ...]  # (tag, name, size limit) in file order
 
 
+_BUNDLE_V1 = _Layout(
+    "bundle",
+    BUNDLE_MAGIC_V1,
+    ((TAG_HEADER, "header", MAX_HEADER_SIZE), (TAG_PAYLOAD, "payload", MAX_PAYLOAD_SECTION_SIZE)),
+)
 _BUNDLE = _Layout(
     "bundle",
     BUNDLE_MAGIC,
-    ((TAG_HEADER, "header", MAX_HEADER_SIZE), (TAG_PAYLOAD, "payload", MAX_PAYLOAD_SECTION_SIZE)),
+    (
+        (TAG_HEADER, "header", MAX_HEADER_SIZE),
+        (TAG_PAYLOAD, "payload", MAX_PAYLOAD_SECTION_SIZE),
+        (TAG_MEDIA, "media", MAX_CONTENT_SIZE),
+    ),
 )
 _RECEIPT = _Layout("receipt", RECEIPT_MAGIC, ((TAG_RECEIPT, "receipt", MAX_RECEIPT_SIZE),))
 _RECEIPT_V2 = _Layout(
@@ -215,6 +241,7 @@ _KNOWN_TAGS = {
     TAG_PAYLOAD: "payload",
     TAG_RECEIPT: "receipt",
     TAG_DECISIONS: "decisions",
+    TAG_MEDIA: "media",
 }
 
 
@@ -235,6 +262,7 @@ _KIND_KEYS = {
     "payload": "sync_part_payload",
     "signature": "sync_part_signature",
     "decisions": "sync_part_decisions",
+    "media": "sync_part_media",
 }
 
 
@@ -247,7 +275,7 @@ def _kind(kind: str) -> str:
 def _check_magic(data: bytes, layout: _Layout) -> None:
     kind, magic = _kind(layout.kind), layout.magic
     lang = current_lang()
-    other = RECEIPT_MAGIC if layout is _BUNDLE else BUNDLE_MAGIC
+    other = RECEIPT_MAGIC if layout.kind == "bundle" else BUNDLE_MAGIC
     if not data:
         raise BundleError("not-a-bundle", t("bundle_err_empty", lang, kind=kind))
     head = data[:4]
@@ -290,17 +318,79 @@ def _split(data: bytes, layout: _Layout) -> tuple[list[bytes], int]:
     """Return the section bodies and the length of the signed prefix; check every bound."""
     if not isinstance(data, bytes):
         raise TypeError("expected bytes")
-    _check_magic(data, layout)
+    f = io.BytesIO(data)
+    split = _split_file(f, len(data), layout, f.read(4))
+    return split.bodies, split.signed_len
+
+
+@dataclass(frozen=True)
+class _Split:
+    """What one pass over a file read: the section bodies, where each is, and what the
+    signature is checked against, all of the same bytes (see _split_file)."""
+
+    bodies: list[bytes]
+    offsets: list[tuple[int, int]]  # (offset, length) of each section body
+    signed_len: int  # length of the signed prefix
+    signed: bytes | None  # the signed prefix as read (None when a section was hashed in place)
+    digest: bytes | None  # sha256 of the signed prefix as read (None: not hashed)
+    signature: bytes
+    file_hash: str | None  # sha256 (hex) of the whole file as read (None: not hashed)
+
+
+def _read_exact(f: BinaryIO, n: int, failure: BundleError) -> bytes:
+    data = f.read(n)
+    if len(data) != n:  # the file shrank since its size was taken
+        raise failure
+    return data
+
+
+def _split_file(
+    f: BinaryIO,
+    size: int,
+    layout: _Layout,
+    magic: bytes,
+    skip: frozenset[int] = frozenset(),
+    *,
+    hashing: bool = True,
+) -> _Split:
+    """Parse a file of `size` bytes in ONE sequential pass from just after its 4-byte
+    `magic` (already read): every bound is checked before a body is read, and the bytes
+    that are parsed are the bytes that are hashed and kept for the signature check.
+
+    Nothing is read twice before the signature is checked: a file that changes between
+    reads (a network or FUSE file system, a synced folder, a hostile USB device) cannot
+    show the parser one header and payload and the signature check another. The bodies of
+    the sections tagged in `skip` (a bundle's media) are not kept (b"" in their place) but
+    hashed in place as they stream by; the signed prefix is kept whole only when nothing
+    is skipped (format 1 bundles and receipts, which Ed25519 checks as one message).
+    Without `hashing` (inspect_bundle, untrusted anyway), skipped bodies are seeked over.
+    """
+    _check_magic(magic, layout)
     kind, lang = _kind(layout.kind), current_lang()
+    keep = not skip
+    digest = hashlib.sha256() if hashing else None
+    parts: list[bytes] = []
+
+    def take(data: bytes) -> None:
+        if digest is not None:
+            digest.update(data)
+        if keep:
+            parts.append(data)
+
+    take(magic)
     pos = len(layout.magic)
     seen: list[int] = []
     bodies: list[bytes] = []
+    offsets: list[tuple[int, int]] = []
     for tag, name, limit in layout.sections:
-        if len(data) - pos < 5:
-            raise BundleError(
-                "truncated", t("bundle_err_truncated_before", lang, kind=kind, part=_kind(name))
-            )
-        found, length = struct.unpack_from(">BI", data, pos)
+        before = BundleError(
+            "truncated", t("bundle_err_truncated_before", lang, kind=kind, part=_kind(name))
+        )
+        if size - pos < 5:
+            raise before
+        frame = _read_exact(f, 5, before)
+        take(frame)
+        found, length = struct.unpack(">BI", frame)
         if found != tag:
             if found in seen:
                 detail = _d("bundle_detail_repeated", part=_kind(_KNOWN_TAGS[found]))
@@ -326,25 +416,58 @@ def _split(data: bytes, layout: _Layout) -> tuple[list[bytes], int]:
                 ),
             )
         start = pos + 5
-        if start + length > len(data):
-            raise BundleError(
-                "truncated", t("bundle_err_truncated_inside", lang, kind=kind, part=_kind(name))
-            )
-        bodies.append(data[start : start + length])
+        inside = BundleError(
+            "truncated", t("bundle_err_truncated_inside", lang, kind=kind, part=_kind(name))
+        )
+        if start + length > size:
+            raise inside
+        if tag not in skip:
+            body = _read_exact(f, length, inside)
+            take(body)
+            bodies.append(body)
+        elif digest is None:
+            f.seek(start + length)
+            bodies.append(b"")
+        else:  # hashed in place, a megabyte at a time, never held
+            left = length
+            while left:
+                piece = _read_exact(f, min(left, media_section.CHUNK_SIZE), inside)
+                digest.update(piece)
+                left -= len(piece)
+            bodies.append(b"")
+        offsets.append((start, length))
         seen.append(tag)
         pos = start + length
-    rest = len(data) - pos
+    rest = size - pos
+    cut = BundleError(
+        "truncated",
+        t("bundle_err_truncated_inside", lang, kind=kind, part=_kind("signature")),
+    )
     if rest < SIGNATURE_SIZE:
-        raise BundleError(
-            "truncated",
-            t("bundle_err_truncated_inside", lang, kind=kind, part=_kind("signature")),
-        )
+        raise cut
     if rest > SIGNATURE_SIZE:
         raise BundleError(
             "corrupted",
             t("bundle_err_trailing", lang, kind=kind, n=rest - SIGNATURE_SIZE),
         )
-    return bodies, pos
+    signature = _read_exact(f, SIGNATURE_SIZE, cut)
+    if f.read(1):  # the file grew since its size was taken
+        raise BundleError("corrupted", t("bundle_err_trailing", lang, kind=kind, n=1))
+    signed = b"".join(parts) if keep else None
+    file_hash = None
+    if digest is not None:
+        whole = digest.copy()
+        whole.update(signature)
+        file_hash = whole.hexdigest()
+    return _Split(
+        bodies,
+        offsets,
+        pos,
+        signed,
+        digest.digest() if digest is not None else None,
+        signature,
+        file_hash,
+    )
 
 
 def _verify(data: bytes, signed_len: int, key: bytes, failure: BundleError) -> None:
@@ -417,7 +540,10 @@ _HEADER_KEYS = {
     "created_at",
     "hq_fingerprint",
 }
-_PAYLOAD_KEYS = {"counts", "forms", "manifest", "submissions"}
+_PAYLOAD_KEYS_V1 = {"counts", "forms", "manifest", "submissions"}
+_PAYLOAD_KEYS = _PAYLOAD_KEYS_V1 | {"media"}  # format 2: the media files and their key
+_MEDIA_KEYS = {"key", "files"}
+_MEDIA_FILE_KEYS = {"sha256", "size", "media_type"}
 _MANIFEST_KEYS = {"uuid", "revision", "status", "sha256"}
 _RECEIPT_KEYS = {
     "format_version",
@@ -457,9 +583,9 @@ def _check_version(doc: Any, kind: str, expected: int = FORMAT_VERSION) -> None:
         )
 
 
-def _validate_header(header: Any) -> None:
+def _validate_header(header: Any, version: int = BUNDLE_VERSION) -> None:
     kind = "bundle header"
-    _check_version(header, "bundle header")
+    _check_version(header, "bundle header", version)
     _check_keys(header, _HEADER_KEYS, "header", kind)
     _check_common(header, kind)
     prev = header["prev_hash"]
@@ -584,6 +710,58 @@ def _check_entries(receipt: dict[str, Any]) -> None:
                 seen.add((entry["uuid"], entry["revision"]))
 
 
+def media_entries(payload: dict[str, Any]) -> list[MediaEntry]:
+    """The files a format 2 payload lists, checked: each hash once, sizes from 1 byte to
+    MAX_MEDIA_FILE_SIZE, at most MAX_MEDIA_FILES, a `type/subtype` media type, a 32-byte
+    key (base64)."""
+    kind = "bundle payload"
+    media = payload["media"]
+    _check_keys(media, _MEDIA_KEYS, "media", kind)
+    key = media["key"]
+    try:
+        raw = base64.b64decode(key, validate=True) if isinstance(key, str) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != media_section.KEY_SIZE:
+        raise _fail(kind, _d("bundle_detail_not_string", field="media.key"))
+    files = media["files"]
+    if not isinstance(files, list) or len(files) > media_section.MAX_MEDIA_FILES:
+        raise _fail(
+            kind, _d("bundle_detail_range", field="media.files", max=media_section.MAX_MEDIA_FILES)
+        )
+    out: list[MediaEntry] = []
+    seen: set[str] = set()
+    for i, f in enumerate(files):
+        where = f"media.files[{i}]"
+        _check_keys(f, _MEDIA_FILE_KEYS, where, kind)
+        if not isinstance(f["sha256"], str) or not SHA256_HEX_RE.fullmatch(f["sha256"]):
+            raise _fail(kind, _d("bundle_detail_not_digest", field=f"{where}.sha256"))
+        if f["sha256"] in seen:
+            raise _fail(
+                kind, _d("bundle_detail_media_twice", field=f"{where}.sha256", sha256=f["sha256"])
+            )
+        seen.add(f["sha256"])
+        size = f["size"]
+        if not _is_int(size) or not 1 <= size <= media_section.MAX_MEDIA_FILE_SIZE:
+            raise _fail(
+                kind,
+                _d(
+                    "bundle_detail_range",
+                    field=f"{where}.size",
+                    max=media_section.MAX_MEDIA_FILE_SIZE,
+                ),
+            )
+        mtype = f["media_type"]
+        if not media_section.is_media_type(mtype):
+            raise _fail(kind, _d("bundle_detail_media_type", field=f"{where}.media_type"))
+        out.append(MediaEntry(f["sha256"], size, mtype))
+    return out
+
+
+def media_key(payload: dict[str, Any]) -> bytes:
+    return base64.b64decode(payload["media"]["key"])
+
+
 def _parse_document(body: bytes, kind: str) -> Any:
     text = _decode_utf8(body, kind)
     doc = _parse_json(text, kind)
@@ -615,7 +793,9 @@ def _record_texts(record: dict[str, Any]) -> tuple[str, str | None]:
     return '{"answers":' + answers + "," + canonical_text(rest)[1:], answers
 
 
-def _check_payload(payload: Any, text: str | None = None) -> list[str | None]:
+def _check_payload(
+    payload: Any, text: str | None = None, version: int = BUNDLE_VERSION
+) -> list[str | None]:
     """Check the payload's records against its manifest; return each record's answers JSON.
 
     With `text` (the payload as received), the payload must also be exactly its canonical
@@ -623,8 +803,10 @@ def _check_payload(payload: Any, text: str | None = None) -> list[str | None]:
     by piece with the encodings the record hashes need anyway.
     """
     kind = "bundle payload"
-    _check_keys(payload, _PAYLOAD_KEYS, "payload", kind)
+    _check_keys(payload, _PAYLOAD_KEYS if version >= 2 else _PAYLOAD_KEYS_V1, "payload", kind)
     _validate_manifest(payload)
+    if version >= 2:
+        media_entries(payload)  # checks its shape
     manifest = payload["manifest"]
     if not isinstance(payload["forms"], list) or not all(
         isinstance(f, dict) for f in payload["forms"]
@@ -653,6 +835,7 @@ def _check_payload(payload: Any, text: str | None = None) -> list[str | None]:
                 + canonical_text(payload["forms"])
                 + ',"manifest":'
                 + canonical_text(manifest)
+                + (',"media":' + canonical_text(payload["media"]) if version >= 2 else "")
                 + ',"submissions":['
             )
         expected = {(e["uuid"], e["revision"]): e for e in manifest}
@@ -750,24 +933,94 @@ def _utc_now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _seal_bundle(
-    header: dict[str, Any], payload: dict[str, Any], device: DeviceIdentity, hq: HqPublic
-) -> bytes:
-    """Encrypt, frame and sign with no consistency checks (build_bundle does those).
+class _Signed:
+    """A writer that hashes what it writes: the signed digest (bundle v2) and the size."""
 
-    `payload` is the whole sealed document: counts, forms, manifest and submissions.
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.digest, self.size = out, hashlib.sha256(), 0
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.digest.update(data)
+        self.size += len(data)
+        return len(data)
+
+
+def _write_bundle(
+    out: BinaryIO,
+    header: dict[str, Any],
+    payload: dict[str, Any],
+    device: DeviceIdentity,
+    hq: HqPublic,
+    files: Sequence[tuple[MediaEntry, Path]] = (),
+) -> tuple[str, int]:
+    """Encrypt, frame and sign into `out` with no consistency checks (build_bundle does
+    those); (sha256 of the whole file, its size). Media files are read and encrypted a
+    chunk at a time: a bundle of photos is never held in memory.
+
+    `payload` is the whole sealed document, its `media` listing `files` in order.
     """
     header_bytes = canonical_bytes(header)
     # The header digest inside the sealed box binds ciphertext to header: another enrolled
-    # device cannot lift this ciphertext into a bundle signed in its own name.
+    # device cannot lift this ciphertext into a bundle signed in its own name. The media
+    # key travels inside it (payload.media.key), so the media section is bound to it too.
     plaintext = hashlib.sha256(header_bytes).digest() + zlib.compress(
         canonical_bytes(payload), ZLIB_LEVEL
     )
-    ciphertext = SealedBox(PublicKey(hq.box_key)).encrypt(plaintext)
-    if len(ciphertext) > MAX_PAYLOAD_SECTION_SIZE:
-        raise ValueError(_d("bundle_build_too_large"))
-    signed = _assemble(_BUNDLE, [header_bytes, bytes(ciphertext)])
-    return signed + device.signing_key.sign(signed).signature
+    ciphertext = bytes(SealedBox(PublicKey(hq.box_key)).encrypt(plaintext))
+    del plaintext
+    entries = [entry for entry, _path in files]
+    v1 = header.get("format_version") == FORMAT_VERSION
+    assert not (v1 and files), "a bundle of format 1 carries no media"
+    media_size = 0 if v1 else media_section.section_size(entries)
+    if len(ciphertext) + media_size > MAX_CONTENT_SIZE:
+        if not files:
+            raise ValueError(_d("bundle_build_too_large"))
+        raise ValueError(
+            _d(
+                "bundle_build_media_too_large",
+                n=len(files),
+                mb=(len(ciphertext) + media_size) // (1024 * 1024),
+                limit=MAX_CONTENT_SIZE // (1024 * 1024),
+            )
+        )
+    if v1:  # the layout of earlier versions: Ed25519 over every byte before the signature
+        signed_v1 = _assemble(_BUNDLE_V1, [header_bytes, ciphertext])
+        signature_v1 = device.signing_key.sign(signed_v1).signature
+        out.write(signed_v1)
+        out.write(signature_v1)
+        whole_v1 = hashlib.sha256(signed_v1)
+        whole_v1.update(signature_v1)
+        return whole_v1.hexdigest(), len(signed_v1) + len(signature_v1)
+    whole = hashlib.sha256()
+
+    class _Both:
+        def write(self, data: bytes) -> int:
+            whole.update(data)
+            return out.write(data) or len(data)
+
+    signed = _Signed(_Both())  # type: ignore[arg-type]
+    signed.write(BUNDLE_MAGIC)
+    signed.write(struct.pack(">BI", TAG_HEADER, len(header_bytes)) + header_bytes)
+    signed.write(struct.pack(">BI", TAG_PAYLOAD, len(ciphertext)))
+    signed.write(ciphertext)
+    signed.write(struct.pack(">BI", TAG_MEDIA, media_size))
+    if files:
+        box = SecretBox(media_key(payload))
+        media_section.write_section(box, list(files), signed)  # type: ignore[arg-type]
+    signature = device.signing_key.sign(SIGNED_DIGEST_PREFIX + signed.digest.digest()).signature
+    out.write(signature)
+    whole.update(signature)
+    return whole.hexdigest(), signed.size + len(signature)
+
+
+def _seal_bundle(
+    header: dict[str, Any], payload: dict[str, Any], device: DeviceIdentity, hq: HqPublic
+) -> bytes:
+    """A bundle without media files as bytes (_write_bundle, for tests and small bundles)."""
+    buffer = io.BytesIO()
+    _write_bundle(buffer, header, payload, device, hq)
+    return buffer.getvalue()
 
 
 def _fill(doc: dict[str, Any], key: str, value: Any, kind: str) -> None:
@@ -777,17 +1030,13 @@ def _fill(doc: dict[str, Any], key: str, value: Any, kind: str) -> None:
         raise ValueError(f"{kind} {key} is {doc[key]!r}, expected {value!r}")
 
 
-def build_bundle(
-    header: dict[str, Any], payload: dict[str, Any], device: DeviceIdentity, hq: HqPublic
-) -> bytes:
-    """Build a signed, encrypted bundle.
-
-    `header` needs seq and prev_hash (the store owns the chain); `payload` needs forms and
-    submissions. The fields that can be derived are filled in when absent: bundle_id
-    (uuid4), created_at (now), the payload's counts; and filled or checked: format_version,
-    device_id, hq_fingerprint, the payload's manifest. Raises ValueError if anything is
-    inconsistent: a device must never emit a bundle HQ refuses.
-    """
+def _prepare(
+    header: dict[str, Any],
+    payload: dict[str, Any],
+    device: DeviceIdentity,
+    hq: HqPublic,
+    entries: list[MediaEntry],
+) -> tuple[dict[str, Any], dict[str, Any]]:
     header = dict(header)
     payload = dict(payload)
     submissions = payload.get("submissions", [])
@@ -796,50 +1045,175 @@ def build_bundle(
         manifest = build_manifest(submissions)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"every submission needs uuid, revision and status ({exc})") from None
-    _fill(header, "format_version", FORMAT_VERSION, "header")
+    # Format 2 only for a bundle that carries media files: one without is format 1, byte
+    # for byte as earlier versions wrote it, so HQs of those versions still read it.
+    version = BUNDLE_VERSION if entries else FORMAT_VERSION
+    _fill(header, "format_version", version, "header")
     header.setdefault("bundle_id", str(uuid.uuid4()))
     _fill(header, "device_id", device.device_id, "header")
     header.setdefault("created_at", _utc_now())
     _fill(header, "hq_fingerprint", hq.fingerprint, "header")
     _fill(payload, "manifest", manifest, "payload")
     payload.setdefault("counts", {"forms": len(forms), "submissions": len(submissions)})
+    if version == BUNDLE_VERSION:
+        key = base64.b64encode(nacl.utils.random(media_section.KEY_SIZE)).decode("ascii")
+        _fill(payload, "media", {"key": key, "files": [e.doc() for e in entries]}, "payload")
     try:
-        _validate_header(header)
-        _check_payload(payload)
+        _validate_header(header, version)
+        _check_payload(payload, version=version)
     except BundleError as exc:
         raise ValueError(_d("bundle_build_invalid", error=exc)) from None
     if len(canonical_bytes(header)) > MAX_HEADER_SIZE:
         raise ValueError(_d("bundle_build_header_too_large"))
+    return header, payload
+
+
+def build_bundle(
+    header: dict[str, Any], payload: dict[str, Any], device: DeviceIdentity, hq: HqPublic
+) -> bytes:
+    """Build a signed, encrypted bundle without media files (format 1), as bytes.
+
+    `header` needs seq and prev_hash (the store owns the chain); `payload` needs forms and
+    submissions. The fields that can be derived are filled in when absent: bundle_id
+    (uuid4), created_at (now), the payload's counts; and filled or checked: format_version,
+    device_id, hq_fingerprint, the payload's manifest. Raises ValueError if anything is
+    inconsistent: a device must never emit a bundle HQ refuses.
+    """
+    header, payload = _prepare(header, payload, device, hq, [])
     return _seal_bundle(header, payload, device, hq)
 
 
-def _read_header(data: bytes) -> tuple[dict[str, Any], list[bytes], int]:
-    bodies, signed_len = _split(data, _BUNDLE)
-    header = _parse_document(bodies[0], "bundle header")
-    _validate_header(header)
-    return header, bodies, signed_len
+def write_bundle(
+    out: BinaryIO,
+    header: dict[str, Any],
+    payload: dict[str, Any],
+    device: DeviceIdentity,
+    hq: HqPublic,
+    files: Sequence[tuple[MediaEntry, Path]] = (),
+) -> tuple[dict[str, Any], str, int]:
+    """build_bundle into `out`, carrying `files` (each read from its path and checked
+    against its entry while it is encrypted); (the header, file hash, size)."""
+    header, payload = _prepare(header, payload, device, hq, [e for e, _p in files])
+    file_hash, size = _write_bundle(out, header, payload, device, hq, files)
+    return header, file_hash, size
 
 
-def inspect_bundle(data: bytes) -> dict[str, Any]:
+BundleData = bytes | BinaryIO  # a bundle's bytes, or a seekable file open for reading
+
+
+def _source(data: BundleData) -> tuple[BinaryIO, int]:
+    f: BinaryIO = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    f.seek(0, io.SEEK_END)
+    size = f.tell()
+    f.seek(0)
+    return f, size
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    header: dict[str, Any]
+    split: _Split  # bodies, offsets and what the signature is checked against: one pass
+    version: int
+    source: BinaryIO
+
+    @property
+    def bodies(self) -> list[bytes]:
+        return self.split.bodies
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        return self.split.offsets
+
+
+def _read_header(data: BundleData, *, hashing: bool = True) -> _Parsed:
+    f, size = _source(data)
+    head = f.read(4)
+    skip: frozenset[int] = frozenset()
+    if head == BUNDLE_MAGIC_V1:
+        layout, version = _BUNDLE_V1, FORMAT_VERSION
+    else:  # the media section is streamed (hashed in place), never read whole
+        layout, version, skip = _BUNDLE, BUNDLE_VERSION, frozenset({TAG_MEDIA})
+    split = _split_file(f, size, layout, head, skip, hashing=hashing)
+    offsets = split.offsets
+    if version >= 2 and offsets[1][1] + offsets[2][1] > MAX_CONTENT_SIZE:
+        raise BundleError(
+            "too-large",
+            t(
+                "bundle_err_section_too_large",
+                current_lang(),
+                kind=_kind("bundle"),
+                part=_kind("media"),
+                size=offsets[1][1] + offsets[2][1],
+                limit=MAX_CONTENT_SIZE,
+            ),
+        )
+    header = _parse_document(split.bodies[0], "bundle header")
+    _validate_header(header, version)
+    return _Parsed(header, split, version, f)
+
+
+def bundle_file_hash(data: BundleData) -> str:
+    """sha256 of a whole bundle file; the next bundle of the device names it as prev_hash."""
+    if isinstance(data, bytes | bytearray):
+        return hashlib.sha256(data).hexdigest()
+    return _hash_range(data, 0, None).hexdigest()
+
+
+def _hash_range(f: BinaryIO, start: int, length: int | None) -> Any:
+    digest = hashlib.sha256()
+    f.seek(start)
+    left = length
+    while left is None or left > 0:
+        piece = f.read(media_section.CHUNK_SIZE if left is None else min(left, 1 << 20))
+        if not piece:
+            break
+        digest.update(piece)
+        if left is not None:
+            left -= len(piece)
+    return digest
+
+
+def inspect_bundle(data: BundleData) -> dict[str, Any]:
     """The clear header of a bundle, parsed and checked for shape but NOT authenticated.
 
     For messages and lookups only ("bundle 7 from device x..."); trust nothing in it. What
-    the bundle holds (manifest, counts, records) is sealed: only HQ's open_bundle sees it.
+    the bundle holds (manifest, counts, records, files) is sealed: only HQ's open_bundle
+    sees it.
     """
-    return _read_header(data)[0]
+    return _read_header(data, hashing=False).header
 
 
 @dataclass(frozen=True)
 class OpenedContainer:
     header: dict[str, Any]  # the clear header
-    payload: dict[str, Any]  # the sealed document: counts, forms, manifest, submissions
+    payload: dict[str, Any]  # the sealed document: counts, forms, manifest, (media,) submissions
     # Canonical JSON of each payload record's answers (None where a record has none),
     # already computed for the record hashes: HQ stores it and hashes it, never re-encodes.
     answers_json: list[str | None]
+    media: tuple[MediaEntry, ...] = ()  # the files the bundle carries (format 2)
+    # sha256 (hex) of the whole file, of the same bytes that were parsed and authenticated:
+    # what HQ records for the device's chain (the next bundle's prev_hash).
+    file_hash: str = ""
+    _source: BinaryIO | None = None
+    _media_offset: int = 0
+
+    def media_files(self) -> Iterator[tuple[MediaEntry, Iterator[bytes]]]:
+        """Each file with an iterator over its decrypted chunks (read one at a time from the
+        bundle); the chunk iterator raises MediaMismatch at the end when the file is not
+        what the payload lists. Consume each before asking for the next."""
+        if not self.media:
+            return
+        assert self._source is not None
+        box = SecretBox(media_key(self.payload))
+        pos = self._media_offset
+        for index, entry in enumerate(self.media):
+            self._source.seek(pos)
+            yield entry, media_section.decrypt_file(box, index, entry, self._source)
+            pos += media_section.encrypted_size(entry.size)
 
 
 def open_bundle(
-    data: bytes,
+    data: BundleData,
     device_key_lookup: DeviceKeyLookup,
     hq: HqIdentity,
     *,
@@ -847,17 +1221,18 @@ def open_bundle(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Verify, decrypt and check a bundle; return (header, payload).
 
-    `payload` is the sealed document: counts, forms, manifest and submissions.
+    `payload` is the sealed document: counts, forms, manifest, (media,) submissions.
 
     `device_key_lookup(device_id)` returns the registered Ed25519 verify key, a
     RevokedDevice, or None for a device HQ does not know. Checks run in the order of
-    docs/bundle-format.md; the first failure raises BundleError.
+    docs/bundle-format.md; the first failure raises BundleError. Media files are not
+    decrypted here (OpenedContainer.media_files).
     """
     opened = open_bundle_container(data, device_key_lookup, hq, max_payload=max_payload)
     return opened.header, opened.payload
 
 
-def verify_bundle_signature(data: bytes, device_key_lookup: DeviceKeyLookup) -> dict[str, Any]:
+def verify_bundle_signature(data: BundleData, device_key_lookup: DeviceKeyLookup) -> dict[str, Any]:
     """The clear header of a bundle whose structure, header and signature were checked
     against the enrolled device key; nothing is decrypted or decompressed (cheap).
 
@@ -866,14 +1241,13 @@ def verify_bundle_signature(data: bytes, device_key_lookup: DeviceKeyLookup) -> 
     is authentic (the device signed it); which HQ it is for and what it holds are not
     checked here.
     """
-    return _authenticate(data, device_key_lookup)[0]
+    return _authenticate(data, device_key_lookup).header
 
 
-def _authenticate(
-    data: bytes, device_key_lookup: DeviceKeyLookup
-) -> tuple[dict[str, Any], list[bytes]]:
-    """Header and section bodies of a bundle signed by its enrolled, unrevoked device."""
-    header, bodies, signed_len = _read_header(data)
+def _authenticate(data: BundleData, device_key_lookup: DeviceKeyLookup) -> _Parsed:
+    """A bundle signed by its enrolled, unrevoked device: header and section bodies."""
+    parsed = _read_header(data)
+    header = parsed.header
     device_id = header["device_id"]
     lang = current_lang()
     known = device_key_lookup(device_id)
@@ -884,26 +1258,35 @@ def _authenticate(
     key = known.verify_key if isinstance(known, RevokedDevice) else known
     if not isinstance(key, bytes) or len(key) != KEY_SIZE:
         raise TypeError("device_key_lookup must return 32 key bytes, a RevokedDevice or None")
-    _verify(
-        data,
-        signed_len,
-        key,
-        BundleError("bad-signature", t("bundle_err_bad_signature", lang, device=device_id)),
-    )
+    failure = BundleError("bad-signature", t("bundle_err_bad_signature", lang, device=device_id))
+    # The bytes the one pass of _split_file parsed and hashed, never a second read of the
+    # file: format 1 is checked over its signed prefix as read, format 2 over its digest.
+    split = parsed.split
+    if parsed.version == FORMAT_VERSION:
+        signed = split.signed
+    else:
+        signed = SIGNED_DIGEST_PREFIX + split.digest if split.digest is not None else None
+    assert signed is not None
+    try:
+        VerifyKey(key).verify(signed, split.signature)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError):
+        raise failure from None
     if revoked:
         raise BundleError("revoked-device", t("bundle_err_revoked", lang, device=device_id))
-    return header, bodies
+    return parsed
 
 
 def open_bundle_container(
-    data: bytes,
+    data: BundleData,
     device_key_lookup: DeviceKeyLookup,
     hq: HqIdentity,
     *,
     max_payload: int = DEFAULT_MAX_PAYLOAD,
 ) -> OpenedContainer:
-    """open_bundle, also returning the canonical answers JSON of each record."""
-    header, bodies = _authenticate(data, device_key_lookup)
+    """open_bundle, also returning the canonical answers JSON of each record and the
+    media files (decrypted on demand)."""
+    parsed = _authenticate(data, device_key_lookup)
+    header, bodies = parsed.header, parsed.bodies
     lang = current_lang()
     if header["hq_fingerprint"] != hq.fingerprint:
         raise BundleError(
@@ -924,8 +1307,19 @@ def open_bundle_container(
     text = _decode_utf8(_decompress(plaintext[DIGEST_SIZE:], max_payload), "bundle payload")
     del plaintext
     payload = _parse_json(text, "bundle payload")
-    answers_json = _check_payload(payload, text)
-    return OpenedContainer(header, payload, answers_json)
+    answers_json = _check_payload(payload, text, parsed.version)
+    file_hash = parsed.split.file_hash
+    assert file_hash is not None
+    if parsed.version == FORMAT_VERSION:
+        return OpenedContainer(header, payload, answers_json, file_hash=file_hash)
+    entries = tuple(media_entries(payload))
+    offset, length = parsed.offsets[2]
+    if length != media_section.section_size(list(entries)):
+        raise _fail("bundle payload", _d("bundle_detail_media_size", size=length))
+    # The media section is read again, chunk by chunk, to decrypt it (media_files): safe
+    # after the signature check, as its key comes from the verified, sealed payload and
+    # each chunk's nonce fixes its file and place, so changed bytes fail their MAC.
+    return OpenedContainer(header, payload, answers_json, entries, file_hash, parsed.source, offset)
 
 
 # -- receipts ------------------------------------------------------------------------------

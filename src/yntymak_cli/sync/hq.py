@@ -13,10 +13,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import stat
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from yntymak_cli.canonical import SHA256_HEX_RE, canonical_text
 from yntymak_cli.errors import InvalidInput, NotFound, Problem, ProblemsError, YntymakError
@@ -31,6 +35,8 @@ from yntymak_cli.sync.keys import DevicePublic, HqIdentity, read_sync_file, writ
 from yntymak_cli.sync.merge import Existing, Incoming, plan_merge
 
 if TYPE_CHECKING:
+    from yntymak_cli.sync.container import BundleData
+    from yntymak_cli.sync.hq_media import Staged
     from yntymak_cli.sync.review import Outgoing
 
 STATUS_FORMAT_VERSION = 1
@@ -189,6 +195,9 @@ class OpenedBundle:
     refused: dict[tuple[str, int], str] = field(default_factory=dict)
     # Definitions that are in the bundle but unusable: hash -> reason.
     bad_forms: dict[str, str] = field(default_factory=dict)
+    # The bundle's media files, decrypted and checked (sync/hq_media.py); for an import,
+    # those HQ lacks wait in temp files for the merge's transaction.
+    media: list[Staged] = field(default_factory=list)
 
     @property
     def device_id(self) -> str:
@@ -199,9 +208,14 @@ class OpenedBundle:
         return self.header["seq"]
 
 
-def open_for_import(store: HqDb, hq: HqIdentity, data: bytes) -> OpenedBundle:
-    """Every check short of merging: container checks, then each record and form."""
-    from yntymak_cli.sync import container
+def open_for_import(
+    store: HqDb, hq: HqIdentity, data: BundleData, *, stage: bool = False
+) -> OpenedBundle:
+    """Every check short of merging: container checks, then each record and form, then the
+    media files (named by the answers, each decrypted and hashed). With `stage`, the files
+    HQ lacks are left in temp files for import_bundle (which names or removes them)."""
+    from yntymak_cli.forms.media import media_refs
+    from yntymak_cli.sync import container, hq_media
 
     opened = container.open_bundle_container(
         data, device_lookup(store), hq, max_payload=container.DEFAULT_MAX_PAYLOAD
@@ -211,8 +225,19 @@ def open_for_import(store: HqDb, hq: HqIdentity, data: bytes) -> OpenedBundle:
     schemas: dict[str, AnswerSchema | str] = {}  # form hash -> schema, or why it has none
     answers_json: list[str | None] = []
     refused: dict[tuple[str, int], str] = {}
+    named: dict[str, str] = {}  # sha256 -> uuid of the first record naming it
+    # What the media answers of every record name, accepted or refused (read through the
+    # media questions of the record's form, never a `sha256:` in a text answer); and the
+    # answers of records whose form HQ cannot read, whose files are checked, not kept.
+    mentioned: set[str] = set()
+    unreadable: list[str] = []
     for record, answers_text in zip(payload["submissions"], opened.answers_json, strict=True):
         key = (record["uuid"], record["revision"])  # shapes checked by the container
+        media_form = _form_for_media(store, record, parsed, bad_forms, schemas)
+        if media_form is not None:
+            mentioned |= {ref.sha256 for _n, ref in media_refs(media_form, record["answers"])}
+        elif answers_text is not None:
+            unreadable.append(answers_text)
         try:
             text = _check_record(record, header["device_id"], answers_text)
             schema = _schema_for(store, record, parsed, bad_forms, schemas)
@@ -228,19 +253,40 @@ def open_for_import(store: HqDb, hq: HqIdentity, data: bytes) -> OpenedBundle:
             answers_json.append(None)
             continue
         answers_json.append(text)
+        if text is not None:
+            for _name, ref in media_refs(schema.form, record["answers"]):
+                named.setdefault(ref.sha256, record["uuid"])
+    have, dropped = hq_media.check_names(store, opened, named, mentioned, unreadable)
+    staged = hq_media.extract(store if stage else None, opened, have, frozenset(dropped))
     device = hq_store.device_by_id(store.conn, header["device_id"])
     assert device is not None  # the container found its key there
     name = device["name"]
     return OpenedBundle(
         header,
         payload,
-        container.bundle_file_hash(data),
+        opened.file_hash,  # of the bytes authenticated, not a second read of the file
         name,
         forms,
         answers_json,
         refused,
         bad_forms,
+        staged,
     )
+
+
+def _form_for_media(
+    store: HqDb,
+    record: dict[str, Any],
+    parsed: dict[str, Form],
+    bad_forms: dict[str, str],
+    schemas: dict[str, AnswerSchema | str],
+) -> Form | None:
+    """The form whose media questions say which answers name files: the record's, when
+    HQ can read it (the record may still be refused for other reasons); else None."""
+    try:
+        return _schema_for(store, record, parsed, bad_forms, schemas).form
+    except InvalidInput:
+        return None
 
 
 def _schema_for(
@@ -427,6 +473,7 @@ class ImportResult:
     replay: bool = False
     # Records not imported, each {"uuid", "revision", "reason"}; the receipt lists them.
     refused: list[dict[str, Any]] = field(default_factory=list)
+    media_files: int = 0  # media files written: new to HQ, or lost or damaged and restored
 
 
 def _merge(conn: Any, opened: OpenedBundle) -> ImportResult:
@@ -532,20 +579,34 @@ def _record_bundle(conn: Any, opened: OpenedBundle, n_records: int, now: str) ->
     )  # fmt: skip
 
 
-def import_bundle(store: HqDb, hq: HqIdentity, data: bytes) -> ImportResult:
-    """Verify, decrypt and merge one bundle in one transaction; BundleError if refused."""
-    opened = open_for_import(store, hq, data)
-    with store.write() as conn:
-        hq_store.lock_device(conn, opened.device_id)
-        # Enrolment is checked again under the lock: a revoke may have landed meanwhile.
-        row = hq_store.device_by_id(conn, opened.device_id)
-        if row is None or row["revoked_at"]:
-            from yntymak_cli.sync.container import BundleError
+def import_bundle(store: HqDb, hq: HqIdentity, data: BundleData) -> ImportResult:
+    """Verify, decrypt and merge one bundle in one transaction; BundleError if refused.
 
-            raise BundleError(
-                "revoked-device", t("bundle_err_revoked", current_lang(), device=opened.device_id)
+    `data` is the bundle's bytes or a seekable file open on it (read as a stream: the
+    media files are decrypted a chunk at a time into temp files beside their places)."""
+    from yntymak_cli.sync import hq_media
+
+    opened = open_for_import(store, hq, data, stage=True)
+    try:
+        with store.write() as conn:
+            hq_store.lock_device(conn, opened.device_id)
+            # Enrolment is checked again under the lock: a revoke may have landed meanwhile.
+            row = hq_store.device_by_id(conn, opened.device_id)
+            if row is None or row["revoked_at"]:
+                from yntymak_cli.sync.container import BundleError
+
+                raise BundleError(
+                    "revoked-device",
+                    t("bundle_err_revoked", current_lang(), device=opened.device_id),
+                )
+            result = _merge(conn, opened)
+            # A replay too: it writes again a file HQ lost or damaged since (and only that).
+            result.media_files = hq_media.keep(
+                store, conn, opened.media, result.bundle_id, utcnow()
             )
-        return _merge(conn, opened)
+            return result
+    finally:
+        hq_media.discard(opened.media)  # a refusal, a replay or a crash: no temp file stays
 
 
 def receipt_for_import(result: ImportResult, hq: HqIdentity, sent: Outgoing | None = None) -> bytes:
@@ -612,7 +673,7 @@ def issue_receipt(
 
 
 def import_for_receipt(
-    store: HqDb, hq: HqIdentity, data: bytes
+    store: HqDb, hq: HqIdentity, data: BundleData
 ) -> tuple[ImportResult, bytes, Outgoing | None]:
     """`hq import` of one bundle's bytes and its receipt (what `hq serve` answers a POST
     with). BundleError / InvalidInput when the bundle is refused: nothing written."""
@@ -669,6 +730,30 @@ def check_receipts_dir(out_dir: Path) -> None:
                 error=exc.strerror or exc,
             )
         ) from None
+
+
+@contextmanager
+def open_bundle_file(path: Path) -> Iterator[BinaryIO]:
+    """A bundle file open for reading as a stream, refused before reading when it is larger
+    than any bundle can be, or is not a regular file."""
+    from yntymak_cli.sync.container import MAX_BUNDLE_FILE_SIZE, BundleError
+    from yntymak_cli.sync.keys import what_text
+
+    try:
+        info = os.stat(path)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
+        read_bundle_file(path)  # missing, a folder, a FIFO: refused in the same words
+        raise InvalidInput(
+            t("sync_file_not_found", current_lang(), path=path, what=what_text("a bundle"))
+        )
+    if info.st_size > MAX_BUNDLE_FILE_SIZE:
+        raise BundleError(
+            "too-large", t("bundle_err_file_too_large", current_lang(), size=info.st_size)
+        )
+    with open(path, "rb") as f:
+        yield f
 
 
 def read_bundle_file(path: Path) -> bytes:
@@ -806,6 +891,7 @@ def summarise(opened: OpenedBundle) -> dict[str, Any]:
         "records": len(records),
         "submissions": len({r["uuid"] for r in records}),
         "voids": sum(1 for r in records if r["status"] == "void"),
+        "media_files": len(opened.media),  # each decrypted and its hash checked
         "by_form": dict(sorted(by_form.items())),
         # Records HQ would refuse on their own (more may be refused at import, where they
         # are compared with what HQ holds).

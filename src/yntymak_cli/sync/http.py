@@ -45,6 +45,7 @@ from yntymak_cli.sync import container
 from yntymak_cli.sync.bundle import AckResult, ack_receipt, create_bundle
 from yntymak_cli.sync.keys import DeviceIdentity, HqPublic
 from yntymak_cli.sync.reasons import localize
+from yntymak_cli.sync.split import NothingFits
 
 API = "/api/v1"
 OUTBOX = "outbox"  # HOME/outbox: the bundles `sync` wrote, kept until HQ acknowledges them
@@ -108,6 +109,10 @@ class SyncResult:
     # Outbox bundles not sent: addressed to another HQ than the one trusted now (after
     # `keys trust-hq --replace`). Left in place; their records went in a new bundle.
     skipped: tuple[Path, ...] = ()
+    # Of the bundle made (sync/split.py): submissions that wait for a further bundle, and
+    # those no bundle can hold (worded lines).
+    left: int = 0
+    too_large: tuple[str, ...] = ()
 
     @property
     def acknowledged(self) -> int:
@@ -157,6 +162,7 @@ def sync_with_hq(
     ca: Path | None = None,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    max_size: int | None = None,
 ) -> SyncResult:
     """Upload every unacknowledged bundle of `outbox` (oldest first), then one new bundle of
     whatever is still unsent; apply each receipt at once; then fetch HQ's decisions.
@@ -169,6 +175,8 @@ def sync_with_hq(
     new: dict[int, Decision] = {}
     sent: list[int] = []
     created_seq: int | None = None
+    left = 0
+    too_large: tuple[str, ...] = ()
     waiting = _unacknowledged(store, outbox)
     # A bundle sealed to a previous HQ cannot be read by this one and would be refused
     # forever; its records are unacknowledged, so create_bundle below packs them anew.
@@ -183,10 +191,14 @@ def sync_with_hq(
         # create_bundle makes nothing when pending_records() is empty. A run killed after
         # recording a bundle leaves that bundle to finish first: then once more.
         for _ in range(2):
-            created = create_bundle(store, device, hq_public, outbox)
+            try:
+                created = create_bundle(store, device, hq_public, outbox, max_size=max_size)
+            except NothingFits as exc:  # said, and the decisions are still fetched
+                too_large = (exc.left_out,)
+                break
             if created is None:
                 break
-            created_seq = created.seq
+            created_seq, left, too_large = created.seq, created.left, created.too_large
             made = device_sync.bundle_by_id(store, created.bundle_id)
             assert made is not None
             acks.append(_upload(store, device, hq_public, hq, made, created.path, progress, new))
@@ -203,6 +215,8 @@ def sync_with_hq(
         acks=tuple(acks),
         decisions=tuple(new.values()),
         skipped=skipped,
+        left=left,
+        too_large=too_large,
     )
 
 
@@ -291,7 +305,10 @@ def _bundle_id(path: Path) -> str | None:
     try:
         with path.open("rb") as f:
             head = f.read(9)
-            if len(head) != 9 or head[:4] != container.BUNDLE_MAGIC:
+            if len(head) != 9 or head[:4] not in (
+                container.BUNDLE_MAGIC,
+                container.BUNDLE_MAGIC_V1,
+            ):
                 return None
             if head[4] != container.TAG_HEADER:
                 return None
@@ -413,15 +430,22 @@ class _Hq:
     ) -> tuple[int, httpx.Headers, bytes]:
         # Per socket operation; the whole request is bound by `deadline` (_DeadlineStream).
         left = min(max(deadline - time.monotonic(), 0.05), READ_TIMEOUT)
+        timeout = httpx.Timeout(left)
         headers = {}
         content: Iterator[bytes] | None = None
         if body is not None:
             size = body.stat().st_size
             # A known length: HQ can refuse an oversized bundle before reading it.
             headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+            # Sent from the file a piece at a time, never read whole; a retry comes back
+            # here and opens the file again.
             content = _chunks(body, size, deadline, progress)
+            # HQ answers once it has checked and imported the bundle, which takes a while
+            # for one of many photos: that answer is waited for as long as the deadline
+            # allows, since giving up after READ_TIMEOUT would send the whole bundle again.
+            timeout = httpx.Timeout(left, read=max(deadline - time.monotonic(), 0.05))
         request = self.client.build_request(
-            method, self.url + path, content=content, headers=headers, timeout=httpx.Timeout(left)
+            method, self.url + path, content=content, headers=headers, timeout=timeout
         )
         response = self.client.send(request, stream=True)
         try:

@@ -22,6 +22,7 @@ from yntymak_cli.forms.model import (
 )
 from yntymak_cli.xlsform import languages
 from yntymak_cli.xlsform.importer import (
+    KEEP_GPS_BIND,
     LOOKALIKES_BIND,
     MEDIA_COLUMNS,
     NAMESPACE,
@@ -38,6 +39,8 @@ _SURVEY_ORDER = (
     *QUESTION_COLUMNS,
     f"bind::{SENSITIVE_BIND}",
     f"bind::{LOOKALIKES_BIND}",
+    "body::accept",
+    f"bind::{KEEP_GPS_BIND}",
 )
 _SHOWN = INPUT_TYPES | SELECT_TYPES | {"note"}
 
@@ -171,6 +174,13 @@ class _Writer:
             row["parameters"] = " ".join(
                 f"{k}={params.get(k, d)}" for k, d in (("start", "0"), ("end", "10"), ("step", "1"))
             )
+        if q.accept is not None:
+            row["body::accept"] = q.accept
+        if q.max_pixels is not None:
+            row["parameters"] = f"max-pixels={q.max_pixels}"
+        if q.keep_gps:
+            row[f"bind::{KEEP_GPS_BIND}"] = "true()"
+            self.sensitive = True  # the yntymak: namespace declaration is needed
         if q.sensitive:
             row[f"bind::{SENSITIVE_BIND}"] = "true()"
             self.sensitive = True

@@ -39,6 +39,16 @@ SENSITIVE_BIND = "yntymak:sensitive"
 # `latin_lookalikes: true` travels as the column bind::yntymak:latin-lookalikes (XLSForm has no
 # such column; a namespaced bind attribute is kept by pyxform and ignored by ODK tools).
 LOOKALIKES_BIND = "yntymak:latin-lookalikes"
+# `keep_gps: true` (an image keeps its EXIF GPS when scaled down) likewise.
+KEEP_GPS_BIND = "yntymak:keep-gps"
+# XLSForm's names of the media types (pyxform calls `image` `photo`).
+_MEDIA_TYPES = {
+    "image": "image",
+    "photo": "image",
+    "audio": "audio",
+    "video": "video",
+    "file": "file",
+}
 NAMESPACE = 'yntymak="urn:yntymak-cli:xforms"'
 SUMMARY_SETTING = "yntymak_summary_by"
 # The form's `quality:` block, one settings column per key: yntymak_quality_min_minutes...
@@ -90,6 +100,9 @@ KEY_ORDER = (
     *QUESTION_COLUMNS[:_APPEARANCE_AT],
     "sensitive",
     "latin_lookalikes",
+    "accept",
+    "max_pixels",
+    "keep_gps",
     *QUESTION_COLUMNS[_APPEARANCE_AT:],
     "xlsform",
     "questions",
@@ -112,6 +125,7 @@ _TYPES = {
     "location": "geopoint",
     "geotrace": "geotrace",
     "geoshape": "geoshape",
+    **_MEDIA_TYPES,
     "note": "note",
     "calculate": "calculate",
     "acknowledge": "acknowledge",
@@ -164,7 +178,9 @@ _CONSUMED_PAIRS = {
     ("bind", "calculate"),
     ("bind", SENSITIVE_BIND),
     ("bind", LOOKALIKES_BIND),
+    ("bind", KEEP_GPS_BIND),
     ("control", "appearance"),
+    ("control", "accept"),
     ("control", "jr:count"),
 }
 # Settings pyxform fills in itself or that we map.
@@ -583,6 +599,8 @@ class _Importer:
         q["type"] = base
         if base == "range":
             self._range(node, q, xls)
+        if base in ("image", "audio", "video", "file"):
+            self._media(node, q, xls, base)
         if base == "calculate" and not (node.get("bind") or {}).get("calculate"):
             self._calculate_from_default(node, q)
         return base
@@ -651,6 +669,27 @@ class _Importer:
                 for k, v in pyx.parse_parameters(str(raw), 0).items()
                 if k not in ("start", "end", "step")
             }
+        if others:
+            xls["parameters"] = " ".join(f"{k}={v}" for k, v in others.items())
+
+    def _media(self, node: dict, q: dict, xls: dict, base: str) -> None:
+        """body::accept -> accept; an image's max-pixels parameter -> max_pixels (other
+        parameters are kept aside and go back on export); bind::yntymak:keep-gps."""
+        accept = _dict_at(node, "control").get("accept")
+        if accept not in (None, ""):
+            q["accept"] = str(accept)
+        if _flag(_dict_at(node, "bind").get(KEEP_GPS_BIND)) and base == "image":
+            q["keep_gps"] = True
+        raw = node.get("parameters")
+        if not raw:
+            return
+        params = raw if isinstance(raw, dict) else pyx.parse_parameters(str(raw), 0)
+        others = {k: str(v) for k, v in params.items() if k != "max-pixels"}
+        pixels = str(params.get("max-pixels", "")).strip()
+        if pixels and base == "image" and pixels.isdigit() and int(pixels) > 0:
+            q["max_pixels"] = int(pixels)
+        elif pixels:
+            others["max-pixels"] = pixels
         if others:
             xls["parameters"] = " ".join(f"{k}={v}" for k, v in others.items())
 
@@ -964,8 +1003,10 @@ class _Importer:
             tokens = self.headers.get(header) or (header,)
             if tokens[0] in _CONSUMED_FIRST or tuple(tokens[:2]) in _CONSUMED_PAIRS:
                 continue
-            if tokens[0] == "parameters" and (base == "range" or "parameters" not in node):
-                continue  # range parameters are fields; from-file ones were used up
+            if tokens[0] == "parameters" and (
+                base in ("range", "image", "audio", "video", "file") or "parameters" not in node
+            ):
+                continue  # range and media parameters are fields; from-file ones were used up
             if value in (None, ""):
                 continue
             xls[header] = str(value)
