@@ -847,28 +847,12 @@ def test_a_signed_answer_naming_a_file_not_carried_is_refused(field, form, tmp_p
 def test_a_carried_file_no_answer_names_is_refused(field, form, tmp_path):
     """A bundle the device signed carries a file none of its answers names: refused whole,
     nothing written (HQ keeps only files some answer names)."""
-    from yntymak_cli.sync import container
-
-    from .helpers import open_genuine
-
     collect_in(field.a, tmp_path, "Ak-Suu")  # no media answer at all
-    header, payload, device, hq_identity = open_genuine(field, field.a)
     extra = png(tmp_path / "extra.png")
-    data = extra.read_bytes()
-    entry = container.MediaEntry(hashlib.sha256(data).hexdigest(), len(data), "image/png")
-    forged = tmp_path / "forged.ykb"
-    with forged.open("wb") as out:
-        container.write_bundle(
-            out,
-            {"seq": header["seq"] + 100, "prev_hash": "0" * 64},
-            {"forms": payload["forms"], "submissions": payload["submissions"]},
-            device,
-            hq_identity.public(),
-            [(entry, extra)],
-        )
-    assert forged.read_bytes()[:4] == container.BUNDLE_MAGIC
+    forged = _forged_with_files(field, lambda record: None, [extra], tmp_path)
     out = field.import_(forged, code=2)
-    assert entry.sha256 in out and "which no answer names" in out
+    sha = hashlib.sha256(extra.read_bytes()).hexdigest()
+    assert sha in out and "which no answer names" in out
     nothing_imported(field.hq)
 
 

@@ -13,6 +13,17 @@ ENUMERATOR_KEY = "enumerator"
 SHORT_UUID = 8
 
 
+# collect and submissions edit: where --answers may take media files from.
+MEDIA_FROM: Any = typer.Option(
+    None,
+    "--media-from",
+    metavar="DIR",
+    help="With --answers: also take media files from DIR (repeatable). Without it a "
+    "file an answer names must be inside the answers file's folder (no absolute path "
+    "outside it, no '..', no symlink leading out).",
+)
+
+
 def _device_id() -> str:
     from yntymak_cli.home import home_dir
     from yntymak_cli.sync.keys import load_or_create_device_identity
@@ -96,14 +107,7 @@ def collect(
     keep_going: bool = typer.Option(
         False, "--keep-going", help="With --answers: save the valid submissions, report the rest."
     ),
-    media_from: list[Path] | None = typer.Option(
-        None,
-        "--media-from",
-        metavar="DIR",
-        help="With --answers: also take media files from DIR (repeatable). Without it a "
-        "file an answer names must be inside the answers file's folder (no absolute path "
-        "outside it, no '..', no symlink leading out).",
-    ),
+    media_from: list[Path] | None = MEDIA_FROM,
 ) -> None:
     """Run a survey. Every answer is saved the moment it is given."""
     from yntymak_cli.collect.library import changed_without_new_version, resolve_form
@@ -308,14 +312,7 @@ def edit(
     reopen: bool = typer.Option(
         False, "--reopen", help="Edit a submission HQ approved; it is then pending review again."
     ),
-    media_from: list[Path] | None = typer.Option(
-        None,
-        "--media-from",
-        metavar="DIR",
-        help="With --answers: also take media files from DIR (repeatable). Without it a "
-        "file an answer names must be inside the answers file's folder (no absolute path "
-        "outside it, no '..', no symlink leading out).",
-    ),
+    media_from: list[Path] | None = MEDIA_FROM,
 ) -> None:
     """Reopen a finalised submission; saving stores a new revision, the old ones are kept.
 
