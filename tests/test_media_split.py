@@ -333,6 +333,16 @@ def test_answers_alone_are_split_at_what_hq_inflates(field, form, monkeypatch):
     assert [r["uuid"] for r in held] == sorted(uuids)
 
 
+def test_a_submission_whose_answers_alone_are_too_large_names_that_limit(field, form, monkeypatch):
+    """Refused for its answers' size (what HQ inflates), not its files: the message gives
+    that limit, not the bundle's 1 GiB, which the submission is far below."""
+    big = collect_scans(field.a, form, field.tmp / "in", "v0")
+    monkeypatch.setattr(container, "DEFAULT_MAX_PAYLOAD", 100)  # bytes of answers JSON
+    out = yn(field.a, "bundle", "create", "-o", field.tmp / "bundles", code=2)
+    assert f"submission {big[:8]} takes 0.0 MB" in out  # its answers, not its 40 kB scan
+    assert "(0.0 MB)" in out and "1,024 MB" not in out
+
+
 def test_a_lost_bundle_heals_while_new_data_keeps_coming(field, form, small_bundles):
     """Bundle 1 is lost, bundle 2 acknowledged: bundle 1 is presumed lost (HQ answered a
     later one), so its submissions count as unsent again and travel even though new data

@@ -262,11 +262,14 @@ def _submissions(
 def _too_large(s: _Submission, form_sizes: dict[str, int], key: str, limit: int) -> str:
     alone = _Bundle()
     alone.add(s, form_sizes, force=True)
+    size = alone.content
+    if alone.json_size > container.DEFAULT_MAX_PAYLOAD:  # its answers alone: HQ's bound
+        size, limit = alone.json_size, container.DEFAULT_MAX_PAYLOAD
     return t(
         key,
         current_lang(),
         uuid=s.records[0]["uuid"][:8],
-        mb=megabytes(alone.content),
+        mb=megabytes(size),
         n=len(s.files),
         limit=megabytes(limit),
     )
