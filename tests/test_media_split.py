@@ -300,6 +300,27 @@ def test_sync_sends_every_part(field, form, small_bundles, tmp_path, monkeypatch
         server.stop()
 
 
+def test_sync_max_size_sends_smaller_parts(field, form, tmp_path, monkeypatch):
+    """`yntymak sync --max-size 1 MB` (a slow link): parts of at most 1 MB, each sent and
+    acknowledged in turn, HQ whole in one run."""
+    from .test_http_sync import Server
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    uuids = [
+        collect_scans(field.a, form, field.tmp / "in", f"m{i}", 300 * KB, 300 * KB)
+        for i in range(3)
+    ]
+    server = Server(field.hq, tmp_path)
+    try:
+        server.start()
+        out = yn(field.a, "sync", server.url, "--max-size", "1 MB")
+        assert "Synced with HQ: 3 bundle(s) sent, 3 revision(s) acknowledged" in out  # 600 kB each
+        hq_whole(field, uuids)
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize("n", [0, 1, 100, 65_535, 65_536, 1_000_003])
 def test_deflate_bound_holds_for_incompressible_bytes(n):
     import zlib
