@@ -23,6 +23,7 @@ them into messages, since only they know what the file is to the user.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import stat
@@ -245,3 +246,26 @@ def fsync_dir(folder: Path) -> None:
 
 
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+def sha256_file(path: Path) -> str | None:
+    """The sha256 (hex) of the file at `path`, read a MiB at a time; None if unreadable."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1024 * 1024):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def private_folder(folder: Path) -> None:
+    """Make `folder` (mode 0700) and any missing parents, each fsynced into its parent, so
+    a file renamed into it survives a power cut. Nothing to do when it exists."""
+    if folder.is_dir():
+        return
+    if not folder.parent.exists():
+        private_folder(folder.parent)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    fsync_dir(folder.parent)

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from yntymak_cli.files import fsync_dir, write_atomic
+from yntymak_cli.files import fsync_dir, private_folder, write_atomic
 from yntymak_cli.forms.media import MediaRef, hashes_in_text, safe_name
 from yntymak_cli.store.db import Store, utcnow
 
@@ -41,9 +41,16 @@ def media_root(store: Store) -> Path:
 
 
 def media_path(store: Store, sha256: str) -> Path:
+    return sharded_path(media_root(store), sha256)
+
+
+def sharded_path(root: Path, sha256: str) -> Path:
+    """Where a file of this hash lives under a media folder (the laptop's or HQ's):
+    `root/<first 2 hex>/<sha256>`. ValueError for anything but 64 lower-case hex digits,
+    so a hash from a device never makes a path of its own choosing."""
     if len(sha256) != 64 or not set(sha256) <= _HEX:
         raise ValueError(f"not a SHA-256: {sha256!r}")
-    return media_root(store) / sha256[:2] / sha256
+    return root / sha256[:2] / sha256
 
 
 def put_media(store: Store, data: bytes, name: str, media_type: str) -> MediaRef:
@@ -58,13 +65,7 @@ def put_media(store: Store, data: bytes, name: str, media_type: str) -> MediaRef
     name = safe_name(name)
     with store.write() as conn:
         if not (path.is_file() and path.stat().st_size == len(data)):
-            root = media_root(store)
-            if not root.exists():
-                root.mkdir(mode=0o700, exist_ok=True)
-                fsync_dir(root.parent)
-            if not path.parent.exists():
-                path.parent.mkdir(mode=0o700, exist_ok=True)
-                fsync_dir(root)
+            private_folder(path.parent)
             write_atomic(path, data, mode=0o600)
         conn.execute(
             "INSERT OR IGNORE INTO media (sha256, size, media_type, original_name, added_at)"

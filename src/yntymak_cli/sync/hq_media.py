@@ -19,22 +19,20 @@ does not match is refused whole (reason `media-mismatch`):
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yntymak_cli.files import create_temp, fsync_dir
+from yntymak_cli.files import create_temp, fsync_dir, private_folder, sha256_file
 from yntymak_cli.forms.media import hashes_in_text
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.store import hq as hq_store
 from yntymak_cli.store.hqdb import HqDb
+from yntymak_cli.store.media import sharded_path as media_path
 from yntymak_cli.sync.container import BundleError, OpenedContainer
 from yntymak_cli.sync.media_section import MediaEntry, MediaMismatch
-
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass
@@ -55,12 +53,6 @@ def media_root(db: HqDb) -> Path:
     from yntymak_cli.home import home_dir
 
     return home_dir() / "media"
-
-
-def media_path(root: Path, sha256: str) -> Path:
-    if len(sha256) != 64 or not set(sha256) <= _HEX:
-        raise ValueError(f"not a SHA-256: {sha256!r}")
-    return root / sha256[:2] / sha256
 
 
 def held(db: HqDb, hashes: Iterable[str]) -> set[str]:
@@ -143,13 +135,13 @@ def extract(
                 staged.append(Staged(entry, None, kept=False))
                 continue
             if root is None or (
-                entry.sha256 in have and _intact(media_path(root, entry.sha256), entry.sha256)
+                entry.sha256 in have and sha256_file(media_path(root, entry.sha256)) == entry.sha256
             ):
                 for _chunk in chunks:
                     pass
                 staged.append(Staged(entry, None))
                 continue
-            _folder(root)
+            private_folder(root)
             tmp = create_temp(root / entry.sha256, mode=0o600)
             staged.append(Staged(entry, tmp))
             with open(tmp, "r+b") as out:
@@ -185,7 +177,7 @@ def keep(db: HqDb, conn: Any, staged: list[Staged], bundle_id: str, now: str) ->
         if item.tmp is None:
             continue
         final = media_path(root, item.entry.sha256)
-        _folder(final.parent)
+        private_folder(final.parent)
         os.replace(item.tmp, final)  # the same verified bytes if a copy was there already
         item.tmp = None
         folders.add(final.parent)
@@ -208,25 +200,3 @@ def discard(staged: list[Staged]) -> None:
         if item.tmp is not None:
             item.tmp.unlink(missing_ok=True)
             item.tmp = None
-
-
-def _intact(path: Path, sha256: str) -> bool:
-    """The file at `path` hashes to `sha256` (read a chunk at a time)."""
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            while piece := f.read(1 << 20):
-                digest.update(piece)
-    except OSError:
-        return False
-    return digest.hexdigest() == sha256
-
-
-def _folder(folder: Path) -> None:
-    """Make `folder` (mode 0700) and its parent if missing, each fsynced into its parent."""
-    if folder.is_dir():
-        return
-    if not folder.parent.exists():
-        _folder(folder.parent)
-    folder.mkdir(mode=0o700, exist_ok=True)
-    fsync_dir(folder.parent)

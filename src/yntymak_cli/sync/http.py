@@ -17,7 +17,6 @@ light). It honours HTTPS_PROXY/HTTP_PROXY/NO_PROXY and verifies TLS (`ca`: HQ's 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import json
 import random
@@ -35,6 +34,7 @@ import httpx
 
 from yntymak_cli import __version__
 from yntymak_cli.errors import InvalidInput, YntymakError
+from yntymak_cli.files import sha256_file
 from yntymak_cli.i18n import current_lang, t
 from yntymak_cli.plain import plain
 from yntymak_cli.store import device_sync
@@ -290,7 +290,7 @@ def _unacknowledged(store: Store, outbox: Path) -> list[tuple[SentBundle, Path]]
             continue
         bundle_id = _bundle_id(path)
         bundle = device_sync.bundle_by_id(store, bundle_id) if bundle_id else None
-        if bundle is None or bundle.file_name != path.name or _file_hash(path) != bundle.file_hash:
+        if bundle is None or bundle.file_name != path.name or sha256_file(path) != bundle.file_hash:
             continue
         if bundle.acked_at is not None:
             path.unlink(missing_ok=True)
@@ -320,17 +320,6 @@ def _bundle_id(path: Path) -> str | None:
         return None
     value = doc.get("bundle_id") if isinstance(doc, dict) else None
     return value if isinstance(value, str) else None
-
-
-def _file_hash(path: Path) -> str | None:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as f:
-            while chunk := f.read(1024 * 1024):
-                digest.update(chunk)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 # -- HTTP ----------------------------------------------------------------------------------
