@@ -45,15 +45,9 @@ JOIN forms f ON f.hash = r.form_hash
     + "ORDER BY r.uuid, r.revision\n"
 )
 
-# Only what a bundle's contents name of them: (uuid, revision, status).
-_PENDING_KEYS_SQL = (
-    """
-SELECT r.uuid, r.revision,
-       CASE WHEN s.status = 'void' AND r.revision = s.revision THEN 'void' ELSE 'final' END
-FROM revisions r
-JOIN submissions s ON s.uuid = r.uuid
-"""
-    + _PENDING_WHERE
+# How many there are.
+_PENDING_COUNT_SQL = (
+    "SELECT COUNT(*) FROM revisions r JOIN submissions s ON s.uuid = r.uuid\n" + _PENDING_WHERE
 )
 
 _BUNDLE_COLUMNS = (
@@ -67,9 +61,9 @@ def pending_records(store: Store) -> list[PayloadRecord]:
     return [_pending_record(row) for row in store.conn.execute(_PENDING_SQL)]
 
 
-def pending_keys(store: Store) -> list[Carried]:
-    """(uuid, revision, status) of each pending record, as a bundle's contents name it."""
-    return [(u, r, status) for u, r, status in store.conn.execute(_PENDING_KEYS_SQL)]
+def pending_count(store: Store) -> int:
+    """How many records pending_records would return, without building them."""
+    return int(store.conn.execute(_PENDING_COUNT_SQL).fetchone()[0])
 
 
 def _pending_record(row: Any) -> PayloadRecord:

@@ -109,9 +109,7 @@ class SyncResult:
     # Outbox bundles not sent: addressed to another HQ than the one trusted now (after
     # `keys trust-hq --replace`). Left in place; their records went in a new bundle.
     skipped: tuple[Path, ...] = ()
-    # Of the bundle made (sync/split.py): submissions that wait for a further bundle, and
-    # those no bundle can hold (worded lines).
-    left: int = 0
+    # Submissions no bundle can hold (sync/split.py), worded: left out, still pending.
     too_large: tuple[str, ...] = ()
 
     @property
@@ -175,7 +173,6 @@ def sync_with_hq(
     new: dict[int, Decision] = {}
     sent: list[int] = []
     created_seq: int | None = None
-    left = 0
     too_large: tuple[str, ...] = ()
     waiting = _unacknowledged(store, outbox)
     # A bundle sealed to a previous HQ cannot be read by this one and would be refused
@@ -198,7 +195,7 @@ def sync_with_hq(
                 break
             if created is None:
                 break
-            created_seq, left, too_large = created.seq, created.left, created.too_large
+            created_seq, too_large = created.seq, created.too_large
             made = device_sync.bundle_by_id(store, created.bundle_id)
             assert made is not None
             acks.append(_upload(store, device, hq_public, hq, made, created.path, progress, new))
@@ -215,7 +212,6 @@ def sync_with_hq(
         acks=tuple(acks),
         decisions=tuple(new.values()),
         skipped=skipped,
-        left=left,
         too_large=too_large,
     )
 

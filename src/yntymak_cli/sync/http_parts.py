@@ -25,12 +25,12 @@ def sync_all(
 ) -> http.SyncResult:
     """sync_with_hq (same options) until every part is sent; one result for all the calls."""
     result = http.sync_with_hq(store, device, hq_public, url, **options)
-    pending = len(device_sync.pending_keys(store))
+    pending = device_sync.pending_count(store)
     # Pending must shrink at each call (what no bundle can hold never does): it ends.
     while result.created is not None and pending:
         more = http.sync_with_hq(store, device, hq_public, url, **options)
         result = _merged(result, more)
-        before, pending = pending, len(device_sync.pending_keys(store))
+        before, pending = pending, device_sync.pending_count(store)
         if more.created is None or pending >= before:
             break
     return result
@@ -44,7 +44,6 @@ def _merged(first: http.SyncResult, then: http.SyncResult) -> http.SyncResult:
         first,
         sent=first.sent + then.sent,
         created=then.created if then.created is not None else first.created,
-        left=then.left,
         too_large=then.too_large if then.created is not None else first.too_large,
         acks=first.acks + then.acks,
         decisions=tuple(decisions.values()),
