@@ -206,7 +206,7 @@ class Engine:
         self._now = now or dt.datetime.now
         self._plan = Plan.of(form)
         # Media questions: expressions see their file name (see _seen).
-        self._media = frozenset(n for n, q in form.index.items() if q.is_media)
+        self._media = form.media_names
         # (list, column) -> choices grouped by that column, for cascades (see _cascade).
         self._groups: dict[tuple[str, str], dict[str, tuple[Choice, ...]] | None] = {}
         # Expression failures while surveying (a form bug): treated as false/empty so the

@@ -137,15 +137,10 @@ def accepts(patterns: list[str], name: str, mime_types: list[str]) -> bool:
     return False
 
 
-def has_media(form: Form) -> bool:
-    """Whether a question of the form takes a file: if none does, no answer names one
-    (media_refs finds nothing), and a bundle need not walk its answers."""
-    return any(q.is_media for q in form.index.values())
-
-
 def media_refs(form: Form, answers: Any) -> Iterator[tuple[str, MediaRef]]:
-    """(question name, MediaRef) of every media answer in `answers`, repeats included."""
-    if not isinstance(answers, dict):
+    """(question name, MediaRef) of every media answer in `answers`, repeats included;
+    nothing to walk for a form without media questions (most)."""
+    if not form.media_names or not isinstance(answers, dict):
         return
     for key, value in answers.items():
         q = form.index.get(key)

@@ -233,6 +233,8 @@ class Form(BaseModel):
     _hash: str | None = PrivateAttr(default=None)
     # (file, key column) -> key -> the first row with that key, built on first use.
     _lookups: dict[tuple[str, str], dict[str, dict[str, str]]] = PrivateAttr(default_factory=dict)
+    # Names of the questions answered with a file (image, audio, video, file).
+    _media: frozenset[str] = PrivateAttr(default=frozenset())
 
     _coerce_text = field_validator("id", "version", "instance_name", mode="before")(_text_or_none)
 
@@ -240,6 +242,7 @@ class Form(BaseModel):
         for question, ancestors in self.walk():
             self._index.setdefault(question.name, question)
             self._ancestors.setdefault(question.name, ancestors)
+        self._media = frozenset(n for n, q in self._index.items() if q.is_media)
 
     # -- navigation -------------------------------------------------------------------
 
@@ -255,6 +258,12 @@ class Form(BaseModel):
     @property
     def index(self) -> dict[str, Question]:
         return self._index
+
+    @property
+    def media_names(self) -> frozenset[str]:
+        """The questions answered with a file; empty for most forms, whose answers then
+        name no file (forms.media.media_refs need not walk them)."""
+        return self._media
 
     def ancestors(self, name: str) -> tuple[Question, ...]:
         return self._ancestors.get(name, ())

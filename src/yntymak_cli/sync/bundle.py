@@ -215,19 +215,16 @@ def _media_files(store: Store, records: list[Any]) -> list[tuple[MediaEntry, Pat
     (what the bundle lists, where the file is on this laptop). InvalidInput when one is not
     in the home (sending the answer without its file would look complete at HQ while it is
     not; HQ refuses such a bundle too)."""
-    from yntymak_cli.forms.media import has_media, media_refs
+    from yntymak_cli.forms.media import media_refs
     from yntymak_cli.store.media import get_media, has_file, media_path
     from yntymak_cli.sync.media_section import MediaEntry
 
     out: list[tuple[MediaEntry, Path]] = []
     seen: set[str] = set()
-    with_media: dict[str, bool] = {}  # per form hash: most forms have no media question
     for record in records:
         if record.get("answers") is None:
             continue
         form = store.form_by_hash(record["form_hash"])
-        if with_media.setdefault(record["form_hash"], has_media(form)) is False:
-            continue
         for _name, ref in media_refs(form, record["answers"]):
             if ref.sha256 in seen:
                 continue

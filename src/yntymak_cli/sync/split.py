@@ -211,11 +211,9 @@ def _submissions(
     store: Store, records: list[PayloadRecord], carried: dict[device_sync.Carried, int]
 ) -> list[_Submission]:
     """The records grouped by uuid (pending_records gives each uuid's records together)."""
-    from yntymak_cli.forms.media import has_media, media_refs
+    from yntymak_cli.forms.media import media_refs
     from yntymak_cli.store.media import get_media
 
-    # Per form hash: most forms have no media question, and their answers need no walk.
-    with_media = {h: has_media(store.form_by_hash(h)) for h in {r["form_hash"] for r in records}}
     out: list[_Submission] = []
     costs: dict[str, tuple[int, int]] = {}  # per file: a photo named twice is looked up once
     for record in records:
@@ -233,7 +231,7 @@ def _submissions(
         }
         s.json_size += len(canonical_bytes(entry)) + 1
         s.forms.add(record["form_hash"])
-        if record.get("answers") is None or not with_media[record["form_hash"]]:
+        if record.get("answers") is None:
             continue
         form = store.form_by_hash(record["form_hash"])
         for _name, ref in media_refs(form, record["answers"]):
